@@ -1,0 +1,84 @@
+use burn::module::Module;
+use burn::nn::activation::Activation;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::invalid::check_dropout;
+use crate::{ActivationKind, Invalid};
+
+/// A multi-layer perceptron: `input -> hidden... -> output`, each hidden layer being
+/// linear, optional batch norm, activation, then dropout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Sizes of the hidden layers, e.g. `[128]` for 784-128-10.
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub activation: ActivationKind,
+    /// Dropout after each hidden layer.
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default)]
+    pub batch_norm: bool,
+}
+
+impl MlpConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Invalid::new(format!("hidden[{i}]"), "layer sizes must be at least 1"));
+        }
+        check_dropout("dropout", self.dropout)
+    }
+
+    pub fn init(&self, inputs: usize, outputs: usize, device: &Device) -> Mlp {
+        let mut sizes = vec![inputs];
+        sizes.extend(&self.hidden);
+        let hidden = sizes
+            .windows(2)
+            .map(|w| DenseBlock {
+                linear: LinearConfig::new(w[0], w[1]).init(device),
+                norm: self.batch_norm.then(|| BatchNormConfig::new(w[1]).init(device)),
+                activation: self.activation.init(device),
+                dropout: DropoutConfig::new(self.dropout).init(),
+            })
+            .collect();
+        Mlp {
+            hidden,
+            output: LinearConfig::new(*sizes.last().expect("inputs"), outputs).init(device),
+        }
+    }
+}
+
+/// Linear, optional batch norm, activation, dropout: the unit both dense stacks are made of.
+#[derive(Module, Debug)]
+pub struct DenseBlock {
+    linear: Linear,
+    norm: Option<BatchNorm>,
+    activation: Activation,
+    dropout: Dropout,
+}
+
+impl DenseBlock {
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut x = self.linear.forward(x);
+        if let Some(norm) = &self.norm {
+            x = norm.forward(x);
+        }
+        self.dropout.forward(self.activation.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    hidden: Vec<DenseBlock>,
+    output: Linear,
+}
+
+impl Mlp {
+    /// `[batch, features]` to `[batch, outputs]` logits.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = self.hidden.iter().fold(x, |x, block| block.forward(x));
+        self.output.forward(x)
+    }
+}

@@ -1,0 +1,315 @@
+//! Loading an experiment: the TOML file, then `KILN_*` environment variables, then `--set`
+//! arguments, each overriding the one before. Every error names where the bad value came
+//! from: the file and line, the variable, or the argument.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::{Figment, Metadata};
+use kiln_models::Invalid;
+use toml_edit::{Document, Item, Table, Value};
+
+use super::Experiment;
+
+/// Environment variables with this prefix override keys; `__` separates nesting levels,
+/// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
+pub const ENV_PREFIX: &str = "KILN_";
+
+/// A bad experiment, explained for a person.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct LoadedExperiment {
+    pub experiment: Experiment,
+    pub file: PathBuf,
+    /// The `--set` arguments as given.
+    pub overrides: Vec<String>,
+    /// Names of the `KILN_*` variables that took part.
+    pub env_overrides: Vec<String>,
+}
+
+pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError(format!("{}: cannot read the experiment file: {e}", file.display())))?;
+    let doc = Document::parse(text.as_str()).map_err(|e| {
+        let at = e.span().map(|s| format!(":{}", line_of(&text, s.start))).unwrap_or_default();
+        ConfigError(format!("{}{at}: not valid TOML: {}", file.display(), e.message()))
+    })?;
+
+    let env = Env::prefixed(ENV_PREFIX).split("__").lowercase(true);
+    let env_overrides: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with(ENV_PREFIX))
+        .collect();
+    let mut figment = Figment::from(Toml::string(&text)).merge(env);
+    for set in sets {
+        let (key, value) = parse_set(set)?;
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+
+    let source = Source { file, text: &text, doc: &doc };
+    let experiment: Experiment = figment.extract().map_err(|errors| {
+        let lines: Vec<String> = errors.into_iter().map(|e| source.describe(&e)).collect();
+        ConfigError(lines.join("\n"))
+    })?;
+    experiment.validate().map_err(|invalid| source.invalid(&figment, &invalid))?;
+    Ok(LoadedExperiment {
+        experiment,
+        file: file.to_path_buf(),
+        overrides: sets.to_vec(),
+        env_overrides,
+    })
+}
+
+/// `key=value`, the value read as a TOML value (`3`, `1e-3`, `true`, `[64, 32]`, `"adam"`)
+/// or else taken as a bare string.
+fn parse_set(set: &str) -> Result<(String, toml::Value), ConfigError> {
+    let Some((key, raw)) = set.split_once('=') else {
+        return Err(ConfigError(format!("--set {set}: expected KEY=VALUE, e.g. --set train.epochs=3")));
+    };
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(ConfigError(format!("--set {set}: `{key}` is not a dotted key like train.epochs")));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    Ok((key.to_string(), value))
+}
+
+struct Source<'a> {
+    file: &'a Path,
+    text: &'a str,
+    doc: &'a Document<&'a str>,
+}
+
+impl Source<'_> {
+    fn describe(&self, e: &figment::Error) -> String {
+        use figment::error::Kind;
+        let path = e.path.join(".");
+        let joined = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        let (key, what) = match &e.kind {
+            Kind::UnknownField(field, expected) => {
+                let hint = did_you_mean(field, expected)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                (joined(field), format!("unknown key{hint} (expected one of: {})", expected.join(", ")))
+            }
+            Kind::MissingField(field) => (joined(field), "missing, and it has no default".to_string()),
+            Kind::UnknownVariant(v, expected) => {
+                let hint = did_you_mean(v, expected)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                (path.clone(), format!("unknown value `{v}`{hint} (expected one of: {})", expected.join(", ")))
+            }
+            Kind::InvalidType(actual, expected) => (path.clone(), format!("wrong type: found {actual}, expected {expected}")),
+            other => (path.clone(), other.to_string()),
+        };
+        format!("{}: `{key}`: {what}", self.origin(e.metadata.as_ref(), &key))
+    }
+
+    fn invalid(&self, figment: &Figment, invalid: &Invalid) -> ConfigError {
+        let metadata = figment.find_metadata(&invalid.field.replace('[', ".").replace(']', ""));
+        ConfigError(format!(
+            "{}: `{}`: {}",
+            self.origin(metadata, &invalid.field),
+            invalid.field,
+            invalid.message
+        ))
+    }
+
+    /// `file:line` when the key is in the file, else the environment variable or argument.
+    fn origin(&self, metadata: Option<&Metadata>, key: &str) -> String {
+        let name = metadata.map(|m| m.name.as_ref()).unwrap_or("");
+        if name.contains("environment") {
+            let var = format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
+            return format!("environment variable {var}");
+        }
+        if !name.is_empty() && !name.contains("TOML") {
+            return format!("--set {key}");
+        }
+        match key_span(self.doc, key) {
+            Some(span) => format!("{}:{}", self.file.display(), line_of(self.text, span.start)),
+            None => self.file.display().to_string(),
+        }
+    }
+}
+
+fn did_you_mean(given: &str, expected: &[&str]) -> Option<String> {
+    expected
+        .iter()
+        .map(|e| (strsim::jaro_winkler(given, e), e))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, e)| e.to_string())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+enum Node<'a> {
+    Table(&'a Table),
+    Item(&'a Item),
+    Value(&'a Value),
+}
+
+impl<'a> Node<'a> {
+    fn get(&self, name: &str) -> Option<(Option<Range<usize>>, Node<'a>)> {
+        let (key, item) = match *self {
+            Node::Table(t) | Node::Item(Item::Table(t)) => t.get_key_value(name)?,
+            Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t)) => t.get_key_value(name)?,
+            _ => return None,
+        };
+        Some((key.span().or_else(|| item.span()), Node::Item(item)))
+    }
+
+    fn index(&self, i: usize) -> Option<(Option<Range<usize>>, Node<'a>)> {
+        match *self {
+            Node::Item(Item::ArrayOfTables(a)) => a.get(i).map(|t| (t.span(), Node::Table(t))),
+            Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a)) => {
+                a.get(i).map(|v| (v.span(), Node::Value(v)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where `key` (dotted, with `[i]` for array elements) is written in the document, as far
+/// down the path as the document goes.
+fn key_span(doc: &Document<&str>, key: &str) -> Option<Range<usize>> {
+    let mut node = Node::Table(doc.as_table());
+    let mut span = None;
+    for segment in key.split('.') {
+        let (name, indices) = match segment.find('[') {
+            Some(at) => (&segment[..at], &segment[at..]),
+            None => (segment, ""),
+        };
+        let Some((s, next)) = node.get(name) else { break };
+        span = s.or(span);
+        node = next;
+        for i in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let Some((s, next)) = i.parse().ok().and_then(|i| node.index(i)) else {
+                return span;
+            };
+            span = s.or(span);
+            node = next;
+        }
+    }
+    span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+
+[data]
+dataset = "mnist"
+source = "sample"
+
+[model]
+kind = "cnn"
+blocks = [
+  { channels = 4, kernel = 3 },
+  { channels = 8, kernel = 3, pool = 2 },
+]
+
+[train]
+epochs = 1
+batch_size = 32
+learning_rate = 1e-3
+"#;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exp.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn err(text: &str, sets: &[&str]) -> String {
+        let (_dir, path) = write(text);
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        load(&path, &sets).unwrap_err().0
+    }
+
+    #[test]
+    fn good_file_loads_with_defaults() {
+        let (_dir, path) = write(GOOD);
+        let e = load(&path, &[]).unwrap().experiment;
+        assert_eq!(e.seed, 42);
+        assert_eq!(e.train.eval_batch_size, 1000);
+        assert_eq!(e.data.validation_fraction, 0.1);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_suggestion() {
+        let text = GOOD.replace("learning_rate = 1e-3", "learning_rat = 1e-3");
+        let e = err(&text, &[]);
+        assert!(e.contains("exp.toml:19"), "{e}");
+        assert!(e.contains("`train.learning_rat`") && e.contains("did you mean `learning_rate`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_inside_the_model_is_found_too() {
+        let e = err(&GOOD.replace("kind = \"cnn\"", "kind = \"cnn\"\ndens = [10]"), &[]);
+        assert!(e.contains("`model.dens`") && e.contains("did you mean `dense`"), "{e}");
+        assert!(e.contains("exp.toml:11"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_line() {
+        let e = err(&GOOD.replace("epochs = 1", "epochs = \"three\""), &[]);
+        assert!(e.contains("exp.toml:17") && e.contains("`train.epochs`") && e.contains("wrong type"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key_and_line() {
+        let e = err(&GOOD.replace("learning_rate = 1e-3", "learning_rate = -0.1"), &[]);
+        assert!(e.contains("exp.toml:19") && e.contains("`train.learning_rate`") && e.contains("positive"), "{e}");
+        let text = GOOD.replace("pool = 2 }", "pool = 2, dropout = 1.0 }");
+        let e = err(&text, &[]);
+        assert!(e.contains("exp.toml:13") && e.contains("`model.blocks[1].dropout`"), "{e}");
+    }
+
+    #[test]
+    fn set_overrides_the_file_and_is_named_in_errors() {
+        let (_dir, path) = write(GOOD);
+        let sets = ["train.epochs=3".to_string(), "model.dense=[16, 8]".to_string()];
+        let e = load(&path, &sets).unwrap().experiment;
+        assert_eq!(e.train.epochs, 3);
+        let kiln_models::ClassifierConfig::Cnn(cnn) = e.model else { panic!() };
+        assert_eq!(cnn.dense, vec![16, 8]);
+        let e = err(GOOD, &["train.batch_size=0"]);
+        assert!(e.contains("--set train.batch_size"), "{e}");
+        let e = err(GOOD, &["train.epochs"]);
+        assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn missing_section_and_bad_enum_value_are_explained() {
+        let e = err(&GOOD.replace("[data]\ndataset = \"mnist\"\nsource = \"sample\"\n", ""), &[]);
+        assert!(e.contains("`data`") && e.contains("missing"), "{e}");
+        let e = err(&GOOD.replace("source = \"sample\"", "source = \"sampel\""), &[]);
+        assert!(e.contains("did you mean `sample`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let e = err("name = \"t\"\n[data\n", &[]);
+        assert!(e.contains("exp.toml:2") && e.contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = load(Path::new("/nonexistent/x.toml"), &[]).unwrap_err().0;
+        assert!(e.contains("/nonexistent/x.toml"), "{e}");
+    }
+}

@@ -1,0 +1,46 @@
+//! Where datasets live: an existing folder named by `datasets` / `KILN_DATASETS`, or the
+//! download cache `datasets/` under the working directory.
+
+use std::path::{Path, PathBuf};
+
+use kiln_data::{Mnist, MnistSource, download::Progress};
+
+use crate::config::{DataSource, Experiment};
+
+/// The download cache, relative to the working directory (the workspace root under xtask).
+pub const CACHE_DIR: &str = "datasets";
+
+/// Resolves the MNIST source the experiment asks for. An explicit datasets folder is used as
+/// it is and never written to: missing files there are an error, not a download.
+pub fn mnist_source(experiment: &Experiment) -> MnistSource {
+    match (experiment.data.source, &experiment.datasets) {
+        (DataSource::Sample, _) => MnistSource::EmbeddedSample,
+        (DataSource::Full, Some(root)) => MnistSource::Directory {
+            dir: root.join("mnist"),
+            download: false,
+            verify: experiment.data.verify,
+        },
+        (DataSource::Full, None) => MnistSource::Directory {
+            dir: Path::new(CACHE_DIR).join("mnist"),
+            download: experiment.data.download,
+            verify: experiment.data.verify,
+        },
+    }
+}
+
+pub fn load_mnist(experiment: &Experiment, progress: &dyn Progress) -> Result<(Mnist, String), kiln_data::DataError> {
+    let source = mnist_source(experiment);
+    let mut mnist = Mnist::load(&source, progress)?;
+    if let Some(limit) = experiment.data.train_limit {
+        mnist.train.truncate(limit);
+    }
+    let described = match &source {
+        MnistSource::EmbeddedSample => "embedded sample".to_string(),
+        MnistSource::Directory { dir, .. } => absolute(dir).display().to_string(),
+    };
+    Ok((mnist, described))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

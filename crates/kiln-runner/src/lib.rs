@@ -1,0 +1,15 @@
+//! The kiln command: reads experiment files, owns the `results/` layout, and turns a run into
+//! metrics, charts and provenance. The only crate that knows about files, TOML and the CLI.
+
+pub mod backend;
+pub mod charts;
+pub mod cli;
+pub mod config;
+pub mod datasets;
+pub mod manifest;
+pub mod metrics_io;
+mod observer;
+pub mod progress;
+pub mod run;
+pub mod run_dir;
+pub mod summary;

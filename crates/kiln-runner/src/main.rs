@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kiln_runner::cli::main()
+}

@@ -1,0 +1,76 @@
+//! Metrics as tables: per-step and per-epoch, written as Parquet and CSV with polars.
+
+use std::fs::File;
+use std::path::Path;
+
+use kiln_train::{EpochRecord, StepRecord};
+use polars::prelude::*;
+
+use crate::run_dir::RunDir;
+
+/// The per-epoch columns, in order. Validation columns are null when there is no validation split.
+pub const EPOCH_COLUMNS: &[&str] = &[
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "train_macro_f1",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "learning_rate",
+    "samples_per_second",
+    "train_seconds",
+    "epoch_seconds",
+    "improved",
+];
+
+pub const STEP_COLUMNS: &[&str] = &["step", "epoch", "loss", "accuracy", "learning_rate", "samples"];
+
+pub fn steps_frame(steps: &[StepRecord]) -> PolarsResult<DataFrame> {
+    df!(
+        "step" => steps.iter().map(|s| s.step as u64).collect::<Vec<_>>(),
+        "epoch" => steps.iter().map(|s| s.epoch as u32).collect::<Vec<_>>(),
+        "loss" => steps.iter().map(|s| s.loss).collect::<Vec<_>>(),
+        "accuracy" => steps.iter().map(|s| s.accuracy).collect::<Vec<_>>(),
+        "learning_rate" => steps.iter().map(|s| s.learning_rate).collect::<Vec<_>>(),
+        "samples" => steps.iter().map(|s| s.samples as u32).collect::<Vec<_>>(),
+    )
+}
+
+pub fn epochs_frame(epochs: &[EpochRecord]) -> PolarsResult<DataFrame> {
+    let val = |f: fn(&kiln_train::SplitMetrics) -> f64| {
+        epochs.iter().map(|e| e.validation.as_ref().map(f)).collect::<Vec<_>>()
+    };
+    df!(
+        "epoch" => epochs.iter().map(|e| e.epoch as u32).collect::<Vec<_>>(),
+        "train_loss" => epochs.iter().map(|e| e.train.loss).collect::<Vec<_>>(),
+        "train_accuracy" => epochs.iter().map(|e| e.train.accuracy).collect::<Vec<_>>(),
+        "train_macro_f1" => epochs.iter().map(|e| e.train.macro_f1).collect::<Vec<_>>(),
+        "val_loss" => val(|m| m.loss),
+        "val_accuracy" => val(|m| m.accuracy),
+        "val_macro_f1" => val(|m| m.macro_f1),
+        "learning_rate" => epochs.iter().map(|e| e.learning_rate).collect::<Vec<_>>(),
+        "samples_per_second" => epochs.iter().map(|e| e.samples_per_second).collect::<Vec<_>>(),
+        "train_seconds" => epochs.iter().map(|e| e.train_seconds).collect::<Vec<_>>(),
+        "epoch_seconds" => epochs.iter().map(|e| e.epoch_seconds).collect::<Vec<_>>(),
+        "improved" => epochs.iter().map(|e| e.improved).collect::<Vec<_>>(),
+    )
+}
+
+/// Writes both tables in both formats into the run folder.
+pub fn write(run: &RunDir, steps: &[StepRecord], epochs: &[EpochRecord]) -> anyhow::Result<()> {
+    for (name, mut frame) in [("steps", steps_frame(steps)?), ("epochs", epochs_frame(epochs)?)] {
+        write_frame(&mut frame, &run.metrics(name, "parquet"), &run.metrics(name, "csv"))?;
+    }
+    Ok(())
+}
+
+fn write_frame(frame: &mut DataFrame, parquet: &Path, csv: &Path) -> anyhow::Result<()> {
+    ParquetWriter::new(File::create(parquet)?).finish(frame)?;
+    CsvWriter::new(File::create(csv)?).finish(frame)?;
+    Ok(())
+}
+
+pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
+    ParquetReader::new(File::open(path)?).finish()
+}

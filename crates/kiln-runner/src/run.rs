@@ -1,0 +1,232 @@
+//! One run, start to end: config, device, data, folder, training, test, outputs.
+//!
+//! Everything that can be refused (a bad config, an absent backend, missing or corrupt data)
+//! is checked before the run folder exists, so a refused run leaves nothing behind. Once the
+//! folder exists, the manifest says `running` until the end says `completed` or `failed`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use kiln_data::{ImageBatcher, Mnist, Normalization, train_validation_split};
+use kiln_train::{FitOutcome, SplitMetrics, evaluate, fit};
+use serde::Serialize;
+
+use crate::config::{self, Experiment, LoadedExperiment, NormalizeKind};
+use crate::manifest::{self, DataInfo, Manifest, Status, Timings};
+use crate::observer::RunObserver;
+use crate::progress::DownloadBar;
+use crate::run_dir::{RunDir, write_atomically};
+use crate::{backend, charts, datasets, metrics_io};
+
+const CLASSES: usize = 10;
+
+pub struct RunOptions {
+    pub file: PathBuf,
+    pub sets: Vec<String>,
+    pub results: PathBuf,
+}
+
+/// What a finished run reports back.
+pub struct RunSummary {
+    pub run: RunDir,
+    pub experiment: Experiment,
+    pub outcome_epochs: Vec<kiln_train::EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub test: SplitMetrics,
+    pub train_seconds: f64,
+}
+
+pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
+    let started_at = chrono::Utc::now();
+    let clock = Instant::now();
+    let loaded = config::load(&options.file, &options.sets)?;
+    let exp = &loaded.experiment;
+    let device = backend::device(exp.backend, &exp.device, exp.seed)?;
+
+    let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::new())?;
+    let (train_idx, val_idx) = train_validation_split(mnist.train.len(), exp.data.validation_fraction, exp.seed);
+    let normalization = normalization(exp.data.normalize, &mnist, &train_idx);
+    let load_data_s = clock.elapsed().as_secs_f64();
+    tracing::info!(
+        "data: {source}: {} train, {} validation, {} test digits ({load_data_s:.2} s)",
+        train_idx.len(),
+        val_idx.len(),
+        mnist.test.len()
+    );
+    let model = exp
+        .model
+        .init([1, mnist.train.rows, mnist.train.cols], CLASSES, &device)
+        .map_err(|e| anyhow::anyhow!("{}: `model.{}`: {}", loaded.file.display(), e.field, e.message))?;
+
+    let run = RunDir::create(&options.results, &exp.name, exp.seed, started_at)
+        .with_context(|| format!("creating a run folder under {}", options.results.display()))?;
+    let mut manifest = new_manifest(&loaded, &run, started_at, DataInfo {
+        source,
+        train: train_idx.len(),
+        validation: val_idx.len(),
+        test: mnist.test.len(),
+    });
+    manifest.timings.load_data_s = load_data_s;
+    manifest.write(&run.manifest())?;
+    tracing::info!("run folder: {}", run.root.display());
+
+    let result = (|| {
+        let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
+        write_atomically(&run.config(), resolved.as_bytes())?;
+        let batch = |idx: Vec<usize>, size| ImageBatcher::new(&mnist.train, idx, size, normalization);
+        let train = batch(train_idx.clone(), exp.train.batch_size);
+        let validation = batch(val_idx.clone(), exp.train.eval_batch_size);
+        let mut observer = RunObserver::new(&run, exp.train.epochs);
+        let train_clock = Instant::now();
+        let fitted = fit(model, &exp.train, &train, Some(&validation), CLASSES, &device, exp.seed, &mut observer);
+        let train_seconds = train_clock.elapsed().as_secs_f64();
+        manifest.timings.train_s = Some(train_seconds);
+        manifest.epochs_run = observer.epochs.len();
+        metrics_io::write(&run, &observer.steps, &observer.epochs)?;
+        let outcome: FitOutcome = fitted?;
+        if let Some(e) = &observer.checkpoint_error {
+            anyhow::bail!("saving the best checkpoint to {}: {e}", run.best_checkpoint().display());
+        }
+        charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
+
+        let test_clock = Instant::now();
+        let test_data = ImageBatcher::all(&mnist.test, exp.train.eval_batch_size, normalization);
+        let test = evaluate(&outcome.best, &test_data, exp.train.loss, CLASSES, &device, &mut observer);
+        manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
+        write_test_report(&run, &test, outcome.best_epoch)?;
+        manifest.best_epoch = Some(outcome.best_epoch);
+        manifest.stopped_early = outcome.stopped_early;
+        Ok(RunSummary {
+            run: run.clone(),
+            experiment: exp.clone(),
+            outcome_epochs: observer.epochs,
+            best_epoch: outcome.best_epoch,
+            stopped_early: outcome.stopped_early,
+            test,
+            train_seconds,
+        })
+    })();
+
+    manifest.finished_at = Some(chrono::Utc::now());
+    manifest.timings.total_s = Some(clock.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => manifest.status = Status::Completed,
+        Err(e) => {
+            manifest.status = Status::Failed;
+            manifest.error = Some(format!("{e:#}"));
+        }
+    }
+    manifest.write(&run.manifest())?;
+    result.with_context(|| format!("run {} failed", run.root.display()))
+}
+
+/// Mean and standard deviation of the training split's pixels, so that standardisation
+/// never peeks at validation or test data.
+fn normalization(kind: NormalizeKind, mnist: &Mnist, train_idx: &[usize]) -> Normalization {
+    match kind {
+        NormalizeKind::Scale => Normalization::Scale,
+        NormalizeKind::Standardize => {
+            let mut histogram = [0u64; 256];
+            for &i in train_idx {
+                mnist.train.image(i).iter().for_each(|&p| histogram[p as usize] += 1);
+            }
+            let n: u64 = histogram.iter().sum();
+            let mean = histogram.iter().enumerate().map(|(v, &c)| v as f64 / 255.0 * c as f64).sum::<f64>() / n as f64;
+            let var = histogram
+                .iter()
+                .enumerate()
+                .map(|(v, &c)| (v as f64 / 255.0 - mean).powi(2) * c as f64)
+                .sum::<f64>()
+                / n as f64;
+            Normalization::Standardize { mean: mean as f32, std: var.sqrt().max(1e-6) as f32 }
+        }
+    }
+}
+
+fn new_manifest(loaded: &LoadedExperiment, run: &RunDir, started_at: chrono::DateTime<chrono::Utc>, data: DataInfo) -> Manifest {
+    let exp = &loaded.experiment;
+    Manifest {
+        kiln_version: env!("CARGO_PKG_VERSION"),
+        run_id: run.id.clone(),
+        experiment: exp.name.clone(),
+        status: Status::Running,
+        error: None,
+        seed: exp.seed,
+        backend: exp.backend.name().into(),
+        device: exp.device.clone(),
+        config_file: absolute(&loaded.file),
+        overrides: loaded.overrides.clone(),
+        env_overrides: loaded.env_overrides.clone(),
+        command: std::env::args().collect(),
+        git: manifest::git(),
+        crates: manifest::crates(),
+        host: manifest::host(),
+        data,
+        started_at,
+        finished_at: None,
+        timings: Timings::default(),
+        epochs_run: 0,
+        best_epoch: None,
+        stopped_early: false,
+    }
+}
+
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+#[derive(Serialize)]
+struct ClassReport {
+    class: usize,
+    precision: f64,
+    recall: f64,
+    f1: f64,
+    support: u64,
+}
+
+#[derive(Serialize)]
+struct TestReport {
+    best_epoch: usize,
+    loss: f64,
+    accuracy: f64,
+    macro_f1: f64,
+    samples: u64,
+    per_class: Vec<ClassReport>,
+}
+
+fn write_test_report(run: &RunDir, test: &SplitMetrics, best_epoch: usize) -> anyhow::Result<()> {
+    let c = &test.confusion;
+    let per_class = c
+        .per_class()
+        .into_iter()
+        .enumerate()
+        .map(|(class, (precision, recall, f1))| ClassReport {
+            class,
+            precision,
+            recall,
+            f1,
+            support: (0..c.classes()).map(|p| c.count(class, p)).sum(),
+        })
+        .collect();
+    let report = TestReport {
+        best_epoch,
+        loss: test.loss,
+        accuracy: test.accuracy,
+        macro_f1: test.macro_f1,
+        samples: c.total(),
+        per_class,
+    };
+    write_atomically(&run.test_report(), &serde_json::to_vec_pretty(&report)?)?;
+    let mut csv = String::from("actual");
+    (0..c.classes()).for_each(|p| csv.push_str(&format!(",predicted_{p}")));
+    csv.push('\n');
+    for a in 0..c.classes() {
+        csv.push_str(&a.to_string());
+        (0..c.classes()).for_each(|p| csv.push_str(&format!(",{}", c.count(a, p))));
+        csv.push('\n');
+    }
+    write_atomically(&run.confusion(), csv.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The results layout: `results/<experiment>/<run-id>/` and the names of what goes in it.
+//! Only the runner knows this layout.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One run's folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+    pub id: String,
+}
+
+impl RunDir {
+    /// Creates a fresh folder named after the start time and seed, never reusing one.
+    pub fn create(results: &Path, experiment: &str, seed: u64, started: chrono::DateTime<chrono::Utc>) -> io::Result<Self> {
+        let parent = results.join(experiment);
+        std::fs::create_dir_all(&parent)?;
+        let base = format!("{}-s{seed}", started.format("%Y%m%d-%H%M%S"));
+        for attempt in 1.. {
+            let id = if attempt == 1 { base.clone() } else { format!("{base}-{attempt}") };
+            let root = parent.join(&id);
+            match std::fs::create_dir(&root) {
+                Ok(()) => {
+                    for sub in ["metrics", "charts", "checkpoints"] {
+                        std::fs::create_dir(root.join(sub))?;
+                    }
+                    return Ok(Self { root, id });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("attempts are unbounded")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+    pub fn metrics(&self, table: &str, ext: &str) -> PathBuf {
+        self.root.join("metrics").join(format!("{table}.{ext}"))
+    }
+    pub fn chart(&self, name: &str, ext: &str) -> PathBuf {
+        self.root.join("charts").join(format!("{name}.{ext}"))
+    }
+    pub fn best_checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoints").join("best.bpk")
+    }
+    pub fn test_report(&self) -> PathBuf {
+        self.root.join("test.json")
+    }
+    pub fn confusion(&self) -> PathBuf {
+        self.root.join("confusion.csv")
+    }
+}
+
+/// Writes beside `path` and renames, so readers never see half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_second_and_seed_get_distinct_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = chrono::Utc::now();
+        let a = RunDir::create(dir.path(), "exp", 7, t).unwrap();
+        let b = RunDir::create(dir.path(), "exp", 7, t).unwrap();
+        assert_ne!(a.root, b.root);
+        assert!(b.id.ends_with("-2") && a.id.contains("-s7"));
+        assert!(a.root.join("metrics").is_dir() && a.root.join("charts").is_dir());
+    }
+}

@@ -1,0 +1,51 @@
+//! The table printed when a run ends.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, Table};
+
+use crate::run::RunSummary;
+
+pub fn table(s: &RunSummary) -> Table {
+    let mut epochs = Table::new();
+    epochs.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "epoch", "train loss", "train acc %", "val loss", "val acc %", "val macro F1", "lr", "samples/s", "time s",
+    ]);
+    for e in &s.outcome_epochs {
+        let val = e.validation.as_ref();
+        let mark = if e.epoch == s.best_epoch { " *" } else { "" };
+        epochs.add_row(
+            vec![
+                format!("{}{mark}", e.epoch),
+                format!("{:.4}", e.train.loss),
+                format!("{:.2}", e.train.accuracy * 100.0),
+                val.map_or("-".into(), |v| format!("{:.4}", v.loss)),
+                val.map_or("-".into(), |v| format!("{:.2}", v.accuracy * 100.0)),
+                val.map_or("-".into(), |v| format!("{:.4}", v.macro_f1)),
+                format!("{:.2e}", e.learning_rate),
+                format!("{:.0}", e.samples_per_second),
+                format!("{:.1}", e.epoch_seconds),
+            ]
+            .into_iter()
+            .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
+        );
+    }
+    epochs
+}
+
+pub fn print(s: &RunSummary) {
+    let mean_sps = s.outcome_epochs.iter().map(|e| e.samples_per_second).sum::<f64>() / s.outcome_epochs.len().max(1) as f64;
+    println!("{}", table(s));
+    println!(
+        "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
+        s.experiment.name,
+        s.test.accuracy * 100.0,
+        s.test.loss,
+        s.test.macro_f1,
+        s.best_epoch,
+        s.outcome_epochs.len(),
+        if s.stopped_early { ", stopped early" } else { "" },
+        mean_sps,
+        s.train_seconds
+    );
+    println!("results: {}", s.run.root.display());
+}

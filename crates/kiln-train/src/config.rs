@@ -1,0 +1,305 @@
+use kiln_models::Invalid;
+use serde::{Deserialize, Serialize};
+
+/// How to train: every knob of the loop, with PyTorch's defaults where it has them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// L2 penalty. Added to the gradient for every optimizer but AdamW, which decouples it.
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// Linear warm-up from `learning_rate / warmup steps` to `learning_rate`, in epochs
+    /// (fractions allowed), before the schedule starts.
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    #[serde(default)]
+    pub loss: LossKind,
+    #[serde(default)]
+    pub grad_clip: Option<GradClip>,
+    /// The metric that picks the best epoch (and that early stopping watches).
+    #[serde(default)]
+    pub monitor: Monitor,
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Batch size for evaluation, which keeps no activations for a backward pass.
+    #[serde(default = "default_eval_batch_size")]
+    pub eval_batch_size: usize,
+}
+
+fn default_eval_batch_size() -> usize {
+    1000
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    Sgd {
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        dampening: f64,
+        #[serde(default)]
+        nesterov: bool,
+    },
+    Adagrad {
+        #[serde(default)]
+        lr_decay: f64,
+        #[serde(default = "eps_adagrad")]
+        epsilon: f32,
+    },
+    Rmsprop {
+        #[serde(default = "alpha")]
+        alpha: f32,
+        #[serde(default)]
+        momentum: f32,
+        #[serde(default = "eps")]
+        epsilon: f32,
+        #[serde(default)]
+        centered: bool,
+    },
+    Adam {
+        #[serde(default = "beta1")]
+        beta1: f32,
+        #[serde(default = "beta2")]
+        beta2: f32,
+        #[serde(default = "eps")]
+        epsilon: f32,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    Adamw {
+        #[serde(default = "beta1")]
+        beta1: f32,
+        #[serde(default = "beta2")]
+        beta2: f32,
+        #[serde(default = "eps")]
+        epsilon: f32,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+}
+
+fn eps_adagrad() -> f32 {
+    1e-10
+}
+fn eps() -> f32 {
+    1e-8
+}
+fn alpha() -> f32 {
+    0.99
+}
+fn beta1() -> f32 {
+    0.9
+}
+fn beta2() -> f32 {
+    0.999
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam {
+            beta1: beta1(),
+            beta2: beta2(),
+            epsilon: eps(),
+            amsgrad: false,
+        }
+    }
+}
+
+/// The learning-rate schedule after warm-up, stepped every batch; lengths are in epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ScheduleConfig {
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `step_epochs`.
+    Step {
+        step_epochs: usize,
+        #[serde(default = "gamma_step")]
+        gamma: f64,
+    },
+    /// Multiply by `gamma` every epoch, smoothly.
+    Exponential { gamma: f64 },
+    /// Cosine annealing from the learning rate to `min_lr` over the remaining epochs.
+    Cosine {
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+fn gamma_step() -> f64 {
+    0.1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    #[default]
+    CrossEntropy,
+    /// Mean squared error between the softmax of the logits and one-hot targets.
+    Mse,
+    /// Multi-class hinge (margin 1), as PyTorch's `MultiMarginLoss`.
+    Hinge,
+}
+
+/// Gradient clipping, applied per parameter tensor as burn does.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum GradClip {
+    Norm(f32),
+    Value(f32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    #[default]
+    ValLoss,
+    ValAccuracy,
+    ValMacroF1,
+    TrainLoss,
+    TrainAccuracy,
+}
+
+impl Monitor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+            Monitor::ValMacroF1 => "val_macro_f1",
+            Monitor::TrainLoss => "train_loss",
+            Monitor::TrainAccuracy => "train_accuracy",
+        }
+    }
+
+    pub fn needs_validation(self) -> bool {
+        matches!(self, Monitor::ValLoss | Monitor::ValAccuracy | Monitor::ValMacroF1)
+    }
+
+    /// Losses improve downwards, everything else upwards.
+    pub fn lower_is_better(self) -> bool {
+        matches!(self, Monitor::ValLoss | Monitor::TrainLoss)
+    }
+}
+
+/// Stop when the monitored metric has not improved by `min_delta` for `patience` epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    #[serde(default)]
+    pub min_delta: f64,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let positive = |field: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Invalid::new(field, format!("must be a positive number, got {v}")))
+            }
+        };
+        let non_negative = |field: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Invalid::new(field, format!("must be zero or more, got {v}")))
+            }
+        };
+        if self.epochs == 0 {
+            return Err(Invalid::new("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Invalid::new("batch_size", "must be at least 1"));
+        }
+        if self.eval_batch_size == 0 {
+            return Err(Invalid::new("eval_batch_size", "must be at least 1"));
+        }
+        positive("learning_rate", self.learning_rate)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("warmup_epochs", self.warmup_epochs)?;
+        if self.warmup_epochs >= self.epochs as f64 {
+            return Err(Invalid::new(
+                "warmup_epochs",
+                format!("must be shorter than the {} training epochs", self.epochs),
+            ));
+        }
+        let unit = |field: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Invalid::new(field, format!("must be in [0, 1), got {v}")))
+            }
+        };
+        match &self.optimizer {
+            OptimizerConfig::Sgd { momentum, dampening, nesterov } => {
+                unit("optimizer.momentum", *momentum)?;
+                unit("optimizer.dampening", *dampening)?;
+                if *nesterov && (*momentum == 0.0 || *dampening != 0.0) {
+                    return Err(Invalid::new(
+                        "optimizer.nesterov",
+                        "needs a momentum above zero and zero dampening",
+                    ));
+                }
+            }
+            OptimizerConfig::Adagrad { lr_decay, epsilon } => {
+                non_negative("optimizer.lr_decay", *lr_decay)?;
+                positive("optimizer.epsilon", *epsilon as f64)?;
+            }
+            OptimizerConfig::Rmsprop { alpha, momentum, epsilon, .. } => {
+                unit("optimizer.alpha", *alpha as f64)?;
+                unit("optimizer.momentum", *momentum as f64)?;
+                positive("optimizer.epsilon", *epsilon as f64)?;
+            }
+            OptimizerConfig::Adam { beta1, beta2, epsilon, .. }
+            | OptimizerConfig::Adamw { beta1, beta2, epsilon, .. } => {
+                unit("optimizer.beta1", *beta1 as f64)?;
+                unit("optimizer.beta2", *beta2 as f64)?;
+                positive("optimizer.epsilon", *epsilon as f64)?;
+            }
+        }
+        match &self.schedule {
+            ScheduleConfig::Constant => {}
+            ScheduleConfig::Step { step_epochs, gamma } => {
+                if *step_epochs == 0 {
+                    return Err(Invalid::new("schedule.step_epochs", "must be at least 1"));
+                }
+                positive("schedule.gamma", *gamma)?;
+            }
+            ScheduleConfig::Exponential { gamma } => {
+                positive("schedule.gamma", *gamma)?;
+                if *gamma > 1.0 {
+                    return Err(Invalid::new("schedule.gamma", format!("must be at most 1, got {gamma}")));
+                }
+            }
+            ScheduleConfig::Cosine { min_lr } => {
+                non_negative("schedule.min_lr", *min_lr)?;
+                if *min_lr >= self.learning_rate {
+                    return Err(Invalid::new("schedule.min_lr", "must be below learning_rate"));
+                }
+            }
+        }
+        if let Some(clip) = self.grad_clip {
+            let (field, v) = match clip {
+                GradClip::Norm(v) => ("grad_clip.norm", v),
+                GradClip::Value(v) => ("grad_clip.value", v),
+            };
+            positive(field, v as f64)?;
+        }
+        if let Some(es) = self.early_stopping {
+            if es.patience == 0 {
+                return Err(Invalid::new("early_stopping.patience", "must be at least 1"));
+            }
+            non_negative("early_stopping.min_delta", es.min_delta)?;
+        }
+        Ok(())
+    }
+}

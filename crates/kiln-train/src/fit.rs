@@ -1,0 +1,248 @@
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor};
+use kiln_data::ImageBatcher;
+use kiln_models::{Classifier, Invalid};
+
+use crate::{Confusion, Monitor, TrainConfig, optim, schedule};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid training config: {0}")]
+    Config(#[from] Invalid),
+    #[error("training diverged: the loss became {loss} at step {step} (epoch {epoch}); try a lower learning_rate or grad_clip")]
+    Diverged { epoch: usize, step: usize, loss: f32 },
+    #[error("training stopped on request after epoch {0}")]
+    Interrupted(usize),
+}
+
+/// One optimisation step, as it happened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRecord {
+    pub step: usize,
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub learning_rate: f64,
+    pub samples: usize,
+}
+
+/// Loss and classification metrics over one split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitMetrics {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub confusion: Confusion,
+}
+
+/// One epoch: training metrics are running means over the epoch's batches (dropout active),
+/// as Keras reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train: SplitMetrics,
+    pub validation: Option<SplitMetrics>,
+    /// Learning rate of the epoch's last step.
+    pub learning_rate: f64,
+    pub train_seconds: f64,
+    pub samples_per_second: f64,
+    pub epoch_seconds: f64,
+    /// Whether this epoch is the best so far by the monitored metric.
+    pub improved: bool,
+}
+
+impl EpochRecord {
+    pub fn monitored(&self, monitor: Monitor) -> Option<f64> {
+        match monitor {
+            Monitor::TrainLoss => Some(self.train.loss),
+            Monitor::TrainAccuracy => Some(self.train.accuracy),
+            Monitor::ValLoss => self.validation.as_ref().map(|v| v.loss),
+            Monitor::ValAccuracy => self.validation.as_ref().map(|v| v.accuracy),
+            Monitor::ValMacroF1 => self.validation.as_ref().map(|v| v.macro_f1),
+        }
+    }
+}
+
+/// What the loop tells its caller as it goes.
+pub trait Observer {
+    fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    fn on_step(&mut self, _step: &StepRecord) {}
+    fn on_evaluation_start(&mut self, _batches: usize) {}
+    fn on_evaluation_batch(&mut self) {}
+    fn on_epoch_end(&mut self, _record: &EpochRecord) {}
+    /// Called with the validation-mode model whenever an epoch is the best so far.
+    fn on_best(&mut self, _epoch: usize, _model: &Classifier) {}
+    /// Polled after every epoch; `true` ends training with [`TrainError::Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+pub struct FitOutcome {
+    /// The best model by the monitored metric, in validation mode.
+    pub best: Classifier,
+    pub best_epoch: usize,
+    pub history: Vec<EpochRecord>,
+    pub stopped_early: bool,
+}
+
+/// Trains `model` (created on `device.autodiff()`) on `train`, evaluating on `validation`
+/// after every epoch. `seed` fixes the order of the batches.
+pub fn fit(
+    mut model: Classifier,
+    config: &TrainConfig,
+    train: &ImageBatcher,
+    validation: Option<&ImageBatcher>,
+    classes: usize,
+    device: &Device,
+    seed: u64,
+    observer: &mut dyn Observer,
+) -> Result<FitOutcome, TrainError> {
+    config.validate()?;
+    if config.monitor.needs_validation() && validation.is_none_or(|v| v.is_empty()) {
+        return Err(Invalid::new(
+            "monitor",
+            format!("{} needs a validation split; monitor a train_ metric instead", config.monitor.name()),
+        )
+        .into());
+    }
+    let ad_device = device.clone().autodiff();
+    let steps_per_epoch = train.num_batches();
+    let mut optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip);
+    let mut scheduler = schedule::build(config, steps_per_epoch)?;
+
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let mut best: Option<(f64, usize, Classifier)> = None;
+    let mut since_best = 0;
+    let mut step = 0;
+    let mut stopped_early = false;
+    for epoch in 1..=config.epochs {
+        let epoch_start = Instant::now();
+        let order = train.order(Some(seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        observer.on_epoch_start(epoch, order.len());
+        let mut confusion = Confusion::new(classes);
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let mut learning_rate = config.learning_rate;
+        for indices in &order {
+            let batch = train.batch(indices, &ad_device);
+            let logits = model.forward(batch.images);
+            let predicted = predictions(&logits);
+            let loss = config.loss.forward(logits, batch.targets.clone());
+            let loss_value = loss.clone().into_scalar::<f32>();
+            step += 1;
+            if !loss_value.is_finite() {
+                return Err(TrainError::Diverged { epoch, step, loss: loss_value });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let lr = scheduler.step();
+            learning_rate = lr.base();
+            model = optimizer.step(lr, model, grads);
+
+            let actual = host_ints(batch.targets);
+            let correct = predicted.iter().zip(&actual).filter(|(p, a)| p == a).count();
+            confusion.add(&predicted, &actual);
+            loss_sum += loss_value as f64 * batch.len as f64;
+            seen += batch.len;
+            observer.on_step(&StepRecord {
+                step,
+                epoch,
+                loss: loss_value as f64,
+                accuracy: correct as f64 / batch.len as f64,
+                learning_rate,
+                samples: batch.len,
+            });
+        }
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_metrics = SplitMetrics {
+            loss: loss_sum / seen.max(1) as f64,
+            accuracy: confusion.accuracy(),
+            macro_f1: confusion.macro_f1(),
+            confusion,
+        };
+        let snapshot = model.valid();
+        let validation = validation
+            .filter(|v| !v.is_empty())
+            .map(|v| evaluate(&snapshot, v, config.loss, classes, device, observer));
+        let mut record = EpochRecord {
+            epoch,
+            train: train_metrics,
+            validation,
+            learning_rate,
+            train_seconds,
+            samples_per_second: seen as f64 / train_seconds,
+            epoch_seconds: epoch_start.elapsed().as_secs_f64(),
+            improved: false,
+        };
+        let value = record.monitored(config.monitor).expect("checked above");
+        let min_delta = config.early_stopping.map_or(0.0, |e| e.min_delta);
+        let improved = match &best {
+            None => true,
+            Some((best_value, _, _)) if config.monitor.lower_is_better() => value < best_value - min_delta,
+            Some((best_value, _, _)) => value > best_value + min_delta,
+        };
+        record.improved = improved;
+        if improved {
+            observer.on_best(epoch, &snapshot);
+            best = Some((value, epoch, snapshot));
+            since_best = 0;
+        } else {
+            since_best += 1;
+        }
+        observer.on_epoch_end(&record);
+        history.push(record);
+        if config.early_stopping.is_some_and(|e| since_best >= e.patience) && epoch < config.epochs {
+            stopped_early = true;
+            break;
+        }
+        if observer.stop_requested() {
+            return Err(TrainError::Interrupted(epoch));
+        }
+    }
+    let (_, best_epoch, best) = best.expect("at least one epoch ran");
+    Ok(FitOutcome {
+        best,
+        best_epoch,
+        history,
+        stopped_early,
+    })
+}
+
+/// Loss and metrics of a validation-mode `model` over every item of `data`.
+pub fn evaluate(
+    model: &Classifier,
+    data: &ImageBatcher,
+    loss: crate::LossKind,
+    classes: usize,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> SplitMetrics {
+    let order = data.order(None);
+    observer.on_evaluation_start(order.len());
+    let mut confusion = Confusion::new(classes);
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    for indices in &order {
+        let batch = data.batch(indices, device);
+        let logits = model.forward(batch.images);
+        confusion.add(&predictions(&logits), &host_ints(batch.targets.clone()));
+        loss_sum += loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
+        seen += batch.len;
+        observer.on_evaluation_batch();
+    }
+    SplitMetrics {
+        loss: loss_sum / seen.max(1) as f64,
+        accuracy: confusion.accuracy(),
+        macro_f1: confusion.macro_f1(),
+        confusion,
+    }
+}
+
+fn predictions(logits: &Tensor<2>) -> Vec<i64> {
+    host_ints(logits.clone().detach().argmax(1).flatten(0, 1))
+}
+
+fn host_ints(t: Tensor<1, Int>) -> Vec<i64> {
+    t.into_data().try_into_vec_as::<i64>().expect("integer tensor")
+}

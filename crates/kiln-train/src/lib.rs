@@ -1,0 +1,16 @@
+//! The training loop of kiln: burn's optimizers and LR schedulers behind typed configs, losses,
+//! classification metrics, early stopping and best-model tracking.
+//!
+//! The loop reports through [`Observer`] and returns models; writing files, drawing progress
+//! and reading experiment files are the caller's business.
+
+mod config;
+mod fit;
+mod loss;
+mod metrics;
+mod optim;
+mod schedule;
+
+pub use config::{EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig, TrainConfig};
+pub use fit::{EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, TrainError, evaluate, fit};
+pub use metrics::Confusion;
