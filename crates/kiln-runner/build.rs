@@ -18,5 +18,5 @@ fn main() {
             }
         }
     }
-    println!("cargo::rustc-env=KILN_LOCKED_VERSIONS={}", found.join(","));
+    println!("cargo::rustc-env=LOCKED_DEP_VERSIONS={}", found.join(","));
 }

@@ -91,8 +91,9 @@ mod tests {
             batch_norm: true,
         };
         let m = ClassifierConfig::Mlp(c).init([1, 28, 28], 10, &Device::flex()).unwrap();
-        // 784*128+128 + 128*10+10, plus batch norm's gamma and beta (128 each).
-        assert_eq!(m.num_params(), 101_770 + 256);
+        // 784*128+128 + 128*10+10, plus batch norm's gamma, beta and running mean and
+        // variance (burn counts the running statistics as parameters too), 128 each.
+        assert_eq!(m.num_params(), 101_770 + 4 * 128);
         assert_eq!(m.forward(Tensor::zeros([2, 1, 28, 28], &Device::flex())).dims(), [2, 10]);
     }
 

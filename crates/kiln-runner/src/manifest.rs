@@ -104,7 +104,7 @@ pub fn host() -> Host {
 
 /// Versions of kiln and of the dependencies that shape results, as locked at build time.
 pub fn crates() -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = env!("KILN_LOCKED_VERSIONS")
+    let mut out: BTreeMap<String, String> = env!("LOCKED_DEP_VERSIONS")
         .split(',')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -25,6 +25,7 @@ pub fn init(quiet: bool) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
+                    .fmt_fields(hide_indicatif_span_fields(DefaultFields::new()))
                     .with_writer(layer.get_stderr_writer())
                     .with_filter(filter()),
             )
@@ -36,6 +37,7 @@ pub fn init(quiet: bool) {
                 tracing_subscriber::fmt::layer()
                     .with_target(false)
                     .with_ansi(false)
+                    .fmt_fields(hide_indicatif_span_fields(DefaultFields::new()))
                     .with_writer(std::io::stderr)
                     .with_filter(filter()),
             )

@@ -72,7 +72,8 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     manifest.write(&run.manifest())?;
     tracing::info!("run folder: {}", run.root.display());
 
-    let result = (|| {
+    // A panic inside burn or plotters must still end as a `failed` manifest, not `running`.
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<RunSummary> {
         let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
         write_atomically(&run.config(), resolved.as_bytes())?;
         let batch = |idx: Vec<usize>, size| ImageBatcher::new(&mnist.train, idx, size, normalization);
@@ -107,7 +108,15 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             test,
             train_seconds,
         })
-    })();
+    }));
+    let result = attempt.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        Err(anyhow::anyhow!("internal error (panic): {message}"))
+    });
 
     manifest.finished_at = Some(chrono::Utc::now());
     manifest.timings.total_s = Some(clock.elapsed().as_secs_f64());

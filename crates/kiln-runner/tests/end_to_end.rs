@@ -178,11 +178,11 @@ fn assert_refused(sb: &Sandbox, file: &Path, extra: &[&str], needles: &[&str]) {
 fn bad_configs_are_refused_before_anything_is_written() {
     let sb = Sandbox::new();
     let f = sb.write("unknown.toml", &QUICK.replace("batch_size = 32", "batch_sise = 32"));
-    assert_refused(&sb, &f, &[], &["unknown.toml:21", "train.batch_sise", "did you mean `batch_size`"]);
+    assert_refused(&sb, &f, &[], &["unknown.toml:18", "train.batch_sise", "did you mean `batch_size`"]);
     let f = sb.write("type.toml", &QUICK.replace("epochs = 2", "epochs = \"two\""));
-    assert_refused(&sb, &f, &[], &["type.toml:20", "train.epochs", "wrong type"]);
+    assert_refused(&sb, &f, &[], &["type.toml:17", "train.epochs", "wrong type"]);
     let f = sb.write("lr.toml", &QUICK.replace("learning_rate = 2e-3", "learning_rate = -2e-3"));
-    assert_refused(&sb, &f, &[], &["lr.toml:22", "train.learning_rate", "positive"]);
+    assert_refused(&sb, &f, &[], &["lr.toml:19", "train.learning_rate", "positive"]);
     let f = sb.write("ok.toml", QUICK);
     assert_refused(&sb, &f, &["--set", "model.dropout=1.0"], &["--set model.dropout", "[0, 1)"]);
     assert_refused(&sb, &f, &["--set", "backend=tch"], &["tch", "not built"]);

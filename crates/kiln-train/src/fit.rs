@@ -89,10 +89,10 @@ pub struct FitOutcome {
     pub stopped_early: bool,
 }
 
-/// Trains `model` (created on `device.autodiff()`) on `train`, evaluating on `validation`
+/// Trains `model` (built on `device`) on `train`, evaluating on `validation`
 /// after every epoch. `seed` fixes the order of the batches.
 pub fn fit(
-    mut model: Classifier,
+    model: Classifier,
     config: &TrainConfig,
     train: &ImageBatcher,
     validation: Option<&ImageBatcher>,
@@ -110,6 +110,7 @@ pub fn fit(
         .into());
     }
     let ad_device = device.clone().autodiff();
+    let mut model = model.fork(&ad_device).train();
     let steps_per_epoch = train.num_batches();
     let mut optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip);
     let mut scheduler = schedule::build(config, steps_per_epoch)?;

@@ -11,10 +11,21 @@ use kiln_models::Invalid;
 use toml_edit::{Document, Item, Table, Value};
 
 use super::Experiment;
+use super::schema::TOP_LEVEL_KEYS;
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
 /// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
 pub const ENV_PREFIX: &str = "KILN_";
+
+/// Whether the environment variable `name` overrides a key. A nested name (with `__`) always
+/// does, so a typo in it is an error rather than silently ignored; a flat name only when it
+/// is a top-level key, so unrelated `KILN_*` variables of other tools pass by.
+fn is_override(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+        return false;
+    };
+    rest.contains("__") || TOP_LEVEL_KEYS.contains(&rest.to_lowercase().as_str())
+}
 
 /// A bad experiment, explained for a person.
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +50,10 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
         ConfigError(format!("{}{at}: not valid TOML: {}", file.display(), e.message()))
     })?;
 
-    let env = Env::prefixed(ENV_PREFIX).split("__").lowercase(true);
-    let env_overrides: Vec<String> = std::env::vars()
-        .map(|(k, _)| k)
-        .filter(|k| k.starts_with(ENV_PREFIX))
-        .collect();
+    let env = Env::prefixed(ENV_PREFIX)
+        .filter_map(|key| is_override(&format!("{ENV_PREFIX}{key}")).then(|| key.as_str().to_lowercase().into()))
+        .split("__");
+    let env_overrides: Vec<String> = std::env::vars().map(|(k, _)| k).filter(|k| is_override(k)).collect();
     let mut figment = Figment::from(Toml::string(&text)).merge(env);
     for set in sets {
         let (key, value) = parse_set(set)?;
@@ -91,7 +101,13 @@ impl Source<'_> {
     fn describe(&self, e: &figment::Error) -> String {
         use figment::error::Kind;
         let path = e.path.join(".");
-        let joined = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        // figment's path ends with the field itself, except inside tagged enums (the model),
+        // where serde buffers the table and the path stops at the enum.
+        let joined = |field: &str| match e.path.last() {
+            Some(last) if last == field => path.clone(),
+            None => field.to_string(),
+            Some(_) => format!("{path}.{field}"),
+        };
         let (key, what) = match &e.kind {
             Kind::UnknownField(field, expected) => {
                 let hint = did_you_mean(field, expected)
@@ -253,7 +269,7 @@ learning_rate = 1e-3
     fn unknown_key_names_file_line_and_suggestion() {
         let text = GOOD.replace("learning_rate = 1e-3", "learning_rat = 1e-3");
         let e = err(&text, &[]);
-        assert!(e.contains("exp.toml:19"), "{e}");
+        assert!(e.contains("exp.toml:18"), "{e}");
         assert!(e.contains("`train.learning_rat`") && e.contains("did you mean `learning_rate`"), "{e}");
     }
 
@@ -261,22 +277,22 @@ learning_rate = 1e-3
     fn unknown_key_inside_the_model_is_found_too() {
         let e = err(&GOOD.replace("kind = \"cnn\"", "kind = \"cnn\"\ndens = [10]"), &[]);
         assert!(e.contains("`model.dens`") && e.contains("did you mean `dense`"), "{e}");
-        assert!(e.contains("exp.toml:11"), "{e}");
+        assert!(e.contains("exp.toml:10"), "{e}");
     }
 
     #[test]
     fn wrong_type_names_the_key_and_line() {
         let e = err(&GOOD.replace("epochs = 1", "epochs = \"three\""), &[]);
-        assert!(e.contains("exp.toml:17") && e.contains("`train.epochs`") && e.contains("wrong type"), "{e}");
+        assert!(e.contains("exp.toml:16") && e.contains("`train.epochs`") && e.contains("wrong type"), "{e}");
     }
 
     #[test]
     fn out_of_range_values_name_the_key_and_line() {
         let e = err(&GOOD.replace("learning_rate = 1e-3", "learning_rate = -0.1"), &[]);
-        assert!(e.contains("exp.toml:19") && e.contains("`train.learning_rate`") && e.contains("positive"), "{e}");
+        assert!(e.contains("exp.toml:18") && e.contains("`train.learning_rate`") && e.contains("positive"), "{e}");
         let text = GOOD.replace("pool = 2 }", "pool = 2, dropout = 1.0 }");
         let e = err(&text, &[]);
-        assert!(e.contains("exp.toml:13") && e.contains("`model.blocks[1].dropout`"), "{e}");
+        assert!(e.contains("exp.toml:12") && e.contains("`model.blocks[1].dropout`"), "{e}");
     }
 
     #[test]
@@ -299,6 +315,27 @@ learning_rate = 1e-3
         assert!(e.contains("`data`") && e.contains("missing"), "{e}");
         let e = err(&GOOD.replace("source = \"sample\"", "source = \"sampel\""), &[]);
         assert!(e.contains("did you mean `sample`"), "{e}");
+    }
+
+    #[test]
+    fn top_level_keys_match_the_schema() {
+        let (_dir, path) = write(GOOD);
+        let e = load(&path, &["datasets=/x".into()]).unwrap().experiment;
+        let table: toml::Table = toml::from_str(&toml::to_string(&e).unwrap()).unwrap();
+        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut expected = TOP_LEVEL_KEYS.to_vec();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn only_nested_or_top_level_variables_are_overrides() {
+        assert!(is_override("KILN_TRAIN__EPOCHS"));
+        assert!(is_override("KILN_DATASETS"));
+        assert!(is_override("KILN_SEED"));
+        assert!(!is_override("KILN_LOG"));
+        assert!(!is_override("OTHER_TRAIN__EPOCHS"));
     }
 
     #[test]

@@ -4,6 +4,10 @@ use kiln_models::{ClassifierConfig, Invalid};
 use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
+/// The keys of [`Experiment`]'s top level, which flat `KILN_*` variables may set.
+pub(crate) const TOP_LEVEL_KEYS: &[&str] =
+    &["name", "description", "seed", "backend", "device", "datasets", "data", "model", "train"];
+
 /// An experiment as written in its TOML file. Unknown keys are errors everywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
