@@ -1,7 +1,15 @@
 //! Records the resolved versions of the crates that decide a run's numbers, from the
 //! workspace's Cargo.lock, so that every manifest can name them.
 
-const RECORDED: &[&str] = &["burn", "burn-flex", "burn-autodiff", "burn-optim", "polars", "plotters", "figment"];
+const RECORDED: &[&str] = &[
+    "burn",
+    "burn-flex",
+    "burn-autodiff",
+    "burn-optim",
+    "polars",
+    "plotters",
+    "figment",
+];
 
 fn main() {
     let lock = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");

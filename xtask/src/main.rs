@@ -56,7 +56,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -71,7 +74,9 @@ fn absolute(p: &OsString) -> OsString {
     if path.is_absolute() {
         return p.clone();
     }
-    env::current_dir().map(|d| d.join(path).into_os_string()).unwrap_or_else(|_| p.clone())
+    env::current_dir()
+        .map(|d| d.join(path).into_os_string())
+        .unwrap_or_else(|_| p.clone())
 }
 
 /// Makes a relative `KILN_DATASETS` absolute, since tests and runs work from other folders.
@@ -84,7 +89,9 @@ fn datasets_env(cmd: &mut Command) -> Option<PathBuf> {
 
 fn status(mut cmd: Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot start {shown}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -94,11 +101,22 @@ fn status(mut cmd: Command) -> Result<(), String> {
 
 fn kiln(command: &str, mut rest: Vec<OsString>) -> Result<(), String> {
     if rest.is_empty() {
-        return Err(format!("`{command}` needs an experiment file, e.g. experiments/quickstart.toml"));
+        return Err(format!(
+            "`{command}` needs an experiment file, e.g. experiments/quickstart.toml"
+        ));
     }
     rest[0] = absolute(&rest[0]);
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--quiet", "--package", "kiln-runner", "--bin", "kiln", "--"]);
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "kiln-runner",
+        "--bin",
+        "kiln",
+        "--",
+    ]);
     cmd.arg(command).args(rest);
     datasets_env(&mut cmd);
     status(cmd)
@@ -114,7 +132,10 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
     cmd.args(cargo_args).arg("--");
     match datasets_env(&mut cmd) {
         Some(path) if path.is_dir() => {
-            eprintln!("xtask: KILN_DATASETS={}: running the real-data tests too", path.display());
+            eprintln!(
+                "xtask: KILN_DATASETS={}: running the real-data tests too",
+                path.display()
+            );
             cmd.arg("--include-ignored");
         }
         Some(path) => return Err(format!("KILN_DATASETS={} is not a folder", path.display())),
@@ -129,6 +150,13 @@ fn lint() -> Result<(), String> {
     fmt.args(["fmt", "--all", "--check"]);
     status(fmt)?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     status(clippy)
 }

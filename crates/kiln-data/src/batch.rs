@@ -46,7 +46,12 @@ pub struct ImageBatcher<'a> {
 }
 
 impl<'a> ImageBatcher<'a> {
-    pub fn new(digits: &'a Digits, indices: Vec<usize>, batch_size: usize, normalization: Normalization) -> Self {
+    pub fn new(
+        digits: &'a Digits,
+        indices: Vec<usize>,
+        batch_size: usize,
+        normalization: Normalization,
+    ) -> Self {
         assert!(batch_size > 0, "batch size must be positive");
         Self {
             digits,
@@ -58,7 +63,12 @@ impl<'a> ImageBatcher<'a> {
 
     /// Every digit in order.
     pub fn all(digits: &'a Digits, batch_size: usize, normalization: Normalization) -> Self {
-        Self::new(digits, (0..digits.len()).collect(), batch_size, normalization)
+        Self::new(
+            digits,
+            (0..digits.len()).collect(),
+            batch_size,
+            normalization,
+        )
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +89,10 @@ impl<'a> ImageBatcher<'a> {
             Some(seed) => shuffled(&self.indices, seed),
             None => self.indices.clone(),
         };
-        order.chunks(self.batch_size).map(<[usize]>::to_vec).collect()
+        order
+            .chunks(self.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect()
     }
 
     /// Builds the tensors for the digits at `indices` on `device`.
@@ -119,7 +132,10 @@ mod tests {
         let b = ImageBatcher::all(&d, 2, Normalization::Scale);
         assert_eq!(b.num_batches(), 3);
         let order = b.order(Some(3));
-        assert_eq!(order.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        assert_eq!(
+            order.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
         let mut flat: Vec<_> = order.concat();
         flat.sort();
         assert_eq!(flat, vec![0, 1, 2, 3, 4]);
@@ -131,11 +147,17 @@ mod tests {
     fn batch_tensors_hold_normalised_pixels_and_labels() {
         let d = digits();
         let device = Device::flex();
-        let norm = Normalization::Standardize { mean: 0.5, std: 0.25 };
+        let norm = Normalization::Standardize {
+            mean: 0.5,
+            std: 0.25,
+        };
         let b = ImageBatcher::all(&d, 2, norm).batch(&[1, 4], &device);
         assert_eq!(b.images.dims(), [2, 1, 2, 2]);
         let px = b.images.into_data().try_into_vec_as::<f32>().unwrap();
         assert!((px[0] - (40.0 / 255.0 - 0.5) / 0.25).abs() < 1e-6);
-        assert_eq!(b.targets.into_data().try_into_vec_as::<i64>().unwrap(), vec![1, 4]);
+        assert_eq!(
+            b.targets.into_data().try_into_vec_as::<i64>().unwrap(),
+            vec![1, 4]
+        );
     }
 }

@@ -102,7 +102,9 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.partial-{}",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("download"),
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("download"),
         std::process::id()
     ));
     let result = (|| {

@@ -35,7 +35,10 @@ pub(crate) fn decompress_if_gzip(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, D
             path: path.to_path_buf(),
             offset: out.len() as u64,
             expected: "a complete gzip stream".into(),
-            found: format!("a corrupt or truncated one ({e}) after {} decompressed bytes", out.len()),
+            found: format!(
+                "a corrupt or truncated one ({e}) after {} decompressed bytes",
+                out.len()
+            ),
         })?;
     Ok(out)
 }
@@ -95,10 +98,20 @@ pub fn parse(path: &Path, bytes: &[u8], rank: usize) -> Result<IdxArray, DataErr
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| fail(4, "dimensions whose product fits in memory".into(), format!("{dims:?}")))?;
+        .ok_or_else(|| {
+            fail(
+                4,
+                "dimensions whose product fits in memory".into(),
+                format!("{dims:?}"),
+            )
+        })?;
     let expected_len = header + count;
     if bytes.len() != expected_len {
-        let what = if bytes.len() < expected_len { "truncated" } else { "trailing bytes" };
+        let what = if bytes.len() < expected_len {
+            "truncated"
+        } else {
+            "trailing bytes"
+        };
         return Err(fail(
             bytes.len().min(expected_len),
             format!("{expected_len} bytes in all for dimensions {dims:?}"),
@@ -142,24 +155,40 @@ mod tests {
         let mut bytes = encode(&[1], &[7]);
         bytes[0] = 0x50;
         let err = parse(p(), &bytes, 1).unwrap_err().to_string();
-        assert!(err.contains("x-idx3-ubyte") && err.contains("byte 0"), "{err}");
+        assert!(
+            err.contains("x-idx3-ubyte") && err.contains("byte 0"),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_type_and_rank_are_reported_at_their_bytes() {
         let mut bytes = encode(&[1], &[7]);
         bytes[2] = 0x0d;
-        assert!(parse(p(), &bytes, 1).unwrap_err().to_string().contains("byte 2"));
+        assert!(
+            parse(p(), &bytes, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("byte 2")
+        );
         let bytes = encode(&[1, 1], &[7]);
         let err = parse(p(), &bytes, 3).unwrap_err().to_string();
-        assert!(err.contains("byte 3") && err.contains("3 dimension"), "{err}");
+        assert!(
+            err.contains("byte 3") && err.contains("3 dimension"),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncation_is_reported_with_expected_length() {
         let bytes = encode(&[3, 2], &[1, 2, 3, 4, 5, 6]);
-        let err = parse(p(), &bytes[..bytes.len() - 2], 2).unwrap_err().to_string();
-        assert!(err.contains("truncated") && err.contains("18 bytes"), "{err}");
+        let err = parse(p(), &bytes[..bytes.len() - 2], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("truncated") && err.contains("18 bytes"),
+            "{err}"
+        );
         let err = parse(p(), &bytes[..6], 2).unwrap_err().to_string();
         assert!(err.contains("header"), "{err}");
     }
@@ -168,7 +197,12 @@ mod tests {
     fn trailing_garbage_is_an_error() {
         let mut bytes = encode(&[1], &[1]);
         bytes.push(0);
-        assert!(parse(p(), &bytes, 1).unwrap_err().to_string().contains("trailing"));
+        assert!(
+            parse(p(), &bytes, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("trailing")
+        );
     }
 
     #[test]
@@ -178,7 +212,9 @@ mod tests {
         let mut enc = GzEncoder::new(Vec::new(), Compression::default());
         enc.write_all(&encode(&[1000], &[5; 1000])).unwrap();
         let gz = enc.finish().unwrap();
-        let err = decompress_if_gzip(p(), gz[..gz.len() / 2].to_vec()).unwrap_err().to_string();
+        let err = decompress_if_gzip(p(), gz[..gz.len() / 2].to_vec())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gzip"), "{err}");
     }
 }

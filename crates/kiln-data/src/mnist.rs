@@ -16,10 +16,22 @@ pub const MIRRORS: &[&str] = &[
 /// (canonical name, SHA-256 of the decompressed content). Archives are recompressed by some
 /// mirrors, so only the content is a stable identity.
 pub const FILES: [(&str, &str); 4] = [
-    ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    (
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    (
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    (
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
 ];
 
 /// The first 5,000 training and 1,000 test digits of MNIST, so that a first run needs no
@@ -154,7 +166,11 @@ fn digits(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Di
         return Err(DataError::Format {
             path: labels.0.clone(),
             offset: 4,
-            expected: format!("{} labels, one per image in {}", img.dims[0], images.0.display()),
+            expected: format!(
+                "{} labels, one per image in {}",
+                img.dims[0],
+                images.0.display()
+            ),
             found: format!("{}", lab.dims[0]),
         });
     }
@@ -193,9 +209,18 @@ mod tests {
 
     fn write_fixture(dir: &Path, n_images: usize, n_labels: usize) {
         let files = [
-            ("train-images-idx3-ubyte", idx::encode(&[n_images as usize, 2, 2], &vec![9; n_images * 4])),
-            ("train-labels-idx1-ubyte", idx::encode(&[n_labels], &vec![3; n_labels])),
-            ("t10k-images-idx3-ubyte", idx::encode(&[1, 2, 2], &[1, 2, 3, 4])),
+            (
+                "train-images-idx3-ubyte",
+                idx::encode(&[n_images as usize, 2, 2], &vec![9; n_images * 4]),
+            ),
+            (
+                "train-labels-idx1-ubyte",
+                idx::encode(&[n_labels], &vec![3; n_labels]),
+            ),
+            (
+                "t10k-images-idx3-ubyte",
+                idx::encode(&[1, 2, 2], &[1, 2, 3, 4]),
+            ),
             ("t10k-labels-idx1-ubyte", idx::encode(&[1], &[4])),
         ];
         for (name, bytes) in files {
@@ -224,15 +249,25 @@ mod tests {
     fn count_mismatch_names_the_label_file() {
         let dir = tempfile::tempdir().unwrap();
         write_fixture(dir.path(), 3, 2);
-        let err = Mnist::load(&dir_source(dir.path()), &NoProgress).unwrap_err().to_string();
-        assert!(err.contains("train-labels-idx1-ubyte") && err.contains("3 labels"), "{err}");
+        let err = Mnist::load(&dir_source(dir.path()), &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-labels-idx1-ubyte") && err.contains("3 labels"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_files_without_download_say_where_they_were_looked_for() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Mnist::load(&dir_source(dir.path()), &NoProgress).unwrap_err().to_string();
-        assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("KILN_DATASETS"), "{err}");
+        let err = Mnist::load(&dir_source(dir.path()), &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte.gz") && err.contains("KILN_DATASETS"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -251,7 +286,8 @@ mod tests {
     #[test]
     #[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
     fn real_mnist_loads_with_verified_checksums() {
-        let root = std::env::var_os("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
+        let root = std::env::var_os("KILN_DATASETS")
+            .expect("KILN_DATASETS names the real datasets folder");
         let source = MnistSource::Directory {
             dir: PathBuf::from(root).join("mnist"),
             download: false,

@@ -4,7 +4,11 @@ use rand::seq::SliceRandom;
 
 /// Splits `0..n` into shuffled (train, validation) indices; the same seed gives the same split
 /// on every machine and backend.
-pub fn train_validation_split(n: usize, validation_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn train_validation_split(
+    n: usize,
+    validation_fraction: f64,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
     let mut indices: Vec<usize> = (0..n).collect();
     indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let n_val = ((n as f64) * validation_fraction).round() as usize;

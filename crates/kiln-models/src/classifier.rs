@@ -21,10 +21,17 @@ impl ClassifierConfig {
     }
 
     /// Builds the model for images of shape `[channels, height, width]` and `classes` outputs.
-    pub fn init(&self, input: [usize; 3], classes: usize, device: &Device) -> Result<Classifier, Invalid> {
+    pub fn init(
+        &self,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> Result<Classifier, Invalid> {
         self.validate()?;
         Ok(match self {
-            ClassifierConfig::Mlp(c) => Classifier::Mlp(c.init(input.iter().product(), classes, device)),
+            ClassifierConfig::Mlp(c) => {
+                Classifier::Mlp(c.init(input.iter().product(), classes, device))
+            }
             ClassifierConfig::Cnn(c) => Classifier::Cnn(c.init(input, classes, device)?),
         })
     }
@@ -75,7 +82,9 @@ mod tests {
     fn keras_cnn_has_the_published_shape_and_size() {
         let c = keras_cnn();
         assert_eq!(c.output_shape([1, 28, 28]).unwrap(), [64, 12, 12]);
-        let m = ClassifierConfig::Cnn(c).init([1, 28, 28], 10, &Device::flex()).unwrap();
+        let m = ClassifierConfig::Cnn(c)
+            .init([1, 28, 28], 10, &Device::flex())
+            .unwrap();
         // Keras' model.summary() for this network: 1,199,882 parameters.
         assert_eq!(m.num_params(), 1_199_882);
         let logits = m.forward(Tensor::zeros([3, 1, 28, 28], &Device::flex()));
@@ -90,11 +99,17 @@ mod tests {
             dropout: 0.0,
             batch_norm: true,
         };
-        let m = ClassifierConfig::Mlp(c).init([1, 28, 28], 10, &Device::flex()).unwrap();
+        let m = ClassifierConfig::Mlp(c)
+            .init([1, 28, 28], 10, &Device::flex())
+            .unwrap();
         // 784*128+128 + 128*10+10, plus batch norm's gamma, beta and running mean and
         // variance (burn counts the running statistics as parameters too), 128 each.
         assert_eq!(m.num_params(), 101_770 + 4 * 128);
-        assert_eq!(m.forward(Tensor::zeros([2, 1, 28, 28], &Device::flex())).dims(), [2, 10]);
+        assert_eq!(
+            m.forward(Tensor::zeros([2, 1, 28, 28], &Device::flex()))
+                .dims(),
+            [2, 10]
+        );
     }
 
     #[test]
@@ -107,7 +122,10 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().field, "dense_dropout");
         let mut c = keras_cnn();
         c.blocks[0].kernel = 30;
-        assert_eq!(c.output_shape([1, 28, 28]).unwrap_err().field, "blocks[0].kernel");
+        assert_eq!(
+            c.output_shape([1, 28, 28]).unwrap_err().field,
+            "blocks[0].kernel"
+        );
         let mlp = MlpConfig {
             hidden: vec![5, 0],
             activation: ActivationKind::Tanh,

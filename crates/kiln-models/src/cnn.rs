@@ -1,7 +1,7 @@
 use burn::module::Module;
+use burn::nn::activation::Activation;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::activation::Activation;
 use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -55,11 +55,18 @@ pub struct CnnConfig {
 impl CnnConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.blocks.is_empty() {
-            return Err(Invalid::new("blocks", "needs at least one convolution block"));
+            return Err(Invalid::new(
+                "blocks",
+                "needs at least one convolution block",
+            ));
         }
         for (i, b) in self.blocks.iter().enumerate() {
             let at = |e: Invalid| e.within(&format!("blocks[{i}]"));
-            for (name, v) in [("channels", b.channels), ("kernel", b.kernel), ("stride", b.stride)] {
+            for (name, v) in [
+                ("channels", b.channels),
+                ("kernel", b.kernel),
+                ("stride", b.stride),
+            ] {
                 if v == 0 {
                     return Err(at(Invalid::new(name, "must be at least 1")));
                 }
@@ -89,11 +96,18 @@ impl CnnConfig {
     pub fn output_shape(&self, input: [usize; 3]) -> Result<[usize; 3], Invalid> {
         let [mut c, mut h, mut w] = input;
         for (i, b) in self.blocks.iter().enumerate() {
-            let conv = |x: usize| (x + 2 * b.padding).checked_sub(b.kernel).map(|v| v / b.stride + 1);
+            let conv = |x: usize| {
+                (x + 2 * b.padding)
+                    .checked_sub(b.kernel)
+                    .map(|v| v / b.stride + 1)
+            };
             let (Some(nh), Some(nw)) = (conv(h), conv(w)) else {
                 return Err(Invalid::new(
                     format!("blocks[{i}].kernel"),
-                    format!("kernel {} is larger than the {h}x{w} input it gets (with padding {})", b.kernel, b.padding),
+                    format!(
+                        "kernel {} is larger than the {h}x{w} input it gets (with padding {})",
+                        b.kernel, b.padding
+                    ),
                 ));
             };
             (c, h, w) = (b.channels, nh, nw);
@@ -119,12 +133,16 @@ impl CnnConfig {
             .map(|b| {
                 let conv = Conv2dConfig::new([in_channels, b.channels], [b.kernel, b.kernel])
                     .with_stride([b.stride, b.stride])
-                    .with_padding(PaddingConfig2d::Explicit(b.padding, b.padding, b.padding, b.padding))
+                    .with_padding(PaddingConfig2d::Explicit(
+                        b.padding, b.padding, b.padding, b.padding,
+                    ))
                     .init(device);
                 in_channels = b.channels;
                 ConvBlock {
                     conv,
-                    norm: b.batch_norm.then(|| BatchNormConfig::new(b.channels).init(device)),
+                    norm: b
+                        .batch_norm
+                        .then(|| BatchNormConfig::new(b.channels).init(device)),
                     activation: self.activation.init(device),
                     pool: b.pool.map(|p| MaxPool2dConfig::new([p, p]).init()),
                     dropout: DropoutConfig::new(b.dropout).init(),

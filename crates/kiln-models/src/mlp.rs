@@ -26,7 +26,10 @@ pub struct MlpConfig {
 impl MlpConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return Err(Invalid::new(format!("hidden[{i}]"), "layer sizes must be at least 1"));
+            return Err(Invalid::new(
+                format!("hidden[{i}]"),
+                "layer sizes must be at least 1",
+            ));
         }
         check_dropout("dropout", self.dropout)
     }
@@ -38,7 +41,9 @@ impl MlpConfig {
             .windows(2)
             .map(|w| DenseBlock {
                 linear: LinearConfig::new(w[0], w[1]).init(device),
-                norm: self.batch_norm.then(|| BatchNormConfig::new(w[1]).init(device)),
+                norm: self
+                    .batch_norm
+                    .then(|| BatchNormConfig::new(w[1]).init(device)),
                 activation: self.activation.init(device),
                 dropout: DropoutConfig::new(self.dropout).init(),
             })

@@ -7,7 +7,9 @@ use crate::config::BackendKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("backend `{0}` is not built into this kiln binary; only `flex` (CPU) is available in this build")]
+    #[error(
+        "backend `{0}` is not built into this kiln binary; only `flex` (CPU) is available in this build"
+    )]
     NotBuilt(&'static str),
     #[error("backend `{backend}` has no device `{device}`; available: {available}")]
     NoSuchDevice {
@@ -43,7 +45,9 @@ mod tests {
     #[test]
     fn flex_cpu_is_available_and_others_are_explained() {
         assert!(device(BackendKind::Flex, "cpu", 1).is_ok());
-        let e = device(BackendKind::Flex, "cuda:0", 1).unwrap_err().to_string();
+        let e = device(BackendKind::Flex, "cuda:0", 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cuda:0") && e.contains("cpu"), "{e}");
         let e = device(BackendKind::Tch, "cpu", 1).unwrap_err().to_string();
         assert!(e.contains("`tch`") && e.contains("not built"), "{e}");

@@ -28,25 +28,47 @@ pub struct Series {
 }
 
 /// Loss and accuracy against epoch, train and validation, into `<name>.png` and `<name>.svg`.
-pub fn learning_curves(epochs: &[EpochRecord], out: impl Fn(&str, &str) -> std::path::PathBuf) -> anyhow::Result<()> {
+pub fn learning_curves(
+    epochs: &[EpochRecord],
+    out: impl Fn(&str, &str) -> std::path::PathBuf,
+) -> anyhow::Result<()> {
     let curve = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        epochs.iter().filter_map(|e| f(e).map(|v| (e.epoch as f64, v))).collect()
+        epochs
+            .iter()
+            .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
+            .collect()
     };
     let charts = [
         (
             "loss",
             "Loss",
             vec![
-                Series { label: "train", points: curve(&|e| Some(e.train.loss)), color: TRAIN },
-                Series { label: "validation", points: curve(&|e| e.validation.as_ref().map(|v| v.loss)), color: VALIDATION },
+                Series {
+                    label: "train",
+                    points: curve(&|e| Some(e.train.loss)),
+                    color: TRAIN,
+                },
+                Series {
+                    label: "validation",
+                    points: curve(&|e| e.validation.as_ref().map(|v| v.loss)),
+                    color: VALIDATION,
+                },
             ],
         ),
         (
             "accuracy",
             "Accuracy",
             vec![
-                Series { label: "train", points: curve(&|e| Some(e.train.accuracy)), color: TRAIN },
-                Series { label: "validation", points: curve(&|e| e.validation.as_ref().map(|v| v.accuracy)), color: VALIDATION },
+                Series {
+                    label: "train",
+                    points: curve(&|e| Some(e.train.accuracy)),
+                    color: TRAIN,
+                },
+                Series {
+                    label: "validation",
+                    points: curve(&|e| e.validation.as_ref().map(|v| v.accuracy)),
+                    color: VALIDATION,
+                },
             ],
         ),
     ];
@@ -61,21 +83,38 @@ pub fn learning_curves(epochs: &[EpochRecord], out: impl Fn(&str, &str) -> std::
 pub fn line_chart(path: &Path, y_label: &str, series: &[Series]) -> anyhow::Result<()> {
     register_font();
     match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => draw(SVGBackend::new(path, SIZE).into_drawing_area(), y_label, series),
-        _ => draw(BitMapBackend::new(path, SIZE).into_drawing_area(), y_label, series),
+        Some("svg") => draw(
+            SVGBackend::new(path, SIZE).into_drawing_area(),
+            y_label,
+            series,
+        ),
+        _ => draw(
+            BitMapBackend::new(path, SIZE).into_drawing_area(),
+            y_label,
+            series,
+        ),
     }
     .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, y_label: &str, series: &[Series]) -> Result<(), String>
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    y_label: &str,
+    series: &[Series],
+) -> Result<(), String>
 where
     DB::ErrorType: 'static,
 {
     let all = series.iter().flat_map(|s| s.points.iter());
-    let (x_max, (y_min, y_max)) = all.fold((1.0f64, (f64::MAX, f64::MIN)), |(x, (lo, hi)), &(px, py)| {
-        (x.max(px), (lo.min(py), hi.max(py)))
-    });
-    let (y_min, y_max) = if y_min > y_max { (0.0, 1.0) } else { (y_min, y_max) };
+    let (x_max, (y_min, y_max)) = all.fold(
+        (1.0f64, (f64::MAX, f64::MIN)),
+        |(x, (lo, hi)), &(px, py)| (x.max(px), (lo.min(py), hi.max(py))),
+    );
+    let (y_min, y_max) = if y_min > y_max {
+        (0.0, 1.0)
+    } else {
+        (y_min, y_max)
+    };
     let pad = ((y_max - y_min) * 0.08).max(1e-3);
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
@@ -95,10 +134,15 @@ where
     for s in series.iter().filter(|s| !s.points.is_empty()) {
         let color = s.color;
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| e.to_string())?
             .label(s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(|e| e.to_string())?;
@@ -120,7 +164,11 @@ mod tests {
     #[test]
     fn draws_png_and_svg_files() {
         let dir = tempfile::tempdir().unwrap();
-        let series = [Series { label: "train", points: vec![(1.0, 0.5), (2.0, 0.3), (3.0, 0.2)], color: TRAIN }];
+        let series = [Series {
+            label: "train",
+            points: vec![(1.0, 0.5), (2.0, 0.3), (3.0, 0.2)],
+            color: TRAIN,
+        }];
         for ext in ["png", "svg"] {
             let path = dir.path().join(format!("c.{ext}"));
             line_chart(&path, "Loss", &series).unwrap();
@@ -129,6 +177,10 @@ mod tests {
         }
         let svg = std::fs::read_to_string(dir.path().join("c.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("epoch"));
-        assert!(std::fs::read(dir.path().join("c.png")).unwrap().starts_with(b"\x89PNG"));
+        assert!(
+            std::fs::read(dir.path().join("c.png"))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
     }
 }

@@ -40,8 +40,18 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::progress::init(cli.quiet);
+    crate::interrupt::install();
     let result = match cli.command {
-        Command::Run { file, sets, results } => run(&RunOptions { file, sets, results }).map(|s| {
+        Command::Run {
+            file,
+            sets,
+            results,
+        } => run(&RunOptions {
+            file,
+            sets,
+            results,
+        })
+        .map(|s| {
             if !cli.quiet {
                 crate::summary::print(&s);
             }

@@ -28,7 +28,10 @@ pub fn mnist_source(experiment: &Experiment) -> MnistSource {
     }
 }
 
-pub fn load_mnist(experiment: &Experiment, progress: &dyn Progress) -> Result<(Mnist, String), kiln_data::DataError> {
+pub fn load_mnist(
+    experiment: &Experiment,
+    progress: &dyn Progress,
+) -> Result<(Mnist, String), kiln_data::DataError> {
     let source = mnist_source(experiment);
     let mut mnist = Mnist::load(&source, progress)?;
     if let Some(limit) = experiment.data.train_limit {

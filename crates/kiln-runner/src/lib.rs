@@ -6,6 +6,7 @@ pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod datasets;
+mod interrupt;
 pub mod manifest;
 pub mod metrics_io;
 mod observer;

@@ -89,7 +89,8 @@ pub fn git() -> Option<Git> {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let commit = run(&["rev-parse", "HEAD"])?;
-    let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     Some(Git { commit, dirty })
 }
 
@@ -110,7 +111,10 @@ pub fn crates() -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     out.insert("kiln".into(), env!("CARGO_PKG_VERSION").into());
-    out.insert("rustc-target".into(), format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS));
+    out.insert(
+        "rustc-target".into(),
+        format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+    );
     out
 }
 

@@ -24,7 +24,14 @@ pub const EPOCH_COLUMNS: &[&str] = &[
     "improved",
 ];
 
-pub const STEP_COLUMNS: &[&str] = &["step", "epoch", "loss", "accuracy", "learning_rate", "samples"];
+pub const STEP_COLUMNS: &[&str] = &[
+    "step",
+    "epoch",
+    "loss",
+    "accuracy",
+    "learning_rate",
+    "samples",
+];
 
 pub fn steps_frame(steps: &[StepRecord]) -> PolarsResult<DataFrame> {
     df!(
@@ -39,7 +46,10 @@ pub fn steps_frame(steps: &[StepRecord]) -> PolarsResult<DataFrame> {
 
 pub fn epochs_frame(epochs: &[EpochRecord]) -> PolarsResult<DataFrame> {
     let val = |f: fn(&kiln_train::SplitMetrics) -> f64| {
-        epochs.iter().map(|e| e.validation.as_ref().map(f)).collect::<Vec<_>>()
+        epochs
+            .iter()
+            .map(|e| e.validation.as_ref().map(f))
+            .collect::<Vec<_>>()
     };
     df!(
         "epoch" => epochs.iter().map(|e| e.epoch as u32).collect::<Vec<_>>(),
@@ -59,8 +69,15 @@ pub fn epochs_frame(epochs: &[EpochRecord]) -> PolarsResult<DataFrame> {
 
 /// Writes both tables in both formats into the run folder.
 pub fn write(run: &RunDir, steps: &[StepRecord], epochs: &[EpochRecord]) -> anyhow::Result<()> {
-    for (name, mut frame) in [("steps", steps_frame(steps)?), ("epochs", epochs_frame(epochs)?)] {
-        write_frame(&mut frame, &run.metrics(name, "parquet"), &run.metrics(name, "csv"))?;
+    for (name, mut frame) in [
+        ("steps", steps_frame(steps)?),
+        ("epochs", epochs_frame(epochs)?),
+    ] {
+        write_frame(
+            &mut frame,
+            &run.metrics(name, "parquet"),
+            &run.metrics(name, "csv"),
+        )?;
     }
     Ok(())
 }

@@ -91,6 +91,10 @@ impl Observer for RunObserver<'_> {
         self.epochs.push(r.clone());
     }
 
+    fn stop_requested(&self) -> bool {
+        crate::interrupt::requested()
+    }
+
     fn on_best(&mut self, _epoch: usize, model: &Classifier) {
         if let Err(e) = model.clone().save_file(self.run.best_checkpoint()) {
             self.checkpoint_error = Some(e.to_string());

@@ -20,7 +20,8 @@ pub fn init(quiet: bool) {
     let bars = !quiet && std::io::stderr().is_terminal();
     let registry = tracing_subscriber::registry();
     let result = if bars {
-        let layer = IndicatifLayer::new().with_span_field_formatter(hide_indicatif_span_fields(DefaultFields::new()));
+        let layer = IndicatifLayer::new()
+            .with_span_field_formatter(hide_indicatif_span_fields(DefaultFields::new()));
         registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -49,8 +50,14 @@ pub fn init(quiet: bool) {
 
 /// A span that shows as a bar of `len` units when bars are on, and costs nothing otherwise.
 pub fn bar(span: Span, len: u64, unit: &str) -> Span {
-    let template = format!("{{span_name:>9}} {{wide_bar:.cyan/blue}} {{pos:>6}}/{{len:6}} {unit} {{msg}} [{{elapsed_precise}} < {{eta_precise}}]");
-    span.pb_set_style(&ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+    let template = format!(
+        "{{span_name:>9}} {{wide_bar:.cyan/blue}} {{pos:>6}}/{{len:6}} {unit} {{msg}} [{{elapsed_precise}} < {{eta_precise}}]"
+    );
+    span.pb_set_style(
+        &ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     span.pb_set_length(len);
     span
 }
@@ -62,7 +69,9 @@ pub struct DownloadBar {
 
 impl DownloadBar {
     pub fn new() -> Self {
-        Self { span: std::cell::RefCell::new(None) }
+        Self {
+            span: std::cell::RefCell::new(None),
+        }
     }
 }
 

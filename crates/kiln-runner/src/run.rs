@@ -46,7 +46,8 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
     let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::new())?;
-    let (train_idx, val_idx) = train_validation_split(mnist.train.len(), exp.data.validation_fraction, exp.seed);
+    let (train_idx, val_idx) =
+        train_validation_split(mnist.train.len(), exp.data.validation_fraction, exp.seed);
     let normalization = normalization(exp.data.normalize, &mnist, &train_idx);
     let load_data_s = clock.elapsed().as_secs_f64();
     tracing::info!(
@@ -58,57 +59,93 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     let model = exp
         .model
         .init([1, mnist.train.rows, mnist.train.cols], CLASSES, &device)
-        .map_err(|e| anyhow::anyhow!("{}: `model.{}`: {}", loaded.file.display(), e.field, e.message))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: `model.{}`: {}",
+                loaded.file.display(),
+                e.field,
+                e.message
+            )
+        })?;
 
     let run = RunDir::create(&options.results, &exp.name, exp.seed, started_at)
         .with_context(|| format!("creating a run folder under {}", options.results.display()))?;
-    let mut manifest = new_manifest(&loaded, &run, started_at, DataInfo {
-        source,
-        train: train_idx.len(),
-        validation: val_idx.len(),
-        test: mnist.test.len(),
-    });
+    let mut manifest = new_manifest(
+        &loaded,
+        &run,
+        started_at,
+        DataInfo {
+            source,
+            train: train_idx.len(),
+            validation: val_idx.len(),
+            test: mnist.test.len(),
+        },
+    );
     manifest.timings.load_data_s = load_data_s;
     manifest.write(&run.manifest())?;
     tracing::info!("run folder: {}", run.root.display());
 
     // A panic inside burn or plotters must still end as a `failed` manifest, not `running`.
-    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<RunSummary> {
-        let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
-        write_atomically(&run.config(), resolved.as_bytes())?;
-        let batch = |idx: Vec<usize>, size| ImageBatcher::new(&mnist.train, idx, size, normalization);
-        let train = batch(train_idx.clone(), exp.train.batch_size);
-        let validation = batch(val_idx.clone(), exp.train.eval_batch_size);
-        let mut observer = RunObserver::new(&run, exp.train.epochs);
-        let train_clock = Instant::now();
-        let fitted = fit(model, &exp.train, &train, Some(&validation), CLASSES, &device, exp.seed, &mut observer);
-        let train_seconds = train_clock.elapsed().as_secs_f64();
-        manifest.timings.train_s = Some(train_seconds);
-        manifest.epochs_run = observer.epochs.len();
-        metrics_io::write(&run, &observer.steps, &observer.epochs)?;
-        let outcome: FitOutcome = fitted?;
-        if let Some(e) = &observer.checkpoint_error {
-            anyhow::bail!("saving the best checkpoint to {}: {e}", run.best_checkpoint().display());
-        }
-        charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> anyhow::Result<RunSummary> {
+            let resolved =
+                toml::to_string_pretty(exp).context("serialising the resolved config")?;
+            write_atomically(&run.config(), resolved.as_bytes())?;
+            let batch =
+                |idx: Vec<usize>, size| ImageBatcher::new(&mnist.train, idx, size, normalization);
+            let train = batch(train_idx.clone(), exp.train.batch_size);
+            let validation = batch(val_idx.clone(), exp.train.eval_batch_size);
+            let mut observer = RunObserver::new(&run, exp.train.epochs);
+            let train_clock = Instant::now();
+            let fitted = fit(
+                model,
+                &exp.train,
+                &train,
+                Some(&validation),
+                CLASSES,
+                &device,
+                exp.seed,
+                &mut observer,
+            );
+            let train_seconds = train_clock.elapsed().as_secs_f64();
+            manifest.timings.train_s = Some(train_seconds);
+            manifest.epochs_run = observer.epochs.len();
+            metrics_io::write(&run, &observer.steps, &observer.epochs)?;
+            let outcome: FitOutcome = fitted?;
+            if let Some(e) = &observer.checkpoint_error {
+                anyhow::bail!(
+                    "saving the best checkpoint to {}: {e}",
+                    run.best_checkpoint().display()
+                );
+            }
+            charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
 
-        let test_clock = Instant::now();
-        let test_data = ImageBatcher::all(&mnist.test, exp.train.eval_batch_size, normalization);
-        let test = evaluate(&outcome.best, &test_data, exp.train.loss, CLASSES, &device, &mut observer);
-        manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
-        write_test_report(&run, &test, outcome.best_epoch)?;
-        manifest.best_epoch = Some(outcome.best_epoch);
-        manifest.stopped_early = outcome.stopped_early;
-        Ok(RunSummary {
-            run: run.clone(),
-            experiment: exp.clone(),
-            outcome_epochs: observer.epochs,
-            best_epoch: outcome.best_epoch,
-            stopped_early: outcome.stopped_early,
-            test,
-            train_seconds,
-        })
-    }));
+            let test_clock = Instant::now();
+            let test_data =
+                ImageBatcher::all(&mnist.test, exp.train.eval_batch_size, normalization);
+            let test = evaluate(
+                &outcome.best,
+                &test_data,
+                exp.train.loss,
+                CLASSES,
+                &device,
+                &mut observer,
+            );
+            manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
+            write_test_report(&run, &test, outcome.best_epoch)?;
+            manifest.best_epoch = Some(outcome.best_epoch);
+            manifest.stopped_early = outcome.stopped_early;
+            Ok(RunSummary {
+                run: run.clone(),
+                experiment: exp.clone(),
+                outcome_epochs: observer.epochs,
+                best_epoch: outcome.best_epoch,
+                stopped_early: outcome.stopped_early,
+                test,
+                train_seconds,
+            })
+        },
+    ));
     let result = attempt.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
@@ -139,22 +176,39 @@ fn normalization(kind: NormalizeKind, mnist: &Mnist, train_idx: &[usize]) -> Nor
         NormalizeKind::Standardize => {
             let mut histogram = [0u64; 256];
             for &i in train_idx {
-                mnist.train.image(i).iter().for_each(|&p| histogram[p as usize] += 1);
+                mnist
+                    .train
+                    .image(i)
+                    .iter()
+                    .for_each(|&p| histogram[p as usize] += 1);
             }
             let n: u64 = histogram.iter().sum();
-            let mean = histogram.iter().enumerate().map(|(v, &c)| v as f64 / 255.0 * c as f64).sum::<f64>() / n as f64;
+            let mean = histogram
+                .iter()
+                .enumerate()
+                .map(|(v, &c)| v as f64 / 255.0 * c as f64)
+                .sum::<f64>()
+                / n as f64;
             let var = histogram
                 .iter()
                 .enumerate()
                 .map(|(v, &c)| (v as f64 / 255.0 - mean).powi(2) * c as f64)
                 .sum::<f64>()
                 / n as f64;
-            Normalization::Standardize { mean: mean as f32, std: var.sqrt().max(1e-6) as f32 }
+            Normalization::Standardize {
+                mean: mean as f32,
+                std: var.sqrt().max(1e-6) as f32,
+            }
         }
     }
 }
 
-fn new_manifest(loaded: &LoadedExperiment, run: &RunDir, started_at: chrono::DateTime<chrono::Utc>, data: DataInfo) -> Manifest {
+fn new_manifest(
+    loaded: &LoadedExperiment,
+    run: &RunDir,
+    started_at: chrono::DateTime<chrono::Utc>,
+    data: DataInfo,
+) -> Manifest {
     let exp = &loaded.experiment;
     Manifest {
         kiln_version: env!("CARGO_PKG_VERSION"),
@@ -183,7 +237,10 @@ fn new_manifest(loaded: &LoadedExperiment, run: &RunDir, started_at: chrono::Dat
 }
 
 fn absolute(p: &Path) -> String {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 #[derive(Serialize)]

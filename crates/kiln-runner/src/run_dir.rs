@@ -13,12 +13,21 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates a fresh folder named after the start time and seed, never reusing one.
-    pub fn create(results: &Path, experiment: &str, seed: u64, started: chrono::DateTime<chrono::Utc>) -> io::Result<Self> {
+    pub fn create(
+        results: &Path,
+        experiment: &str,
+        seed: u64,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> io::Result<Self> {
         let parent = results.join(experiment);
         std::fs::create_dir_all(&parent)?;
         let base = format!("{}-s{seed}", started.format("%Y%m%d-%H%M%S"));
         for attempt in 1.. {
-            let id = if attempt == 1 { base.clone() } else { format!("{base}-{attempt}") };
+            let id = if attempt == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
             let root = parent.join(&id);
             match std::fs::create_dir(&root) {
                 Ok(()) => {

@@ -8,7 +8,15 @@ use crate::run::RunSummary;
 pub fn table(s: &RunSummary) -> Table {
     let mut epochs = Table::new();
     epochs.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
-        "epoch", "train loss", "train acc %", "val loss", "val acc %", "val macro F1", "lr", "samples/s", "time s",
+        "epoch",
+        "train loss",
+        "train acc %",
+        "val loss",
+        "val acc %",
+        "val macro F1",
+        "lr",
+        "samples/s",
+        "time s",
     ]);
     for e in &s.outcome_epochs {
         let val = e.validation.as_ref();
@@ -33,7 +41,12 @@ pub fn table(s: &RunSummary) -> Table {
 }
 
 pub fn print(s: &RunSummary) {
-    let mean_sps = s.outcome_epochs.iter().map(|e| e.samples_per_second).sum::<f64>() / s.outcome_epochs.len().max(1) as f64;
+    let mean_sps = s
+        .outcome_epochs
+        .iter()
+        .map(|e| e.samples_per_second)
+        .sum::<f64>()
+        / s.outcome_epochs.len().max(1) as f64;
     println!("{}", table(s));
     println!(
         "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
@@ -43,7 +56,11 @@ pub fn print(s: &RunSummary) {
         s.test.macro_f1,
         s.best_epoch,
         s.outcome_epochs.len(),
-        if s.stopped_early { ", stopped early" } else { "" },
+        if s.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
         mean_sps,
         s.train_seconds
     );

@@ -33,7 +33,9 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -100,18 +102,34 @@ fn run_produces_metrics_charts_manifest_and_a_trained_model() {
     assert_eq!(manifest["backend"], "flex");
     assert_eq!(manifest["device"], "cpu");
     assert_eq!(manifest["crates"]["burn"], "0.22.1");
-    for key in ["git", "host", "started_at", "finished_at", "timings", "config_file", "data"] {
+    for key in [
+        "git",
+        "host",
+        "started_at",
+        "finished_at",
+        "timings",
+        "config_file",
+        "data",
+    ] {
         assert!(manifest.get(key).is_some(), "manifest lacks {key}");
     }
     assert!(manifest["host"]["cpus"].as_u64().unwrap() >= 1);
     assert_eq!(manifest["data"]["train"], 1600);
 
     let epochs = read_parquet(&run.join("metrics/epochs.parquet")).unwrap();
-    let names: Vec<String> = epochs.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = epochs
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(names, EPOCH_COLUMNS);
     assert_eq!(epochs.height(), 2);
     let steps = read_parquet(&run.join("metrics/steps.parquet")).unwrap();
-    let names: Vec<String> = steps.get_column_names().iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = steps
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(names, STEP_COLUMNS);
     assert_eq!(steps.height(), 2 * 1600usize.div_ceil(32));
     let csv = std::fs::read_to_string(run.join("metrics/epochs.csv")).unwrap();
@@ -121,21 +139,43 @@ fn run_produces_metrics_charts_manifest_and_a_trained_model() {
     for chart in ["loss", "accuracy"] {
         for ext in ["png", "svg"] {
             let p = run.join(format!("charts/{chart}.{ext}"));
-            assert!(std::fs::metadata(&p).unwrap().len() > 2000, "{} is too small", p.display());
+            assert!(
+                std::fs::metadata(&p).unwrap().len() > 2000,
+                "{} is too small",
+                p.display()
+            );
         }
     }
 
     let test = json(&run.join("test.json"));
     let accuracy = test["accuracy"].as_f64().unwrap();
-    assert!(accuracy > 0.7, "test accuracy {accuracy} is not well above chance");
+    assert!(
+        accuracy > 0.7,
+        "test accuracy {accuracy} is not well above chance"
+    );
     assert_eq!(test["samples"], 1000);
-    assert_eq!(std::fs::read_to_string(run.join("confusion.csv")).unwrap().lines().count(), 11);
-    assert!(std::fs::metadata(run.join("checkpoints/best.bpk")).unwrap().len() > 50_000);
+    assert_eq!(
+        std::fs::read_to_string(run.join("confusion.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        11
+    );
+    assert!(
+        std::fs::metadata(run.join("checkpoints/best.bpk"))
+            .unwrap()
+            .len()
+            > 50_000
+    );
 
     let resolved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     let again = sb.write("resolved.toml", &resolved);
     let check = sb.kiln(&["check", again.to_str().unwrap()]);
-    assert!(check.status.success(), "the resolved config must load again: {}", stderr(&check));
+    assert!(
+        check.status.success(),
+        "the resolved config must load again: {}",
+        stderr(&check)
+    );
     assert_eq!(String::from_utf8_lossy(&check.stdout), resolved);
 }
 
@@ -151,40 +191,93 @@ fn the_same_seed_gives_identical_metrics() {
     assert_eq!(runs.len(), 2);
     let values = |run: &Path| {
         let steps = read_parquet(&run.join("metrics/steps.parquet")).unwrap();
-        let loss: Vec<f64> = steps.column("loss").unwrap().f64().unwrap().into_no_null_iter().collect();
+        let loss: Vec<f64> = steps
+            .column("loss")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
         let test = json(&run.join("test.json"));
-        (loss, test["loss"].as_f64().unwrap(), test["accuracy"].as_f64().unwrap())
+        (
+            loss,
+            test["loss"].as_f64().unwrap(),
+            test["accuracy"].as_f64().unwrap(),
+        )
     };
     assert_eq!(values(&runs[0]), values(&runs[1]));
 
     let out = sb.run(&file, &["--quiet", "--set", "seed=8"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let runs = sb.runs("e2e");
-    assert_ne!(values(&runs[0]).0, values(&runs[2]).0, "another seed must change the run");
+    assert_ne!(
+        values(&runs[0]).0,
+        values(&runs[2]).0,
+        "another seed must change the run"
+    );
 }
 
 /// A refused input: non-zero exit, a message naming what is wrong, and no run folder.
 fn assert_refused(sb: &Sandbox, file: &Path, extra: &[&str], needles: &[&str]) {
     let out = sb.run(file, extra);
     let err = stderr(&out);
-    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "message lacks `{n}`:\n{err}");
     }
-    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder behind");
+    assert!(
+        sb.runs("e2e").is_empty(),
+        "a refused run left a folder behind"
+    );
 }
 
 #[test]
 fn bad_configs_are_refused_before_anything_is_written() {
     let sb = Sandbox::new();
-    let f = sb.write("unknown.toml", &QUICK.replace("batch_size = 32", "batch_sise = 32"));
-    assert_refused(&sb, &f, &[], &["unknown.toml:18", "train.batch_sise", "did you mean `batch_size`"]);
-    let f = sb.write("type.toml", &QUICK.replace("epochs = 2", "epochs = \"two\""));
-    assert_refused(&sb, &f, &[], &["type.toml:17", "train.epochs", "wrong type"]);
-    let f = sb.write("lr.toml", &QUICK.replace("learning_rate = 2e-3", "learning_rate = -2e-3"));
-    assert_refused(&sb, &f, &[], &["lr.toml:19", "train.learning_rate", "positive"]);
+    let f = sb.write(
+        "unknown.toml",
+        &QUICK.replace("batch_size = 32", "batch_sise = 32"),
+    );
+    assert_refused(
+        &sb,
+        &f,
+        &[],
+        &[
+            "unknown.toml:18",
+            "train.batch_sise",
+            "did you mean `batch_size`",
+        ],
+    );
+    let f = sb.write(
+        "type.toml",
+        &QUICK.replace("epochs = 2", "epochs = \"two\""),
+    );
+    assert_refused(
+        &sb,
+        &f,
+        &[],
+        &["type.toml:17", "train.epochs", "wrong type"],
+    );
+    let f = sb.write(
+        "lr.toml",
+        &QUICK.replace("learning_rate = 2e-3", "learning_rate = -2e-3"),
+    );
+    assert_refused(
+        &sb,
+        &f,
+        &[],
+        &["lr.toml:19", "train.learning_rate", "positive"],
+    );
     let f = sb.write("ok.toml", QUICK);
-    assert_refused(&sb, &f, &["--set", "model.dropout=1.0"], &["--set model.dropout", "[0, 1)"]);
+    assert_refused(
+        &sb,
+        &f,
+        &["--set", "model.dropout=1.0"],
+        &["--set model.dropout", "[0, 1)"],
+    );
     assert_refused(&sb, &f, &["--set", "backend=tch"], &["tch", "not built"]);
 }
 
@@ -194,13 +287,29 @@ fn damaged_datasets(sb: &Sandbox, damage: impl Fn(&mut Vec<u8>)) -> PathBuf {
     let root = sb.path().join("data");
     let mnist = root.join("mnist");
     std::fs::create_dir_all(&mnist).unwrap();
-    let sample = kiln_data::Mnist::load(&kiln_data::MnistSource::EmbeddedSample, &kiln_data::download::NoProgress).unwrap();
+    let sample = kiln_data::Mnist::load(
+        &kiln_data::MnistSource::EmbeddedSample,
+        &kiln_data::download::NoProgress,
+    )
+    .unwrap();
     let (train, test) = (&sample.train, &sample.test);
     let files = [
-        ("train-images-idx3-ubyte", idx::encode(&[train.len(), 28, 28], &train.images)),
-        ("train-labels-idx1-ubyte", idx::encode(&[train.len()], &train.labels)),
-        ("t10k-images-idx3-ubyte", idx::encode(&[test.len(), 28, 28], &test.images)),
-        ("t10k-labels-idx1-ubyte", idx::encode(&[test.len()], &test.labels)),
+        (
+            "train-images-idx3-ubyte",
+            idx::encode(&[train.len(), 28, 28], &train.images),
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            idx::encode(&[train.len()], &train.labels),
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            idx::encode(&[test.len(), 28, 28], &test.images),
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            idx::encode(&[test.len()], &test.labels),
+        ),
     ];
     for (i, (name, mut bytes)) in files.into_iter().enumerate() {
         if i == 0 {
@@ -220,26 +329,56 @@ fn bad_data_is_refused_with_the_file_and_offset() {
     let empty = sb.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let set = format!("datasets={}", empty.display());
-    assert_refused(&sb, &f, &["--set", &set], &["train-images-idx3-ubyte.gz", "missing from"]);
+    assert_refused(
+        &sb,
+        &f,
+        &["--set", &set],
+        &["train-images-idx3-ubyte.gz", "missing from"],
+    );
 
     let truncated = damaged_datasets(&sb, |b| b.truncate(b.len() - 100));
     let set = format!("datasets={}", truncated.display());
-    assert_refused(&sb, &f, &["--set", &set], &["train-images-idx3-ubyte", "truncated"]);
+    assert_refused(
+        &sb,
+        &f,
+        &["--set", &set],
+        &["train-images-idx3-ubyte", "truncated"],
+    );
 
     std::fs::remove_dir_all(&truncated).unwrap();
     let magic = damaged_datasets(&sb, |b| b[0] = 0x1f);
     let set = format!("datasets={}", magic.display());
-    assert_refused(&sb, &f, &["--set", &set], &["train-images-idx3-ubyte", "byte 0", "magic"]);
+    assert_refused(
+        &sb,
+        &f,
+        &["--set", &set],
+        &["train-images-idx3-ubyte", "byte 0", "magic"],
+    );
 }
 
 #[test]
 #[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
 fn real_mnist_mlp_learns_in_one_epoch() {
-    let root = std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
+    let root =
+        std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
     let sb = Sandbox::new();
-    let file = sb.write("e2e.toml", &QUICK.replace("source = \"sample\"\ntrain_limit = 2000\n", "source = \"full\"\n"));
+    let file = sb.write(
+        "e2e.toml",
+        &QUICK.replace(
+            "source = \"sample\"\ntrain_limit = 2000\n",
+            "source = \"full\"\n",
+        ),
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(["run", file.to_str().unwrap(), "--results", "results", "--quiet", "--set", "train.epochs=1"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            "results",
+            "--quiet",
+            "--set",
+            "train.epochs=1",
+        ])
         .current_dir(sb.path())
         .env("KILN_DATASETS", &root)
         .output()
@@ -250,5 +389,59 @@ fn real_mnist_mlp_learns_in_one_epoch() {
     assert_eq!(manifest["data"]["train"], 48_000);
     assert_eq!(manifest["data"]["test"], 10_000);
     let accuracy = json(&run.join("test.json"))["accuracy"].as_f64().unwrap();
-    assert!(accuracy > 0.93, "one epoch of a 784-64-10 MLP on full MNIST reached only {accuracy}");
+    assert!(
+        accuracy > 0.93,
+        "one epoch of a 784-64-10 MLP on full MNIST reached only {accuracy}"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
+    let sb = Sandbox::new();
+    let long = QUICK
+        .replace("epochs = 2", "epochs = 500")
+        .replace("train_limit = 2000\n", "");
+    let file = sb.write("e2e.toml", &long);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            "results",
+            "--quiet",
+        ])
+        .current_dir(sb.path())
+        .env_remove("KILN_DATASETS")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let manifest = loop {
+        if let Some(run) = sb.runs("e2e").first()
+            && run.join("metrics").is_dir()
+        {
+            break run.join("manifest.json");
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "kiln exited before training"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let m = json(&manifest);
+    assert_eq!(m["status"], "failed");
+    assert!(m["error"].as_str().unwrap().contains("interrupted"), "{m}");
+    assert!(
+        manifest
+            .with_file_name("metrics")
+            .join("steps.parquet")
+            .is_file()
+    );
 }

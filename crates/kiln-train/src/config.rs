@@ -64,26 +64,34 @@ pub enum OptimizerConfig {
         #[serde(default)]
         centered: bool,
     },
-    Adam {
-        #[serde(default = "beta1")]
-        beta1: f32,
-        #[serde(default = "beta2")]
-        beta2: f32,
-        #[serde(default = "eps")]
-        epsilon: f32,
-        #[serde(default)]
-        amsgrad: bool,
-    },
-    Adamw {
-        #[serde(default = "beta1")]
-        beta1: f32,
-        #[serde(default = "beta2")]
-        beta2: f32,
-        #[serde(default = "eps")]
-        epsilon: f32,
-        #[serde(default)]
-        amsgrad: bool,
-    },
+    Adam(AdamParams),
+    /// Adam with decoupled weight decay: `weight_decay` is applied to the weights directly.
+    Adamw(AdamParams),
+}
+
+/// The moments of Adam and AdamW, with PyTorch's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamParams {
+    #[serde(default = "beta1")]
+    pub beta1: f32,
+    #[serde(default = "beta2")]
+    pub beta2: f32,
+    #[serde(default = "eps")]
+    pub epsilon: f32,
+    #[serde(default)]
+    pub amsgrad: bool,
+}
+
+impl Default for AdamParams {
+    fn default() -> Self {
+        Self {
+            beta1: beta1(),
+            beta2: beta2(),
+            epsilon: eps(),
+            amsgrad: false,
+        }
+    }
 }
 
 fn eps_adagrad() -> f32 {
@@ -104,12 +112,7 @@ fn beta2() -> f32 {
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
-        OptimizerConfig::Adam {
-            beta1: beta1(),
-            beta2: beta2(),
-            epsilon: eps(),
-            amsgrad: false,
-        }
+        OptimizerConfig::Adam(AdamParams::default())
     }
 }
 
@@ -180,7 +183,10 @@ impl Monitor {
     }
 
     pub fn needs_validation(self) -> bool {
-        matches!(self, Monitor::ValLoss | Monitor::ValAccuracy | Monitor::ValMacroF1)
+        matches!(
+            self,
+            Monitor::ValLoss | Monitor::ValAccuracy | Monitor::ValMacroF1
+        )
     }
 
     /// Losses improve downwards, everything else upwards.
@@ -204,14 +210,20 @@ impl TrainConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Invalid::new(field, format!("must be a positive number, got {v}")))
+                Err(Invalid::new(
+                    field,
+                    format!("must be a positive number, got {v}"),
+                ))
             }
         };
         let non_negative = |field: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Invalid::new(field, format!("must be zero or more, got {v}")))
+                Err(Invalid::new(
+                    field,
+                    format!("must be zero or more, got {v}"),
+                ))
             }
         };
         if self.epochs == 0 {
@@ -240,7 +252,11 @@ impl TrainConfig {
             }
         };
         match &self.optimizer {
-            OptimizerConfig::Sgd { momentum, dampening, nesterov } => {
+            OptimizerConfig::Sgd {
+                momentum,
+                dampening,
+                nesterov,
+            } => {
                 unit("optimizer.momentum", *momentum)?;
                 unit("optimizer.dampening", *dampening)?;
                 if *nesterov && (*momentum == 0.0 || *dampening != 0.0) {
@@ -254,16 +270,20 @@ impl TrainConfig {
                 non_negative("optimizer.lr_decay", *lr_decay)?;
                 positive("optimizer.epsilon", *epsilon as f64)?;
             }
-            OptimizerConfig::Rmsprop { alpha, momentum, epsilon, .. } => {
+            OptimizerConfig::Rmsprop {
+                alpha,
+                momentum,
+                epsilon,
+                ..
+            } => {
                 unit("optimizer.alpha", *alpha as f64)?;
                 unit("optimizer.momentum", *momentum as f64)?;
                 positive("optimizer.epsilon", *epsilon as f64)?;
             }
-            OptimizerConfig::Adam { beta1, beta2, epsilon, .. }
-            | OptimizerConfig::Adamw { beta1, beta2, epsilon, .. } => {
-                unit("optimizer.beta1", *beta1 as f64)?;
-                unit("optimizer.beta2", *beta2 as f64)?;
-                positive("optimizer.epsilon", *epsilon as f64)?;
+            OptimizerConfig::Adam(p) | OptimizerConfig::Adamw(p) => {
+                unit("optimizer.beta1", p.beta1 as f64)?;
+                unit("optimizer.beta2", p.beta2 as f64)?;
+                positive("optimizer.epsilon", p.epsilon as f64)?;
             }
         }
         match &self.schedule {
@@ -277,13 +297,19 @@ impl TrainConfig {
             ScheduleConfig::Exponential { gamma } => {
                 positive("schedule.gamma", *gamma)?;
                 if *gamma > 1.0 {
-                    return Err(Invalid::new("schedule.gamma", format!("must be at most 1, got {gamma}")));
+                    return Err(Invalid::new(
+                        "schedule.gamma",
+                        format!("must be at most 1, got {gamma}"),
+                    ));
                 }
             }
             ScheduleConfig::Cosine { min_lr } => {
                 non_negative("schedule.min_lr", *min_lr)?;
                 if *min_lr >= self.learning_rate {
-                    return Err(Invalid::new("schedule.min_lr", "must be below learning_rate"));
+                    return Err(Invalid::new(
+                        "schedule.min_lr",
+                        "must be below learning_rate",
+                    ));
                 }
             }
         }
@@ -296,7 +322,10 @@ impl TrainConfig {
         }
         if let Some(es) = self.early_stopping {
             if es.patience == 0 {
-                return Err(Invalid::new("early_stopping.patience", "must be at least 1"));
+                return Err(Invalid::new(
+                    "early_stopping.patience",
+                    "must be at least 1",
+                ));
             }
             non_negative("early_stopping.min_delta", es.min_delta)?;
         }

@@ -12,10 +12,16 @@ use crate::{Confusion, Monitor, TrainConfig, optim, schedule};
 pub enum TrainError {
     #[error("invalid training config: {0}")]
     Config(#[from] Invalid),
-    #[error("training diverged: the loss became {loss} at step {step} (epoch {epoch}); try a lower learning_rate or grad_clip")]
-    Diverged { epoch: usize, step: usize, loss: f32 },
-    #[error("training stopped on request after epoch {0}")]
-    Interrupted(usize),
+    #[error(
+        "training diverged: the loss became {loss} at step {step} (epoch {epoch}); try a lower learning_rate or grad_clip"
+    )]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        loss: f32,
+    },
+    #[error("training interrupted at step {step} (epoch {epoch})")]
+    Interrupted { epoch: usize, step: usize },
 }
 
 /// One optimisation step, as it happened.
@@ -75,7 +81,7 @@ pub trait Observer {
     fn on_epoch_end(&mut self, _record: &EpochRecord) {}
     /// Called with the validation-mode model whenever an epoch is the best so far.
     fn on_best(&mut self, _epoch: usize, _model: &Classifier) {}
-    /// Polled after every epoch; `true` ends training with [`TrainError::Interrupted`].
+    /// Polled after every step; `true` ends training with [`TrainError::Interrupted`].
     fn stop_requested(&self) -> bool {
         false
     }
@@ -105,7 +111,10 @@ pub fn fit(
     if config.monitor.needs_validation() && validation.is_none_or(|v| v.is_empty()) {
         return Err(Invalid::new(
             "monitor",
-            format!("{} needs a validation split; monitor a train_ metric instead", config.monitor.name()),
+            format!(
+                "{} needs a validation split; monitor a train_ metric instead",
+                config.monitor.name()
+            ),
         )
         .into());
     }
@@ -122,7 +131,9 @@ pub fn fit(
     let mut stopped_early = false;
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
-        let order = train.order(Some(seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        let order = train.order(Some(
+            seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
+        ));
         observer.on_epoch_start(epoch, order.len());
         let mut confusion = Confusion::new(classes);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
@@ -135,7 +146,11 @@ pub fn fit(
             let loss_value = loss.clone().into_scalar::<f32>();
             step += 1;
             if !loss_value.is_finite() {
-                return Err(TrainError::Diverged { epoch, step, loss: loss_value });
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step,
+                    loss: loss_value,
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             let lr = scheduler.step();
@@ -143,7 +158,11 @@ pub fn fit(
             model = optimizer.step(lr, model, grads);
 
             let actual = host_ints(batch.targets);
-            let correct = predicted.iter().zip(&actual).filter(|(p, a)| p == a).count();
+            let correct = predicted
+                .iter()
+                .zip(&actual)
+                .filter(|(p, a)| p == a)
+                .count();
             confusion.add(&predicted, &actual);
             loss_sum += loss_value as f64 * batch.len as f64;
             seen += batch.len;
@@ -155,6 +174,9 @@ pub fn fit(
                 learning_rate,
                 samples: batch.len,
             });
+            if observer.stop_requested() {
+                return Err(TrainError::Interrupted { epoch, step });
+            }
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let train_metrics = SplitMetrics {
@@ -181,7 +203,9 @@ pub fn fit(
         let min_delta = config.early_stopping.map_or(0.0, |e| e.min_delta);
         let improved = match &best {
             None => true,
-            Some((best_value, _, _)) if config.monitor.lower_is_better() => value < best_value - min_delta,
+            Some((best_value, _, _)) if config.monitor.lower_is_better() => {
+                value < best_value - min_delta
+            }
             Some((best_value, _, _)) => value > best_value + min_delta,
         };
         record.improved = improved;
@@ -194,12 +218,13 @@ pub fn fit(
         }
         observer.on_epoch_end(&record);
         history.push(record);
-        if config.early_stopping.is_some_and(|e| since_best >= e.patience) && epoch < config.epochs {
+        if config
+            .early_stopping
+            .is_some_and(|e| since_best >= e.patience)
+            && epoch < config.epochs
+        {
             stopped_early = true;
             break;
-        }
-        if observer.stop_requested() {
-            return Err(TrainError::Interrupted(epoch));
         }
     }
     let (_, best_epoch, best) = best.expect("at least one epoch ran");
@@ -228,7 +253,8 @@ pub fn evaluate(
         let batch = data.batch(indices, device);
         let logits = model.forward(batch.images);
         confusion.add(&predictions(&logits), &host_ints(batch.targets.clone()));
-        loss_sum += loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
+        loss_sum +=
+            loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
         seen += batch.len;
         observer.on_evaluation_batch();
     }
@@ -245,5 +271,172 @@ fn predictions(logits: &Tensor<2>) -> Vec<i64> {
 }
 
 fn host_ints(t: Tensor<1, Int>) -> Vec<i64> {
-    t.into_data().try_into_vec_as::<i64>().expect("integer tensor")
+    t.into_data()
+        .try_into_vec_as::<i64>()
+        .expect("integer tensor")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AdamParams, EarlyStopping, GradClip, LossKind, OptimizerConfig, ScheduleConfig};
+    use kiln_data::{Digits, Normalization};
+    use kiln_models::{ActivationKind, ClassifierConfig, MlpConfig};
+
+    /// Two classes of 4x4 images: dark ones (class 0) and bright ones (class 1), with noise.
+    fn digits(n: usize) -> Digits {
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let class = (i % 2) as u8;
+            labels.push(class);
+            images
+                .extend((0..16).map(|p| (40 + 150 * class as usize + (i * 7 + p * 13) % 60) as u8));
+        }
+        Digits {
+            images,
+            labels,
+            rows: 4,
+            cols: 4,
+        }
+    }
+
+    fn config(optimizer: OptimizerConfig, learning_rate: f64) -> TrainConfig {
+        TrainConfig {
+            epochs: 4,
+            batch_size: 16,
+            learning_rate,
+            optimizer,
+            weight_decay: 1e-4,
+            schedule: ScheduleConfig::Constant,
+            warmup_epochs: 0.0,
+            loss: LossKind::CrossEntropy,
+            grad_clip: Some(GradClip::Norm(5.0)),
+            monitor: Monitor::ValAccuracy,
+            early_stopping: None,
+            eval_batch_size: 64,
+        }
+    }
+
+    fn train(config: &TrainConfig) -> Result<FitOutcome, TrainError> {
+        let data = digits(160);
+        let device = Device::flex();
+        device.seed(3);
+        let model = ClassifierConfig::Mlp(MlpConfig {
+            hidden: vec![8],
+            activation: ActivationKind::Tanh,
+            dropout: 0.0,
+            batch_norm: false,
+        })
+        .init([1, 4, 4], 2, &device)
+        .unwrap();
+        let train = ImageBatcher::new(
+            &data,
+            (0..128).collect(),
+            config.batch_size,
+            Normalization::Scale,
+        );
+        let val = ImageBatcher::new(&data, (128..160).collect(), 64, Normalization::Scale);
+        struct Quiet;
+        impl Observer for Quiet {}
+        fit(model, config, &train, Some(&val), 2, &device, 3, &mut Quiet)
+    }
+
+    #[test]
+    fn every_optimizer_learns_a_separable_problem() {
+        let optimizers = [
+            (
+                OptimizerConfig::Sgd {
+                    momentum: 0.9,
+                    dampening: 0.0,
+                    nesterov: true,
+                },
+                0.1,
+            ),
+            (
+                OptimizerConfig::Sgd {
+                    momentum: 0.0,
+                    dampening: 0.0,
+                    nesterov: false,
+                },
+                0.5,
+            ),
+            (
+                OptimizerConfig::Adagrad {
+                    lr_decay: 0.0,
+                    epsilon: 1e-10,
+                },
+                0.1,
+            ),
+            (
+                OptimizerConfig::Rmsprop {
+                    alpha: 0.99,
+                    momentum: 0.0,
+                    epsilon: 1e-8,
+                    centered: false,
+                },
+                0.01,
+            ),
+            (OptimizerConfig::Adam(AdamParams::default()), 0.02),
+            (OptimizerConfig::Adamw(AdamParams::default()), 0.02),
+        ];
+        for (optimizer, lr) in optimizers {
+            let outcome = train(&config(optimizer.clone(), lr)).unwrap();
+            let first = &outcome.history[0];
+            let last = outcome.history.last().unwrap();
+            assert!(
+                last.train.loss < first.train.loss,
+                "{optimizer:?}: loss did not fall"
+            );
+            let val = last.validation.as_ref().unwrap();
+            assert!(
+                val.accuracy > 0.95,
+                "{optimizer:?}: validation accuracy {}",
+                val.accuracy
+            );
+        }
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_best_epoch() {
+        let mut c = config(OptimizerConfig::Adam(AdamParams::default()), 0.02);
+        c.epochs = 10;
+        c.monitor = Monitor::ValLoss;
+        // No later epoch can beat the first by this much, so patience runs out at epoch 3.
+        c.early_stopping = Some(EarlyStopping {
+            patience: 2,
+            min_delta: 1e9,
+        });
+        let outcome = train(&c).unwrap();
+        assert!(outcome.stopped_early);
+        assert_eq!(outcome.history.len(), 3);
+        assert_eq!(outcome.best_epoch, 1);
+        assert!(outcome.history[0].improved && !outcome.history[2].improved);
+    }
+
+    #[test]
+    fn monitoring_validation_without_a_split_is_refused() {
+        let data = digits(8);
+        let device = Device::flex();
+        let c = config(OptimizerConfig::Adam(AdamParams::default()), 0.01);
+        let model = ClassifierConfig::Mlp(MlpConfig {
+            hidden: vec![],
+            activation: ActivationKind::Relu,
+            dropout: 0.0,
+            batch_norm: false,
+        })
+        .init([1, 4, 4], 2, &device)
+        .unwrap();
+        let train = ImageBatcher::all(&data, 4, Normalization::Scale);
+        struct Quiet;
+        impl Observer for Quiet {}
+        let err = fit(model, &c, &train, None, 2, &device, 1, &mut Quiet)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("val_accuracy needs a validation split"),
+            "{err}"
+        );
+    }
 }

@@ -11,6 +11,11 @@ mod metrics;
 mod optim;
 mod schedule;
 
-pub use config::{EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig, TrainConfig};
-pub use fit::{EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, TrainError, evaluate, fit};
+pub use config::{
+    AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,
+    TrainConfig,
+};
+pub use fit::{
+    EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, TrainError, evaluate, fit,
+};
 pub use metrics::Confusion;

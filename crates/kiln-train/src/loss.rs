@@ -14,9 +14,15 @@ impl LossKind {
             LossKind::Mse => {
                 let [_, classes] = logits.dims();
                 let one_hot: Tensor<2> = targets.one_hot::<2>(classes).float();
-                MseLoss::new().forward(softmax(logits, 1), one_hot, Reduction::Mean).reshape([1])
+                MseLoss::new()
+                    .forward(softmax(logits, 1), one_hot, Reduction::Mean)
+                    .reshape([1])
             }
-            LossKind::Hinge => MultiMarginLossConfig::new().init().forward(logits, targets, Reduction::Mean),
+            LossKind::Hinge => {
+                MultiMarginLossConfig::new()
+                    .init()
+                    .forward(logits, targets, Reduction::Mean)
+            }
         }
     }
 }
@@ -28,7 +34,10 @@ mod tests {
 
     fn value(kind: LossKind) -> f32 {
         let d = Device::flex();
-        let logits = Tensor::<2>::from_data(TensorData::new(vec![2.0f32, 0.0, 0.0, 0.0, 1.0, 0.0], [2, 3]), &d);
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![2.0f32, 0.0, 0.0, 0.0, 1.0, 0.0], [2, 3]),
+            &d,
+        );
         let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 2], [2]), &d);
         kind.forward(logits, targets).into_scalar::<f32>()
     }
@@ -48,8 +57,12 @@ mod tests {
         let p0 = [2f32.exp() / z0, 1.0 / z0, 1.0 / z0];
         let z1 = 2.0 + 1f32.exp();
         let p1 = [1.0 / z1, 1f32.exp() / z1, 1.0 / z1];
-        let se = (p0[0] - 1.0).powi(2) + p0[1].powi(2) + p0[2].powi(2)
-            + p1[0].powi(2) + p1[1].powi(2) + (p1[2] - 1.0).powi(2);
+        let se = (p0[0] - 1.0).powi(2)
+            + p0[1].powi(2)
+            + p0[2].powi(2)
+            + p1[0].powi(2)
+            + p1[1].powi(2)
+            + (p1[2] - 1.0).powi(2);
         assert!((value(LossKind::Mse) - se / 6.0).abs() < 1e-5);
     }
 }

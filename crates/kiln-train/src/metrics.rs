@@ -61,7 +61,9 @@ impl Confusion {
             .per_class()
             .into_iter()
             .enumerate()
-            .filter(|(c, _)| (0..self.classes).any(|p| self.count(*c, p) > 0 || self.count(p, *c) > 0))
+            .filter(|(c, _)| {
+                (0..self.classes).any(|p| self.count(*c, p) > 0 || self.count(p, *c) > 0)
+            })
             .map(|(_, (_, _, f1))| f1)
             .collect();
         if present.is_empty() {

@@ -1,15 +1,25 @@
 use burn::grad_clipping::GradientClipping;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    AdaGradConfig, AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
 
 use crate::{GradClip, OptimizerConfig};
 
 /// burn's optimizer for `config`, with L2 `weight_decay` (decoupled for AdamW) and clipping.
-pub(crate) fn build(config: &OptimizerConfig, weight_decay: f64, clip: Option<GradClip>) -> ModuleOptimizer {
+pub(crate) fn build(
+    config: &OptimizerConfig,
+    weight_decay: f64,
+    clip: Option<GradClip>,
+) -> ModuleOptimizer {
     let l2 = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32));
     let optim = match *config {
-        OptimizerConfig::Sgd { momentum, dampening, nesterov } => SgdConfig::new()
+        OptimizerConfig::Sgd {
+            momentum,
+            dampening,
+            nesterov,
+        } => SgdConfig::new()
             .with_weight_decay(l2)
             .with_momentum((momentum > 0.0).then(|| {
                 MomentumConfig::new()
@@ -23,25 +33,30 @@ pub(crate) fn build(config: &OptimizerConfig, weight_decay: f64, clip: Option<Gr
             .with_epsilon(epsilon)
             .with_weight_decay(l2)
             .init(),
-        OptimizerConfig::Rmsprop { alpha, momentum, epsilon, centered } => RmsPropConfig::new()
+        OptimizerConfig::Rmsprop {
+            alpha,
+            momentum,
+            epsilon,
+            centered,
+        } => RmsPropConfig::new()
             .with_alpha(alpha)
             .with_momentum(momentum)
             .with_epsilon(epsilon)
             .with_centered(centered)
             .with_weight_decay(l2)
             .init(),
-        OptimizerConfig::Adam { beta1, beta2, epsilon, amsgrad } => AdamConfig::new()
-            .with_beta_1(beta1)
-            .with_beta_2(beta2)
-            .with_epsilon(epsilon)
-            .with_amsgrad(amsgrad)
+        OptimizerConfig::Adam(p) => AdamConfig::new()
+            .with_beta_1(p.beta1)
+            .with_beta_2(p.beta2)
+            .with_epsilon(p.epsilon)
+            .with_amsgrad(p.amsgrad)
             .with_weight_decay(l2)
             .init(),
-        OptimizerConfig::Adamw { beta1, beta2, epsilon, amsgrad } => AdamWConfig::new()
-            .with_beta_1(beta1)
-            .with_beta_2(beta2)
-            .with_epsilon(epsilon)
-            .with_amsgrad(amsgrad)
+        OptimizerConfig::Adamw(p) => AdamWConfig::new()
+            .with_beta_1(p.beta1)
+            .with_beta_2(p.beta2)
+            .with_epsilon(p.epsilon)
+            .with_amsgrad(p.amsgrad)
             .with_weight_decay(weight_decay as f32)
             .init(),
     };

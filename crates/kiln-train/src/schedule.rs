@@ -1,17 +1,20 @@
+use burn::lr_scheduler::LrSchedulerConfig;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
 use burn::lr_scheduler::linear::LinearLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
 use burn::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
-use burn::lr_scheduler::LrSchedulerConfig;
 use kiln_models::Invalid;
 
 use crate::{ScheduleConfig, TrainConfig};
 
 /// burn's scheduler for the whole run, stepped once per batch: optional linear warm-up, then
 /// the configured schedule with its epoch lengths turned into steps.
-pub(crate) fn build(config: &TrainConfig, steps_per_epoch: usize) -> Result<ModuleLrScheduler, Invalid> {
+pub(crate) fn build(
+    config: &TrainConfig,
+    steps_per_epoch: usize,
+) -> Result<ModuleLrScheduler, Invalid> {
     let lr = config.learning_rate;
     let total = config.epochs * steps_per_epoch;
     let warmup = if config.warmup_epochs > 0.0 {
@@ -22,14 +25,18 @@ pub(crate) fn build(config: &TrainConfig, steps_per_epoch: usize) -> Result<Modu
     let main = match config.schedule {
         ScheduleConfig::Constant => LrSchedulerConfig::Constant(lr),
         ScheduleConfig::Step { step_epochs, gamma } => {
-            StepLrSchedulerConfig::new(lr, step_epochs * steps_per_epoch).with_gamma(gamma).into()
+            StepLrSchedulerConfig::new(lr, step_epochs * steps_per_epoch)
+                .with_gamma(gamma)
+                .into()
         }
         ScheduleConfig::Exponential { gamma } => {
             ExponentialLrSchedulerConfig::new(lr, gamma.powf(1.0 / steps_per_epoch as f64)).into()
         }
-        ScheduleConfig::Cosine { min_lr } => CosineAnnealingLrSchedulerConfig::new(lr, total - warmup)
-            .with_min_lr(min_lr)
-            .into(),
+        ScheduleConfig::Cosine { min_lr } => {
+            CosineAnnealingLrSchedulerConfig::new(lr, total - warmup)
+                .with_min_lr(min_lr)
+                .into()
+        }
     };
     let whole = if warmup > 0 {
         let ramp = LinearLrSchedulerConfig::new(lr / warmup as f64, lr, warmup).into();
@@ -65,12 +72,23 @@ mod tests {
 
     fn rates(config: &TrainConfig, steps_per_epoch: usize) -> Vec<f64> {
         let mut s = build(config, steps_per_epoch).unwrap();
-        (0..config.epochs * steps_per_epoch).map(|_| s.step().base()).collect()
+        (0..config.epochs * steps_per_epoch)
+            .map(|_| s.step().base())
+            .collect()
     }
 
     #[test]
     fn step_schedule_decays_at_epoch_boundaries() {
-        let r = rates(&config(ScheduleConfig::Step { step_epochs: 2, gamma: 0.1 }, 0.0), 3);
+        let r = rates(
+            &config(
+                ScheduleConfig::Step {
+                    step_epochs: 2,
+                    gamma: 0.1,
+                },
+                0.0,
+            ),
+            3,
+        );
         assert!(r[..6].iter().all(|&v| (v - 0.1).abs() < 1e-12), "{r:?}");
         assert!(r[6..].iter().all(|&v| (v - 0.01).abs() < 1e-12), "{r:?}");
     }
@@ -88,7 +106,10 @@ mod tests {
         let r = rates(&config(ScheduleConfig::Cosine { min_lr: 0.0 }, 1.0), 4);
         // Four warm-up steps climb from lr/4; the first cosine step is the full rate.
         assert!((r[0] - 0.025).abs() < 1e-9, "{r:?}");
-        assert!(r[0] < r[1] && r[1] < r[2] && r[2] < r[3] && r[3] < 0.1, "{r:?}");
+        assert!(
+            r[0] < r[1] && r[1] < r[2] && r[2] < r[3] && r[3] < 0.1,
+            "{r:?}"
+        );
         assert!((r[4] - 0.1).abs() < 1e-9, "{r:?}");
         assert!(r[5..].windows(2).all(|w| w[1] < w[0]), "{r:?}");
         assert!(*r.last().unwrap() < 0.01, "{r:?}");
@@ -96,6 +117,10 @@ mod tests {
 
     #[test]
     fn constant_stays_constant() {
-        assert!(rates(&config(ScheduleConfig::Constant, 0.0), 2).iter().all(|&v| v == 0.1));
+        assert!(
+            rates(&config(ScheduleConfig::Constant, 0.0), 2)
+                .iter()
+                .all(|&v| v == 0.1)
+        );
     }
 }

@@ -43,29 +43,51 @@ pub struct LoadedExperiment {
 }
 
 pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError(format!("{}: cannot read the experiment file: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError(format!(
+            "{}: cannot read the experiment file: {e}",
+            file.display()
+        ))
+    })?;
     let doc = Document::parse(text.as_str()).map_err(|e| {
-        let at = e.span().map(|s| format!(":{}", line_of(&text, s.start))).unwrap_or_default();
-        ConfigError(format!("{}{at}: not valid TOML: {}", file.display(), e.message()))
+        let at = e
+            .span()
+            .map(|s| format!(":{}", line_of(&text, s.start)))
+            .unwrap_or_default();
+        ConfigError(format!(
+            "{}{at}: not valid TOML: {}",
+            file.display(),
+            e.message()
+        ))
     })?;
 
     let env = Env::prefixed(ENV_PREFIX)
-        .filter_map(|key| is_override(&format!("{ENV_PREFIX}{key}")).then(|| key.as_str().to_lowercase().into()))
+        .filter_map(|key| {
+            is_override(&format!("{ENV_PREFIX}{key}")).then(|| key.as_str().to_lowercase().into())
+        })
         .split("__");
-    let env_overrides: Vec<String> = std::env::vars().map(|(k, _)| k).filter(|k| is_override(k)).collect();
+    let env_overrides: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| is_override(k))
+        .collect();
     let mut figment = Figment::from(Toml::string(&text)).merge(env);
     for set in sets {
         let (key, value) = parse_set(set)?;
         figment = figment.merge(Serialized::default(&key, value));
     }
 
-    let source = Source { file, text: &text, doc: &doc };
+    let source = Source {
+        file,
+        text: &text,
+        doc: &doc,
+    };
     let experiment: Experiment = figment.extract().map_err(|errors| {
         let lines: Vec<String> = errors.into_iter().map(|e| source.describe(&e)).collect();
         ConfigError(lines.join("\n"))
     })?;
-    experiment.validate().map_err(|invalid| source.invalid(&figment, &invalid))?;
+    experiment
+        .validate()
+        .map_err(|invalid| source.invalid(&figment, &invalid))?;
     Ok(LoadedExperiment {
         experiment,
         file: file.to_path_buf(),
@@ -78,11 +100,15 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
 /// or else taken as a bare string.
 fn parse_set(set: &str) -> Result<(String, toml::Value), ConfigError> {
     let Some((key, raw)) = set.split_once('=') else {
-        return Err(ConfigError(format!("--set {set}: expected KEY=VALUE, e.g. --set train.epochs=3")));
+        return Err(ConfigError(format!(
+            "--set {set}: expected KEY=VALUE, e.g. --set train.epochs=3"
+        )));
     };
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(ConfigError(format!("--set {set}: `{key}` is not a dotted key like train.epochs")));
+        return Err(ConfigError(format!(
+            "--set {set}: `{key}` is not a dotted key like train.epochs"
+        )));
     }
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
@@ -113,19 +139,39 @@ impl Source<'_> {
                 let hint = did_you_mean(field, expected)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                (joined(field), format!("unknown key{hint} (expected one of: {})", expected.join(", ")))
+                (
+                    joined(field),
+                    format!(
+                        "unknown key{hint} (expected one of: {})",
+                        expected.join(", ")
+                    ),
+                )
             }
-            Kind::MissingField(field) => (joined(field), "missing, and it has no default".to_string()),
+            Kind::MissingField(field) => {
+                (joined(field), "missing, and it has no default".to_string())
+            }
             Kind::UnknownVariant(v, expected) => {
                 let hint = did_you_mean(v, expected)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                (path.clone(), format!("unknown value `{v}`{hint} (expected one of: {})", expected.join(", ")))
+                (
+                    path.clone(),
+                    format!(
+                        "unknown value `{v}`{hint} (expected one of: {})",
+                        expected.join(", ")
+                    ),
+                )
             }
-            Kind::InvalidType(actual, expected) => (path.clone(), format!("wrong type: found {actual}, expected {expected}")),
+            Kind::InvalidType(actual, expected) => (
+                path.clone(),
+                format!("wrong type: found {actual}, expected {expected}"),
+            ),
             other => (path.clone(), other.to_string()),
         };
-        format!("{}: `{key}`: {what}", self.origin(e.metadata.as_ref(), &key))
+        format!(
+            "{}: `{key}`: {what}",
+            self.origin(e.metadata.as_ref(), &key)
+        )
     }
 
     fn invalid(&self, figment: &Figment, invalid: &Invalid) -> ConfigError {
@@ -178,7 +224,9 @@ impl<'a> Node<'a> {
     fn get(&self, name: &str) -> Option<(Option<Range<usize>>, Node<'a>)> {
         let (key, item) = match *self {
             Node::Table(t) | Node::Item(Item::Table(t)) => t.get_key_value(name)?,
-            Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t)) => t.get_key_value(name)?,
+            Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t)) => {
+                t.get_key_value(name)?
+            }
             _ => return None,
         };
         Some((key.span().or_else(|| item.span()), Node::Item(item)))
@@ -205,7 +253,9 @@ fn key_span(doc: &Document<&str>, key: &str) -> Option<Range<usize>> {
             Some(at) => (&segment[..at], &segment[at..]),
             None => (segment, ""),
         };
-        let Some((s, next)) = node.get(name) else { break };
+        let Some((s, next)) = node.get(name) else {
+            break;
+        };
         span = s.or(span);
         node = next;
         for i in indices.split(['[', ']']).filter(|s| !s.is_empty()) {
@@ -270,38 +320,66 @@ learning_rate = 1e-3
         let text = GOOD.replace("learning_rate = 1e-3", "learning_rat = 1e-3");
         let e = err(&text, &[]);
         assert!(e.contains("exp.toml:18"), "{e}");
-        assert!(e.contains("`train.learning_rat`") && e.contains("did you mean `learning_rate`"), "{e}");
+        assert!(
+            e.contains("`train.learning_rat`") && e.contains("did you mean `learning_rate`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_key_inside_the_model_is_found_too() {
-        let e = err(&GOOD.replace("kind = \"cnn\"", "kind = \"cnn\"\ndens = [10]"), &[]);
-        assert!(e.contains("`model.dens`") && e.contains("did you mean `dense`"), "{e}");
+        let e = err(
+            &GOOD.replace("kind = \"cnn\"", "kind = \"cnn\"\ndens = [10]"),
+            &[],
+        );
+        assert!(
+            e.contains("`model.dens`") && e.contains("did you mean `dense`"),
+            "{e}"
+        );
         assert!(e.contains("exp.toml:10"), "{e}");
     }
 
     #[test]
     fn wrong_type_names_the_key_and_line() {
         let e = err(&GOOD.replace("epochs = 1", "epochs = \"three\""), &[]);
-        assert!(e.contains("exp.toml:16") && e.contains("`train.epochs`") && e.contains("wrong type"), "{e}");
+        assert!(
+            e.contains("exp.toml:16") && e.contains("`train.epochs`") && e.contains("wrong type"),
+            "{e}"
+        );
     }
 
     #[test]
     fn out_of_range_values_name_the_key_and_line() {
-        let e = err(&GOOD.replace("learning_rate = 1e-3", "learning_rate = -0.1"), &[]);
-        assert!(e.contains("exp.toml:18") && e.contains("`train.learning_rate`") && e.contains("positive"), "{e}");
+        let e = err(
+            &GOOD.replace("learning_rate = 1e-3", "learning_rate = -0.1"),
+            &[],
+        );
+        assert!(
+            e.contains("exp.toml:18")
+                && e.contains("`train.learning_rate`")
+                && e.contains("positive"),
+            "{e}"
+        );
         let text = GOOD.replace("pool = 2 }", "pool = 2, dropout = 1.0 }");
         let e = err(&text, &[]);
-        assert!(e.contains("exp.toml:12") && e.contains("`model.blocks[1].dropout`"), "{e}");
+        assert!(
+            e.contains("exp.toml:12") && e.contains("`model.blocks[1].dropout`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn set_overrides_the_file_and_is_named_in_errors() {
         let (_dir, path) = write(GOOD);
-        let sets = ["train.epochs=3".to_string(), "model.dense=[16, 8]".to_string()];
+        let sets = [
+            "train.epochs=3".to_string(),
+            "model.dense=[16, 8]".to_string(),
+        ];
         let e = load(&path, &sets).unwrap().experiment;
         assert_eq!(e.train.epochs, 3);
-        let kiln_models::ClassifierConfig::Cnn(cnn) = e.model else { panic!() };
+        let kiln_models::ClassifierConfig::Cnn(cnn) = e.model else {
+            panic!()
+        };
         assert_eq!(cnn.dense, vec![16, 8]);
         let e = err(GOOD, &["train.batch_size=0"]);
         assert!(e.contains("--set train.batch_size"), "{e}");
@@ -311,10 +389,51 @@ learning_rate = 1e-3
 
     #[test]
     fn missing_section_and_bad_enum_value_are_explained() {
-        let e = err(&GOOD.replace("[data]\ndataset = \"mnist\"\nsource = \"sample\"\n", ""), &[]);
+        let e = err(
+            &GOOD.replace("[data]\ndataset = \"mnist\"\nsource = \"sample\"\n", ""),
+            &[],
+        );
         assert!(e.contains("`data`") && e.contains("missing"), "{e}");
-        let e = err(&GOOD.replace("source = \"sample\"", "source = \"sampel\""), &[]);
+        let e = err(
+            &GOOD.replace("source = \"sample\"", "source = \"sampel\""),
+            &[],
+        );
         assert!(e.contains("did you mean `sample`"), "{e}");
+    }
+
+    #[test]
+    fn optimizers_and_schedules_read_their_own_keys() {
+        use kiln_train::{OptimizerConfig, ScheduleConfig};
+        let (_dir, path) = write(GOOD);
+        let sets = [
+            "train.optimizer={ name = \"adamw\", beta1 = 0.8 }".to_string(),
+            "train.schedule={ kind = \"step\", step_epochs = 2 }".to_string(),
+        ];
+        let e = load(&path, &sets).unwrap().experiment;
+        let OptimizerConfig::Adamw(p) = e.train.optimizer else {
+            panic!("{:?}", e.train.optimizer)
+        };
+        assert_eq!((p.beta1, p.beta2), (0.8, 0.999));
+        assert_eq!(
+            e.train.schedule,
+            ScheduleConfig::Step {
+                step_epochs: 2,
+                gamma: 0.1
+            }
+        );
+        let e = err(
+            GOOD,
+            &["train.optimizer={ name = \"sgd\", momentun = 0.9 }"],
+        );
+        assert!(e.contains("did you mean `momentum`"), "{e}");
+        let e = err(
+            GOOD,
+            &["train.optimizer={ name = \"sgd\", nesterov = true }"],
+        );
+        assert!(
+            e.contains("`train.optimizer.nesterov`") && e.contains("momentum above zero"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -341,7 +460,10 @@ learning_rate = 1e-3
     #[test]
     fn syntax_errors_give_the_line() {
         let e = err("name = \"t\"\n[data\n", &[]);
-        assert!(e.contains("exp.toml:2") && e.contains("not valid TOML"), "{e}");
+        assert!(
+            e.contains("exp.toml:2") && e.contains("not valid TOML"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,8 +5,17 @@ use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 /// The keys of [`Experiment`]'s top level, which flat `KILN_*` variables may set.
-pub(crate) const TOP_LEVEL_KEYS: &[&str] =
-    &["name", "description", "seed", "backend", "device", "datasets", "data", "model", "train"];
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "backend",
+    "device",
+    "datasets",
+    "data",
+    "model",
+    "train",
+];
 
 /// An experiment as written in its TOML file. Unknown keys are errors everywhere.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,7 +136,10 @@ impl Experiment {
         if !name_ok {
             return Err(Invalid::new(
                 "name",
-                format!("`{}` must be non-empty letters, digits, `-` or `_` (it names a folder)", self.name),
+                format!(
+                    "`{}` must be non-empty letters, digits, `-` or `_` (it names a folder)",
+                    self.name
+                ),
             ));
         }
         let d = &self.data;
@@ -138,7 +150,10 @@ impl Experiment {
             ));
         }
         if d.train_limit == Some(0) {
-            return Err(Invalid::new("data.train_limit", "must be at least 1 (or left out)"));
+            return Err(Invalid::new(
+                "data.train_limit",
+                "must be at least 1 (or left out)",
+            ));
         }
         if self.train.monitor.needs_validation() && d.validation_fraction == 0.0 {
             return Err(Invalid::new(
