@@ -20,10 +20,10 @@ fn main() {
     for line in text.lines() {
         if let Some(n) = line.strip_prefix("name = ") {
             name = Some(n.trim_matches('"').to_string());
-        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
-            if RECORDED.contains(&n.as_str()) {
-                found.push(format!("{n}={}", v.trim_matches('"')));
-            }
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take())
+            && RECORDED.contains(&n.as_str())
+        {
+            found.push(format!("{n}={}", v.trim_matches('"')));
         }
     }
     println!("cargo::rustc-env=LOCKED_DEP_VERSIONS={}", found.join(","));

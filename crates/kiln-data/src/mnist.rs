@@ -211,7 +211,7 @@ mod tests {
         let files = [
             (
                 "train-images-idx3-ubyte",
-                idx::encode(&[n_images as usize, 2, 2], &vec![9; n_images * 4]),
+                idx::encode(&[n_images, 2, 2], &vec![9; n_images * 4]),
             ),
             (
                 "train-labels-idx1-ubyte",

@@ -58,7 +58,10 @@ pub fn main() -> ExitCode {
         }),
         Command::Check { file, sets } => crate::config::load(&file, &sets)
             .map_err(anyhow::Error::from)
-            .and_then(|l| Ok(print!("{}", toml::to_string_pretty(&l.experiment)?))),
+            .and_then(|l| {
+                print!("{}", toml::to_string_pretty(&l.experiment)?);
+                Ok(())
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,7 +48,7 @@ impl Observer for RunObserver<'_> {
     fn on_step(&mut self, step: &StepRecord) {
         if let Some(span) = &self.epoch {
             span.pb_inc(1);
-            if step.step % 20 == 0 {
+            if step.step.is_multiple_of(20) {
                 span.pb_set_message(&format!("loss {:.4}", step.loss));
             }
         }

@@ -63,16 +63,9 @@ pub fn bar(span: Span, len: u64, unit: &str) -> Span {
 }
 
 /// Download progress for kiln-data, drawn as a byte bar.
+#[derive(Default)]
 pub struct DownloadBar {
     span: std::cell::RefCell<Option<tracing::span::EnteredSpan>>,
-}
-
-impl DownloadBar {
-    pub fn new() -> Self {
-        Self {
-            span: std::cell::RefCell::new(None),
-        }
-    }
 }
 
 impl kiln_data::download::Progress for DownloadBar {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kiln_data::{ImageBatcher, Mnist, Normalization, train_validation_split};
-use kiln_train::{FitOutcome, SplitMetrics, evaluate, fit};
+use kiln_train::{FitOutcome, SplitMetrics, Splits, evaluate, fit};
 use serde::Serialize;
 
 use crate::config::{self, Experiment, LoadedExperiment, NormalizeKind};
@@ -45,7 +45,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     let exp = &loaded.experiment;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
-    let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::new())?;
+    let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
     let (train_idx, val_idx) =
         train_validation_split(mnist.train.len(), exp.data.validation_fraction, exp.seed);
     let normalization = normalization(exp.data.normalize, &mnist, &train_idx);
@@ -97,16 +97,12 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             let validation = batch(val_idx.clone(), exp.train.eval_batch_size);
             let mut observer = RunObserver::new(&run, exp.train.epochs);
             let train_clock = Instant::now();
-            let fitted = fit(
-                model,
-                &exp.train,
-                &train,
-                Some(&validation),
-                CLASSES,
-                &device,
-                exp.seed,
-                &mut observer,
-            );
+            let splits = Splits {
+                train: &train,
+                validation: Some(&validation),
+                classes: CLASSES,
+            };
+            let fitted = fit(model, &exp.train, splits, &device, exp.seed, &mut observer);
             let train_seconds = train_clock.elapsed().as_secs_f64();
             manifest.timings.train_s = Some(train_seconds);
             manifest.epochs_run = observer.epochs.len();

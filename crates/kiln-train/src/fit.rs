@@ -87,6 +87,15 @@ pub trait Observer {
     }
 }
 
+/// What [`fit`] learns from: batches to train on, batches to validate on after each epoch,
+/// and the number of classes.
+#[derive(Clone, Copy)]
+pub struct Splits<'a> {
+    pub train: &'a ImageBatcher<'a>,
+    pub validation: Option<&'a ImageBatcher<'a>>,
+    pub classes: usize,
+}
+
 pub struct FitOutcome {
     /// The best model by the monitored metric, in validation mode.
     pub best: Classifier,
@@ -95,18 +104,21 @@ pub struct FitOutcome {
     pub stopped_early: bool,
 }
 
-/// Trains `model` (built on `device`) on `train`, evaluating on `validation`
-/// after every epoch. `seed` fixes the order of the batches.
+/// Trains `model` (built on `device`) on `data`, evaluating on its validation batches after
+/// every epoch. `seed` fixes the order of the batches.
 pub fn fit(
     model: Classifier,
     config: &TrainConfig,
-    train: &ImageBatcher,
-    validation: Option<&ImageBatcher>,
-    classes: usize,
+    data: Splits,
     device: &Device,
     seed: u64,
     observer: &mut dyn Observer,
 ) -> Result<FitOutcome, TrainError> {
+    let Splits {
+        train,
+        validation,
+        classes,
+    } = data;
     config.validate()?;
     if config.monitor.needs_validation() && validation.is_none_or(|v| v.is_empty()) {
         return Err(Invalid::new(
@@ -339,7 +351,18 @@ mod tests {
         let val = ImageBatcher::new(&data, (128..160).collect(), 64, Normalization::Scale);
         struct Quiet;
         impl Observer for Quiet {}
-        fit(model, config, &train, Some(&val), 2, &device, 3, &mut Quiet)
+        fit(
+            model,
+            config,
+            Splits {
+                train: &train,
+                validation: Some(&val),
+                classes: 2,
+            },
+            &device,
+            3,
+            &mut Quiet,
+        )
     }
 
     #[test]
@@ -430,9 +453,20 @@ mod tests {
         let train = ImageBatcher::all(&data, 4, Normalization::Scale);
         struct Quiet;
         impl Observer for Quiet {}
-        let err = fit(model, &c, &train, None, 2, &device, 1, &mut Quiet)
-            .err()
-            .unwrap();
+        let err = fit(
+            model,
+            &c,
+            Splits {
+                train: &train,
+                validation: None,
+                classes: 2,
+            },
+            &device,
+            1,
+            &mut Quiet,
+        )
+        .err()
+        .unwrap();
         assert!(
             err.to_string()
                 .contains("val_accuracy needs a validation split"),

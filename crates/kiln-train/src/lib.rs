@@ -16,6 +16,6 @@ pub use config::{
     TrainConfig,
 };
 pub use fit::{
-    EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, TrainError, evaluate, fit,
+    EpochRecord, FitOutcome, Observer, SplitMetrics, Splits, StepRecord, TrainError, evaluate, fit,
 };
 pub use metrics::Confusion;
