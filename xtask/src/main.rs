@@ -62,9 +62,27 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A cargo command at the workspace root, without the variables `cargo run` set for xtask
+/// itself: build scripts (ring's, for one) rerun when they change, so a build through xtask
+/// and one by hand would keep invalidating each other.
 fn cargo() -> Command {
     let mut c = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(root());
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = ["CARGO_PKG_", "CARGO_MANIFEST_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&key.as_ref());
+        if set_by_cargo_run {
+            c.env_remove(key.as_ref());
+        }
+    }
     c
 }
 

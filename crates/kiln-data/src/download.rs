@@ -97,26 +97,16 @@ fn download(url: &str, name: &str, progress: &dyn Progress) -> Result<Vec<u8>, S
     Ok(out)
 }
 
-/// Writes to a temporary file beside `dest`, then renames it into place.
+/// Writes to a temporary file beside `dest`, then renames it into place, so that no reader
+/// ever sees a partial file.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.partial-{}",
-        dest.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("download"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dest)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(DataError::io(dest, e));
-    }
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| DataError::io(dest, e))?;
+    tmp.persist(dest)
+        .map_err(|e| DataError::io(dest, e.error))?;
     Ok(())
 }
 
