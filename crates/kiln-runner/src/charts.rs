@@ -127,6 +127,9 @@ where
     chart
         .configure_mesh()
         .x_desc("epoch")
+        // One tick per epoch (up to a dozen), never fractional epochs.
+        .x_labels((x_max as usize).clamp(2, 12))
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc(y_label)
         .label_style(("sans-serif", 14))
         .draw()
