@@ -237,40 +237,34 @@ fn assert_refused(sb: &Sandbox, file: &Path, extra: &[&str], needles: &[&str]) {
 #[test]
 fn bad_configs_are_refused_before_anything_is_written() {
     let sb = Sandbox::new();
-    let f = sb.write(
-        "unknown.toml",
-        &QUICK.replace("batch_size = 32", "batch_sise = 32"),
-    );
-    assert_refused(
-        &sb,
-        &f,
-        &[],
-        &[
-            "unknown.toml:18",
-            "train.batch_sise",
-            "did you mean `batch_size`",
-        ],
-    );
-    let f = sb.write(
-        "type.toml",
-        &QUICK.replace("epochs = 2", "epochs = \"two\""),
-    );
-    assert_refused(
-        &sb,
-        &f,
-        &[],
-        &["type.toml:17", "train.epochs", "wrong type"],
-    );
-    let f = sb.write(
-        "lr.toml",
-        &QUICK.replace("learning_rate = 2e-3", "learning_rate = -2e-3"),
-    );
-    assert_refused(
-        &sb,
-        &f,
-        &[],
-        &["lr.toml:19", "train.learning_rate", "positive"],
-    );
+    let edits = [
+        (
+            "unknown.toml",
+            "batch_size = 32",
+            "batch_sise = 32",
+            [
+                "unknown.toml:18",
+                "train.batch_sise",
+                "did you mean `batch_size`",
+            ],
+        ),
+        (
+            "type.toml",
+            "epochs = 2",
+            "epochs = \"two\"",
+            ["type.toml:17", "train.epochs", "wrong type"],
+        ),
+        (
+            "lr.toml",
+            "learning_rate = 2e-3",
+            "learning_rate = -2e-3",
+            ["lr.toml:19", "train.learning_rate", "positive"],
+        ),
+    ];
+    for (name, from, to, needles) in edits {
+        let f = sb.write(name, &QUICK.replace(from, to));
+        assert_refused(&sb, &f, &[], &needles);
+    }
     let f = sb.write("ok.toml", QUICK);
     assert_refused(
         &sb,
