@@ -122,6 +122,73 @@ mod tests {
         );
     }
 
+    /// Serves `body` for every request on a loopback port, `requests` times, and returns
+    /// the base URL.
+    fn serve(body: Vec<u8>, requests: usize) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(requests) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(&body).unwrap();
+            }
+        });
+        url
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_mirror_with_wrong_content_is_skipped_for_the_next() {
+        let content = b"the real content".to_vec();
+        let wrong = serve(gzip(b"something else"), 1);
+        let right = serve(gzip(&content), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        let got = fetch_verified(
+            &[&wrong, &right],
+            "f.gz",
+            &dest,
+            &sha256_hex(&content),
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(got, content);
+        // The archive is kept as served; only its decompressed content was checked.
+        assert_eq!(crate::idx::read_maybe_gzip(&dest).unwrap(), content);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn no_matching_mirror_keeps_nothing() {
+        let bad = serve(gzip(b"tampered"), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.gz");
+        let err = fetch_verified(&[&bad], "f.gz", &dest, &sha256_hex(b"genuine"), &NoProgress)
+            .unwrap_err();
+        assert!(err.to_string().contains("SHA-256"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
     #[test]
     fn unreachable_mirrors_leave_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();

@@ -47,3 +47,43 @@ pub fn load_mnist(
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiment(source: DataSource, datasets: Option<&str>) -> Experiment {
+        let text = format!(
+            "name = \"t\"\n{}[data]\ndataset = \"mnist\"\nsource = \"{}\"\n[model]\nkind = \"mlp\"\nhidden = []\n[train]\nepochs = 1\nbatch_size = 1\nlearning_rate = 0.1\n",
+            datasets
+                .map(|d| format!("datasets = \"{d}\"\n"))
+                .unwrap_or_default(),
+            if source == DataSource::Full {
+                "full"
+            } else {
+                "sample"
+            },
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn an_existing_folder_is_read_as_is_and_the_cache_may_download() {
+        assert_eq!(
+            mnist_source(&experiment(DataSource::Sample, Some("/d"))),
+            MnistSource::EmbeddedSample
+        );
+        let MnistSource::Directory { dir, download, .. } =
+            mnist_source(&experiment(DataSource::Full, Some("/d")))
+        else {
+            panic!()
+        };
+        assert_eq!((dir, download), (PathBuf::from("/d/mnist"), false));
+        let MnistSource::Directory { dir, download, .. } =
+            mnist_source(&experiment(DataSource::Full, None))
+        else {
+            panic!()
+        };
+        assert_eq!((dir, download), (PathBuf::from("datasets/mnist"), true));
+    }
+}
