@@ -40,8 +40,6 @@ pub fn fetch_verified(
     expected_sha256: &str,
     progress: &dyn Progress,
 ) -> Result<Vec<u8>, DataError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     let mut attempts = String::new();
     for mirror in mirrors {
         let url = format!("{}/{}", mirror.trim_end_matches('/'), name);
@@ -62,6 +60,9 @@ pub fn fetch_verified(
                     ));
                     continue;
                 }
+                // The cache folder appears only once there is something verified to put in it.
+                let dir = dest.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
                 write_atomically(dest, &raw)?;
                 return Ok(content);
             }

@@ -236,6 +236,7 @@ impl TrainConfig {
             return Err(Invalid::new("eval_batch_size", "must be at least 1"));
         }
         positive("learning_rate", self.learning_rate)?;
+
         non_negative("weight_decay", self.weight_decay)?;
         non_negative("warmup_epochs", self.warmup_epochs)?;
         if self.warmup_epochs >= self.epochs as f64 {
@@ -320,6 +321,9 @@ impl TrainConfig {
             };
             positive(field, v as f64)?;
         }
+        // burn's schedulers check their own ranges (cosine and warm-up take rates in (0, 1]);
+        // ask them now, so that a bad rate is refused before any run starts.
+        crate::schedule::build(self, 100)?;
         if let Some(es) = self.early_stopping {
             if es.patience == 0 {
                 return Err(Invalid::new(

@@ -17,7 +17,7 @@ pub(crate) fn build(
 ) -> Result<ModuleLrScheduler, Invalid> {
     let lr = config.learning_rate;
     let total = config.epochs * steps_per_epoch;
-    let warmup = if config.warmup_epochs > 0.0 {
+    let warmup = if config.warmup_epochs > 0.0 && total > 1 {
         ((config.warmup_epochs * steps_per_epoch as f64).round() as usize).clamp(1, total - 1)
     } else {
         0
@@ -113,6 +113,18 @@ mod tests {
         assert!((r[4] - 0.1).abs() < 1e-9, "{r:?}");
         assert!(r[5..].windows(2).all(|w| w[1] < w[0]), "{r:?}");
         assert!(*r.last().unwrap() < 0.01, "{r:?}");
+    }
+
+    #[test]
+    fn rates_burn_cannot_anneal_are_refused_by_validation() {
+        let mut c = config(ScheduleConfig::Cosine { min_lr: 0.0 }, 0.0);
+        c.learning_rate = 2.0;
+        assert_eq!(c.validate().unwrap_err().field, "learning_rate");
+        c.schedule = ScheduleConfig::Constant;
+        assert!(
+            c.validate().is_ok(),
+            "a constant rate above 1 is the user's business"
+        );
     }
 
     #[test]
