@@ -15,6 +15,33 @@ pub enum Normalization {
 }
 
 impl Normalization {
+    /// Standardisation with the mean and standard deviation of the pixels of `digits` at
+    /// `indices`: pass the training split only, so nothing is learnt from validation or test.
+    pub fn standardize_from(digits: &Digits, indices: &[usize]) -> Self {
+        let mut histogram = [0u64; 256];
+        for &i in indices {
+            digits
+                .image(i)
+                .iter()
+                .for_each(|&p| histogram[p as usize] += 1);
+        }
+        let n = histogram.iter().sum::<u64>().max(1) as f64;
+        let moment = |f: &dyn Fn(f64) -> f64| {
+            histogram
+                .iter()
+                .enumerate()
+                .map(|(v, &c)| f(v as f64 / 255.0) * c as f64)
+                .sum::<f64>()
+                / n
+        };
+        let mean = moment(&|x| x);
+        let std = moment(&|x| (x - mean).powi(2)).sqrt();
+        Normalization::Standardize {
+            mean: mean as f32,
+            std: std.max(1e-6) as f32,
+        }
+    }
+
     /// Maps every byte value once, so that batching is a table look-up.
     fn table(self) -> [f32; 256] {
         let mut t = [0f32; 256];
@@ -29,11 +56,13 @@ impl Normalization {
     }
 }
 
-/// One batch: images `[n, 1, rows, cols]` and integer class targets `[n]`.
+/// One batch: images `[n, 1, rows, cols]` and integer class targets `[n]`, with the targets
+/// also kept on the host, so metrics need not read them back from the device.
 #[derive(Debug, Clone)]
 pub struct ImageBatch {
     pub images: Tensor<4>,
     pub targets: Tensor<1, Int>,
+    pub labels: Vec<i64>,
     pub len: usize,
 }
 
@@ -107,7 +136,8 @@ impl<'a> ImageBatcher<'a> {
         let n = indices.len();
         ImageBatch {
             images: Tensor::from_data(TensorData::new(pixels, [n, 1, rows, cols]), device),
-            targets: Tensor::from_data(TensorData::new(labels, [n]), device),
+            targets: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
+            labels,
             len: n,
         }
     }
@@ -141,6 +171,22 @@ mod tests {
         assert_eq!(flat, vec![0, 1, 2, 3, 4]);
         assert_eq!(b.order(Some(3)), order);
         assert_eq!(b.order(None).concat(), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn standardisation_uses_the_given_digits_only() {
+        let d = digits();
+        // Digits 0 and 1 hold the bytes 0..=70 in steps of 10: mean 35/255, std of 0..=7 * 10/255.
+        let Normalization::Standardize { mean, std } = Normalization::standardize_from(&d, &[0, 1])
+        else {
+            panic!()
+        };
+        assert!((mean - 35.0 / 255.0).abs() < 1e-6, "{mean}");
+        let var = (0..8)
+            .map(|k| (k as f32 * 10.0 - 35.0).powi(2))
+            .sum::<f32>()
+            / 8.0;
+        assert!((std - var.sqrt() / 255.0).abs() < 1e-6, "{std}");
     }
 
     #[test]

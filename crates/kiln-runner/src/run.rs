@@ -164,38 +164,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     result.with_context(|| format!("run {} failed", run.root.display()))
 }
 
-/// Mean and standard deviation of the training split's pixels, so that standardisation
-/// never peeks at validation or test data.
 fn normalization(kind: NormalizeKind, mnist: &Mnist, train_idx: &[usize]) -> Normalization {
     match kind {
         NormalizeKind::Scale => Normalization::Scale,
-        NormalizeKind::Standardize => {
-            let mut histogram = [0u64; 256];
-            for &i in train_idx {
-                mnist
-                    .train
-                    .image(i)
-                    .iter()
-                    .for_each(|&p| histogram[p as usize] += 1);
-            }
-            let n: u64 = histogram.iter().sum();
-            let mean = histogram
-                .iter()
-                .enumerate()
-                .map(|(v, &c)| v as f64 / 255.0 * c as f64)
-                .sum::<f64>()
-                / n as f64;
-            let var = histogram
-                .iter()
-                .enumerate()
-                .map(|(v, &c)| (v as f64 / 255.0 - mean).powi(2) * c as f64)
-                .sum::<f64>()
-                / n as f64;
-            Normalization::Standardize {
-                mean: mean as f32,
-                std: var.sqrt().max(1e-6) as f32,
-            }
-        }
+        NormalizeKind::Standardize => Normalization::standardize_from(&mnist.train, train_idx),
     }
 }
 

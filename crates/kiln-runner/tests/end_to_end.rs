@@ -48,13 +48,17 @@ impl Sandbox {
         p
     }
 
-    fn kiln(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kiln"))
-            .args(args)
+    /// The kiln binary, run in the sandbox, blind to the caller's KILN_DATASETS.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        c.args(args)
             .current_dir(self.path())
-            .env_remove("KILN_DATASETS")
-            .output()
-            .unwrap()
+            .env_remove("KILN_DATASETS");
+        c
+    }
+
+    fn kiln(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     fn run(&self, file: &Path, extra: &[&str]) -> Output {
@@ -363,17 +367,17 @@ fn real_mnist_mlp_learns_in_one_epoch() {
             "source = \"full\"\n",
         ),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--results",
-            "results",
-            "--quiet",
-            "--set",
-            "train.epochs=1",
-        ])
-        .current_dir(sb.path())
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        "results",
+        "--quiet",
+        "--set",
+        "train.epochs=1",
+    ];
+    let out = sb
+        .command(&args)
         .env("KILN_DATASETS", &root)
         .output()
         .unwrap();
@@ -396,16 +400,15 @@ fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
         .replace("epochs = 2", "epochs = 500")
         .replace("train_limit = 2000\n", "");
     let file = sb.write("e2e.toml", &long);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--results",
-            "results",
-            "--quiet",
-        ])
-        .current_dir(sb.path())
-        .env_remove("KILN_DATASETS")
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--results",
+        "results",
+        "--quiet",
+    ];
+    let mut child = sb
+        .command(&args)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -169,13 +169,12 @@ pub fn fit(
             learning_rate = lr.base();
             model = optimizer.step(lr, model, grads);
 
-            let actual = host_ints(batch.targets);
             let correct = predicted
                 .iter()
-                .zip(&actual)
+                .zip(&batch.labels)
                 .filter(|(p, a)| p == a)
                 .count();
-            confusion.add(&predicted, &actual);
+            confusion.add(&predicted, &batch.labels);
             loss_sum += loss_value as f64 * batch.len as f64;
             seen += batch.len;
             observer.on_step(&StepRecord {
@@ -264,7 +263,7 @@ pub fn evaluate(
     for indices in &order {
         let batch = data.batch(indices, device);
         let logits = model.forward(batch.images);
-        confusion.add(&predictions(&logits), &host_ints(batch.targets.clone()));
+        confusion.add(&predictions(&logits), &batch.labels);
         loss_sum +=
             loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
         seen += batch.len;
