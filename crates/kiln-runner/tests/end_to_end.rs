@@ -61,10 +61,15 @@ impl Sandbox {
         self.command(args).output().unwrap()
     }
 
-    fn run(&self, file: &Path, extra: &[&str]) -> Output {
+    /// `kiln run FILE --results results EXTRA...`, not started yet.
+    fn run_command(&self, file: &Path, extra: &[&str]) -> Command {
         let mut args = vec!["run", file.to_str().unwrap(), "--results", "results"];
         args.extend(extra);
-        self.kiln(&args)
+        self.command(&args)
+    }
+
+    fn run(&self, file: &Path, extra: &[&str]) -> Output {
+        self.run_command(file, extra).output().unwrap()
     }
 
     /// Every run folder made under results/<experiment>/.
@@ -367,17 +372,8 @@ fn real_mnist_mlp_learns_in_one_epoch() {
             "source = \"full\"\n",
         ),
     );
-    let args = [
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        "results",
-        "--quiet",
-        "--set",
-        "train.epochs=1",
-    ];
     let out = sb
-        .command(&args)
+        .run_command(&file, &["--quiet", "--set", "train.epochs=1"])
         .env("KILN_DATASETS", &root)
         .output()
         .unwrap();
@@ -400,15 +396,8 @@ fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
         .replace("epochs = 2", "epochs = 500")
         .replace("train_limit = 2000\n", "");
     let file = sb.write("e2e.toml", &long);
-    let args = [
-        "run",
-        file.to_str().unwrap(),
-        "--results",
-        "results",
-        "--quiet",
-    ];
     let mut child = sb
-        .command(&args)
+        .run_command(&file, &["--quiet"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
