@@ -31,13 +31,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Downloads `name` from the first mirror that serves content whose decompressed SHA-256 is
-/// `expected_sha256`, and stores it as `dest`. Returns the decompressed bytes.
+/// What a known SHA-256 is the digest of.
+#[derive(Debug, Clone, Copy)]
+pub enum Checksum<'a> {
+    /// Of the decompressed content: stable when mirrors recompress (MNIST).
+    Content(&'a str),
+    /// Of the file as served: for archives whose publisher gives that digest (aclImdb).
+    File(&'a str),
+}
+
+/// Downloads `name` from the first mirror that serves bytes matching `checksum`, and stores
+/// them as `dest`. Returns the decompressed content for [`Checksum::Content`] and the file's
+/// bytes for [`Checksum::File`].
 pub fn fetch_verified(
     mirrors: &[&str],
     name: &str,
     dest: &Path,
-    expected_sha256: &str,
+    checksum: Checksum,
     progress: &dyn Progress,
 ) -> Result<Vec<u8>, DataError> {
     let mut attempts = String::new();
@@ -46,17 +56,22 @@ pub fn fetch_verified(
         tracing::info!(%url, "downloading");
         match download(&url, name, progress) {
             Ok(raw) => {
-                let content = match crate::idx::decompress_if_gzip(Path::new(&url), raw.clone()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        attempts.push_str(&format!("  {url}: {e}\n"));
-                        continue;
+                let (content, expected_sha256, what) = match checksum {
+                    Checksum::File(sha) => (raw.clone(), sha, "file"),
+                    Checksum::Content(sha) => {
+                        match crate::idx::decompress_if_gzip(Path::new(&url), raw.clone()) {
+                            Ok(c) => (c, sha, "content"),
+                            Err(e) => {
+                                attempts.push_str(&format!("  {url}: {e}\n"));
+                                continue;
+                            }
+                        }
                     }
                 };
                 let actual = sha256_hex(&content);
                 if actual != expected_sha256 {
                     attempts.push_str(&format!(
-                        "  {url}: SHA-256 of content {actual}, expected {expected_sha256}\n"
+                        "  {url}: SHA-256 of {what} {actual}, expected {expected_sha256}\n"
                     ));
                     continue;
                 }
@@ -165,7 +180,7 @@ mod tests {
             &[&wrong, &right],
             "f.gz",
             &dest,
-            &sha256_hex(&content),
+            Checksum::Content(&sha256_hex(&content)),
             &NoProgress,
         )
         .unwrap();
@@ -180,12 +195,45 @@ mod tests {
     }
 
     #[test]
+    fn a_file_checksum_is_of_the_bytes_as_served() {
+        let archive = gzip(b"archive content");
+        let url = serve(archive.clone(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("a.tar.gz");
+        let err = fetch_verified(
+            &[&url],
+            "a.tar.gz",
+            &dest,
+            Checksum::File(&sha256_hex(b"archive content")),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("SHA-256 of file"), "{err}");
+        let got = fetch_verified(
+            &[&url],
+            "a.tar.gz",
+            &dest,
+            Checksum::File(&sha256_hex(&archive)),
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(got, archive);
+        assert_eq!(std::fs::read(&dest).unwrap(), archive);
+    }
+
+    #[test]
     fn no_matching_mirror_keeps_nothing() {
         let bad = serve(gzip(b"tampered"), 1);
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("f.gz");
-        let err = fetch_verified(&[&bad], "f.gz", &dest, &sha256_hex(b"genuine"), &NoProgress)
-            .unwrap_err();
+        let err = fetch_verified(
+            &[&bad],
+            "f.gz",
+            &dest,
+            Checksum::Content(&sha256_hex(b"genuine")),
+            &NoProgress,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("SHA-256"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -195,9 +243,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("f.gz");
         // Port 9 on loopback (discard) is closed here; no traffic leaves the machine.
-        let err = fetch_verified(&["http://127.0.0.1:9"], "f.gz", &dest, "00", &NoProgress)
-            .unwrap_err()
-            .to_string();
+        let err = fetch_verified(
+            &["http://127.0.0.1:9"],
+            "f.gz",
+            &dest,
+            Checksum::File("00"),
+            &NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("127.0.0.1:9/f.gz"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

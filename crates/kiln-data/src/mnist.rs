@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::download::{Progress, fetch_verified, sha256_hex};
+use crate::download::{Checksum, Progress, fetch_verified, sha256_hex};
 use crate::{DataError, idx};
 
 /// Mirrors tried in order; the original host is last because it is often down.
@@ -155,7 +155,13 @@ fn read_or_fetch(
         });
     }
     let dest = dir.join(format!("{name}.gz"));
-    let bytes = fetch_verified(MIRRORS, &format!("{name}.gz"), &dest, sha, progress)?;
+    let bytes = fetch_verified(
+        MIRRORS,
+        &format!("{name}.gz"),
+        &dest,
+        Checksum::Content(sha),
+        progress,
+    )?;
     Ok((dest, bytes))
 }
 

@@ -1,15 +1,41 @@
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::{Cnn, CnnConfig, Invalid, Mlp, MlpConfig};
+use crate::cells::CellKind;
+use crate::{Cnn, CnnConfig, Invalid, Mlp, MlpConfig, RecurrentClassifier, RecurrentConfig};
 
-/// Which image classifier to build; `kind` picks the variant in serialised form.
+/// Which classifier to build; `kind` picks the variant in serialised form. Image models take
+/// `[channels, height, width]` inputs, recurrent ones token ids.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ClassifierConfig {
     Mlp(MlpConfig),
     Cnn(CnnConfig),
+    Rnn(RecurrentConfig),
+    Lstm(RecurrentConfig),
+    Gru(RecurrentConfig),
+}
+
+/// What a classifier reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputShape {
+    /// `[channels, height, width]`.
+    Image([usize; 3]),
+    /// Token ids below `vocab`.
+    Tokens { vocab: usize },
+}
+
+/// A batch of inputs, matching [`InputShape`].
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// `[batch, channels, height, width]`.
+    Images(Tensor<4>),
+    /// `[batch, time]` ids, padded after each sequence's `lengths[b]` real tokens.
+    Tokens {
+        ids: Tensor<2, Int>,
+        lengths: Vec<usize>,
+    },
 }
 
 impl ClassifierConfig {
@@ -17,39 +43,101 @@ impl ClassifierConfig {
         match self {
             ClassifierConfig::Mlp(c) => c.validate(),
             ClassifierConfig::Cnn(c) => c.validate(),
+            ClassifierConfig::Rnn(c) | ClassifierConfig::Lstm(c) | ClassifierConfig::Gru(c) => {
+                c.validate()
+            }
         }
     }
 
-    /// Builds the model for images of shape `[channels, height, width]` and `classes` outputs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClassifierConfig::Mlp(_) => "mlp",
+            ClassifierConfig::Cnn(_) => "cnn",
+            ClassifierConfig::Rnn(_) => "rnn",
+            ClassifierConfig::Lstm(_) => "lstm",
+            ClassifierConfig::Gru(_) => "gru",
+        }
+    }
+
+    /// Whether the model reads token ids (else images).
+    pub fn reads_tokens(&self) -> bool {
+        matches!(
+            self,
+            ClassifierConfig::Rnn(_) | ClassifierConfig::Lstm(_) | ClassifierConfig::Gru(_)
+        )
+    }
+
+    /// Builds the model for `input` and `classes` outputs.
     pub fn init(
         &self,
-        input: [usize; 3],
+        input: InputShape,
         classes: usize,
         device: &Device,
     ) -> Result<Classifier, Invalid> {
         self.validate()?;
-        Ok(match self {
-            ClassifierConfig::Mlp(c) => {
-                Classifier::Mlp(c.init(input.iter().product(), classes, device))
+        let mismatch = |reads: &str| {
+            Invalid::new(
+                "kind",
+                format!(
+                    "a {} model reads {reads}, but the data are {input:?}",
+                    self.kind()
+                ),
+            )
+        };
+        Ok(match (self, input) {
+            (ClassifierConfig::Mlp(c), InputShape::Image(shape)) => {
+                Classifier::Mlp(c.init(shape.iter().product(), classes, device))
             }
-            ClassifierConfig::Cnn(c) => Classifier::Cnn(c.init(input, classes, device)?),
+            (ClassifierConfig::Cnn(c), InputShape::Image(shape)) => {
+                Classifier::Cnn(c.init(shape, classes, device)?)
+            }
+            (ClassifierConfig::Mlp(_) | ClassifierConfig::Cnn(_), _) => {
+                return Err(mismatch("images"));
+            }
+            (c, InputShape::Tokens { vocab }) => {
+                let (cell, config) = match c {
+                    ClassifierConfig::Rnn(r) => (CellKind::Rnn, r),
+                    ClassifierConfig::Lstm(r) => (CellKind::Lstm, r),
+                    ClassifierConfig::Gru(r) => (CellKind::Gru, r),
+                    _ => unreachable!("image models matched above"),
+                };
+                Classifier::Recurrent(config.init(cell, vocab, classes, device))
+            }
+            (_, InputShape::Image(_)) => return Err(mismatch("token ids")),
         })
     }
 }
 
-/// An image classifier of any kind, so the training loop needs no type parameter.
+/// A classifier of any kind, so the training loop needs no type parameter.
 #[derive(Module, Debug)]
 pub enum Classifier {
     Mlp(Mlp),
     Cnn(Cnn),
+    Recurrent(RecurrentClassifier),
 }
 
 impl Classifier {
-    /// `[batch, channels, height, width]` images to `[batch, classes]` logits.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
-            Classifier::Mlp(m) => m.forward(images.flatten(1, 3)),
-            Classifier::Cnn(m) => m.forward(images),
+    /// Inputs to `[batch, classes]` logits.
+    ///
+    /// # Panics
+    /// If the inputs are not the kind the model was built for ([`ClassifierConfig::init`]
+    /// checks that against the data's [`InputShape`]).
+    pub fn forward(&self, inputs: Inputs) -> Tensor<2> {
+        match (self, inputs) {
+            (Classifier::Mlp(m), Inputs::Images(images)) => m.forward(images.flatten(1, 3)),
+            (Classifier::Cnn(m), Inputs::Images(images)) => m.forward(images),
+            (Classifier::Recurrent(m), Inputs::Tokens { ids, lengths }) => m.forward(ids, &lengths),
+            (model, inputs) => panic!(
+                "model/input mismatch: {} got {}",
+                match model {
+                    Classifier::Recurrent(_) => "a recurrent model",
+                    _ => "an image model",
+                },
+                match inputs {
+                    Inputs::Images(_) => "images",
+                    Inputs::Tokens { .. } => "tokens",
+                }
+            ),
         }
     }
 }
@@ -83,11 +171,14 @@ mod tests {
         let c = keras_cnn();
         assert_eq!(c.output_shape([1, 28, 28]).unwrap(), [64, 12, 12]);
         let m = ClassifierConfig::Cnn(c)
-            .init([1, 28, 28], 10, &Device::flex())
+            .init(InputShape::Image([1, 28, 28]), 10, &Device::flex())
             .unwrap();
         // Keras' model.summary() for this network: 1,199,882 parameters.
         assert_eq!(m.num_params(), 1_199_882);
-        let logits = m.forward(Tensor::zeros([3, 1, 28, 28], &Device::flex()));
+        let logits = m.forward(Inputs::Images(Tensor::zeros(
+            [3, 1, 28, 28],
+            &Device::flex(),
+        )));
         assert_eq!(logits.dims(), [3, 10]);
     }
 
@@ -100,15 +191,46 @@ mod tests {
             batch_norm: true,
         };
         let m = ClassifierConfig::Mlp(c)
-            .init([1, 28, 28], 10, &Device::flex())
+            .init(InputShape::Image([1, 28, 28]), 10, &Device::flex())
             .unwrap();
         // 784*128+128 + 128*10+10, plus batch norm's gamma, beta and running mean and
         // variance (burn counts the running statistics as parameters too), 128 each.
         assert_eq!(m.num_params(), 101_770 + 4 * 128);
         assert_eq!(
-            m.forward(Tensor::zeros([2, 1, 28, 28], &Device::flex()))
-                .dims(),
+            m.forward(Inputs::Images(Tensor::zeros(
+                [2, 1, 28, 28],
+                &Device::flex()
+            )))
+            .dims(),
             [2, 10]
+        );
+    }
+
+    #[test]
+    fn models_refuse_data_they_cannot_read() {
+        let device = Device::flex();
+        let lstm: ClassifierConfig = serde_json::from_str(r#"{"kind": "lstm"}"#).unwrap();
+        let err = lstm
+            .init(InputShape::Image([1, 28, 28]), 10, &device)
+            .unwrap_err();
+        assert!(err.message.contains("lstm model reads token ids"), "{err}");
+        let m = lstm
+            .init(InputShape::Tokens { vocab: 30 }, 2, &device)
+            .unwrap();
+        let ids = Tensor::<2, Int>::zeros([3, 4], &device);
+        assert_eq!(
+            m.forward(Inputs::Tokens {
+                ids,
+                lengths: vec![4, 2, 1]
+            })
+            .dims(),
+            [3, 2]
+        );
+        let mlp: ClassifierConfig =
+            serde_json::from_str(r#"{"kind": "mlp", "hidden": [4]}"#).unwrap();
+        assert!(
+            mlp.init(InputShape::Tokens { vocab: 5 }, 2, &device)
+                .is_err()
         );
     }
 

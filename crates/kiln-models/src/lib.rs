@@ -4,13 +4,17 @@
 //! their own ranges in `validate`, naming the offending field relative to the config.
 
 mod activation;
+pub mod cells;
 mod classifier;
 mod cnn;
 mod invalid;
 mod mlp;
+mod recurrent;
 
 pub use activation::ActivationKind;
-pub use classifier::{Classifier, ClassifierConfig};
+pub use cells::CellKind;
+pub use classifier::{Classifier, ClassifierConfig, InputShape, Inputs};
 pub use cnn::{Cnn, CnnConfig, ConvBlockConfig};
 pub use invalid::Invalid;
 pub use mlp::{Mlp, MlpConfig};
+pub use recurrent::{Pooling, RecurrentClassifier, RecurrentConfig};

@@ -39,13 +39,15 @@ impl MlpConfig {
         sizes.extend(&self.hidden);
         let hidden = sizes
             .windows(2)
-            .map(|w| DenseBlock {
-                linear: LinearConfig::new(w[0], w[1]).init(device),
-                norm: self
-                    .batch_norm
-                    .then(|| BatchNormConfig::new(w[1]).init(device)),
-                activation: self.activation.init(device),
-                dropout: DropoutConfig::new(self.dropout).init(),
+            .map(|w| {
+                DenseBlock::new(
+                    w[0],
+                    w[1],
+                    self.batch_norm,
+                    self.activation,
+                    self.dropout,
+                    device,
+                )
             })
             .collect();
         Mlp {
@@ -65,6 +67,22 @@ pub struct DenseBlock {
 }
 
 impl DenseBlock {
+    pub(crate) fn new(
+        inputs: usize,
+        outputs: usize,
+        batch_norm: bool,
+        activation: ActivationKind,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        DenseBlock {
+            linear: LinearConfig::new(inputs, outputs).init(device),
+            norm: batch_norm.then(|| BatchNormConfig::new(outputs).init(device)),
+            activation: activation.init(device),
+            dropout: DropoutConfig::new(dropout).init(),
+        }
+    }
+
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let mut x = self.linear.forward(x);
         if let Some(norm) = &self.norm {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_data::{Mnist, MnistSource, download::Progress};
+use kiln_data::{ImdbSource, Mnist, MnistSource, Reviews, download::Progress};
 
 use crate::config::{DataSource, Experiment};
 
@@ -42,6 +42,44 @@ pub fn load_mnist(
         MnistSource::Directory { dir, .. } => absolute(dir).display().to_string(),
     };
     Ok((mnist, described))
+}
+
+/// Resolves the IMDB source like [`mnist_source`]: an explicit folder is read as it is.
+pub fn imdb_source(experiment: &Experiment) -> ImdbSource {
+    let extract = experiment.data.extract.unwrap_or(false);
+    match (experiment.data.source, &experiment.datasets) {
+        (DataSource::Sample, _) => ImdbSource::EmbeddedSample,
+        (DataSource::Full, Some(root)) => ImdbSource::Directory {
+            dir: root.clone(),
+            download: false,
+            extract: false,
+        },
+        (DataSource::Full, None) => ImdbSource::Directory {
+            dir: PathBuf::from(CACHE_DIR),
+            download: experiment.data.download,
+            extract,
+        },
+    }
+}
+
+pub fn load_imdb(
+    experiment: &Experiment,
+    progress: &dyn Progress,
+) -> Result<(Reviews, String), kiln_data::DataError> {
+    let source = imdb_source(experiment);
+    let mut reviews = Reviews::load(&source, progress)?;
+    if let Some(limit) = experiment.data.train_limit {
+        // Reviews are stored negatives first; a plain prefix would be one class only.
+        let (neg, pos): (Vec<_>, Vec<_>) = reviews.train.into_iter().partition(|r| !r.positive);
+        let mut kept: Vec<_> = neg.into_iter().take(limit.div_ceil(2)).collect();
+        kept.extend(pos.into_iter().take(limit / 2));
+        reviews.train = kept;
+    }
+    let described = match &source {
+        ImdbSource::EmbeddedSample => "embedded sample".to_string(),
+        ImdbSource::Directory { dir, .. } => absolute(dir).display().to_string(),
+    };
+    Ok((reviews, described))
 }
 
 fn absolute(p: &Path) -> PathBuf {

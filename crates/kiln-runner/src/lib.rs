@@ -10,6 +10,7 @@ mod interrupt;
 pub mod manifest;
 pub mod metrics_io;
 mod observer;
+pub mod prepare;
 pub mod progress;
 pub mod run;
 pub mod run_dir;

@@ -8,18 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use kiln_data::{ImageBatcher, Mnist, Normalization, train_validation_split};
+use kiln_models::Classifier;
 use kiln_train::{FitOutcome, SplitMetrics, Splits, evaluate, fit};
 use serde::Serialize;
 
-use crate::config::{self, Experiment, LoadedExperiment, NormalizeKind};
+use crate::config::{self, Experiment, LoadedExperiment};
 use crate::manifest::{self, DataInfo, Manifest, Status, Timings};
 use crate::observer::RunObserver;
-use crate::progress::DownloadBar;
+use crate::prepare::{Data, Prepared};
 use crate::run_dir::{RunDir, write_atomically};
-use crate::{backend, charts, datasets, metrics_io};
-
-const CLASSES: usize = 10;
+use crate::{backend, charts, metrics_io};
 
 pub struct RunOptions {
     pub file: PathBuf,
@@ -45,28 +43,35 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     let exp = &loaded.experiment;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
-    let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
-    let (train_idx, val_idx) =
-        train_validation_split(mnist.train.len(), exp.data.validation_fraction, exp.seed);
-    let normalization = normalization(exp.data.normalize, &mnist, &train_idx);
+    let prepared = Prepared::load(exp)?;
+    let (train_idx, val_idx) = (&prepared.train_idx, &prepared.val_idx);
     let load_data_s = clock.elapsed().as_secs_f64();
     tracing::info!(
-        "data: {source}: {} train, {} validation, {} test digits ({load_data_s:.2} s)",
+        "data: {}: {} train, {} validation, {} test items ({load_data_s:.2} s)",
+        prepared.source,
         train_idx.len(),
         val_idx.len(),
-        mnist.test.len()
+        prepared.test_len
     );
-    let model = exp
+    let classes = prepared.class_names().len();
+    let model_error = |e: kiln_models::Invalid| {
+        anyhow::anyhow!(
+            "{}: `model.{}`: {}",
+            loaded.file.display(),
+            e.field,
+            e.message
+        )
+    };
+    let mut model = exp
         .model
-        .init([1, mnist.train.rows, mnist.train.cols], CLASSES, &device)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: `model.{}`: {}",
-                loaded.file.display(),
-                e.field,
-                e.message
-            )
-        })?;
+        .init(prepared.input_shape(), classes, &device)
+        .map_err(model_error)?;
+    if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
+        && let Some(pretrained) = &text.pretrained
+    {
+        m.set_embedding_rows(&pretrained.rows, kiln_data::text::Vocabulary::PAD as usize)
+            .map_err(model_error)?;
+    }
 
     let run = RunDir::create(&options.results, &exp.name, exp.seed, started_at)
         .with_context(|| format!("creating a run folder under {}", options.results.display()))?;
@@ -75,10 +80,10 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
         &run,
         started_at,
         DataInfo {
-            source,
+            source: prepared.source.clone(),
             train: train_idx.len(),
             validation: val_idx.len(),
-            test: mnist.test.len(),
+            test: prepared.test_len,
         },
     );
     manifest.timings.load_data_s = load_data_s;
@@ -91,16 +96,16 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             let resolved =
                 toml::to_string_pretty(exp).context("serialising the resolved config")?;
             write_atomically(&run.config(), resolved.as_bytes())?;
-            let batch =
-                |idx: Vec<usize>, size| ImageBatcher::new(&mnist.train, idx, size, normalization);
-            let train = batch(train_idx.clone(), exp.train.batch_size);
-            let validation = batch(val_idx.clone(), exp.train.eval_batch_size);
+            if let Data::Text(text) = &prepared.data {
+                text.vocab.save(&run.vocabulary())?;
+            }
+            let [train, validation, test_data] = prepared.batches(exp);
             let mut observer = RunObserver::new(&run, exp.train.epochs);
             let train_clock = Instant::now();
             let splits = Splits {
-                train: &train,
-                validation: Some(&validation),
-                classes: CLASSES,
+                train: train.as_ref(),
+                validation: Some(validation.as_ref()),
+                classes,
             };
             let fitted = fit(model, &exp.train, splits, &device, exp.seed, &mut observer);
             let train_seconds = train_clock.elapsed().as_secs_f64();
@@ -117,18 +122,16 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
 
             let test_clock = Instant::now();
-            let test_data =
-                ImageBatcher::all(&mnist.test, exp.train.eval_batch_size, normalization);
             let test = evaluate(
                 &outcome.best,
-                &test_data,
+                test_data.as_ref(),
                 exp.train.loss,
-                CLASSES,
+                classes,
                 &device,
                 &mut observer,
             );
             manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
-            write_test_report(&run, &test, outcome.best_epoch)?;
+            write_test_report(&run, &test, outcome.best_epoch, &prepared.class_names())?;
             manifest.best_epoch = Some(outcome.best_epoch);
             manifest.stopped_early = outcome.stopped_early;
             Ok(RunSummary {
@@ -162,13 +165,6 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
     }
     manifest.write(&run.manifest())?;
     result.with_context(|| format!("run {} failed", run.root.display()))
-}
-
-fn normalization(kind: NormalizeKind, mnist: &Mnist, train_idx: &[usize]) -> Normalization {
-    match kind {
-        NormalizeKind::Scale => Normalization::Scale,
-        NormalizeKind::Standardize => Normalization::standardize_from(&mnist.train, train_idx),
-    }
 }
 
 fn new_manifest(
@@ -214,6 +210,7 @@ fn absolute(p: &Path) -> String {
 #[derive(Serialize)]
 struct ClassReport {
     class: usize,
+    name: String,
     precision: f64,
     recall: f64,
     f1: f64,
@@ -226,38 +223,65 @@ struct TestReport {
     loss: f64,
     accuracy: f64,
     macro_f1: f64,
+    /// For two classes, the positive (second) class's precision, recall and F1, as
+    /// sentiment papers report them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary: Option<BinaryReport>,
     samples: u64,
     per_class: Vec<ClassReport>,
 }
 
-fn write_test_report(run: &RunDir, test: &SplitMetrics, best_epoch: usize) -> anyhow::Result<()> {
+#[derive(Serialize)]
+struct BinaryReport {
+    precision: f64,
+    recall: f64,
+    f1: f64,
+}
+
+fn write_test_report(
+    run: &RunDir,
+    test: &SplitMetrics,
+    best_epoch: usize,
+    names: &[String],
+) -> anyhow::Result<()> {
     let c = &test.confusion;
-    let per_class = c
+    let per_class: Vec<ClassReport> = c
         .per_class()
         .into_iter()
         .enumerate()
         .map(|(class, (precision, recall, f1))| ClassReport {
             class,
+            name: names
+                .get(class)
+                .cloned()
+                .unwrap_or_else(|| class.to_string()),
             precision,
             recall,
             f1,
             support: (0..c.classes()).map(|p| c.count(class, p)).sum(),
         })
         .collect();
+    let binary = (per_class.len() == 2).then(|| BinaryReport {
+        precision: per_class[1].precision,
+        recall: per_class[1].recall,
+        f1: per_class[1].f1,
+    });
     let report = TestReport {
         best_epoch,
         loss: test.loss,
         accuracy: test.accuracy,
         macro_f1: test.macro_f1,
+        binary,
         samples: c.total(),
         per_class,
     };
     write_atomically(&run.test_report(), &serde_json::to_vec_pretty(&report)?)?;
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| i.to_string());
     let mut csv = String::from("actual");
-    (0..c.classes()).for_each(|p| csv.push_str(&format!(",predicted_{p}")));
+    (0..c.classes()).for_each(|p| csv.push_str(&format!(",predicted_{}", name(p))));
     csv.push('\n');
     for a in 0..c.classes() {
-        csv.push_str(&a.to_string());
+        csv.push_str(&name(a));
         (0..c.classes()).for_each(|p| csv.push_str(&format!(",{}", c.count(a, p))));
         csv.push('\n');
     }

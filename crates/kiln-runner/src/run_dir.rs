@@ -61,6 +61,10 @@ impl RunDir {
     pub fn test_report(&self) -> PathBuf {
         self.root.join("test.json")
     }
+    /// The vocabulary of a text run, one token per line in id order.
+    pub fn vocabulary(&self) -> PathBuf {
+        self.root.join("vocab.txt")
+    }
     pub fn confusion(&self) -> PathBuf {
         self.root.join("confusion.csv")
     }

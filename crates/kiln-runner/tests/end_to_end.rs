@@ -27,6 +27,31 @@ learning_rate = 2e-3
 eval_batch_size = 500
 "#;
 
+/// A small recurrent model on the embedded IMDB sample: seconds, not minutes.
+const TEXT: &str = r#"
+name = "e2e"
+seed = 3
+
+[data]
+dataset = "imdb"
+source = "sample"
+validation_fraction = 0.1
+vocab_size = 5000
+max_len = 120
+
+[model]
+kind = "gru"
+embedding_dim = 16
+hidden = 16
+pooling = "mean"
+
+[train]
+epochs = 3
+batch_size = 32
+learning_rate = 1e-2
+eval_batch_size = 250
+"#;
+
 struct Sandbox {
     dir: tempfile::TempDir,
 }
@@ -70,6 +95,21 @@ impl Sandbox {
 
     fn run(&self, file: &Path, extra: &[&str]) -> Output {
         self.run_command(file, extra).output().unwrap()
+    }
+
+    /// Runs `experiment` (named `e2e`) for one epoch on the real data in `KILN_DATASETS`,
+    /// asserting that it succeeds.
+    fn one_real_epoch(&self, experiment: &str) -> Output {
+        let root =
+            std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
+        let file = self.write("e2e.toml", experiment);
+        let out = self
+            .run_command(&file, &["--quiet", "--set", "train.epochs=1"])
+            .env("KILN_DATASETS", &root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
     }
 
     /// Every run folder made under results/<experiment>/.
@@ -360,24 +400,124 @@ fn bad_data_is_refused_with_the_file_and_offset() {
 }
 
 #[test]
-#[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
-fn real_mnist_mlp_learns_in_one_epoch() {
-    let root =
-        std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
+fn imdb_sample_trains_a_recurrent_model_and_keeps_its_vocabulary() {
     let sb = Sandbox::new();
+    // A GloVe-format fixture: 16-d vectors for three common words and one absent one.
+    let vector = |v: f32| vec![format!("{v}"); 16].join(" ");
+    let glove = format!(
+        "the {}\nmovie {}\nfilm {}\nqqqzzz {}\n",
+        vector(0.1),
+        vector(0.2),
+        vector(0.3),
+        vector(0.4)
+    );
+    sb.write("glove.tiny.16d.txt", &glove);
     let file = sb.write(
         "e2e.toml",
-        &QUICK.replace(
-            "source = \"sample\"\ntrain_limit = 2000\n",
-            "source = \"full\"\n",
+        &TEXT.replace(
+            "max_len = 120\n",
+            "max_len = 120\npretrained_embeddings = \"glove.tiny.16d.txt\"\n",
         ),
     );
-    let out = sb
-        .run_command(&file, &["--quiet", "--set", "train.epochs=1"])
-        .env("KILN_DATASETS", &root)
-        .output()
-        .unwrap();
+    let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("embeddings: 3 of 4996 vocabulary words found"),
+        "{err}"
+    );
+    let run = &sb.runs("e2e")[0];
+    let vocab = kiln_data::text::Vocabulary::load(&run.join("vocab.txt")).unwrap();
+    assert_eq!(vocab.len(), 5000);
+    assert_eq!(
+        &vocab.tokens()[..5],
+        ["<pad>", "<unk>", "<bos>", "<eos>", "the"]
+    );
+    let test = json(&run.join("test.json"));
+    assert_eq!(test["samples"], 1000);
+    assert_eq!(test["per_class"][1]["name"], "pos");
+    for key in ["precision", "recall", "f1"] {
+        let v = test["binary"][key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    let accuracy = test["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.6,
+        "a GRU on 1,800 reviews should beat chance clearly, got {accuracy}"
+    );
+    let confusion = std::fs::read_to_string(run.join("confusion.csv")).unwrap();
+    assert!(
+        confusion.starts_with("actual,predicted_neg,predicted_pos\nneg,"),
+        "{confusion}"
+    );
+    let counts: u64 = confusion
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').skip(1))
+        .map(|c| c.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counts, 1000);
+}
+
+#[test]
+fn text_and_image_settings_do_not_mix() {
+    let sb = Sandbox::new();
+    let cnn = sb.write(
+        "cnn.toml",
+        &TEXT.replace(
+            "kind = \"gru\"\nembedding_dim = 16\nhidden = 16\npooling = \"mean\"",
+            "kind = \"cnn\"\nblocks = []",
+        ),
+    );
+    assert_refused(
+        &sb,
+        &cnn,
+        &[],
+        &["model.kind", "cnn model cannot read imdb"],
+    );
+    let mnist = sb.write("mnist.toml", QUICK);
+    assert_refused(
+        &sb,
+        &mnist,
+        &["--set", "data.max_len=100"],
+        &["data.max_len", "only applies to text datasets"],
+    );
+    let missing = sb.write(
+        "glove.toml",
+        &TEXT.replace(
+            "max_len = 120\n",
+            "max_len = 120\npretrained_embeddings = \"nope.txt\"\n",
+        ),
+    );
+    assert_refused(&sb, &missing, &[], &["nope.txt", "pretrained_embeddings"]);
+}
+
+#[test]
+#[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
+fn real_imdb_archive_is_read_whole() {
+    let sb = Sandbox::new();
+    let out = sb.one_real_epoch(&TEXT.replace(
+        "source = \"sample\"\n",
+        "source = \"full\"\ntrain_limit = 2000\n",
+    ));
+    let err = stderr(&out);
+    assert!(err.contains("read 27000 reviews"), "{err}");
+    let run = &sb.runs("e2e")[0];
+    let manifest = json(&run.join("manifest.json"));
+    assert_eq!(manifest["data"]["train"], 1_800);
+    assert_eq!(manifest["data"]["test"], 25_000);
+    let test = json(&run.join("test.json"));
+    assert_eq!(test["per_class"][0]["support"], 12_500);
+}
+
+#[test]
+#[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
+fn real_mnist_mlp_learns_in_one_epoch() {
+    let sb = Sandbox::new();
+    sb.one_real_epoch(&QUICK.replace(
+        "source = \"sample\"\ntrain_limit = 2000\n",
+        "source = \"full\"\n",
+    ));
     let run = &sb.runs("e2e")[0];
     let manifest = json(&run.join("manifest.json"));
     assert_eq!(manifest["data"]["train"], 48_000);

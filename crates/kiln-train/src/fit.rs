@@ -3,10 +3,9 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
-use kiln_data::ImageBatcher;
 use kiln_models::{Classifier, Invalid};
 
-use crate::{Confusion, Monitor, TrainConfig, optim, schedule};
+use crate::{Batches, Confusion, Monitor, TrainConfig, optim, schedule};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -91,8 +90,8 @@ pub trait Observer {
 /// and the number of classes.
 #[derive(Clone, Copy)]
 pub struct Splits<'a> {
-    pub train: &'a ImageBatcher<'a>,
-    pub validation: Option<&'a ImageBatcher<'a>>,
+    pub train: &'a dyn Batches,
+    pub validation: Option<&'a dyn Batches>,
     pub classes: usize,
 }
 
@@ -152,7 +151,7 @@ pub fn fit(
         let mut learning_rate = config.learning_rate;
         for indices in &order {
             let batch = train.batch(indices, &ad_device);
-            let logits = model.forward(batch.images);
+            let logits = model.forward(batch.inputs);
             let predicted = predictions(&logits);
             let loss = config.loss.forward(logits, batch.targets.clone());
             let loss_value = loss.clone().into_scalar::<f32>();
@@ -250,7 +249,7 @@ pub fn fit(
 /// Loss and metrics of a validation-mode `model` over every item of `data`.
 pub fn evaluate(
     model: &Classifier,
-    data: &ImageBatcher,
+    data: &dyn Batches,
     loss: crate::LossKind,
     classes: usize,
     device: &Device,
@@ -262,7 +261,7 @@ pub fn evaluate(
     let (mut loss_sum, mut seen) = (0.0f64, 0usize);
     for indices in &order {
         let batch = data.batch(indices, device);
-        let logits = model.forward(batch.images);
+        let logits = model.forward(batch.inputs);
         confusion.add(&predictions(&logits), &batch.labels);
         loss_sum +=
             loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
@@ -291,8 +290,8 @@ fn host_ints(t: Tensor<1, Int>) -> Vec<i64> {
 mod tests {
     use super::*;
     use crate::{AdamParams, EarlyStopping, GradClip, LossKind, OptimizerConfig, ScheduleConfig};
-    use kiln_data::{Digits, Normalization};
-    use kiln_models::{ActivationKind, ClassifierConfig, MlpConfig};
+    use kiln_data::{Digits, ImageBatcher, Normalization};
+    use kiln_models::{ActivationKind, ClassifierConfig, InputShape, MlpConfig};
 
     /// Two classes of 4x4 images: dark ones (class 0) and bright ones (class 1), with noise.
     fn digits(n: usize) -> Digits {
@@ -339,7 +338,7 @@ mod tests {
             dropout: 0.0,
             batch_norm: false,
         })
-        .init([1, 4, 4], 2, &device)
+        .init(InputShape::Image([1, 4, 4]), 2, &device)
         .unwrap();
         let train = ImageBatcher::new(
             &data,
@@ -447,7 +446,7 @@ mod tests {
             dropout: 0.0,
             batch_norm: false,
         })
-        .init([1, 4, 4], 2, &device)
+        .init(InputShape::Image([1, 4, 4]), 2, &device)
         .unwrap();
         let train = ImageBatcher::all(&data, 4, Normalization::Scale);
         struct Quiet;

@@ -4,6 +4,7 @@
 //! The loop reports through [`Observer`] and returns models; writing files, drawing progress
 //! and reading experiment files are the caller's business.
 
+mod batches;
 mod config;
 mod fit;
 mod loss;
@@ -11,6 +12,7 @@ mod metrics;
 mod optim;
 mod schedule;
 
+pub use batches::{Batch, Batches};
 pub use config::{
     AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,
     TrainConfig,

@@ -4,4 +4,7 @@ mod load;
 mod schema;
 
 pub use load::{ConfigError, LoadedExperiment, load};
-pub use schema::{BackendKind, DataConfig, DataSource, DatasetKind, Experiment, NormalizeKind};
+pub use schema::{
+    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, NormalizeKind, TokenizerKind,
+    TruncateKind,
+};

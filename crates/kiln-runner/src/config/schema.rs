@@ -88,9 +88,87 @@ pub struct DataConfig {
     /// Whether a missing dataset may be downloaded into `datasets/`.
     #[serde(default = "yes")]
     pub download: bool,
-    /// Whether to check the SHA-256 of files read from disk.
+    /// Whether to check the SHA-256 of MNIST files read from disk. (Downloads are always
+    /// checked; an aclImdb archive you supply is checked for its layout, not its checksum,
+    /// because re-packed copies are common.)
     #[serde(default = "yes")]
     pub verify: bool,
+    /// Text datasets only: unpack the archive into the datasets folder once, and read the
+    /// folder from then on, instead of reading the archive's gzip stream every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<bool>,
+    /// Text datasets only: how text becomes tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<TokenizerKind>,
+    /// Text datasets only: the vocabulary's size, the four special tokens included
+    /// (default 20000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocab_size: Option<usize>,
+    /// Text datasets only: tokens seen fewer times in the training split are `<unk>`
+    /// (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_freq: Option<u64>,
+    /// Text datasets only: sequences are cut to this many tokens (default 200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Text datasets only: which end of a long sequence is cut (default `head`, keeping the
+    /// last `max_len` tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncate: Option<TruncateKind>,
+    /// Text datasets only: batch sequences of similar length together (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<bool>,
+    /// Text datasets only: a GloVe-format text file of word vectors that initialises the
+    /// embedding for the words it knows (`model.embedding_dim` must match its size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_embeddings: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerKind {
+    /// Lower-cased words and punctuation, HTML removed.
+    #[default]
+    Word,
+    /// Characters, HTML removed, case kept.
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TruncateKind {
+    /// Cut the beginning: keep the last `max_len` tokens.
+    #[default]
+    Head,
+    /// Cut the end: keep the first `max_len` tokens.
+    Tail,
+}
+
+impl DataConfig {
+    /// The text-only keys that are set, by name.
+    fn text_keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("extract", self.extract.is_some()),
+            ("tokenizer", self.tokenizer.is_some()),
+            ("vocab_size", self.vocab_size.is_some()),
+            ("min_freq", self.min_freq.is_some()),
+            ("max_len", self.max_len.is_some()),
+            ("truncate", self.truncate.is_some()),
+            ("bucket", self.bucket.is_some()),
+            (
+                "pretrained_embeddings",
+                self.pretrained_embeddings.is_some(),
+            ),
+        ];
+        set.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect()
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size.unwrap_or(20_000)
+    }
+    pub fn max_len(&self) -> usize {
+        self.max_len.unwrap_or(200)
+    }
 }
 
 fn default_validation_fraction() -> f64 {
@@ -104,7 +182,23 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
+    /// Handwritten digits, 10 classes.
     Mnist,
+    /// Movie reviews, negative (0) or positive (1).
+    Imdb,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Imdb => "imdb",
+        }
+    }
+
+    pub fn is_text(self) -> bool {
+        matches!(self, DatasetKind::Imdb)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -153,6 +247,47 @@ impl Experiment {
             return Err(Invalid::new(
                 "data.train_limit",
                 "must be at least 1 (or left out)",
+            ));
+        }
+        if !d.dataset.is_text()
+            && let Some(key) = d.text_keys_set().first()
+        {
+            return Err(Invalid::new(
+                format!("data.{key}"),
+                format!(
+                    "only applies to text datasets (imdb), not {}",
+                    d.dataset.name()
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("data.vocab_size", d.vocab_size.map(|v| v < 5)),
+            ("data.max_len", d.max_len.map(|v| v == 0)),
+        ] {
+            if value == Some(true) {
+                return Err(Invalid::new(
+                    key,
+                    if key == "data.max_len" {
+                        "must be at least 1"
+                    } else {
+                        "must be at least 5: the four special tokens and one word"
+                    },
+                ));
+            }
+        }
+        if self.model.reads_tokens() != d.dataset.is_text() {
+            return Err(Invalid::new(
+                "model.kind",
+                format!(
+                    "a {} model cannot read {} ({})",
+                    self.model.kind(),
+                    d.dataset.name(),
+                    if d.dataset.is_text() {
+                        "text: use rnn, lstm or gru"
+                    } else {
+                        "images: use mlp or cnn"
+                    }
+                ),
             ));
         }
         if self.train.monitor.needs_validation() && d.validation_fraction == 0.0 {

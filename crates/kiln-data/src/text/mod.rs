@@ -1,0 +1,12 @@
+//! Text into token ids: tokenizers, a vocabulary learnt from the training split, padded
+//! batches, and pre-trained word vectors.
+
+pub mod batch;
+pub mod glove;
+pub mod tokenize;
+pub mod vocab;
+
+pub use batch::{SequenceBatcher, TextBatch, Truncate};
+pub use glove::{Pretrained, load_glove};
+pub use tokenize::{CharTokenizer, Tokenizer, WordTokenizer};
+pub use vocab::{SPECIALS, Vocabulary};

@@ -1,0 +1,71 @@
+//! What the training loop iterates over: any dataset split that serves labelled batches of
+//! model inputs in a seeded order.
+
+use burn::tensor::{Device, Int, Tensor};
+use kiln_data::{ImageBatcher, text::SequenceBatcher};
+use kiln_models::Inputs;
+
+/// A labelled batch of model inputs.
+pub struct Batch {
+    pub inputs: Inputs,
+    pub targets: Tensor<1, Int>,
+    /// The targets on the host, so metrics need not read them back from the device.
+    pub labels: Vec<i64>,
+    pub len: usize,
+}
+
+pub trait Batches {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn num_batches(&self) -> usize;
+    /// The batches' index lists: shuffled with `seed`, in a fixed order without one.
+    fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>>;
+    fn batch(&self, indices: &[usize], device: &Device) -> Batch;
+}
+
+impl Batches for ImageBatcher<'_> {
+    fn len(&self) -> usize {
+        ImageBatcher::len(self)
+    }
+    fn num_batches(&self) -> usize {
+        ImageBatcher::num_batches(self)
+    }
+    fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
+        ImageBatcher::order(self, seed)
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> Batch {
+        let b = ImageBatcher::batch(self, indices, device);
+        Batch {
+            inputs: Inputs::Images(b.images),
+            targets: b.targets,
+            labels: b.labels,
+            len: b.len,
+        }
+    }
+}
+
+impl Batches for SequenceBatcher<'_> {
+    fn len(&self) -> usize {
+        SequenceBatcher::len(self)
+    }
+    fn num_batches(&self) -> usize {
+        SequenceBatcher::num_batches(self)
+    }
+    fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
+        SequenceBatcher::order(self, seed)
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> Batch {
+        let b = SequenceBatcher::batch(self, indices, device);
+        Batch {
+            inputs: Inputs::Tokens {
+                ids: b.tokens,
+                lengths: b.lengths,
+            },
+            targets: b.targets,
+            labels: b.labels,
+            len: b.len,
+        }
+    }
+}
