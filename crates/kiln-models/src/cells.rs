@@ -148,7 +148,7 @@ mod tests {
     }
 
     fn block1(b: &Tensor<1>, k: usize, h: usize) -> Tensor<1> {
-        b.clone().slice([k * h..(k + 1) * h])
+        b.clone().slice(k * h..(k + 1) * h)
     }
 
     fn set(linear: &mut Linear, w: Tensor<2>, b: Tensor<1>) {

@@ -109,6 +109,8 @@ impl ClassifierConfig {
 }
 
 /// A classifier of any kind, so the training loop needs no type parameter.
+// A run holds one or two of these, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Classifier {
     Mlp(Mlp),

@@ -10,16 +10,16 @@ pub trait Tokenizer: Sync {
 }
 
 /// Removes markup that reviews scraped from web pages carry: `<br />` and other tags become a
-/// space and the common entities their character. Calls `emit` with the cleaned pieces.
+/// space and the common entities their character. Writes the result into `out`.
 fn strip_html(text: &str, out: &mut String) {
     out.clear();
     let mut rest = text;
     while let Some(pos) = rest.find(['<', '&']) {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        if tail.starts_with('<') {
+        if let Some(inside) = tail.strip_prefix('<') {
             // A tag: `<` then a letter or `/`, closed by `>` within a short distance.
-            let looks_like_tag = tail[1..]
+            let looks_like_tag = inside
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '/');
