@@ -117,13 +117,25 @@ fn download(url: &str, name: &str, progress: &dyn Progress) -> Result<Vec<u8>, S
 /// ever sees a partial file.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+    let mut tmp = readable_temp_file(dir).map_err(|e| DataError::io(dir, e))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| DataError::io(dest, e))?;
     tmp.persist(dest)
         .map_err(|e| DataError::io(dest, e.error))?;
     Ok(())
+}
+
+/// A temporary file that, once renamed into place, is readable like any other file
+/// (tempfile's default of 0600 would hide datasets and results from the rest of a team).
+pub fn readable_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    builder.tempfile_in(dir)
 }
 
 #[cfg(test)]
@@ -192,6 +204,16 @@ mod tests {
             1,
             "no temporary file left"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o644,
+                "readable by others, as downloads usually are"
+            );
+        }
     }
 
     #[test]
