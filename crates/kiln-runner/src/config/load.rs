@@ -82,7 +82,10 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
         doc: &doc,
     };
     let experiment: Experiment = figment.extract().map_err(|errors| {
-        let lines: Vec<String> = errors.into_iter().map(|e| source.describe(&e)).collect();
+        let lines: Vec<String> = errors
+            .into_iter()
+            .map(|e| source.describe(&figment, &e))
+            .collect();
         ConfigError(lines.join("\n"))
     })?;
     experiment
@@ -124,7 +127,7 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn describe(&self, e: &figment::Error) -> String {
+    fn describe(&self, figment: &Figment, e: &figment::Error) -> String {
         use figment::error::Kind;
         let path = e.path.join(".");
         // figment's path ends with the field itself, except inside tagged enums (the model),
@@ -155,7 +158,7 @@ impl Source<'_> {
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
                 (
-                    path.clone(),
+                    holding_string(figment, &path, v).unwrap_or_else(|| path.clone()),
                     format!(
                         "unknown value `{v}`{hint} (expected one of: {})",
                         expected.join(", ")
@@ -198,6 +201,20 @@ impl Source<'_> {
             Some(span) => format!("{}:{}", self.file.display(), line_of(self.text, span.start)),
             None => self.file.display().to_string(),
         }
+    }
+}
+
+/// Inside a tagged enum serde reports the enum's path, not the field's: find the field of
+/// the table at `path` that holds the string `value`.
+fn holding_string(figment: &Figment, path: &str, value: &str) -> Option<String> {
+    let table = figment.find_value(path).ok()?.into_dict()?;
+    let mut keys = table
+        .iter()
+        .filter(|(_, v)| v.as_str() == Some(value))
+        .map(|(k, _)| k);
+    match (keys.next(), keys.next()) {
+        (Some(key), None) => Some(format!("{path}.{key}")),
+        _ => None,
     }
 }
 
@@ -337,6 +354,15 @@ learning_rate = 1e-3
             "{e}"
         );
         assert!(e.contains("exp.toml:10"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_value_inside_the_model_names_its_field() {
+        let e = err(GOOD, &["model.activation=rellu"]);
+        assert!(
+            e.contains("--set model.activation") && e.contains("did you mean `relu`"),
+            "{e}"
+        );
     }
 
     #[test]
