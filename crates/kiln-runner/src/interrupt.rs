@@ -1,5 +1,6 @@
-//! Ctrl-C: the first one ends training at the next step, so the run is recorded as failed
-//! (interrupted) with the metrics so far; a second one exits at once.
+//! Ctrl-C (or SIGTERM, SIGHUP): the first one ends training or evaluation at the next batch,
+//! so the run is recorded as failed (interrupted) with the metrics so far; a second one exits
+//! at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -129,7 +129,7 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
                 classes,
                 &device,
                 &mut observer,
-            );
+            )?;
             manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
             write_test_report(&run, &test, outcome.best_epoch, &prepared.class_names())?;
             manifest.best_epoch = Some(outcome.best_epoch);

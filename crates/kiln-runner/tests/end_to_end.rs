@@ -529,6 +529,15 @@ fn real_mnist_mlp_learns_in_one_epoch() {
 
 #[test]
 fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
+    interrupted_run_is_recorded_as_failed("-INT");
+}
+
+#[test]
+fn sigterm_is_handled_like_ctrl_c() {
+    interrupted_run_is_recorded_as_failed("-TERM");
+}
+
+fn interrupted_run_is_recorded_as_failed(signal: &str) {
     let sb = Sandbox::new();
     let long = QUICK
         .replace("epochs = 2", "epochs = 500")
@@ -553,7 +562,7 @@ fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());

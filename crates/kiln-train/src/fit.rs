@@ -21,6 +21,8 @@ pub enum TrainError {
     },
     #[error("training interrupted at step {step} (epoch {epoch})")]
     Interrupted { epoch: usize, step: usize },
+    #[error("evaluation interrupted at batch {batch} of {batches}")]
+    EvaluationInterrupted { batch: usize, batches: usize },
 }
 
 /// One optimisation step, as it happened.
@@ -196,9 +198,17 @@ pub fn fit(
             confusion,
         };
         let snapshot = model.valid();
-        let validation = validation
-            .filter(|v| !v.is_empty())
-            .map(|v| evaluate(&snapshot, v, config.loss, classes, device, observer));
+        let validation = match validation.filter(|v| !v.is_empty()) {
+            Some(v) => Some(evaluate(
+                &snapshot,
+                v,
+                config.loss,
+                classes,
+                device,
+                observer,
+            )?),
+            None => None,
+        };
         let mut record = EpochRecord {
             epoch,
             train: train_metrics,
@@ -246,7 +256,8 @@ pub fn fit(
     })
 }
 
-/// Loss and metrics of a validation-mode `model` over every item of `data`.
+/// Loss and metrics of a validation-mode `model` over every item of `data`. Stops early,
+/// with an error, when the observer asks for it (a long test split can take minutes).
 pub fn evaluate(
     model: &Classifier,
     data: &dyn Batches,
@@ -254,12 +265,18 @@ pub fn evaluate(
     classes: usize,
     device: &Device,
     observer: &mut dyn Observer,
-) -> SplitMetrics {
+) -> Result<SplitMetrics, TrainError> {
     let order = data.order(None);
     observer.on_evaluation_start(order.len());
     let mut confusion = Confusion::new(classes);
     let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-    for indices in &order {
+    for (batch, indices) in order.iter().enumerate() {
+        if observer.stop_requested() {
+            return Err(TrainError::EvaluationInterrupted {
+                batch,
+                batches: order.len(),
+            });
+        }
         let batch = data.batch(indices, device);
         let logits = model.forward(batch.inputs);
         confusion.add(&predictions(&logits), &batch.labels);
@@ -268,12 +285,12 @@ pub fn evaluate(
         seen += batch.len;
         observer.on_evaluation_batch();
     }
-    SplitMetrics {
+    Ok(SplitMetrics {
         loss: loss_sum / seen.max(1) as f64,
         accuracy: confusion.accuracy(),
         macro_f1: confusion.macro_f1(),
         confusion,
-    }
+    })
 }
 
 fn predictions(logits: &Tensor<2>) -> Vec<i64> {
