@@ -239,3 +239,58 @@ fn sequences<'a>(
         .truncate(truncate)
         .bucket(bucket)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_data::text::tokenize::tokens;
+    use std::collections::HashSet;
+
+    #[test]
+    fn the_vocabulary_knows_only_training_split_words() {
+        let exp: Experiment = toml::from_str(
+            r#"
+            name = "t"
+            [data]
+            dataset = "imdb"
+            source = "sample"
+            validation_fraction = 0.5
+            vocab_size = 1000000
+            [model]
+            kind = "lstm"
+            [train]
+            epochs = 1
+            batch_size = 8
+            learning_rate = 0.001
+            "#,
+        )
+        .unwrap();
+        let prepared = Prepared::load(&exp).unwrap();
+        let Data::Text(text) = &prepared.data else {
+            panic!("text data expected")
+        };
+        let reviews = kiln_data::Reviews::load(
+            &kiln_data::ImdbSource::EmbeddedSample,
+            &kiln_data::download::NoProgress,
+        )
+        .unwrap();
+        let words = |idx: &[usize]| -> HashSet<String> {
+            idx.iter()
+                .flat_map(|&i| tokens(&WordTokenizer, &reviews.train[i].text))
+                .collect()
+        };
+        let train = words(&prepared.train_idx);
+        let unseen: Vec<String> = words(&prepared.val_idx)
+            .difference(&train)
+            .cloned()
+            .collect();
+        assert!(unseen.len() > 100, "the split should leave words unseen");
+        for word in &unseen {
+            assert_eq!(text.vocab.id(word), Vocabulary::UNK, "{word} leaked");
+        }
+        assert_eq!(
+            text.vocab.len(),
+            train.len() + kiln_data::text::SPECIALS.len()
+        );
+    }
+}
