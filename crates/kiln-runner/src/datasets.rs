@@ -67,6 +67,11 @@ pub fn load_imdb(
     progress: &dyn Progress,
 ) -> Result<(Reviews, String), kiln_data::DataError> {
     let source = imdb_source(experiment);
+    if experiment.data.extract == Some(true) && experiment.datasets.is_some() {
+        tracing::warn!(
+            "data.extract is ignored: kiln never writes into a datasets folder you supply; the archive is read as a stream"
+        );
+    }
     let mut reviews = Reviews::load(&source, progress)?;
     if let Some(limit) = experiment.data.train_limit {
         // Reviews are stored negatives first; a plain prefix would be one class only.
