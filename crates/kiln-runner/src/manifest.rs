@@ -72,9 +72,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub fn write(&self, path: &Path) -> Result<(), kiln_data::DataError> {
         let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
-        crate::run_dir::write_atomically(path, &json)
+        kiln_data::download::write_atomically(path, &json)
     }
 }
 

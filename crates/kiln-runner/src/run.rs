@@ -16,8 +16,9 @@ use crate::config::{self, Experiment, LoadedExperiment};
 use crate::manifest::{self, DataInfo, Manifest, Status, Timings};
 use crate::observer::RunObserver;
 use crate::prepare::{Data, Prepared};
-use crate::run_dir::{RunDir, write_atomically};
+use crate::run_dir::RunDir;
 use crate::{backend, charts, metrics_io};
+use kiln_data::download::write_atomically;
 
 pub struct RunOptions {
     pub file: PathBuf,

@@ -70,13 +70,6 @@ impl RunDir {
     }
 }
 
-/// Writes beside `path` and renames, so readers never see half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = kiln_data::download::readable_temp_file(path.parent().unwrap_or(Path::new(".")))?;
-    io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map(drop).map_err(|e| e.error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
