@@ -364,6 +364,18 @@ mod tests {
 
     const FILE: tar::EntryType = tar::EntryType::Regular;
 
+    /// The error of loading `dir` as a datasets folder, without downloads or extraction.
+    fn load_error(dir: &Path) -> String {
+        let source = ImdbSource::Directory {
+            dir: dir.into(),
+            download: false,
+            extract: false,
+        };
+        Reviews::load(&source, &crate::download::NoProgress)
+            .unwrap_err()
+            .to_string()
+    }
+
     fn good() -> Vec<u8> {
         archive(&[
             ("aclImdb/", tar::EntryType::Directory, b""),
@@ -509,28 +521,14 @@ mod tests {
             ("aclImdb/train/neg/2_1.txt", FILE, b"b"),
         ]);
         fs::write(dir.path().join(ARCHIVE), only_train).unwrap();
-        let source = ImdbSource::Directory {
-            dir: dir.path().into(),
-            download: false,
-            extract: false,
-        };
-        let err = Reviews::load(&source, &crate::download::NoProgress)
-            .unwrap_err()
-            .to_string();
+        let err = load_error(dir.path());
         assert!(err.contains("no test/neg reviews"), "{err}");
     }
 
     #[test]
     fn a_missing_archive_without_download_says_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
-        let source = ImdbSource::Directory {
-            dir: dir.path().into(),
-            download: false,
-            extract: false,
-        };
-        let err = Reviews::load(&source, &crate::download::NoProgress)
-            .unwrap_err()
-            .to_string();
+        let err = load_error(dir.path());
         assert!(
             err.contains(ARCHIVE) && err.contains("downloads are disabled"),
             "{err}"

@@ -167,39 +167,29 @@ pub struct RecurrentClassifier {
     hidden: usize,
 }
 
-/// Per-batch index tensors derived from the lengths.
-struct Positions {
-    /// `[batch, time]`: position `t` of the sequence reversed within its own length; padding
-    /// positions map to themselves. Reversing twice is the identity.
-    reversed: Tensor<2, Int>,
-    /// `[batch, 1]`: the last real position.
-    last: Tensor<2, Int>,
-    /// `[batch, time, 1]`: 1 at real positions, 0 at padding.
-    mask: Tensor<3>,
+/// `[batch, time]`: position `t` of each sequence reversed within its own length; padding
+/// positions map to themselves, so reversing twice is the identity.
+fn reversed_positions(lengths: &[usize], time: usize, device: &Device) -> Tensor<2, Int> {
+    let index: Vec<i64> = lengths
+        .iter()
+        .flat_map(|&len| (0..time).map(move |t| if t < len { len - 1 - t } else { t } as i64))
+        .collect();
+    Tensor::from_data(TensorData::new(index, [lengths.len(), time]), device)
 }
 
-impl Positions {
-    fn new(lengths: &[usize], time: usize, device: &Device) -> Self {
-        let batch = lengths.len();
-        let mut reversed = Vec::with_capacity(batch * time);
-        let mut mask = Vec::with_capacity(batch * time);
-        for &len in lengths {
-            for t in 0..time {
-                reversed.push(if t < len {
-                    (len - 1 - t) as i64
-                } else {
-                    t as i64
-                });
-                mask.push(if t < len { 1.0f32 } else { 0.0 });
-            }
-        }
-        let last: Vec<i64> = lengths.iter().map(|&l| l.max(1) as i64 - 1).collect();
-        Self {
-            reversed: Tensor::from_data(TensorData::new(reversed, [batch, time]), device),
-            last: Tensor::from_data(TensorData::new(last, [batch, 1]), device),
-            mask: Tensor::from_data(TensorData::new(mask, [batch, time, 1]), device),
-        }
-    }
+/// `[batch, 1]`: each sequence's last real position.
+fn last_positions(lengths: &[usize], device: &Device) -> Tensor<2, Int> {
+    let last: Vec<i64> = lengths.iter().map(|&l| l.max(1) as i64 - 1).collect();
+    Tensor::from_data(TensorData::new(last, [lengths.len(), 1]), device)
+}
+
+/// `[batch, time, 1]`: 1 at real positions, 0 at padding.
+fn real_mask(lengths: &[usize], time: usize, device: &Device) -> Tensor<3> {
+    let mask: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&len| (0..time).map(move |t| if t < len { 1.0 } else { 0.0 }))
+        .collect();
+    Tensor::from_data(TensorData::new(mask, [lengths.len(), time, 1]), device)
 }
 
 /// `x[b, index[b, t], :]` for every `b, t`.
@@ -220,7 +210,8 @@ impl RecurrentClassifier {
         let [batch, time] = tokens.dims();
         assert_eq!(lengths.len(), batch, "one length per sequence");
         let device = tokens.device();
-        let positions = Positions::new(lengths, time, &device);
+        // Built only when a bidirectional layer needs it, once for all layers.
+        let mut reversed_index: Option<Tensor<2, Int>> = None;
         let mut x = self
             .embedding_dropout
             .forward(self.embedding.forward(tokens));
@@ -233,8 +224,10 @@ impl RecurrentClassifier {
             x = match &layer.backward {
                 None => forward,
                 Some(cell) => {
-                    let reversed = cell.forward(take_steps(x, &positions.reversed));
-                    let backward = take_steps(reversed, &positions.reversed);
+                    let index = reversed_index
+                        .get_or_insert_with(|| reversed_positions(lengths, time, &device));
+                    let reversed = cell.forward(take_steps(x, index));
+                    let backward = take_steps(reversed, index);
                     backward_out = Some(backward.clone());
                     Tensor::cat(vec![forward, backward], 2)
                 }
@@ -242,7 +235,7 @@ impl RecurrentClassifier {
         }
         let pooled: Tensor<2> = match self.pooling {
             Pooling::Last => {
-                let at_last = take_steps(x, &positions.last).squeeze_dim(1);
+                let at_last = take_steps(x, &last_positions(lengths, &device)).squeeze_dim(1);
                 match backward_out {
                     // The backward direction ends at position 0.
                     Some(backward) => {
@@ -256,10 +249,13 @@ impl RecurrentClassifier {
             Pooling::Mean => {
                 let lens: Vec<f32> = lengths.iter().map(|&l| l.max(1) as f32).collect();
                 let lens = Tensor::<1>::from_data(TensorData::new(lens, [batch]), &device);
-                (x * positions.mask).sum_dim(1).squeeze_dim::<2>(1) / lens.unsqueeze_dim(1)
+                (x * real_mask(lengths, time, &device))
+                    .sum_dim(1)
+                    .squeeze_dim::<2>(1)
+                    / lens.unsqueeze_dim(1)
             }
             Pooling::Max => {
-                let padding = positions.mask.equal_elem(0.0);
+                let padding = real_mask(lengths, time, &device).equal_elem(0.0);
                 let [_, _, features] = x.dims();
                 x.mask_fill(padding.expand([batch, time, features]), -1e9)
                     .max_dim(1)
