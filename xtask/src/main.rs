@@ -15,7 +15,16 @@ cargo xtask <command> [args]
 commands:
   run FILE [--set KEY=VALUE]... [--quiet]   train an experiment (optimised build), e.g.
                                             cargo xtask run experiments/quickstart.toml
+      [-j N] [--dry-run]                    a file with a [sweep] runs the trials not yet
+                                            completed, N at a time; --dry-run lists them
   check FILE [--set KEY=VALUE]...           validate an experiment and print it resolved
+  compare [SELECTION] [--format F]          compare runs from results/index.parquet, e.g.
+      [--charts DIR]                        cargo xtask compare --sweep optimizers --group-by
+                                            configuration (table, markdown, csv or json)
+  report [SELECTION] [--out FILE]           the same as one self-contained HTML page
+  index [--rebuild]                         show, or rebuild from the run folders, the index
+  bench compare [RUNS] [PARAMETERS]         time compare over a synthetic index (default
+                                            10000 runs, 20 parameters)
   test [ARGS]...                            run the test suite (optimised build); when
                                             KILN_DATASETS names the real datasets folder,
                                             the tests marked as needing real data run too
@@ -37,7 +46,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match command.as_str() {
-        "run" | "check" => kiln(&command, rest),
+        "run" | "check" => kiln(&command, rest, true),
+        "compare" | "report" | "index" => kiln(&command, rest, false),
+        "bench" => bench(rest),
         "test" => test(rest),
         "lint" => lint(),
         "help" | "--help" | "-h" => {
@@ -117,13 +128,15 @@ fn status(mut cmd: Command) -> Result<(), String> {
     }
 }
 
-fn kiln(command: &str, mut rest: Vec<OsString>) -> Result<(), String> {
-    if rest.is_empty() {
-        return Err(format!(
-            "`{command}` needs an experiment file, e.g. experiments/quickstart.toml"
-        ));
+fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), String> {
+    if needs_file {
+        if rest.is_empty() {
+            return Err(format!(
+                "`{command}` needs an experiment file, e.g. experiments/quickstart.toml"
+            ));
+        }
+        rest[0] = absolute(&rest[0]);
     }
-    rest[0] = absolute(&rest[0]);
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -140,6 +153,118 @@ fn kiln(command: &str, mut rest: Vec<OsString>) -> Result<(), String> {
     status(cmd)
 }
 
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(|d| PathBuf::from(absolute(&d)))
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// `bench compare`: `kiln compare` over a synthetic index, timed from outside the process.
+fn bench(rest: Vec<OsString>) -> Result<(), String> {
+    let what = rest.first().map(|s| s.to_string_lossy().into_owned());
+    if what.as_deref() != Some("compare") {
+        return Err(format!("`bench` knows one workload: compare\n\n{HELP}"));
+    }
+    let arg = |i: usize, default: &str| {
+        rest.get(i)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| default.into())
+    };
+    let (runs, params) = (arg(1, "10000"), arg(2, "20"));
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "kiln-runner",
+        "--bin",
+        "kiln",
+        "--example",
+        "synthetic_index",
+    ]);
+    status(build)?;
+    let target = target_dir().join("release");
+    let dir = target_dir().join("bench-compare");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut make = Command::new(target.join("examples").join("synthetic_index"));
+    make.arg(&dir).args([&runs, &params]);
+    status(make)?;
+    let size = std::fs::metadata(dir.join("index.parquet")).map_or(0, |m| m.len());
+    let queries: [(&str, Vec<&str>); 4] = [
+        ("every run, one row each", vec!["--status", "all"]),
+        (
+            "filter on two parameters",
+            vec![
+                "--where",
+                "param.p00<0.01",
+                "--where",
+                "param.p02=adam",
+                "--sort",
+                "test_accuracy",
+            ],
+        ),
+        (
+            "group by a sweep's configurations",
+            vec!["--group-by", "configuration", "--sort", "test_accuracy"],
+        ),
+        (
+            "group by two parameters, 3 metrics",
+            vec![
+                "--group-by",
+                "param.p02,param.p01",
+                "--metrics",
+                "test_accuracy,test_loss,wall_s",
+            ],
+        ),
+    ];
+    println!(
+        "kiln compare over {runs} runs × {params} parameters ({size} bytes of index), wall time of the whole command, best and median of 5:\n"
+    );
+    println!("| query | best s | median s |\n|---|---:|---:|");
+    for (name, args) in queries {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            let out = Command::new(target.join("kiln"))
+                .arg("compare")
+                .arg("--results")
+                .arg(&dir)
+                .args(&args)
+                .output()
+                .map_err(|e| format!("running kiln compare: {e}"))?;
+            times.push(start.elapsed().as_secs_f64());
+            if !out.status.success() {
+                return Err(format!(
+                    "kiln compare {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!("| {name} | {:.3} | {:.3} |", times[0], times[2]);
+    }
+    Ok(())
+}
+
+/// Debian names it `chromium`; other systems `chromium-browser` or Chrome.
+fn chromium() -> Option<String> {
+    if let Ok(b) = env::var("KILN_CHROMIUM") {
+        return Some(b);
+    }
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_string)
+}
+
+const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
+
 fn test(rest: Vec<OsString>) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.args(["test", "--release", "--workspace"]);
@@ -147,20 +272,47 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
         Some(i) => (rest[..i].to_vec(), rest[i + 1..].to_vec()),
         None => (rest, Vec::new()),
     };
-    cmd.args(cargo_args).arg("--");
-    match datasets_env(&mut cmd) {
+    cmd.args(&cargo_args).arg("--");
+    let browser = chromium();
+    let real_data = match datasets_env(&mut cmd) {
         Some(path) if path.is_dir() => {
             eprintln!(
                 "xtask: KILN_DATASETS={}: running the real-data tests too",
                 path.display()
             );
             cmd.arg("--include-ignored");
+            true
         }
         Some(path) => return Err(format!("KILN_DATASETS={} is not a folder", path.display())),
-        None => eprintln!("xtask: KILN_DATASETS not set: skipping the tests that need real data"),
+        None => {
+            eprintln!("xtask: KILN_DATASETS not set: skipping the tests that need real data");
+            false
+        }
+    };
+    match &browser {
+        Some(b) => {
+            eprintln!("xtask: {b} found: checking the HTML report in it");
+            cmd.env("KILN_CHROMIUM", b);
+        }
+        None => {
+            eprintln!("xtask: no chromium: skipping the report's browser test");
+            if real_data {
+                cmd.args(["--skip", BROWSER_TEST]);
+            }
+        }
     }
-    cmd.args(harness_args);
-    status(cmd)
+    cmd.args(&harness_args);
+    status(cmd)?;
+    // Ignored tests other than the browser's need real data: without it, run that one alone.
+    if let (Some(b), false) = (browser, real_data) {
+        let mut only = cargo();
+        only.args(["test", "--release", "-p", "kiln-runner", "--test", "sweeps"])
+            .args(&cargo_args)
+            .args(["--", "--ignored", "--exact", BROWSER_TEST])
+            .env("KILN_CHROMIUM", b);
+        status(only)?;
+    }
+    Ok(())
 }
 
 fn lint() -> Result<(), String> {

@@ -3,7 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::run::{RunOptions, run};
+use crate::compare::{FormatArg, Selection};
+use crate::config::Plan;
+use crate::sweep_run::{self, SweepOptions};
 
 /// kiln: declare a deep-learning experiment in TOML, run it, and keep everything it produced.
 #[derive(Debug, Parser)]
@@ -18,7 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train and evaluate an experiment into results/<experiment>/<run-id>/.
+    /// Train and evaluate an experiment into results/<experiment>/<run-id>/; a file with a
+    /// [sweep] runs each trial not yet completed into results/<experiment>/<sweep>/.
     Run {
         /// The experiment file, e.g. experiments/cnn_mnist.toml.
         file: PathBuf,
@@ -28,6 +31,15 @@ pub enum Command {
         /// Where run folders go.
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// Sweeps: run this many trials at a time, each in its own process.
+        #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: u16,
+        /// Sweeps: list the trials and what a run would do with each, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run only this trial (1-based) of the file's sweep; how a sweep starts its trials.
+        #[arg(long, hide = true)]
+        trial: Option<usize>,
     },
     /// Check an experiment file and print it resolved, with every default filled in.
     Check {
@@ -35,6 +47,94 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Compare runs from results/index.parquet: one row per run or grouped over seeds.
+    Compare {
+        #[command(flatten)]
+        selection: Selection,
+        /// table, markdown, csv or json.
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+        /// Write the table here instead of printing it.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Also draw the charts (curves, bars, scatter) as PNG and SVG into this folder.
+        #[arg(long, value_name = "DIR")]
+        charts: Option<PathBuf>,
+    },
+    /// Write a self-contained HTML page comparing the selected runs, with charts and configs.
+    Report {
+        #[command(flatten)]
+        selection: Selection,
+        /// The page's path; by default results/<experiment>/<sweep>/report.html for one
+        /// sweep, else results/reports/report-<time>.html.
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Rebuild results/index.parquet from the run folders.
+    Index {
+        /// Read every run folder and write the index anew.
+        #[arg(long)]
+        rebuild: bool,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+}
+
+fn run_command(
+    file: PathBuf,
+    sets: Vec<String>,
+    results: PathBuf,
+    jobs: usize,
+    dry_run: bool,
+    trial: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    match (crate::config::plan(&file, &sets)?, trial) {
+        (Plan::Single(loaded), None) => {
+            if dry_run {
+                println!("{}: one run, no [sweep]", file.display());
+                return Ok(());
+            }
+            let summary = crate::run::run(&loaded, &results, None)?;
+            if !quiet {
+                crate::summary::print(&summary);
+            }
+            Ok(())
+        }
+        (Plan::Single(_), Some(_)) => {
+            anyhow::bail!("--trial: {} has no [sweep]", file.display())
+        }
+        (Plan::Sweep(sweep), Some(n)) => {
+            if n == 0 || n > sweep.trials.len() {
+                anyhow::bail!(
+                    "--trial {n}: the sweep has trials 1 to {}",
+                    sweep.trials.len()
+                );
+            }
+            let placement = sweep_run::placement(&sweep, n - 1);
+            let summary = crate::run::run(&sweep.trials[n - 1].loaded, &results, Some(&placement))?;
+            if !quiet {
+                crate::summary::print(&summary);
+            }
+            Ok(())
+        }
+        (Plan::Sweep(sweep), None) if dry_run => {
+            sweep_run::dry_run(&sweep, &results);
+            Ok(())
+        }
+        (Plan::Sweep(sweep), None) => sweep_run::run_sweep(
+            &sweep,
+            &SweepOptions {
+                file: &std::path::absolute(&file)?,
+                sets: &sets,
+                results: &std::path::absolute(&results)?,
+                jobs,
+                quiet,
+            },
+        ),
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -46,22 +146,70 @@ pub fn main() -> ExitCode {
             file,
             sets,
             results,
-        } => run(&RunOptions {
+            jobs,
+            dry_run,
+            trial,
+        } => run_command(
             file,
             sets,
             results,
-        })
-        .map(|s| {
-            if !cli.quiet {
-                crate::summary::print(&s);
+            jobs as usize,
+            dry_run,
+            trial,
+            cli.quiet,
+        ),
+        Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
+            Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
+                .map(|t| print!("{t}"))
+                .map_err(anyhow::Error::from),
+            Ok(Plan::Sweep(sweep)) => {
+                println!(
+                    "{}: a sweep of {} trials, each checked; the first resolves to:\n",
+                    file.display(),
+                    sweep.trials.len()
+                );
+                toml::to_string_pretty(&sweep.trials[0].loaded.experiment)
+                    .map(|t| print!("{t}"))
+                    .map_err(anyhow::Error::from)
             }
+            Err(e) => Err(e.into()),
+        },
+        Command::Compare {
+            selection,
+            format,
+            output,
+            charts,
+        } => crate::compare::compare(&selection, format, output.as_deref(), charts.as_deref()),
+        Command::Report {
+            selection,
+            out,
+            title,
+        } => crate::compare::report(&selection, out.as_deref(), title.as_deref()).map(|p| {
+            println!("report: {}", p.display());
         }),
-        Command::Check { file, sets } => crate::config::load(&file, &sets)
-            .map_err(anyhow::Error::from)
-            .and_then(|l| {
-                print!("{}", toml::to_string_pretty(&l.experiment)?);
-                Ok(())
-            }),
+        Command::Index { rebuild, results } => {
+            if rebuild {
+                crate::index::rebuild(&results).map(|(rows, skipped)| {
+                    for s in &skipped {
+                        eprintln!("skipped {s}");
+                    }
+                    println!(
+                        "{}: {rows} runs ({} folders skipped)",
+                        crate::index::path(&results).display(),
+                        skipped.len()
+                    );
+                })
+            } else {
+                crate::index::read(&results).map(|f| {
+                    println!(
+                        "{}: {} runs, {} columns (--rebuild to rebuild it from the run folders)",
+                        crate::index::path(&results).display(),
+                        f.height(),
+                        f.width()
+                    );
+                })
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,10 @@
 pub mod backend;
 pub mod charts;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod datasets;
+pub mod index;
 mod interrupt;
 pub mod manifest;
 pub mod metrics_io;
@@ -15,3 +17,4 @@ pub mod progress;
 pub mod run;
 pub mod run_dir;
 pub mod summary;
+pub mod sweep_run;

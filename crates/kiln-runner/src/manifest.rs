@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,
@@ -15,21 +15,36 @@ pub enum Status {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Where a run sits in its sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialInfo {
+    /// The sweep's name, its folder under `results/<experiment>/`.
+    pub name: String,
+    /// 1-based position in the sweep's expansion.
+    pub trial: usize,
+    /// The swept keys and values, seed included.
+    pub label: String,
+    /// The label without the seed: what repetitions over seeds share.
+    pub configuration: String,
+    /// Digest of the resolved config: a completed run with the same key is the same trial.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Git {
     pub commit: String,
     pub dirty: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Host {
     pub hostname: String,
-    pub os: &'static str,
-    pub arch: &'static str,
+    pub os: String,
+    pub arch: String,
     pub cpus: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     pub load_data_s: f64,
     pub train_s: Option<f64>,
@@ -37,7 +52,7 @@ pub struct Timings {
     pub total_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataInfo {
     pub source: String,
     pub train: usize,
@@ -45,13 +60,19 @@ pub struct DataInfo {
     pub test: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    pub kiln_version: &'static str,
+    pub kiln_version: String,
     pub run_id: String,
     pub experiment: String,
     pub status: Status,
     pub error: Option<String>,
+    /// Set when the run is a trial of a sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<TrialInfo>,
+    /// The process that ran it: a `running` run whose process is gone was killed.
+    #[serde(default)]
+    pub pid: u32,
     pub seed: u64,
     pub backend: String,
     pub device: String,
@@ -76,6 +97,28 @@ impl Manifest {
         let json = serde_json::to_vec_pretty(self).expect("manifest serialises");
         kiln_data::download::write_atomically(path, &json)
     }
+
+    /// A run left `running` on this machine by a process that is gone: it was killed.
+    pub fn was_killed(&self) -> bool {
+        self.status == Status::Running
+            && self.host.hostname == host().hostname
+            && !crate::interrupt::alive(self.pid)
+    }
+
+    /// What a killed run's error says.
+    pub fn killed_error(&self) -> String {
+        format!(
+            "interrupted: process {} ended while the run was running (killed or crashed)",
+            self.pid
+        )
+    }
+
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a kiln manifest", path.display()))
+    }
 }
 
 /// The commit checked out in the working directory and whether tracked files differ from it.
@@ -97,8 +140,8 @@ pub fn git() -> Option<Git> {
 pub fn host() -> Host {
     Host {
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-        os: std::env::consts::OS,
-        arch: std::env::consts::ARCH,
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     }
 }

@@ -4,7 +4,7 @@
 //! is checked before the run folder exists, so a refused run leaves nothing behind. Once the
 //! folder exists, the manifest says `running` until the end says `completed` or `failed`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,18 +12,19 @@ use kiln_models::Classifier;
 use kiln_train::{FitOutcome, SplitMetrics, Splits, evaluate, fit};
 use serde::Serialize;
 
-use crate::config::{self, Experiment, LoadedExperiment};
-use crate::manifest::{self, DataInfo, Manifest, Status, Timings};
+use crate::config::{Experiment, LoadedExperiment};
+use crate::manifest::{self, DataInfo, Manifest, Status, Timings, TrialInfo};
 use crate::observer::RunObserver;
 use crate::prepare::{Data, Prepared};
 use crate::run_dir::RunDir;
 use crate::{backend, charts, metrics_io};
 use kiln_data::download::write_atomically;
 
-pub struct RunOptions {
-    pub file: PathBuf,
-    pub sets: Vec<String>,
-    pub results: PathBuf,
+/// Where a sweep's trial goes and what the manifest says about it.
+#[derive(Debug, Clone)]
+pub struct TrialPlacement {
+    pub info: TrialInfo,
+    pub seed: u64,
 }
 
 /// What a finished run reports back.
@@ -37,10 +38,14 @@ pub struct RunSummary {
     pub train_seconds: f64,
 }
 
-pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
+/// Runs one experiment (or one trial of a sweep) into a new folder under `results`.
+pub fn run(
+    loaded: &LoadedExperiment,
+    results: &Path,
+    trial: Option<&TrialPlacement>,
+) -> anyhow::Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
-    let loaded = config::load(&options.file, &options.sets)?;
     let exp = &loaded.experiment;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
@@ -74,10 +79,16 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
             .map_err(model_error)?;
     }
 
-    let run = RunDir::create(&options.results, &exp.name, exp.seed, started_at)
-        .with_context(|| format!("creating a run folder under {}", options.results.display()))?;
+    let run = match trial {
+        None => RunDir::create(results, &exp.name, exp.seed, started_at),
+        Some(t) => RunDir::create_named(
+            &results.join(&exp.name).join(&t.info.name),
+            &format!("t{:03}-s{}", t.info.trial, t.seed),
+        ),
+    }
+    .with_context(|| format!("creating a run folder under {}", results.display()))?;
     let mut manifest = new_manifest(
-        &loaded,
+        loaded,
         &run,
         started_at,
         DataInfo {
@@ -88,15 +99,17 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
         },
     );
     manifest.timings.load_data_s = load_data_s;
+    manifest.sweep = trial.map(|t| t.info.clone());
+    // The config first: once a manifest exists, the index reads the config beside it.
+    let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
+    write_atomically(&run.config(), resolved.as_bytes())?;
     manifest.write(&run.manifest())?;
+    update_index(results, &run);
     tracing::info!("run folder: {}", run.root.display());
 
     // A panic inside burn or plotters must still end as a `failed` manifest, not `running`.
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> anyhow::Result<RunSummary> {
-            let resolved =
-                toml::to_string_pretty(exp).context("serialising the resolved config")?;
-            write_atomically(&run.config(), resolved.as_bytes())?;
             if let Data::Text(text) = &prepared.data {
                 text.vocab.save(&run.vocabulary())?;
             }
@@ -165,7 +178,18 @@ pub fn run(options: &RunOptions) -> anyhow::Result<RunSummary> {
         }
     }
     manifest.write(&run.manifest())?;
+    update_index(results, &run);
     result.with_context(|| format!("run {} failed", run.root.display()))
+}
+
+/// The run's results stand without the index, so a failure to update it is a warning.
+fn update_index(results: &Path, run: &RunDir) {
+    if let Err(e) = crate::index::update(results, &run.root) {
+        tracing::warn!(
+            "{} not updated ({e:#}); `cargo xtask index --rebuild` rebuilds it from the run folders",
+            crate::index::path(results).display()
+        );
+    }
 }
 
 fn new_manifest(
@@ -176,11 +200,13 @@ fn new_manifest(
 ) -> Manifest {
     let exp = &loaded.experiment;
     Manifest {
-        kiln_version: env!("CARGO_PKG_VERSION"),
+        kiln_version: env!("CARGO_PKG_VERSION").into(),
         run_id: run.id.clone(),
         experiment: exp.name.clone(),
         status: Status::Running,
         error: None,
+        sweep: None,
+        pid: std::process::id(),
         seed: exp.seed,
         backend: exp.backend.name().into(),
         device: exp.device.clone(),

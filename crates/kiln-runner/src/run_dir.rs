@@ -19,12 +19,16 @@ impl RunDir {
         seed: u64,
         started: chrono::DateTime<chrono::Utc>,
     ) -> io::Result<Self> {
-        let parent = results.join(experiment);
-        std::fs::create_dir_all(&parent)?;
         let base = format!("{}-s{seed}", started.format("%Y%m%d-%H%M%S"));
+        Self::create_named(&results.join(experiment), &base)
+    }
+
+    /// A fresh folder `<parent>/<base>`, or `<base>-2`, `-3`... when taken.
+    pub fn create_named(parent: &Path, base: &str) -> io::Result<Self> {
+        std::fs::create_dir_all(parent)?;
         for attempt in 1.. {
             let id = if attempt == 1 {
-                base.clone()
+                base.to_string()
             } else {
                 format!("{base}-{attempt}")
             };

@@ -1,9 +1,12 @@
 //! The real `kiln run` path, as a user runs it: a binary, an experiment file, a results folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use kiln_runner::metrics_io::{EPOCH_COLUMNS, STEP_COLUMNS, read_parquet};
+
+mod common;
+use common::{Sandbox, json, stderr};
 
 const QUICK: &str = r#"
 name = "e2e"
@@ -51,85 +54,6 @@ batch_size = 32
 learning_rate = 1e-2
 eval_batch_size = 250
 "#;
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// The kiln binary, run in the sandbox, blind to the caller's KILN_DATASETS.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
-        c.args(args)
-            .current_dir(self.path())
-            .env_remove("KILN_DATASETS");
-        c
-    }
-
-    fn kiln(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// `kiln run FILE --results results EXTRA...`, not started yet.
-    fn run_command(&self, file: &Path, extra: &[&str]) -> Command {
-        let mut args = vec!["run", file.to_str().unwrap(), "--results", "results"];
-        args.extend(extra);
-        self.command(&args)
-    }
-
-    fn run(&self, file: &Path, extra: &[&str]) -> Output {
-        self.run_command(file, extra).output().unwrap()
-    }
-
-    /// Runs `experiment` (named `e2e`) for one epoch on the real data in `KILN_DATASETS`,
-    /// asserting that it succeeds.
-    fn one_real_epoch(&self, experiment: &str) {
-        let root =
-            std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
-        let file = self.write("e2e.toml", experiment);
-        let out = self
-            .run_command(&file, &["--quiet", "--set", "train.epochs=1"])
-            .env("KILN_DATASETS", &root)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-
-    /// Every run folder made under results/<experiment>/.
-    fn runs(&self, experiment: &str) -> Vec<PathBuf> {
-        let dir = self.path().join("results").join(experiment);
-        let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
-            Err(_) => Vec::new(),
-        };
-        out.sort();
-        out
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn run_produces_metrics_charts_manifest_and_a_trained_model() {

@@ -6,12 +6,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::{Figment, Metadata};
+use figment::{Figment, Metadata, Provider};
 use kiln_models::Invalid;
 use toml_edit::{Document, Item, Table, Value};
 
 use super::Experiment;
 use super::schema::TOP_LEVEL_KEYS;
+use super::sweep::{Assignment, SweepSpec, TrialSpec};
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
 /// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
@@ -43,6 +44,39 @@ pub struct LoadedExperiment {
 }
 
 pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigError> {
+    match plan(file, sets)? {
+        Plan::Single(loaded) => Ok(*loaded),
+        Plan::Sweep(sweep) => Err(ConfigError(format!(
+            "{}: has a [sweep] of {} trials; run it with `kiln run`, or list them with `kiln run --dry-run`",
+            file.display(),
+            sweep.trials.len()
+        ))),
+    }
+}
+
+/// What an experiment file asks for: one run, or a sweep of trials.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    Single(Box<LoadedExperiment>),
+    Sweep(Sweep),
+}
+
+/// A `[sweep]` expanded and every trial loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub name: String,
+    pub trials: Vec<Trial>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub spec: TrialSpec,
+    pub loaded: LoadedExperiment,
+}
+
+/// Reads `file` with its overrides; a `[sweep]` is expanded and each trial loaded, so that a
+/// bad value in any trial is refused before the first one runs.
+pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the experiment file: {e}",
@@ -60,44 +94,72 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
             e.message()
         ))
     })?;
-
-    let env = Env::prefixed(ENV_PREFIX)
-        .filter_map(|key| {
-            is_override(&format!("{ENV_PREFIX}{key}")).then(|| key.as_str().to_lowercase().into())
-        })
-        .split("__");
-    let env_overrides: Vec<String> = std::env::vars()
-        .map(|(k, _)| k)
-        .filter(|k| is_override(k))
-        .collect();
-    let mut figment = Figment::from(Toml::string(&text)).merge(env);
-    for set in sets {
-        let (key, value) = parse_set(set)?;
-        figment = figment.merge(Serialized::default(&key, value));
-    }
-
     let source = Source {
         file,
         text: &text,
         doc: &doc,
     };
-    let experiment: Experiment = figment.extract().map_err(|errors| {
-        let lines: Vec<String> = errors
-            .into_iter()
-            .map(|e| source.describe(&figment, &e))
-            .collect();
-        ConfigError(lines.join("\n"))
-    })?;
-    experiment
-        .validate()
-        .map_err(|invalid| source.invalid(&figment, &invalid))?;
-    Ok(LoadedExperiment {
-        experiment,
-        file: file.to_path_buf(),
-        overrides: sets.to_vec(),
-        env_overrides,
-    })
+    let shown = file.display().to_string();
+    let Some(spec) = SweepSpec::parse(&shown, &text, &doc)? else {
+        return source.load(sets, &[]).map(|l| Plan::Single(Box::new(l)));
+    };
+    let set_keys: Vec<String> = sets
+        .iter()
+        .filter_map(|s| s.split_once('=').map(|(k, _)| k.trim().to_string()))
+        .collect();
+    let trials = spec
+        .expand()
+        .into_iter()
+        .map(|t| {
+            if let Some(a) = t.assignments.iter().find(|a| {
+                set_keys.iter().any(|k| {
+                    k == &a.key
+                        || a.key.starts_with(&format!("{k}."))
+                        || k.starts_with(&format!("{}.", a.key))
+                })
+            }) {
+                return Err(ConfigError(format!(
+                    "{shown}:{}: `{}` is swept by [sweep] and also given with --set; drop one of them",
+                    a.line, a.key
+                )));
+            }
+            let loaded = source.load(sets, &t.assignments).map_err(|e| {
+                ConfigError(format!(
+                    "sweep trial {} of the file ({}): {}",
+                    t.index + 1,
+                    t.label(),
+                    e.0
+                ))
+            })?;
+            Ok(Trial { spec: t, loaded })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan::Sweep(Sweep {
+        name: spec.name,
+        trials,
+    }))
 }
+
+/// A swept value as a figment provider, so that errors name the sweep's line.
+struct SweptValue<'a> {
+    assignment: &'a Assignment,
+    origin: String,
+}
+
+impl Provider for SweptValue<'_> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.origin.clone())
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::default(&self.assignment.key, &self.assignment.value).data()
+    }
+}
+
+/// Metadata names of swept values start with this; errors print them as they are.
+const SWEPT: &str = "[sweep] at ";
 
 /// `key=value`, the value read as a TOML value (`3`, `1e-3`, `true`, `[64, 32]`, `"adam"`)
 /// or else taken as a bare string.
@@ -127,6 +189,46 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    fn load(&self, sets: &[String], swept: &[Assignment]) -> Result<LoadedExperiment, ConfigError> {
+        let env = Env::prefixed(ENV_PREFIX)
+            .filter_map(|key| {
+                is_override(&format!("{ENV_PREFIX}{key}"))
+                    .then(|| key.as_str().to_lowercase().into())
+            })
+            .split("__");
+        let env_overrides: Vec<String> = std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| is_override(k))
+            .collect();
+        let mut figment = Figment::from(Toml::string(self.text)).merge(env);
+        for set in sets {
+            let (key, value) = parse_set(set)?;
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        for assignment in swept {
+            figment = figment.merge(SweptValue {
+                assignment,
+                origin: format!("{SWEPT}{}:{}", self.file.display(), assignment.line),
+            });
+        }
+        let experiment: Experiment = figment.extract().map_err(|errors| {
+            let lines: Vec<String> = errors
+                .into_iter()
+                .map(|e| self.describe(&figment, &e))
+                .collect();
+            ConfigError(lines.join("\n"))
+        })?;
+        experiment
+            .validate()
+            .map_err(|invalid| self.invalid(&figment, &invalid))?;
+        Ok(LoadedExperiment {
+            experiment,
+            file: self.file.to_path_buf(),
+            overrides: sets.to_vec(),
+            env_overrides,
+        })
+    }
+
     fn describe(&self, figment: &Figment, e: &figment::Error) -> String {
         use figment::error::Kind;
         let path = e.path.join(".");
@@ -190,6 +292,9 @@ impl Source<'_> {
     /// `file:line` when the key is in the file, else the environment variable or argument.
     fn origin(&self, metadata: Option<&Metadata>, key: &str) -> String {
         let name = metadata.map(|m| m.name.as_ref()).unwrap_or("");
+        if name.starts_with(SWEPT) {
+            return name.to_string();
+        }
         if name.contains("environment") {
             let var = format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase());
             return format!("environment variable {var}");
@@ -227,7 +332,7 @@ fn did_you_mean(given: &str, expected: &[&str]) -> Option<String> {
         .map(|(_, e)| e.to_string())
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 

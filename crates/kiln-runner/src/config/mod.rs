@@ -2,8 +2,9 @@
 
 mod load;
 mod schema;
+pub mod sweep;
 
-pub use load::{ConfigError, LoadedExperiment, load};
+pub use load::{ConfigError, LoadedExperiment, Plan, Sweep, Trial, load, plan};
 pub use schema::{
     BackendKind, DataConfig, DataSource, DatasetKind, Experiment, NormalizeKind, TokenizerKind,
     TruncateKind,

@@ -40,6 +40,9 @@ pub struct Experiment {
     pub data: DataConfig,
     pub model: ClassifierConfig,
     pub train: TrainConfig,
+    /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
+    #[serde(default, skip_serializing)]
+    pub sweep: Option<serde::de::IgnoredAny>,
 }
 
 fn default_seed() -> u64 {

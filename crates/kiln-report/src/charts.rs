@@ -1,0 +1,554 @@
+//! Charts across runs, drawn with plotters into PNG or SVG (by the file's extension):
+//! overlaid learning curves with a band over seeds, a bar chart with error bars, and a
+//! scatter of a metric against a parameter.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, SegmentValue, ValueFormatter};
+use plotters::prelude::*;
+
+use crate::ReportError;
+use crate::group::Stats;
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const SIZE: (u32, u32) = (860, 520);
+
+/// matplotlib's ten colours, which readers know.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Makes the embedded font plotters' `sans-serif`, so that no system font is needed.
+pub fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the embedded DejaVuSans.ttf is a valid font"));
+    });
+}
+
+/// What a band around a grouped curve shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band {
+    /// Mean ± one sample standard deviation.
+    Std,
+    /// The lowest and highest run.
+    MinMax,
+}
+
+/// One line of a curves chart: a single run, or a group of runs drawn as mean and band.
+#[derive(Debug, Clone)]
+pub struct CurveGroup {
+    pub label: String,
+    /// Each run's (epoch, value) points.
+    pub runs: Vec<Vec<(f64, f64)>>,
+}
+
+/// One bar: a group's label and its statistics.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub label: String,
+    pub stats: Stats,
+}
+
+/// One scatter point, coloured by its group.
+#[derive(Debug, Clone, Copy)]
+pub struct Point {
+    pub group: usize,
+    pub x: f64,
+    pub y: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Chart {
+    Curves {
+        metric: String,
+        groups: Vec<CurveGroup>,
+        band: Band,
+    },
+    Bars {
+        metric: String,
+        bars: Vec<Bar>,
+        band: Band,
+    },
+    Scatter {
+        metric: String,
+        parameter: String,
+        groups: Vec<String>,
+        points: Vec<Point>,
+    },
+}
+
+impl Chart {
+    /// Draws into `path`; `.svg` gives SVG, anything else PNG.
+    pub fn save(&self, path: &Path) -> Result<(), ReportError> {
+        register_font();
+        let drawn = match path.extension().and_then(|e| e.to_str()) {
+            Some("svg") => self.draw(SVGBackend::new(path, SIZE).into_drawing_area()),
+            _ => self.draw(BitMapBackend::new(path, SIZE).into_drawing_area()),
+        };
+        drawn.map_err(|e| ReportError::Chart(format!("{}: {e}", path.display())))
+    }
+
+    /// The chart as an SVG document, for embedding in a page.
+    pub fn svg(&self) -> Result<String, ReportError> {
+        register_font();
+        let mut out = String::new();
+        self.draw(SVGBackend::with_string(&mut out, SIZE).into_drawing_area())
+            .map_err(ReportError::Chart)?;
+        Ok(out)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        match self {
+            Chart::Curves {
+                metric,
+                groups,
+                band,
+            } => curves(&root, metric, groups, *band),
+            Chart::Bars { metric, bars, band } => bar_chart(&root, metric, bars, *band),
+            Chart::Scatter {
+                metric,
+                parameter,
+                groups,
+                points,
+            } => scatter(&root, metric, parameter, groups, points),
+        }?;
+        root.present().map_err(|e| e.to_string())
+    }
+}
+
+fn e(err: impl std::fmt::Display) -> String {
+    err.to_string()
+}
+
+/// A label short enough for an axis or a legend.
+fn short(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        let mut s: String = label.chars().take(max - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// (epoch, mean, low, high) of a band.
+pub type BandPoint = (f64, f64, f64, f64);
+
+/// Per epoch: the mean and the band's low and high, over the runs that reached that epoch.
+pub fn band_points(runs: &[Vec<(f64, f64)>], band: Band) -> Vec<BandPoint> {
+    let mut by_epoch: BTreeMap<i64, (f64, Vec<f64>)> = BTreeMap::new();
+    for run in runs {
+        for &(x, y) in run.iter().filter(|(_, y)| y.is_finite()) {
+            by_epoch
+                .entry((x * 1000.0).round() as i64)
+                .or_insert((x, Vec::new()))
+                .1
+                .push(y);
+        }
+    }
+    by_epoch
+        .into_values()
+        .filter_map(|(x, ys)| {
+            let s = Stats::of(&ys)?;
+            let (lo, hi) = spread(&s, band);
+            Some((x, s.mean, lo, hi))
+        })
+        .collect()
+}
+
+fn spread(s: &Stats, band: Band) -> (f64, f64) {
+    match band {
+        Band::Std => {
+            let d = s.std.unwrap_or(0.0);
+            (s.mean - d, s.mean + d)
+        }
+        Band::MinMax => (s.min, s.max),
+    }
+}
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if !(lo.is_finite() && hi.is_finite()) || lo > hi {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 1e-3).max(1e-6);
+    (lo - pad, hi + pad)
+}
+
+fn curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    groups: &[CurveGroup],
+    band: Band,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let lines: Vec<(String, usize, Vec<BandPoint>)> = groups
+        .iter()
+        .map(|g| (g.label.clone(), g.runs.len(), band_points(&g.runs, band)))
+        .collect();
+    let all = lines.iter().flat_map(|(_, _, p)| p.iter());
+    let (x_max, lo, hi) = all.fold((1.0f64, f64::MAX, f64::MIN), |(x, lo, hi), p| {
+        (x.max(p.0), lo.min(p.2), hi.max(p.3))
+    });
+    let (lo, hi) = padded(lo, hi);
+    let grouped = groups.iter().any(|g| g.runs.len() > 1);
+    let caption = if grouped {
+        format!(
+            "{metric} per epoch (mean, band: {})",
+            match band {
+                Band::Std => "± 1 std",
+                Band::MinMax => "min to max",
+            }
+        )
+    } else {
+        format!("{metric} per epoch")
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(1f64..x_max.max(2.0), lo..hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_labels((x_max as usize).clamp(2, 12))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc(metric)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    for (i, (label, n, points)) in lines.iter().enumerate() {
+        if points.is_empty() {
+            continue;
+        }
+        let c = color(i);
+        if *n > 1 && points.len() > 1 {
+            let mut outline: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.3)).collect();
+            outline.extend(points.iter().rev().map(|p| (p.0, p.2)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))
+                .map_err(e)?;
+        }
+        let legend = if *n > 1 {
+            format!("{} (n={n})", short(label, 40))
+        } else {
+            short(label, 44)
+        };
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1)),
+                c.stroke_width(2),
+            ))
+            .map_err(e)?
+            .label(legend)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        // Out of the way of curves that fall (losses) or rise (accuracies).
+        .position(if metric.contains("loss") {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
+        .draw()
+        .map_err(e)
+}
+
+fn bar_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    bars: &[Bar],
+    band: Band,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let spans: Vec<(f64, f64)> = bars.iter().map(|b| spread(&b.stats, band)).collect();
+    let lo = spans.iter().map(|s| s.0).fold(f64::MAX, f64::min);
+    let hi = spans.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    // Bars start at zero unless that would squash the differences between them; then the
+    // axis is zoomed and the caption says so.
+    let from_zero = lo >= 0.0 && (hi - lo) > 0.25 * hi;
+    let (y_lo, y_hi) = if from_zero {
+        (0.0, padded(0.0, hi).1)
+    } else {
+        padded(lo, hi)
+    };
+    let whiskers = match band {
+        Band::Std => "± 1 std",
+        Band::MinMax => "min to max",
+    };
+    let caption = format!(
+        "{metric} by group (mean, whiskers {whiskers}){}",
+        if from_zero { "" } else { ", axis zoomed" }
+    );
+    let labels: Vec<String> = bars.iter().map(|b| short(&b.label, 22)).collect();
+    let n = bars.len().max(1) as u32;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0u32..n).into_segmented(), y_lo..y_hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n as usize)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_desc(metric)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let margin = (600 / n / 6).clamp(4, 40);
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, b)| {
+            let i = i as u32;
+            let mut r = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), y_lo),
+                    (SegmentValue::Exact(i + 1), b.stats.mean),
+                ],
+                color(i as usize).mix(0.85).filled(),
+            );
+            r.set_margin(0, 0, margin, margin);
+            r
+        }))
+        .map_err(e)?;
+    chart
+        .draw_series(bars.iter().zip(&spans).enumerate().map(|(i, (b, s))| {
+            ErrorBar::new_vertical(
+                SegmentValue::CenterOf(i as u32),
+                s.0,
+                b.stats.mean,
+                s.1,
+                BLACK.stroke_width(2),
+                12,
+            )
+        }))
+        .map_err(e)?;
+    Ok(())
+}
+
+fn scatter<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    parameter: &str,
+    groups: &[String],
+    points: &[Point],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let (x_lo, x_hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.x), hi.max(p.x))
+    });
+    let (y_lo, y_hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.y), hi.max(p.y))
+    });
+    let (y_lo, y_hi) = padded(y_lo, y_hi);
+    // Learning rates and weight decays span decades: read them on a log axis.
+    if x_lo > 0.0 && x_hi / x_lo >= 50.0 {
+        let x = (x_lo / 1.5..x_hi * 1.5).log_scale();
+        scatter_on(root, x, (y_lo, y_hi), metric, parameter, groups, points)
+    } else {
+        let (x_lo, x_hi) = padded(x_lo, x_hi);
+        scatter_on(
+            root,
+            x_lo..x_hi,
+            (y_lo, y_hi),
+            metric,
+            parameter,
+            groups,
+            points,
+        )
+    }
+}
+
+fn scatter_on<DB: DrawingBackend, X>(
+    root: &DrawingArea<DB, Shift>,
+    x: X,
+    (y_lo, y_hi): (f64, f64),
+    metric: &str,
+    parameter: &str,
+    groups: &[String],
+    points: &[Point],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{metric} against {parameter}"), ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y_lo..y_hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(parameter)
+        .x_label_formatter(&|v| crate::render::number(*v))
+        .y_desc(metric)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    let groups: Vec<&str> = if groups.is_empty() {
+        vec![""]
+    } else {
+        groups.iter().map(String::as_str).collect()
+    };
+    for (g, label) in groups.iter().enumerate() {
+        let c = color(g);
+        let series = chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.group == g)
+                    .map(|p| Circle::new((p.x, p.y), 5, c.filled())),
+            )
+            .map_err(e)?;
+        if !label.is_empty() {
+            series
+                .label(short(label, 40))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
+        }
+    }
+    if groups.len() > 1 {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(v: &[f64]) -> Stats {
+        Stats::of(v).unwrap()
+    }
+
+    #[test]
+    fn bands_follow_the_runs_that_reached_each_epoch() {
+        let runs = vec![
+            vec![(1.0, 0.5), (2.0, 0.7), (3.0, 0.8)],
+            vec![(1.0, 0.7), (2.0, 0.9)],
+        ];
+        let p = band_points(&runs, Band::MinMax);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0], (1.0, 0.6, 0.5, 0.7));
+        assert_eq!(p[2], (3.0, 0.8, 0.8, 0.8), "one run left at epoch 3");
+        let p = band_points(&runs, Band::Std);
+        let sd = (0.02f64).sqrt();
+        assert!((p[1].3 - (0.8 + sd)).abs() < 1e-12, "{:?}", p[1]);
+    }
+
+    #[test]
+    fn every_chart_draws_as_svg_and_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let charts = [
+            Chart::Curves {
+                metric: "val_accuracy".into(),
+                groups: vec![
+                    CurveGroup {
+                        label: "adam".into(),
+                        runs: vec![
+                            vec![(1.0, 0.9), (2.0, 0.95)],
+                            vec![(1.0, 0.92), (2.0, 0.96)],
+                        ],
+                    },
+                    CurveGroup {
+                        label: "sgd".into(),
+                        runs: vec![vec![(1.0, 0.8), (2.0, 0.9)]],
+                    },
+                ],
+                band: Band::Std,
+            },
+            Chart::Bars {
+                metric: "test_accuracy".into(),
+                bars: vec![
+                    Bar {
+                        label: "adam".into(),
+                        stats: stats(&[0.97, 0.98]),
+                    },
+                    Bar {
+                        label: "sgd".into(),
+                        stats: stats(&[0.95, 0.96, 0.955]),
+                    },
+                ],
+                band: Band::Std,
+            },
+            Chart::Scatter {
+                metric: "test_accuracy".into(),
+                parameter: "train.learning_rate".into(),
+                groups: vec!["adam".into(), "sgd".into()],
+                points: vec![
+                    Point {
+                        group: 0,
+                        x: 1e-4,
+                        y: 0.9,
+                    },
+                    Point {
+                        group: 0,
+                        x: 1e-3,
+                        y: 0.97,
+                    },
+                    Point {
+                        group: 1,
+                        x: 1e-1,
+                        y: 0.95,
+                    },
+                ],
+            },
+        ];
+        for (i, chart) in charts.iter().enumerate() {
+            let svg = chart.svg().unwrap();
+            assert!(svg.starts_with("<svg") && svg.contains("accuracy"), "{svg}");
+            let png = dir.path().join(format!("{i}.png"));
+            chart.save(&png).unwrap();
+            assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+        }
+        let bars = charts[1].svg().unwrap();
+        assert!(bars.contains("adam") && bars.contains("sgd") && bars.contains("axis zoomed"));
+    }
+}

@@ -1,0 +1,631 @@
+//! `kiln compare` and `kiln report`: select runs from the index, show them one per row or
+//! grouped (mean, std and count over seeds), chart them, and write an HTML page.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kiln_report::charts::{Band, Bar, Chart, CurveGroup, Point};
+use kiln_report::filter::{self, Filter};
+use kiln_report::group::{self, Stats};
+use kiln_report::html::{Page, RunEntry};
+use kiln_report::render::{self, Format};
+use polars::prelude::*;
+
+use crate::index;
+use crate::metrics_io::read_parquet;
+
+/// Metrics shown when `--metrics` is not given (those the index has).
+const DEFAULT_METRICS: &[&str] = &["test_accuracy", "test_loss", "samples_per_second", "wall_s"];
+/// At most this many lines or bars in one chart: past it a chart stops being readable.
+const CHART_LIMIT: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BandArg {
+    Std,
+    Minmax,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+/// Which runs, how grouped, which metrics: shared by `compare` and `report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Selection {
+    /// The results folder holding index.parquet.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Only runs of this experiment (repeatable).
+    #[arg(short, long = "experiment", value_name = "NAME")]
+    pub experiments: Vec<String>,
+    /// Only trials of this sweep (repeatable).
+    #[arg(short, long = "sweep", value_name = "NAME")]
+    pub sweeps: Vec<String>,
+    /// Only this run, by id or by its path under results/ (repeatable).
+    #[arg(long = "run", value_name = "ID")]
+    pub runs: Vec<String>,
+    /// Keep runs where KEY OP VALUE holds, OP one of = != < <= > >= ~ (repeatable), e.g.
+    /// --where train.learning_rate<=0.01 --where train.optimizer.name=adam
+    #[arg(short, long = "where", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Runs with this status: completed, failed, running or all.
+    #[arg(long, default_value = "completed")]
+    pub status: String,
+    /// Group runs by these columns (comma-separated) and show mean ± std and the count over
+    /// each group; `configuration` groups a sweep's trials over their seeds.
+    #[arg(short, long = "group-by", value_delimiter = ',', value_name = "KEYS")]
+    pub group_by: Vec<String>,
+    /// Metric columns to show (comma-separated); the first one is also the bars' and the
+    /// scatter's. Default: test_accuracy,test_loss,samples_per_second,wall_s.
+    #[arg(short, long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub metrics: Vec<String>,
+    /// Sort by this column (a grouped metric sorts by its mean), highest first.
+    #[arg(long, value_name = "COLUMN")]
+    pub sort: Option<String>,
+    /// Sort lowest first.
+    #[arg(long)]
+    pub ascending: bool,
+    /// The per-epoch metric of the learning-curve chart.
+    #[arg(long, default_value = "val_accuracy", value_name = "COLUMN")]
+    pub curve: String,
+    /// Also chart the first metric against this (numeric) parameter, e.g. train.learning_rate.
+    #[arg(long, value_name = "PARAMETER")]
+    pub scatter: Option<String>,
+    /// What bands and error bars show over a group: std (mean ± 1 std) or minmax.
+    #[arg(long, value_enum, default_value = "std")]
+    pub band: BandArg,
+}
+
+/// The selected runs and the table made of them.
+pub struct Comparison {
+    pub runs: DataFrame,
+    pub table: DataFrame,
+    pub metrics: Vec<String>,
+    /// The group-by columns; empty for one row per run.
+    pub by: Vec<String>,
+    /// Row indices into `runs` of each group (one per run when not grouped).
+    pub groups: Vec<Vec<usize>>,
+    /// What was selected, in words.
+    pub description: String,
+}
+
+fn strings(frame: &DataFrame, name: &str) -> Vec<Option<String>> {
+    match frame.column(name) {
+        Ok(c) => match c.cast(&DataType::String) {
+            Ok(c) => c
+                .str()
+                .map(|s| s.iter().map(|v| v.map(str::to_string)).collect())
+                .unwrap_or_default(),
+            Err(_) => vec![None; frame.height()],
+        },
+        Err(_) => vec![None; frame.height()],
+    }
+}
+
+fn keep_in(frame: &DataFrame, columns: &[&str], wanted: &[String]) -> anyhow::Result<DataFrame> {
+    if wanted.is_empty() {
+        return Ok(frame.clone());
+    }
+    let cols: Vec<Vec<Option<String>>> = columns.iter().map(|c| strings(frame, c)).collect();
+    let mask: BooleanChunked = (0..frame.height())
+        .map(|i| {
+            Some(cols.iter().any(|c| {
+                c[i].as_deref()
+                    .is_some_and(|v| wanted.iter().any(|w| w == v))
+            }))
+        })
+        .collect();
+    Ok(frame.filter(&mask)?)
+}
+
+impl Selection {
+    pub fn select(&self) -> anyhow::Result<DataFrame> {
+        let all = index::read(&self.results)?;
+        let mut runs = keep_in(&all, &["experiment"], &self.experiments)?;
+        runs = keep_in(&runs, &["sweep"], &self.sweeps)?;
+        runs = keep_in(&runs, &["run_id", "run"], &self.runs)?;
+        match self.status.as_str() {
+            "all" => {}
+            "completed" | "failed" | "running" => {
+                runs = keep_in(&runs, &["status"], std::slice::from_ref(&self.status))?
+            }
+            other => anyhow::bail!("--status {other}: expected completed, failed, running or all"),
+        }
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| Filter::parse(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        runs = filter::apply(&runs, &filters).context("--where")?;
+        if runs.height() == 0 {
+            anyhow::bail!(
+                "no runs match ({} in {}): {}",
+                all.height(),
+                index::path(&self.results).display(),
+                self.describe()
+            );
+        }
+        Ok(runs)
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let list =
+            |name: &str, v: &[String]| (!v.is_empty()).then(|| format!("{name} {}", v.join(", ")));
+        parts.extend(list("experiment", &self.experiments));
+        parts.extend(list("sweep", &self.sweeps));
+        parts.extend(list("run", &self.runs));
+        parts.extend(list("where", &self.filters));
+        parts.push(format!("status {}", self.status));
+        parts.join("; ")
+    }
+
+    fn band(&self) -> Band {
+        match self.band {
+            BandArg::Std => Band::Std,
+            BandArg::Minmax => Band::MinMax,
+        }
+    }
+
+    pub fn compare(&self) -> anyhow::Result<Comparison> {
+        // Runs in folder order (by time, or by trial in a sweep) unless sorted otherwise.
+        let runs = self
+            .select()?
+            .sort(["run"], SortMultipleOptions::default())?;
+        let has = |c: &str| runs.column(c).is_ok();
+        let metrics: Vec<String> = if self.metrics.is_empty() {
+            DEFAULT_METRICS
+                .iter()
+                .filter(|m| has(m))
+                .map(|m| m.to_string())
+                .collect()
+        } else {
+            for m in &self.metrics {
+                filter::column(&runs, m).context("--metrics")?;
+            }
+            self.metrics.clone()
+        };
+        let by = self.group_by.clone();
+        let (mut table, groups) = if by.is_empty() {
+            let columns = per_run_columns(&runs, &metrics);
+            let table = runs.select(columns)?;
+            let groups = (0..runs.height()).map(|i| vec![i]).collect();
+            (table, groups)
+        } else {
+            let table = group::summarise(&runs, &by, &metrics).context("--group-by")?;
+            (table, group::groups(&runs, &by)?)
+        };
+        let mut groups = groups;
+        if let Some(sort) = &self.sort {
+            let column = if !by.is_empty() && metrics.contains(sort) {
+                format!("{sort}_mean")
+            } else {
+                sort.clone()
+            };
+            filter::column(&table, &column).context("--sort")?;
+            // Sort an index column along, so that the groups follow their rows.
+            table.with_column(Column::new(
+                "__order".into(),
+                (0..table.height() as u32).collect::<Vec<_>>(),
+            ))?;
+            table = table.sort(
+                [column.as_str()],
+                SortMultipleOptions::default()
+                    .with_order_descending(!self.ascending)
+                    .with_nulls_last(true),
+            )?;
+            let order: Vec<usize> = table
+                .column("__order")?
+                .u32()?
+                .iter()
+                .map(|v| v.unwrap_or(0) as usize)
+                .collect();
+            groups = order.iter().map(|&i| groups[i].clone()).collect();
+            table = table.drop("__order")?;
+        }
+        let description = format!(
+            "{} runs{} ({})",
+            runs.height(),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" in {} groups by {}", groups.len(), by.join(", "))
+            },
+            self.describe()
+        );
+        Ok(Comparison {
+            runs,
+            table,
+            metrics,
+            by,
+            groups,
+            description,
+        })
+    }
+}
+
+/// Identity columns, then what tells the runs apart, then the metrics.
+fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
+    let varies = |name: &str| {
+        let mut values = strings(runs, name);
+        values.sort();
+        values.dedup();
+        values.len() > 1
+    };
+    let mut cols = vec!["run_id".to_string()];
+    for c in ["experiment", "sweep"] {
+        if varies(c) {
+            cols.push(c.into());
+        }
+    }
+    let in_sweeps = strings(runs, "configuration").iter().all(Option::is_some);
+    if in_sweeps && runs.column("configuration").is_ok() {
+        cols.push("configuration".into());
+    } else {
+        // Up to eight parameters that differ between the selected runs: the model's and the
+        // training's before the data's, which differ mostly between experiments.
+        let mut params: Vec<String> = runs
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| c.contains('.') && varies(c))
+            .collect();
+        params.sort_by_key(|c| {
+            ["model.", "train.", "data."]
+                .iter()
+                .position(|p| c.starts_with(p))
+        });
+        cols.extend(params.into_iter().take(8));
+    }
+    for c in ["seed", "backend"] {
+        if varies(c) || c == "seed" {
+            cols.push(c.into());
+        }
+    }
+    if varies("status") {
+        cols.push("status".into());
+    }
+    if strings(runs, "error").iter().any(Option::is_some) {
+        cols.push("error".into());
+    }
+    cols.extend(metrics.iter().cloned());
+    cols.dedup();
+    cols
+}
+
+impl Comparison {
+    /// Each group's label: its key values (or the run's id when not grouped).
+    pub fn labels(&self) -> Vec<String> {
+        if self.by.is_empty() {
+            let ids = strings(&self.runs, "run_id");
+            let conf = strings(&self.runs, "configuration");
+            let seeds = strings(&self.runs, "seed");
+            return self
+                .groups
+                .iter()
+                .map(|g| match (&conf[g[0]], &seeds[g[0]]) {
+                    (Some(c), Some(s)) => format!("{c} seed={s}"),
+                    _ => ids[g[0]].clone().unwrap_or_default(),
+                })
+                .collect();
+        }
+        let keys: Vec<Vec<Option<String>>> =
+            self.by.iter().map(|b| strings(&self.runs, b)).collect();
+        self.groups
+            .iter()
+            .map(|g| {
+                let values: Vec<String> = keys
+                    .iter()
+                    .map(|k| k[g[0]].clone().unwrap_or_else(|| "-".into()))
+                    .collect();
+                if values.len() == 1 {
+                    values[0].clone()
+                } else {
+                    self.by
+                        .iter()
+                        .zip(&values)
+                        .map(|(b, v)| format!("{}={v}", b.rsplit('.').next().unwrap_or(b)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            })
+            .collect()
+    }
+
+    pub fn render(&self, format: FormatArg) -> anyhow::Result<String> {
+        let format = match format {
+            FormatArg::Table => Format::Table,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+        };
+        let grouped: &[String] = if self.by.is_empty() {
+            &[]
+        } else {
+            &self.metrics
+        };
+        Ok(render::render(&self.table, format, grouped)?)
+    }
+
+    /// The learning curves, the bars of the first metric, and the scatter when asked for.
+    pub fn charts(&self, sel: &Selection) -> anyhow::Result<Vec<(String, Chart)>> {
+        let mut charts = Vec::new();
+        let labels = self.labels();
+        let band = sel.band();
+        let shown = self.groups.len().min(CHART_LIMIT);
+        if self.groups.len() > CHART_LIMIT {
+            tracing::warn!(
+                "charts show the first {CHART_LIMIT} of {} rows; narrow the selection or group the runs",
+                self.groups.len()
+            );
+        }
+        let paths = strings(&self.runs, "run");
+        let curves: Vec<CurveGroup> = self.groups[..shown]
+            .iter()
+            .zip(&labels)
+            .map(|(g, label)| CurveGroup {
+                label: label.clone(),
+                runs: g
+                    .iter()
+                    .filter_map(|&i| paths[i].as_ref())
+                    .filter_map(|p| curve(&sel.results.join(p), &sel.curve))
+                    .collect(),
+            })
+            .collect();
+        if curves.iter().any(|c| !c.runs.is_empty()) {
+            charts.push((
+                "curves".to_string(),
+                Chart::Curves {
+                    metric: sel.curve.clone(),
+                    groups: curves,
+                    band,
+                },
+            ));
+        }
+        let Some(metric) = self.metrics.first() else {
+            return Ok(charts);
+        };
+        let values = numbers(&self.runs, metric)?;
+        let bars: Vec<Bar> = self.groups[..shown]
+            .iter()
+            .zip(&labels)
+            .filter_map(|(g, label)| {
+                let v: Vec<f64> = g.iter().filter_map(|&i| values[i]).collect();
+                Stats::of(&v).map(|stats| Bar {
+                    label: label.clone(),
+                    stats,
+                })
+            })
+            .collect();
+        if !bars.is_empty() {
+            charts.push((
+                "bars".to_string(),
+                Chart::Bars {
+                    metric: metric.clone(),
+                    bars,
+                    band,
+                },
+            ));
+        }
+        let parameter = sel.scatter.clone().or_else(|| {
+            // Grouped by one numeric parameter: its scatter is the natural picture.
+            (self.by.len() == 1
+                && self.by[0].contains('.')
+                && self
+                    .runs
+                    .column(&self.by[0])
+                    .is_ok_and(|c| c.dtype().is_primitive_numeric()))
+            .then(|| self.by[0].clone())
+        });
+        if let Some(parameter) = parameter {
+            let xs = numbers(&self.runs, &parameter).context("--scatter")?;
+            let grouped = !self.by.is_empty();
+            let (xs, values) = (&xs, &values);
+            let points: Vec<Point> = self
+                .groups
+                .iter()
+                .enumerate()
+                .flat_map(|(gi, g)| {
+                    g.iter().filter_map(move |&i| {
+                        Some(Point {
+                            group: if grouped { gi.min(CHART_LIMIT) } else { 0 },
+                            x: xs[i]?,
+                            y: values[i]?,
+                        })
+                    })
+                })
+                .collect();
+            if points.is_empty() {
+                anyhow::bail!("--scatter {parameter}: no run has both it and {metric}");
+            }
+            charts.push((
+                "scatter".to_string(),
+                Chart::Scatter {
+                    metric: metric.clone(),
+                    parameter,
+                    groups: if grouped {
+                        labels[..shown].to_vec()
+                    } else {
+                        Vec::new()
+                    },
+                    points,
+                },
+            ));
+        }
+        Ok(charts)
+    }
+}
+
+fn numbers(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
+    let c = filter::column(frame, name)?;
+    let c = c
+        .cast(&DataType::Float64)
+        .map_err(|_| anyhow::anyhow!("`{name}` is not numeric"))?;
+    Ok(c.f64()?.iter().collect())
+}
+
+/// One run's per-epoch `metric`, from its epochs table.
+fn curve(run: &Path, metric: &str) -> Option<Vec<(f64, f64)>> {
+    let f = read_parquet(&run.join("metrics").join("epochs.parquet")).ok()?;
+    let x = f.column("epoch").ok()?.cast(&DataType::Float64).ok()?;
+    let y = f.column(metric).ok()?.cast(&DataType::Float64).ok()?;
+    let points: Vec<(f64, f64)> = x
+        .f64()
+        .ok()?
+        .iter()
+        .zip(y.f64().ok()?.iter())
+        .filter_map(|(x, y)| Some((x?, y?)))
+        .collect();
+    (!points.is_empty()).then_some(points)
+}
+
+/// `kiln compare`.
+pub fn compare(
+    sel: &Selection,
+    format: FormatArg,
+    output: Option<&Path>,
+    charts_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let c = sel.compare()?;
+    let text = c.render(format)?;
+    match output {
+        Some(path) => {
+            kiln_data::download::write_atomically(path, text.as_bytes())?;
+            eprintln!("{}: {}", path.display(), c.description);
+        }
+        None => {
+            if format == FormatArg::Table {
+                println!("{}", c.description);
+            }
+            print!("{text}");
+        }
+    }
+    if let Some(dir) = charts_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, chart) in c.charts(sel)? {
+            for ext in ["png", "svg"] {
+                let path = dir.join(format!("{name}.{ext}"));
+                chart.save(&path)?;
+                eprintln!("chart: {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `kiln report`: writes the page and returns where.
+pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyhow::Result<PathBuf> {
+    let c = sel.compare()?;
+    let sweeps: Vec<Option<String>> = {
+        let mut s = strings(&c.runs, "sweep");
+        s.sort();
+        s.dedup();
+        s
+    };
+    let experiments = {
+        let mut e = strings(&c.runs, "experiment");
+        e.sort();
+        e.dedup();
+        e
+    };
+    let single_sweep = match (sweeps.as_slice(), experiments.as_slice()) {
+        ([Some(s)], [Some(e)]) => Some((e.clone(), s.clone())),
+        _ => None,
+    };
+    let path = match out {
+        Some(p) => p.to_path_buf(),
+        None => match &single_sweep {
+            Some((e, s)) => sel.results.join(e).join(s).join("report.html"),
+            None => sel.results.join("reports").join(format!(
+                "report-{}.html",
+                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+            )),
+        },
+    };
+    let title = title
+        .map(str::to_string)
+        .unwrap_or_else(|| match &single_sweep {
+            Some((e, s)) => format!("{e}: sweep {s}"),
+            None => format!(
+                "kiln: {}",
+                experiments
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    let grouped: &[String] = if c.by.is_empty() { &[] } else { &c.metrics };
+    let (table_header, table_rows) = render::readable(&c.table, grouped);
+    let charts = c
+        .charts(sel)?
+        .into_iter()
+        .map(|(name, chart)| {
+            let caption = match &chart {
+                Chart::Curves { metric, .. } => format!("{metric} per epoch ({name})"),
+                Chart::Bars { metric, .. } => format!("final {metric} per group"),
+                Chart::Scatter {
+                    metric, parameter, ..
+                } => format!("{metric} against {parameter}"),
+            };
+            Ok((caption, chart.svg()?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run_columns = per_run_columns(&c.runs, &c.metrics);
+    let columns: Vec<Vec<Option<String>>> =
+        run_columns.iter().map(|n| strings(&c.runs, n)).collect();
+    let numeric: Vec<Vec<Option<f64>>> = run_columns
+        .iter()
+        .map(|n| {
+            c.runs
+                .column(n)
+                .ok()
+                .filter(|col| col.dtype().is_float())
+                .and_then(|col| col.f64().ok().map(|f| f.iter().collect()))
+                .unwrap_or_default()
+        })
+        .collect();
+    let paths = strings(&c.runs, "run");
+    let runs = (0..c.runs.height())
+        .map(|i| {
+            let path = paths[i].clone().unwrap_or_default();
+            let config = std::fs::read_to_string(sel.results.join(&path).join("config.toml"))
+                .unwrap_or_else(|e| format!("(no config.toml: {e})"));
+            RunEntry {
+                id: path,
+                cells: run_columns
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(j, name)| {
+                        let text = match numeric[j].get(i).copied().flatten() {
+                            Some(v) => render::number(v),
+                            None => columns[j][i].clone().unwrap_or_else(|| "-".into()),
+                        };
+                        (name.clone(), text)
+                    })
+                    .collect(),
+                config,
+            }
+        })
+        .collect();
+    let page = Page {
+        title,
+        subtitle: c.description.clone(),
+        generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        table_header,
+        table_rows,
+        charts,
+        runs,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    kiln_data::download::write_atomically(&path, page.to_html().as_bytes())?;
+    Ok(path)
+}

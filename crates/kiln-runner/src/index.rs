@@ -1,0 +1,609 @@
+//! `results/index.parquet`: one row per run, so that comparing thousands of runs reads one
+//! file instead of thousands of folders.
+//!
+//! A row is built only from what the run folder holds (manifest, test report, epoch metrics,
+//! resolved config), so the index can always be rebuilt from the folders. Writers take an
+//! exclusive lock on `results/.index.lock`, read, replace their row and rename a new file
+//! into place: readers never see a half-written index and no writer loses another's row.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kiln_data::download::write_atomically;
+use polars::prelude::*;
+
+use crate::manifest::Manifest;
+use crate::metrics_io::read_parquet;
+
+pub const INDEX_FILE: &str = "index.parquet";
+const LOCK_FILE: &str = ".index.lock";
+
+/// The columns every row has, in the order tables show them. Parameters (dotted config keys,
+/// e.g. `train.learning_rate`) follow, sorted.
+pub const CORE_COLUMNS: &[&str] = &[
+    "run",
+    "run_id",
+    "experiment",
+    "sweep",
+    "trial",
+    "configuration",
+    "status",
+    "seed",
+    "backend",
+    "device",
+    "test_accuracy",
+    "test_loss",
+    "test_macro_f1",
+    "best_val_accuracy",
+    "best_val_loss",
+    "final_train_loss",
+    "final_val_accuracy",
+    "samples_per_second",
+    "epochs",
+    "best_epoch",
+    "wall_s",
+    "train_s",
+    "test_s",
+    "started_at",
+    "finished_at",
+    "git_commit",
+    "git_dirty",
+    "host",
+    "error",
+];
+
+/// One value of a row; `None` is null.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Str(Option<String>),
+    F64(Option<f64>),
+    I64(Option<i64>),
+    Bool(Option<bool>),
+}
+
+/// One run as named cells.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    pub cells: BTreeMap<String, Cell>,
+}
+
+impl Row {
+    pub fn set(&mut self, name: &str, cell: Cell) {
+        self.cells.insert(name.to_string(), cell);
+    }
+
+    /// The row of the run in `root`, which lies under `results`.
+    pub fn from_run(results: &Path, root: &Path) -> anyhow::Result<Self> {
+        let manifest = Manifest::read(&root.join("manifest.json"))?;
+        let mut row = Row::default();
+        let rel = root
+            .strip_prefix(results)
+            .unwrap_or(root)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        let s = |v: &str| Cell::Str(Some(v.to_string()));
+        row.set("run", s(&rel));
+        row.set("run_id", s(&manifest.run_id));
+        row.set("experiment", s(&manifest.experiment));
+        let trial = manifest.sweep.as_ref();
+        row.set("sweep", Cell::Str(trial.map(|t| t.name.clone())));
+        row.set("trial", Cell::I64(trial.map(|t| t.trial as i64)));
+        row.set(
+            "configuration",
+            Cell::Str(trial.map(|t| t.configuration.clone())),
+        );
+        // A run left `running` by a process that is gone from this machine was killed: say
+        // so, without touching its folder.
+        let killed = manifest.was_killed();
+        let status = serde_json::to_value(manifest.status)?;
+        row.set(
+            "status",
+            s(if killed {
+                "failed"
+            } else {
+                status.as_str().unwrap_or("unknown")
+            }),
+        );
+        row.set("seed", Cell::I64(Some(manifest.seed as i64)));
+        row.set("backend", s(&manifest.backend));
+        row.set("device", s(&manifest.device));
+        row.set("epochs", Cell::I64(Some(manifest.epochs_run as i64)));
+        row.set(
+            "best_epoch",
+            Cell::I64(manifest.best_epoch.map(|e| e as i64)),
+        );
+        row.set("wall_s", Cell::F64(manifest.timings.total_s));
+        row.set("train_s", Cell::F64(manifest.timings.train_s));
+        row.set("test_s", Cell::F64(manifest.timings.test_s));
+        row.set("started_at", s(&manifest.started_at.to_rfc3339()));
+        row.set(
+            "finished_at",
+            Cell::Str(manifest.finished_at.map(|t| t.to_rfc3339())),
+        );
+        row.set(
+            "git_commit",
+            Cell::Str(manifest.git.as_ref().map(|g| g.commit.clone())),
+        );
+        row.set(
+            "git_dirty",
+            Cell::Bool(manifest.git.as_ref().map(|g| g.dirty)),
+        );
+        row.set("host", s(&manifest.host.hostname));
+        row.set(
+            "error",
+            Cell::Str(if killed {
+                Some(manifest.killed_error())
+            } else {
+                manifest.error.clone()
+            }),
+        );
+
+        let test: Option<serde_json::Value> = std::fs::read(root.join("test.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        for (column, key) in [
+            ("test_accuracy", "accuracy"),
+            ("test_loss", "loss"),
+            ("test_macro_f1", "macro_f1"),
+        ] {
+            let v = test.as_ref().and_then(|t| t[key].as_f64());
+            row.set(column, Cell::F64(v));
+        }
+        let epochs = root.join("metrics").join("epochs.parquet");
+        let frame = read_parquet(&epochs).ok();
+        let series = |name: &str| -> Vec<f64> {
+            frame
+                .as_ref()
+                .and_then(|f| f.column(name).ok())
+                .and_then(|c| c.cast(&DataType::Float64).ok())
+                .map(|c| {
+                    c.f64()
+                        .map(|ca| ca.iter().flatten().collect())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default()
+        };
+        let max = |v: Vec<f64>| v.into_iter().reduce(f64::max);
+        let min = |v: Vec<f64>| v.into_iter().reduce(f64::min);
+        let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        row.set("best_val_accuracy", Cell::F64(max(series("val_accuracy"))));
+        row.set("best_val_loss", Cell::F64(min(series("val_loss"))));
+        row.set(
+            "final_train_loss",
+            Cell::F64(series("train_loss").last().copied()),
+        );
+        row.set(
+            "final_val_accuracy",
+            Cell::F64(series("val_accuracy").last().copied()),
+        );
+        row.set(
+            "samples_per_second",
+            Cell::F64(mean(series("samples_per_second"))),
+        );
+
+        if let Ok(text) = std::fs::read_to_string(root.join("config.toml")) {
+            let config: toml::Table = toml::from_str(&text).with_context(|| {
+                format!("{}: not valid TOML", root.join("config.toml").display())
+            })?;
+            flatten_config(&config, "", &mut row);
+        }
+        Ok(row)
+    }
+}
+
+/// Top-level keys that are core columns already (or say nothing about the result).
+const NOT_PARAMETERS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "backend",
+    "device",
+    "datasets",
+];
+
+/// Every leaf of the resolved config as a `dotted.key` cell: numbers, booleans and strings as
+/// themselves, lists as their TOML text.
+fn flatten_config(table: &toml::Table, prefix: &str, row: &mut Row) {
+    for (key, value) in table {
+        if prefix.is_empty() && NOT_PARAMETERS.contains(&key.as_str()) {
+            continue;
+        }
+        let name = format!("{prefix}{key}");
+        let cell = match value {
+            toml::Value::Table(t) => {
+                flatten_config(t, &format!("{name}."), row);
+                continue;
+            }
+            toml::Value::Integer(i) => Cell::I64(Some(*i)),
+            toml::Value::Float(f) => Cell::F64(Some(*f)),
+            toml::Value::Boolean(b) => Cell::Bool(Some(*b)),
+            toml::Value::String(s) => Cell::Str(Some(s.clone())),
+            other => Cell::Str(Some(crate::config::sweep::compact(other))),
+        };
+        row.set(&name, cell);
+    }
+}
+
+/// Rows as one frame: the union of their columns, core columns first.
+pub fn frame(rows: &[Row]) -> PolarsResult<DataFrame> {
+    let mut kinds: BTreeMap<&str, DataType> = BTreeMap::new();
+    for row in rows {
+        for (name, cell) in &row.cells {
+            let dtype = match cell {
+                Cell::Str(_) => DataType::String,
+                Cell::F64(_) => DataType::Float64,
+                Cell::I64(_) => DataType::Int64,
+                Cell::Bool(_) => DataType::Boolean,
+            };
+            kinds
+                .entry(name)
+                .and_modify(|d| *d = unify(d, &dtype))
+                .or_insert(dtype);
+        }
+    }
+    let columns: Vec<Column> = kinds
+        .iter()
+        .map(|(name, dtype)| {
+            let cells = rows.iter().map(|r| r.cells.get(*name));
+            let name: PlSmallStr = (*name).into();
+            match dtype {
+                DataType::Float64 => Column::new(
+                    name,
+                    cells
+                        .map(|c| match c {
+                            Some(Cell::F64(v)) => *v,
+                            Some(Cell::I64(v)) => v.map(|v| v as f64),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                DataType::Int64 => Column::new(
+                    name,
+                    cells
+                        .map(|c| match c {
+                            Some(Cell::I64(v)) => *v,
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                DataType::Boolean => Column::new(
+                    name,
+                    cells
+                        .map(|c| match c {
+                            Some(Cell::Bool(v)) => *v,
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => Column::new(
+                    name,
+                    cells
+                        .map(|c| match c {
+                            Some(Cell::Str(v)) => v.clone(),
+                            Some(Cell::F64(v)) => v.map(|v| v.to_string()),
+                            Some(Cell::I64(v)) => v.map(|v| v.to_string()),
+                            Some(Cell::Bool(v)) => v.map(|v| v.to_string()),
+                            None => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        })
+        .collect();
+    ordered(DataFrame::new(rows.len(), columns)?)
+}
+
+/// The type two rows' values for one column share: whole numbers widen to floats, anything
+/// else mixed becomes text.
+fn unify(a: &DataType, b: &DataType) -> DataType {
+    match (a, b) {
+        (a, b) if a == b => a.clone(),
+        (DataType::Int64, DataType::Float64) | (DataType::Float64, DataType::Int64) => {
+            DataType::Float64
+        }
+        _ => DataType::String,
+    }
+}
+
+/// Core columns in their order, then the rest sorted.
+fn ordered(frame: DataFrame) -> PolarsResult<DataFrame> {
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut order: Vec<String> = CORE_COLUMNS
+        .iter()
+        .filter(|c| names.iter().any(|n| n == *c))
+        .map(|c| c.to_string())
+        .collect();
+    let mut rest: Vec<String> = names
+        .into_iter()
+        .filter(|n| !CORE_COLUMNS.contains(&n.as_str()))
+        .collect();
+    rest.sort();
+    order.extend(rest);
+    frame.select(order)
+}
+
+/// Stacks frames with different columns: missing cells are null, clashing types unify.
+pub fn concat(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut kinds: Vec<(String, DataType)> = Vec::new();
+    for f in &frames {
+        for c in f.columns() {
+            match kinds.iter_mut().find(|(n, _)| n == c.name().as_str()) {
+                Some((_, d)) => *d = unify(d, c.dtype()),
+                None => kinds.push((c.name().to_string(), c.dtype().clone())),
+            }
+        }
+    }
+    let mut out: Option<DataFrame> = None;
+    for f in frames {
+        let columns = kinds
+            .iter()
+            .map(|(name, dtype)| match f.column(name) {
+                Ok(c) => c.cast(dtype),
+                Err(_) => Ok(Column::full_null(name.into(), f.height(), dtype)),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let f = DataFrame::new(f.height(), columns)?;
+        out = Some(match out {
+            None => f,
+            Some(mut acc) => {
+                acc.vstack_mut(&f)?;
+                acc
+            }
+        });
+    }
+    let out = out.unwrap_or_default();
+    ordered(out)
+}
+
+pub fn path(results: &Path) -> PathBuf {
+    results.join(INDEX_FILE)
+}
+
+/// The whole index; an error that says how to make one when there is none.
+pub fn read(results: &Path) -> anyhow::Result<DataFrame> {
+    let p = path(results);
+    if !p.exists() {
+        anyhow::bail!(
+            "{}: no run index yet; run an experiment, or build it from the run folders with `cargo xtask index --rebuild`",
+            p.display()
+        );
+    }
+    read_parquet(&p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))
+}
+
+fn write(results: &Path, frame: &mut DataFrame) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(frame)?;
+    write_atomically(&path(results), &bytes)?;
+    Ok(())
+}
+
+/// Holds the index's lock until dropped.
+struct Lock(File);
+
+impl Lock {
+    fn take(results: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(results)?;
+        let p = results.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("opening {}", p.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", p.display()))?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Adds or replaces the row of the run in `root`.
+pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
+    let row = frame(&[Row::from_run(results, root)?])?;
+    let key = row
+        .column("run")?
+        .str()?
+        .get(0)
+        .unwrap_or_default()
+        .to_string();
+    let _lock = Lock::take(results)?;
+    let mut merged = match read_parquet(&path(results)) {
+        Ok(existing) => {
+            let keep: BooleanChunked = existing
+                .column("run")?
+                .str()?
+                .iter()
+                .map(|r| Some(r != Some(key.as_str())))
+                .collect();
+            concat(vec![existing.filter(&keep)?, row])?
+        }
+        Err(_) => row,
+    };
+    write(results, &mut merged)
+}
+
+/// Every folder under `results` that holds a run's manifest.
+pub fn run_folders(results: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if dir.join("manifest.json").is_file() {
+            out.push(dir.to_path_buf());
+            return;
+        }
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            walk(&d, depth - 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(results, 4, &mut out);
+    out
+}
+
+/// Rebuilds the index from the run folders; returns the rows written and the folders skipped
+/// with why.
+pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for folder in run_folders(results) {
+        match Row::from_run(results, &folder) {
+            Ok(r) => rows.push(r),
+            Err(e) => skipped.push(format!("{}: {e:#}", folder.display())),
+        }
+    }
+    let _lock = Lock::take(results)?;
+    let mut f = frame(&rows)?;
+    write(results, &mut f)?;
+    Ok((rows.len(), skipped))
+}
+
+/// Writes `rows` as the whole index (synthetic indexes for benchmarks).
+pub fn replace(results: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    let _lock = Lock::take(results)?;
+    let mut f = frame(rows)?;
+    write(results, &mut f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder with a manifest and a config, as `kiln run` leaves it.
+    fn fake_run(results: &Path, i: usize) -> PathBuf {
+        let root = results.join("exp").join(format!("run-{i:03}"));
+        std::fs::create_dir_all(root.join("metrics")).unwrap();
+        let manifest = serde_json::json!({
+            "kiln_version": "0.1.0", "run_id": format!("run-{i:03}"), "experiment": "exp",
+            "status": "completed", "error": null, "pid": 1, "seed": i, "backend": "flex",
+            "device": "cpu", "config_file": "exp.toml", "overrides": [], "env_overrides": [],
+            "command": [], "git": null, "crates": {},
+            "host": { "hostname": "h", "os": "linux", "arch": "x86_64", "cpus": 2 },
+            "data": { "source": "s", "train": 1, "validation": 1, "test": 1 },
+            "started_at": "2026-11-24T00:00:00Z", "finished_at": null,
+            "timings": { "load_data_s": 0.1, "train_s": 1.0, "test_s": null, "total_s": 2.0 },
+            "epochs_run": 3, "best_epoch": 2, "stopped_early": false
+        });
+        std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+        let lr = if i.is_multiple_of(2) { "0.01" } else { "1" };
+        std::fs::write(
+            root.join("config.toml"),
+            format!("name = \"exp\"\nseed = {i}\n[train]\nlearning_rate = {lr}\nhidden = [{i}, 2]\n[train.optimizer]\nname = \"adam\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("test.json"),
+            format!("{{\"accuracy\": 0.{i:03}}}"),
+        )
+        .unwrap();
+        root
+    }
+
+    #[test]
+    fn concurrent_writers_lose_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().to_path_buf();
+        let roots: Vec<PathBuf> = (0..24).map(|i| fake_run(&results, i)).collect();
+        std::thread::scope(|s| {
+            for chunk in roots.chunks(3) {
+                let results = &results;
+                s.spawn(move || {
+                    for root in chunk {
+                        update(results, root).unwrap();
+                        // A second update of the same run replaces its row.
+                        update(results, root).unwrap();
+                    }
+                });
+            }
+        });
+        let index = read(&results).unwrap();
+        assert_eq!(index.height(), 24);
+        let mut runs: Vec<String> = index
+            .column("run")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().to_string())
+            .collect();
+        runs.sort();
+        runs.dedup();
+        assert_eq!(runs.len(), 24);
+        assert_eq!(runs[5], "exp/run-005");
+    }
+
+    #[test]
+    fn rows_flatten_the_config_and_rebuild_matches_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path();
+        for i in 0..3 {
+            let root = fake_run(results, i);
+            update(results, &root).unwrap();
+        }
+        let live = read(results).unwrap();
+        // Whole and fractional learning rates share one float column; lists are text.
+        assert_eq!(
+            live.column("train.learning_rate").unwrap().dtype(),
+            &DataType::Float64
+        );
+        assert_eq!(
+            live.column("train.hidden").unwrap().str().unwrap().get(1),
+            Some("[1,2]")
+        );
+        assert_eq!(
+            live.column("train.optimizer.name")
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(0),
+            Some("adam")
+        );
+        assert_eq!(
+            live.column("test_accuracy").unwrap().f64().unwrap().get(2),
+            Some(0.002)
+        );
+        assert_eq!(
+            live.column("wall_s").unwrap().f64().unwrap().get(0),
+            Some(2.0)
+        );
+        assert!(live.column("seed").is_ok() && live.column("name").is_err());
+        std::fs::remove_file(path(results)).unwrap();
+        let (rows, skipped) = rebuild(results).unwrap();
+        assert_eq!((rows, skipped.len()), (3, 0));
+        let rebuilt = read(results).unwrap();
+        assert!(rebuilt.equals_missing(&live), "{rebuilt}\n{live}");
+    }
+
+    #[test]
+    fn concat_widens_and_fills() {
+        let a = df!("run" => ["a"], "x" => [1i64]).unwrap();
+        let b = df!("run" => ["b"], "x" => [0.5], "y" => ["t"]).unwrap();
+        let c = concat(vec![a, b]).unwrap();
+        assert_eq!(c.column("x").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(c.column("y").unwrap().str().unwrap().get(0), None);
+        assert_eq!(c.height(), 2);
+    }
+}

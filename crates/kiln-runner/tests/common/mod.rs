@@ -1,0 +1,85 @@
+//! What the integration tests share: a sandbox folder and the real `kiln` binary run in it.
+// Each test crate uses a different part of this module.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The kiln binary, run in the sandbox, blind to the caller's KILN_DATASETS.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("KILN_DATASETS");
+        c
+    }
+
+    pub fn kiln(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `kiln run FILE --results results EXTRA...`, not started yet.
+    pub fn run_command(&self, file: &Path, extra: &[&str]) -> Command {
+        let mut args = vec!["run", file.to_str().unwrap(), "--results", "results"];
+        args.extend(extra);
+        self.command(&args)
+    }
+
+    pub fn run(&self, file: &Path, extra: &[&str]) -> Output {
+        self.run_command(file, extra).output().unwrap()
+    }
+
+    /// Runs `experiment` (named `e2e`) for one epoch on the real data in `KILN_DATASETS`,
+    /// asserting that it succeeds.
+    pub fn one_real_epoch(&self, experiment: &str) {
+        let root =
+            std::env::var("KILN_DATASETS").expect("KILN_DATASETS names the real datasets folder");
+        let file = self.write("e2e.toml", experiment);
+        let out = self
+            .run_command(&file, &["--quiet", "--set", "train.epochs=1"])
+            .env("KILN_DATASETS", &root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// Every run folder made under results/<experiment>/.
+    pub fn runs(&self, experiment: &str) -> Vec<PathBuf> {
+        let dir = self.path().join("results").join(experiment);
+        let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort();
+        out
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
