@@ -318,7 +318,8 @@ where
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d((0u32..n).into_segmented(), y_lo..y_hi)
+        // plotters' integer ranges include their end: n bars are 0..n-1.
+        .build_cartesian_2d((0u32..n - 1).into_segmented(), y_lo..y_hi)
         .map_err(e)?;
     chart
         .configure_mesh()

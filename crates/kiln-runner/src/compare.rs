@@ -16,6 +16,8 @@ use crate::metrics_io::read_parquet;
 
 /// Metrics shown when `--metrics` is not given (those the index has).
 const DEFAULT_METRICS: &[&str] = &["test_accuracy", "test_loss", "samples_per_second", "wall_s"];
+/// At most this many runs listed, with their configs, in a report: the page stays a page.
+const REPORT_RUNS: usize = 500;
 /// At most this many lines or bars in one chart: past it a chart stops being readable.
 const CHART_LIMIT: usize = 30;
 
@@ -591,7 +593,8 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
         })
         .collect();
     let paths = strings(&c.runs, "run");
-    let runs = (0..c.runs.height())
+    let listed = c.runs.height().min(REPORT_RUNS);
+    let runs = (0..listed)
         .map(|i| {
             let path = paths[i].clone().unwrap_or_default();
             let config = std::fs::read_to_string(sel.results.join(&path).join("config.toml"))
@@ -614,9 +617,15 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
             }
         })
         .collect();
+    let mut subtitle = c.description.clone();
+    if listed < c.runs.height() {
+        subtitle.push_str(&format!(
+            "; the first {listed} runs are listed with their configs"
+        ));
+    }
     let page = Page {
         title,
-        subtitle: c.description.clone(),
+        subtitle,
         generated: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         table_header,
         table_rows,
