@@ -117,7 +117,11 @@ fn datasets_env(cmd: &mut Command) -> Option<PathBuf> {
 }
 
 fn status(mut cmd: Command) -> Result<(), String> {
-    let shown = format!("{cmd:?}");
+    let shown = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     let status = cmd
         .status()
         .map_err(|e| format!("cannot start {shown}: {e}"))?;
@@ -136,6 +140,13 @@ fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), 
             ));
         }
         rest[0] = absolute(&rest[0]);
+    }
+    // kiln runs from the workspace root; paths the user typed are relative to where they stand.
+    for i in 1..rest.len() {
+        let flag = rest[i - 1].to_string_lossy();
+        if ["--out", "-o", "--output", "--charts", "--results"].contains(&flag.as_ref()) {
+            rest[i] = absolute(&rest[i]);
+        }
     }
     let mut cmd = cargo();
     cmd.args([

@@ -166,12 +166,24 @@ pub fn column<'a>(frame: &'a DataFrame, name: &str) -> Result<&'a Series, Report
     }
 }
 
+/// The most similar name, or else one with `given` as a dotted segment (`optimizer` finds
+/// `train.optimizer.name` among `train.optimizer.*`).
 fn nearest<'a>(given: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let names: Vec<&str> = names.collect();
     names
-        .map(|n| (strsim::jaro_winkler(given, n), n))
+        .iter()
+        .map(|n| (strsim::jaro_winkler(given, n), *n))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)
+        .or_else(|| {
+            // A tagged table's tag (`.name`, `.kind`) says the most; else the shortest.
+            names
+                .iter()
+                .filter(|n| n.split('.').any(|segment| segment == given))
+                .min_by_key(|n| (!(n.ends_with(".name") || n.ends_with(".kind")), n.len()))
+                .copied()
+        })
 }
 
 /// The rows of `frame` that pass every filter.
@@ -192,6 +204,7 @@ mod tests {
         df!(
             "run" => ["a", "b", "c", "d"],
             "train.learning_rate" => [Some(0.1), Some(0.01), Some(0.001), None],
+            "train.optimizer.beta1" => [None, Some(0.9), Some(0.9), Some(0.9)],
             "train.optimizer.name" => ["sgd", "adam", "adamw", "adam"],
             "git_dirty" => [true, false, false, false],
         )
@@ -231,6 +244,10 @@ mod tests {
         let f = Filter::parse("train.learnin_rate<1").unwrap();
         let e = apply(&runs(), &[f]).unwrap_err().to_string();
         assert!(e.contains("did you mean `train.learning_rate`"), "{e}");
+        let e = apply(&runs(), &[Filter::parse("optimizer=adam").unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `train.optimizer.name`"), "{e}");
         let f = Filter::parse("train.learning_rate<big").unwrap();
         let e = apply(&runs(), &[f]).unwrap_err().to_string();
         assert!(e.contains("not one"), "{e}");

@@ -424,7 +424,13 @@ impl Comparison {
             .then(|| self.by[0].clone())
         });
         if let Some(parameter) = parameter {
-            let xs = numbers(&self.runs, &parameter).context("--scatter")?;
+            let column = filter::column(&self.runs, &parameter).context("--scatter")?;
+            if !column.dtype().is_primitive_numeric() {
+                anyhow::bail!(
+                    "--scatter {parameter}: holds text, and a scatter needs numbers; group by it instead (--group-by {parameter}) for bars"
+                );
+            }
+            let xs = numbers(&self.runs, &parameter)?;
             let grouped = !self.by.is_empty();
             let (xs, values) = (&xs, &values);
             let points: Vec<Point> = self

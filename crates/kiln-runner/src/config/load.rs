@@ -125,7 +125,7 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
             }
             let loaded = source.load(sets, &t.assignments).map_err(|e| {
                 ConfigError(format!(
-                    "sweep trial {} of the file ({}): {}",
+                    "sweep trial {} ({}): {}",
                     t.index + 1,
                     t.label(),
                     e.0
