@@ -528,18 +528,13 @@ pub fn compare(
 /// `kiln report`: writes the page and returns where.
 pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyhow::Result<PathBuf> {
     let c = sel.compare()?;
-    let sweeps: Vec<Option<String>> = {
-        let mut s = strings(&c.runs, "sweep");
-        s.sort();
-        s.dedup();
-        s
+    let distinct = |column: &str| {
+        let mut values = strings(&c.runs, column);
+        values.sort();
+        values.dedup();
+        values
     };
-    let experiments = {
-        let mut e = strings(&c.runs, "experiment");
-        e.sort();
-        e.dedup();
-        e
-    };
+    let (sweeps, experiments) = (distinct("sweep"), distinct("experiment"));
     let single_sweep = match (sweeps.as_slice(), experiments.as_slice()) {
         ([Some(s)], [Some(e)]) => Some((e.clone(), s.clone())),
         _ => None,

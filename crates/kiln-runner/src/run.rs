@@ -83,7 +83,7 @@ pub fn run(
         None => RunDir::create(results, &exp.name, exp.seed, started_at),
         Some(t) => RunDir::create_named(
             &results.join(&exp.name).join(&t.info.name),
-            &format!("t{:03}-s{}", t.info.trial, t.seed),
+            &RunDir::trial_base(t.info.trial, t.seed),
         ),
     }
     .with_context(|| format!("creating a run folder under {}", results.display()))?;

@@ -23,6 +23,21 @@ impl RunDir {
         Self::create_named(&results.join(experiment), &base)
     }
 
+    /// The folder name of a sweep's trial (1-based) before any `-2` suffix.
+    pub fn trial_base(trial: usize, seed: u64) -> String {
+        format!("t{trial:03}-s{seed}")
+    }
+
+    /// Whether `name` is a folder [`RunDir::create_named`] made from `base`.
+    pub fn is_attempt_of(name: &str, base: &str) -> bool {
+        name.strip_prefix(base).is_some_and(|rest| {
+            rest.is_empty()
+                || rest
+                    .strip_prefix('-')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+
     /// A fresh folder `<parent>/<base>`, or `<base>-2`, `-3`... when taken.
     pub fn create_named(parent: &Path, base: &str) -> io::Result<Self> {
         std::fs::create_dir_all(parent)?;
@@ -87,5 +102,15 @@ mod tests {
         assert_ne!(a.root, b.root);
         assert!(b.id.ends_with("-2") && a.id.contains("-s7"));
         assert!(a.root.join("metrics").is_dir() && a.root.join("charts").is_dir());
+    }
+
+    #[test]
+    fn attempts_of_a_trial_are_told_apart_from_other_seeds() {
+        let base = RunDir::trial_base(1, 1);
+        assert_eq!(base, "t001-s1");
+        assert!(RunDir::is_attempt_of("t001-s1", &base));
+        assert!(RunDir::is_attempt_of("t001-s1-2", &base));
+        assert!(!RunDir::is_attempt_of("t001-s10", &base));
+        assert!(!RunDir::is_attempt_of("t001-s1-", &base));
     }
 }

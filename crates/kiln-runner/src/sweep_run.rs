@@ -19,6 +19,7 @@ use crate::config::{Experiment, Sweep};
 use crate::interrupt;
 use crate::manifest::{Manifest, Status, TrialInfo};
 use crate::run::TrialPlacement;
+use crate::run_dir::RunDir;
 
 /// 16 hex digits of the SHA-256 of the resolved config, without the datasets folder (where
 /// the data was read from does not change the trial).
@@ -302,11 +303,13 @@ fn spawn(exe: &Path, o: &SweepOptions, i: usize) -> anyhow::Result<Child> {
 
 /// "completed: test accuracy 97.91 %" or "failed: <why>", from the trial's newest folder.
 fn outcome(sweep: &Sweep, results: &Path, i: usize, ok: bool) -> String {
-    let key = placement(sweep, i).info.key;
+    let p = placement(sweep, i);
+    let (key, base) = (p.info.key, RunDir::trial_base(p.info.trial, p.seed));
     let newest = std::fs::read_dir(folder(sweep, results))
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
+        .filter(|e| RunDir::is_attempt_of(&e.file_name().to_string_lossy(), &base))
         .filter_map(|e| {
             let m = Manifest::read(&e.path().join("manifest.json")).ok()?;
             m.sweep
