@@ -4,6 +4,8 @@
 //! built with; tests share that profile so that a run and the tests compile the heavy
 //! dependency graph (burn, polars, plotters) once.
 
+mod backends;
+
 use std::env;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -25,14 +27,20 @@ commands:
   index [--rebuild]                         show, or rebuild from the run folders, the index
   bench compare [RUNS] [PARAMETERS]         time compare over a synthetic index (default
                                             10000 runs, 20 parameters)
+  setup tch                                 install torch 2.9.0 (libtorch) from PyPI into
+                                            ~/.cache/kiln (or KILN_TORCH_DIR), once
   test [ARGS]...                            run the test suite (optimised build); when
                                             KILN_DATASETS names the real datasets folder,
                                             the tests marked as needing real data run too
   lint                                      cargo fmt --check and clippy -D warnings
   help                                      this text
 
+backends: flex is always built; `run` builds wgpu and tch in when the experiment asks
+for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch).
+
 environment:
   KILN_DATASETS   existing datasets folder, e.g. ../shared/datasets (used instead of downloads)
+  KILN_TORCH_DIR  a venv holding torch 2.9.0, instead of the one `setup tch` makes
   KILN_A__B=V     overrides key a.b of the experiment (see README)
 ";
 
@@ -49,6 +57,14 @@ fn main() -> ExitCode {
         "run" | "check" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
         "bench" => bench(rest),
+        "setup" => match rest
+            .first()
+            .map(|s| s.to_string_lossy().into_owned())
+            .as_deref()
+        {
+            Some("tch") => backends::setup_tch(),
+            _ => Err(format!("`setup` knows one thing: tch\n\n{HELP}")),
+        },
         "test" => test(rest),
         "lint" => lint(),
         "help" | "--help" | "-h" => {
@@ -116,7 +132,7 @@ fn datasets_env(cmd: &mut Command) -> Option<PathBuf> {
     Some(path)
 }
 
-fn status(mut cmd: Command) -> Result<(), String> {
+pub(crate) fn status(mut cmd: Command) -> Result<(), String> {
     let shown = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy().into_owned())
@@ -157,9 +173,20 @@ fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), 
         "kiln-runner",
         "--bin",
         "kiln",
-        "--",
     ]);
-    cmd.arg(command).args(rest);
+    // The backends the experiment asks for are built in; flex always is.
+    let wanted = if needs_file {
+        backends::asked(Path::new(&rest[0]), &rest)
+    } else {
+        Vec::new()
+    };
+    if !wanted.is_empty() {
+        cmd.arg("--features").arg(wanted.join(","));
+    }
+    if wanted.contains(&"tch") {
+        backends::tch_env(&mut cmd)?;
+    }
+    cmd.arg("--").arg(command).args(rest);
     datasets_env(&mut cmd);
     status(cmd)
 }

@@ -1,5 +1,12 @@
 //! From the experiment's `backend` and `device` to a burn `Device`, checked before any data
-//! is read so that a typo costs nothing.
+//! is read so that a typo, a backend left out of the build or a missing GPU costs nothing.
+//!
+//! Devices by backend:
+//! - `flex`: `cpu` (or `default`);
+//! - `wgpu`: `default` (the best adapter), `cpu` (a CPU adapter such as Mesa's lavapipe),
+//!   `discrete-gpu:N`, `integrated-gpu:N`, `virtual-gpu:N`;
+//! - `tch`: `default` (the first CUDA GPU if libtorch sees one, else the CPU), `cpu`,
+//!   `cuda:N`, `mps`.
 
 use burn::tensor::Device;
 
@@ -8,34 +15,169 @@ use crate::config::BackendKind;
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(
-        "backend `{0}` is not built into this kiln binary; only `flex` (CPU) is available in this build"
+        "backend `{0}` is not built into this kiln binary (built: {built}); `cargo xtask run` builds what an experiment asks for, or build it yourself with `cargo build --release -p kiln-runner --features {0}`",
+        built = built().join(", ")
     )]
     NotBuilt(&'static str),
-    #[error("backend `{backend}` has no device `{device}`; available: {available}")]
+    #[error("backend `{backend}` has no device `{device}`; expected {expected}")]
     NoSuchDevice {
         backend: &'static str,
         device: String,
-        available: String,
+        expected: &'static str,
+    },
+    #[error("backend `{backend}`, device `{device}` is not usable on this machine: {why}")]
+    Unavailable {
+        backend: &'static str,
+        device: String,
+        why: String,
     },
 }
 
-/// The device for `backend`/`device`, seeded so that initialisation and dropout repeat.
+/// The backends this binary was built with.
+pub fn built() -> Vec<&'static str> {
+    let mut b = vec!["flex"];
+    if cfg!(feature = "wgpu") {
+        b.push("wgpu");
+    }
+    if cfg!(feature = "tch") {
+        b.push("tch");
+    }
+    b
+}
+
+/// `name:N` as N, for device strings like `cuda:0`.
+#[cfg_attr(not(any(feature = "wgpu", feature = "tch")), allow(dead_code))]
+fn indexed(device: &str, name: &str) -> Option<usize> {
+    device.strip_prefix(name)?.strip_prefix(':')?.parse().ok()
+}
+
+/// The device for `backend`/`device`, tried with a small tensor and seeded so that
+/// initialisation and dropout repeat.
 pub fn device(backend: BackendKind, device: &str, seed: u64) -> Result<Device, BackendError> {
-    let device = match backend {
+    let chosen = match backend {
         BackendKind::Flex => match device {
-            "cpu" => Device::flex(),
+            "cpu" | "default" => Device::flex(),
             other => {
                 return Err(BackendError::NoSuchDevice {
                     backend: "flex",
                     device: other.to_string(),
-                    available: "cpu".into(),
+                    expected: "cpu",
                 });
             }
         },
-        BackendKind::Wgpu | BackendKind::Tch => return Err(BackendError::NotBuilt(backend.name())),
+        BackendKind::Wgpu => wgpu(device)?,
+        BackendKind::Tch => tch(device)?,
     };
-    device.seed(seed);
-    Ok(device)
+    probe(&chosen).map_err(|why| BackendError::Unavailable {
+        backend: backend.name(),
+        device: device.to_string(),
+        why: format!("{why}{}", hint(backend)),
+    })?;
+    chosen.seed(seed);
+    Ok(chosen)
+}
+
+fn hint(backend: BackendKind) -> &'static str {
+    match backend {
+        BackendKind::Flex => "",
+        BackendKind::Wgpu => {
+            " (without a GPU, Debian's mesa-vulkan-drivers gives a CPU Vulkan adapter: apt-get install mesa-vulkan-drivers, then device = \"cpu\" or \"default\")"
+        }
+        BackendKind::Tch => {
+            " (libtorch comes from `cargo xtask setup tch`; CUDA devices need a CUDA build of torch and a GPU)"
+        }
+    }
+}
+
+/// Creates and reads back a tensor: backends report a missing adapter or library by
+/// panicking on first use, and that must be an error here, before any data is read.
+fn probe(device: &Device) -> Result<(), String> {
+    let device = device.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(move || {
+        let t = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &device);
+        (t * 2.0).into_data().try_to_vec::<f32>().ok()
+    });
+    std::panic::set_hook(hook);
+    match result {
+        Ok(Some(v)) if v == [2.0, 4.0] => Ok(()),
+        Ok(other) => Err(format!(
+            "a test computation gave {other:?} instead of [2, 4]"
+        )),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("it failed on first use")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(device: &str) -> Result<Device, BackendError> {
+    use burn::tensor::DeviceKind;
+    let kind = match device {
+        "default" => DeviceKind::DefaultDevice,
+        "cpu" => DeviceKind::Cpu,
+        d => {
+            let parsed = [
+                (
+                    "discrete-gpu",
+                    DeviceKind::DiscreteGpu as fn(usize) -> DeviceKind,
+                ),
+                ("integrated-gpu", DeviceKind::IntegratedGpu),
+                ("virtual-gpu", DeviceKind::VirtualGpu),
+            ]
+            .iter()
+            .find_map(|(name, make)| indexed(d, name).map(make));
+            parsed.ok_or_else(|| BackendError::NoSuchDevice {
+                backend: "wgpu",
+                device: d.to_string(),
+                expected: "default, cpu, discrete-gpu:N, integrated-gpu:N or virtual-gpu:N",
+            })?
+        }
+    };
+    Ok(Device::wgpu(kind))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_device: &str) -> Result<Device, BackendError> {
+    Err(BackendError::NotBuilt("wgpu"))
+}
+
+// burn 0.22 marks its libtorch devices deprecated in favour of CubeCL backends; kiln keeps tch
+// on purpose, as the reference implementation the other backends are checked against.
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+fn tch(device: &str) -> Result<Device, BackendError> {
+    match device {
+        "cpu" => Ok(Device::libtorch()),
+        "mps" => Ok(Device::libtorch_mps()),
+        "default" => {
+            let cuda = Device::libtorch_cuda(0);
+            Ok(if probe(&cuda).is_ok() {
+                cuda
+            } else {
+                Device::libtorch()
+            })
+        }
+        d => indexed(d, "cuda")
+            .map(Device::libtorch_cuda)
+            .ok_or_else(|| BackendError::NoSuchDevice {
+                backend: "tch",
+                device: d.to_string(),
+                expected: "default, cpu, cuda:N or mps",
+            }),
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch(_device: &str) -> Result<Device, BackendError> {
+    Err(BackendError::NotBuilt("tch"))
 }
 
 #[cfg(test)]
@@ -49,7 +191,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cuda:0") && e.contains("cpu"), "{e}");
-        let e = device(BackendKind::Tch, "cpu", 1).unwrap_err().to_string();
-        assert!(e.contains("`tch`") && e.contains("not built"), "{e}");
+        if !cfg!(feature = "tch") {
+            let e = device(BackendKind::Tch, "cpu", 1).unwrap_err().to_string();
+            assert!(
+                e.contains("`tch`") && e.contains("not built") && e.contains("--features tch"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_strings_read_their_index() {
+        assert_eq!(indexed("cuda:1", "cuda"), Some(1));
+        assert_eq!(indexed("discrete-gpu:0", "discrete-gpu"), Some(0));
+        assert_eq!(indexed("cuda", "cuda"), None);
+        assert_eq!(indexed("cuda:x", "cuda"), None);
     }
 }

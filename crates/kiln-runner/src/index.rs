@@ -33,6 +33,7 @@ pub const CORE_COLUMNS: &[&str] = &[
     "seed",
     "backend",
     "device",
+    "resolved_device",
     "test_accuracy",
     "test_loss",
     "test_macro_f1",
@@ -111,6 +112,7 @@ impl Row {
         row.set("seed", Cell::I64(Some(manifest.seed as i64)));
         row.set("backend", s(&manifest.backend));
         row.set("device", s(&manifest.device));
+        row.set("resolved_device", s(&manifest.resolved_device));
         row.set("epochs", Cell::I64(Some(manifest.epochs_run as i64)));
         row.set(
             "best_epoch",

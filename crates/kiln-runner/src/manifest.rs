@@ -75,7 +75,11 @@ pub struct Manifest {
     pub pid: u32,
     pub seed: u64,
     pub backend: String,
+    /// As the experiment asked, e.g. `default`.
     pub device: String,
+    /// What `device` became, as burn names it.
+    #[serde(default)]
+    pub resolved_device: String,
     pub config_file: String,
     pub overrides: Vec<String>,
     pub env_overrides: Vec<String>,

@@ -99,6 +99,7 @@ pub fn run(
         },
     );
     manifest.timings.load_data_s = load_data_s;
+    manifest.resolved_device = format!("{device:?}");
     manifest.sweep = trial.map(|t| t.info.clone());
     // The config first: once a manifest exists, the index reads the config beside it.
     let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
@@ -210,6 +211,7 @@ fn new_manifest(
         seed: exp.seed,
         backend: exp.backend.name().into(),
         device: exp.device.clone(),
+        resolved_device: String::new(),
         config_file: absolute(&loaded.file),
         overrides: loaded.overrides.clone(),
         env_overrides: loaded.env_overrides.clone(),

@@ -189,6 +189,17 @@ pub struct SweepOptions<'a> {
 
 /// Runs every trial not yet completed; an error when any failed or the sweep was interrupted.
 pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
+    // A backend left out of this build would fail its trials one by one: say so at once.
+    let built = crate::backend::built();
+    if let Some(t) = sweep
+        .trials
+        .iter()
+        .find(|t| !built.contains(&t.loaded.experiment.backend.name()))
+    {
+        return Err(
+            crate::backend::BackendError::NotBuilt(t.loaded.experiment.backend.name()).into(),
+        );
+    }
     let states = states(sweep, o.results, true);
     let mut queue: VecDeque<usize> = states
         .iter()

@@ -72,7 +72,13 @@ fn run_produces_metrics_charts_manifest_and_a_trained_model() {
     assert_eq!(manifest["status"], "completed");
     assert_eq!(manifest["seed"], 7);
     assert_eq!(manifest["backend"], "flex");
-    assert_eq!(manifest["device"], "cpu");
+    assert_eq!(manifest["device"], "default");
+    assert!(
+        manifest["resolved_device"]
+            .as_str()
+            .is_some_and(|d| d.to_lowercase().contains("flex")),
+        "{manifest}"
+    );
     assert_eq!(manifest["crates"]["burn"], "0.22.1");
     for key in [
         "git",

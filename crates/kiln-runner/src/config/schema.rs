@@ -30,7 +30,8 @@ pub struct Experiment {
     pub seed: u64,
     #[serde(default)]
     pub backend: BackendKind,
-    /// Backend device, e.g. `cpu`.
+    /// Backend device: `default` (the backend's best), `cpu`, `cuda:0`, `discrete-gpu:0`...
+    /// (see `backend.rs`).
     #[serde(default = "default_device")]
     pub device: String,
     /// A folder of existing datasets (e.g. `../shared/datasets`) used instead of the download
@@ -43,6 +44,10 @@ pub struct Experiment {
     /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
     #[serde(default, skip_serializing)]
     pub sweep: Option<serde::de::IgnoredAny>,
+    /// `backends = ["flex", "tch"]`: the experiment once per backend, as a sweep (see
+    /// `sweep.rs`); each trial has one `backend`.
+    #[serde(default, skip_serializing)]
+    pub backends: Option<serde::de::IgnoredAny>,
 }
 
 fn default_seed() -> u64 {
@@ -50,7 +55,7 @@ fn default_seed() -> u64 {
 }
 
 fn default_device() -> String {
-    "cpu".into()
+    "default".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

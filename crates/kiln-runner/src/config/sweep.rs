@@ -255,8 +255,77 @@ const RESERVED: &[&str] = &["name", "seeds", "zip", "random"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
 impl SweepSpec {
-    /// The `[sweep]` table of `doc`, if there is one.
+    /// What `doc` sweeps: its `[sweep]` table and its `backends` list, if any.
     pub fn parse(
+        file: &str,
+        text: &str,
+        doc: &Document<&str>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let r = Reader { file, text };
+        let backends = match doc.as_table().get("backends") {
+            None => None,
+            Some(item) => {
+                let line = r.line(doc.as_table().key("backends").and_then(|k| k.span()));
+                let list = item
+                    .as_array()
+                    .filter(|a| !a.is_empty() && a.iter().all(|v| v.as_str().is_some()))
+                    .ok_or_else(|| {
+                        r.err(
+                            line,
+                            "backends",
+                            "expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]",
+                        )
+                    })?;
+                let values = list
+                    .iter()
+                    .map(|v| r.value(v, line, "backends"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Axis {
+                    key: "backend".into(),
+                    values,
+                    line,
+                })
+            }
+        };
+        let spec = Self::parse_table(file, text, doc)?;
+        Ok(match (spec, backends) {
+            (spec, None) => spec,
+            (None, Some(axis)) => Some(SweepSpec {
+                name: "backends".into(),
+                seeds: None,
+                grid: vec![axis],
+                zip: Vec::new(),
+                random: None,
+            }),
+            (Some(mut spec), Some(axis)) => {
+                if spec.keys().any(|k| k == "backend") {
+                    return Err(r.err(
+                        axis.line,
+                        "backends",
+                        "the [sweep] sweeps `backend` too; keep one of them",
+                    ));
+                }
+                // Outermost, so that each backend's trials sit together.
+                spec.grid.insert(0, axis);
+                Some(spec)
+            }
+        })
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.grid
+            .iter()
+            .chain(&self.zip)
+            .map(|a| a.key.as_str())
+            .chain(
+                self.random
+                    .iter()
+                    .flat_map(|r| r.dims.iter().map(|d| d.0.as_str())),
+            )
+    }
+
+    /// The `[sweep]` table of `doc`, if there is one.
+    fn parse_table(
         file: &str,
         text: &str,
         doc: &Document<&str>,
@@ -362,17 +431,7 @@ impl SweepSpec {
             };
             spec.random = Some(parse_random(&r, &random, line)?);
         }
-        let keys: Vec<&str> = spec
-            .grid
-            .iter()
-            .chain(&spec.zip)
-            .map(|a| a.key.as_str())
-            .chain(
-                spec.random
-                    .iter()
-                    .flat_map(|r| r.dims.iter().map(|d| d.0.as_str())),
-            )
-            .collect();
+        let keys: Vec<&str> = spec.keys().collect();
         for (i, key) in keys.iter().enumerate() {
             if *key == "name" || *key == "seed" {
                 return Err(r.err(
@@ -746,6 +805,34 @@ mod tests {
             decades.len() >= 3,
             "log-uniform covers the decades: {decades:?}"
         );
+    }
+
+    #[test]
+    fn a_backends_list_is_a_sweep_over_the_backend() {
+        let l = labels("backends = [\"flex\", \"tch\"]\n");
+        assert_eq!(l, ["backend=flex", "backend=tch"]);
+        let s = spec("backends = [\"flex\", \"wgpu\"]\n").unwrap().unwrap();
+        assert_eq!(s.name, "backends");
+        let l = labels(
+            "backends = [\"flex\", \"tch\"]\n[sweep]\nseeds = [1, 2]\ntrain.epochs = [1, 2]\n",
+        );
+        assert_eq!(
+            l[..3],
+            [
+                "backend=flex epochs=1 seed=1",
+                "backend=flex epochs=2 seed=1",
+                "backend=tch epochs=1 seed=1"
+            ]
+        );
+        let e = spec("backends = \"flex\"\n").unwrap_err().0;
+        assert!(
+            e.contains("exp.toml:2") && e.contains("list of backends"),
+            "{e}"
+        );
+        let e = spec("backends = [\"flex\"]\n[sweep]\nbackend = [\"tch\"]\n")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("keep one"), "{e}");
     }
 
     #[test]
