@@ -41,6 +41,7 @@ for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch)
 environment:
   KILN_DATASETS   existing datasets folder, e.g. ../shared/datasets (used instead of downloads)
   KILN_TORCH_DIR  a venv holding torch 2.9.0, instead of the one `setup tch` makes
+  KILN_TEST_BACKENDS=wgpu,tch   `test` also runs those backends' parity tests against flex
   KILN_A__B=V     overrides key a.b of the experiment (see README)
 ";
 
@@ -350,7 +351,36 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             .env("KILN_CHROMIUM", b);
         status(only)?;
     }
-    Ok(())
+    parity(&cargo_args)
+}
+
+/// With `KILN_TEST_BACKENDS=wgpu,tch`, the parity tests of those backends against flex. They
+/// need a build with those features (and libtorch, a Vulkan adapter), so they stay out of
+/// the default run.
+fn parity(cargo_args: &[OsString]) -> Result<(), String> {
+    let Some(list) = env::var("KILN_TEST_BACKENDS")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+    else {
+        eprintln!("xtask: KILN_TEST_BACKENDS not set: flex only, no backend parity tests");
+        return Ok(());
+    };
+    let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+    if let Some(bad) = wanted.iter().find(|b| !["wgpu", "tch"].contains(b)) {
+        return Err(format!(
+            "KILN_TEST_BACKENDS: unknown backend `{bad}` (wgpu, tch)"
+        ));
+    }
+    eprintln!("xtask: parity tests of {} against flex", wanted.join(", "));
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "-p", "kiln-runner", "--features"])
+        .arg(wanted.join(","))
+        .args(cargo_args)
+        .args(["--test", "parity", "--", "--nocapture"]);
+    if wanted.contains(&"tch") {
+        backends::tch_env(&mut cmd)?;
+    }
+    status(cmd)
 }
 
 fn lint() -> Result<(), String> {

@@ -9,6 +9,7 @@ mod classifier;
 mod cnn;
 mod invalid;
 mod mlp;
+pub mod portable;
 mod recurrent;
 
 pub use activation::ActivationKind;

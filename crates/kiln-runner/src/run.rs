@@ -68,9 +68,13 @@ pub fn run(
             e.message
         )
     };
+    // Initialised on flex with the seed whatever the backend, so that a seed gives the same
+    // weights everywhere; training moves them to `device`.
+    let init_device = burn::tensor::Device::flex();
+    init_device.seed(exp.seed);
     let mut model = exp
         .model
-        .init(prepared.input_shape(), classes, &device)
+        .init(prepared.input_shape(), classes, &init_device)
         .map_err(model_error)?;
     if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
         && let Some(pretrained) = &text.pretrained
@@ -78,6 +82,7 @@ pub fn run(
         m.set_embedding_rows(&pretrained.rows, kiln_data::text::Vocabulary::PAD as usize)
             .map_err(model_error)?;
     }
+    kiln_models::portable::materialize(&model);
 
     let run = match trial {
         None => RunDir::create(results, &exp.name, exp.seed, started_at),
