@@ -196,6 +196,21 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// The caption, margins and axis label areas every chart here shares.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    caption: String,
+    size: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(caption, ("sans-serif", size))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(70);
+    builder
+}
+
 fn curves<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     metric: &str,
@@ -226,11 +241,7 @@ where
     } else {
         format!("{metric} per epoch")
     };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
+    let mut chart = frame(root, caption, 22)
         .build_cartesian_2d(1f64..x_max.max(2.0), lo..hi)
         .map_err(e)?;
     chart
@@ -313,11 +324,7 @@ where
     );
     let labels: Vec<String> = bars.iter().map(|b| short(&b.label, 22)).collect();
     let n = bars.len().max(1) as u32;
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
+    let mut chart = frame(root, caption, 20)
         // plotters' integer ranges include their end: n bars are 0..n-1.
         .build_cartesian_2d((0u32..n - 1).into_segmented(), y_lo..y_hi)
         .map_err(e)?;
@@ -412,11 +419,7 @@ where
     X: AsRangedCoord<Value = f64>,
     X::CoordDescType: ValueFormatter<f64>,
 {
-    let mut chart = ChartBuilder::on(root)
-        .caption(format!("{metric} against {parameter}"), ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(70)
+    let mut chart = frame(root, format!("{metric} against {parameter}"), 22)
         .build_cartesian_2d(x, y_lo..y_hi)
         .map_err(e)?;
     chart

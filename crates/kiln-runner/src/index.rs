@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use kiln_data::download::write_atomically;
+use kiln_report::group::Stats;
 use polars::prelude::*;
 
 use crate::manifest::Manifest;
@@ -169,11 +170,12 @@ impl Row {
                 })
                 .unwrap_or_default()
         };
-        let max = |v: Vec<f64>| v.into_iter().reduce(f64::max);
-        let min = |v: Vec<f64>| v.into_iter().reduce(f64::min);
-        let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        row.set("best_val_accuracy", Cell::F64(max(series("val_accuracy"))));
-        row.set("best_val_loss", Cell::F64(min(series("val_loss"))));
+        let stats = |name: &str| Stats::of(&series(name));
+        row.set(
+            "best_val_accuracy",
+            Cell::F64(stats("val_accuracy").map(|s| s.max)),
+        );
+        row.set("best_val_loss", Cell::F64(stats("val_loss").map(|s| s.min)));
         row.set(
             "final_train_loss",
             Cell::F64(series("train_loss").last().copied()),
@@ -184,7 +186,7 @@ impl Row {
         );
         row.set(
             "samples_per_second",
-            Cell::F64(mean(series("samples_per_second"))),
+            Cell::F64(stats("samples_per_second").map(|s| s.mean)),
         );
 
         if let Ok(text) = std::fs::read_to_string(root.join("config.toml")) {
