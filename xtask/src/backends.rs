@@ -13,7 +13,8 @@ use std::process::Command;
 pub const TORCH_VERSION: &str = "2.9.0";
 
 /// Backends beyond flex that the experiment `file` asks for, through its `backend` or
-/// `backends` keys (a sweep's included), `--set backend=...` in `args`, or `KILN_BACKEND`.
+/// `backends` keys (a sweep's included), `--set backend=...` or `--set backends=...` in
+/// `args`, or `KILN_BACKEND`.
 pub fn asked(file: &Path, args: &[OsString]) -> Vec<&'static str> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     let mut found = Vec::new();
@@ -33,8 +34,13 @@ pub fn asked(file: &Path, args: &[OsString]) -> Vec<&'static str> {
     }
     for a in args {
         let a = a.to_string_lossy();
-        if a.starts_with("backend=") {
-            consider(&a.replace(' ', ""));
+        if let Some((key, value)) = a.split_once('=')
+            && matches!(key.trim(), "backend" | "backends")
+        {
+            // `wgpu`, `flex,tch` or `["tch", "wgpu"]`: every word counts.
+            for word in value.split(|c: char| !c.is_ascii_alphanumeric()) {
+                consider(&format!("={word}"));
+            }
         }
     }
     if let Ok(b) = env::var("KILN_BACKEND") {
@@ -144,6 +150,15 @@ mod tests {
         assert_eq!(asked(&file, &sets), ["tch", "wgpu"]);
         std::fs::write(&file, "backend = \"flex\"\n").unwrap();
         assert!(asked(&file, &[]).is_empty());
+        for list in ["backends=flex,tch", "backends=[\"tch\", \"flex\"]"] {
+            assert_eq!(
+                asked(&file, &["--set".into(), list.into()]),
+                ["tch"],
+                "{list}"
+            );
+        }
+        let unrelated: Vec<OsString> = vec!["--set".into(), "name=wgpu".into()];
+        assert!(asked(&file, &unrelated).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,6 +25,10 @@ commands:
                                             configuration (table, markdown, csv or json)
   report [SELECTION] [--out FILE]           the same as one self-contained HTML page
   index [--rebuild]                         show, or rebuild from the run folders, the index
+  bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
+      [--steps N] [--warmup N]              as a Markdown table in results/bench/backends.md;
+                                            default: the MNIST MLP and CNN and the IMDB LSTM
+                                            on the embedded samples, on each file's backend
   bench compare [RUNS] [PARAMETERS]         time compare over a synthetic index (default
                                             10000 runs, 20 parameters)
   setup tch                                 install torch 2.9.0 (libtorch) from PyPI into
@@ -165,6 +169,18 @@ fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), 
             rest[i] = absolute(&rest[i]);
         }
     }
+    // The backends the experiment asks for are built in; flex always is.
+    let wanted = if needs_file {
+        backends::asked(Path::new(&rest[0]), &rest)
+    } else {
+        Vec::new()
+    };
+    status(kiln_with(&wanted, command, rest)?)
+}
+
+/// `cargo run` of the optimised `kiln` binary with the `wanted` backends built in (and
+/// libtorch found when tch is among them), running `command` with `args`.
+fn kiln_with(wanted: &[&str], command: &str, args: Vec<OsString>) -> Result<Command, String> {
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -175,21 +191,15 @@ fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), 
         "--bin",
         "kiln",
     ]);
-    // The backends the experiment asks for are built in; flex always is.
-    let wanted = if needs_file {
-        backends::asked(Path::new(&rest[0]), &rest)
-    } else {
-        Vec::new()
-    };
     if !wanted.is_empty() {
         cmd.arg("--features").arg(wanted.join(","));
     }
     if wanted.contains(&"tch") {
         backends::tch_env(&mut cmd)?;
     }
-    cmd.arg("--").arg(command).args(rest);
+    cmd.arg("--").arg(command).args(args);
     datasets_env(&mut cmd);
-    status(cmd)
+    Ok(cmd)
 }
 
 fn target_dir() -> PathBuf {
@@ -198,12 +208,76 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// `bench compare`: `kiln compare` over a synthetic index, timed from outside the process.
-fn bench(rest: Vec<OsString>) -> Result<(), String> {
-    let what = rest.first().map(|s| s.to_string_lossy().into_owned());
-    if what.as_deref() != Some("compare") {
-        return Err(format!("`bench` knows one workload: compare\n\n{HELP}"));
+/// The standard workloads of `bench`, on the embedded samples so that no download is needed
+/// (throughput does not depend on which digits or reviews are read).
+const BENCH_WORKLOADS: [&str; 3] = [
+    "experiments/mlp_mnist.toml",
+    "experiments/cnn_mnist.toml",
+    "experiments/lstm_imdb.toml",
+];
+
+/// `bench [FILES] [--backends ...]`: training throughput per backend, as a Markdown table;
+/// `bench compare`: the compare command over a synthetic index.
+fn bench(mut rest: Vec<OsString>) -> Result<(), String> {
+    if rest.first().is_some_and(|s| s == "compare") {
+        return bench_compare(rest);
     }
+    let has = |flag: &str| rest.iter().any(|a| a == flag);
+    let (files_given, format_given, output_given) = (
+        rest.iter().any(|a| a.to_string_lossy().ends_with(".toml")),
+        has("--format"),
+        has("-o") || has("--output"),
+    );
+    for i in 0..rest.len() {
+        let a = rest[i].to_string_lossy();
+        if a.ends_with(".toml")
+            || (i > 0 && ["-o", "--output"].contains(&&*rest[i - 1].to_string_lossy()))
+        {
+            rest[i] = absolute(&rest[i]);
+        }
+    }
+    if !files_given {
+        rest.extend(
+            BENCH_WORKLOADS
+                .iter()
+                .map(|f| root().join(f).into_os_string()),
+        );
+        rest.extend(["--set".into(), "data.source=sample".into()]);
+    }
+    if !format_given {
+        rest.extend(["--format".into(), "markdown".into()]);
+    }
+    if !output_given {
+        rest.push("--output".into());
+        rest.push(
+            root()
+                .join("results")
+                .join("bench")
+                .join("backends.md")
+                .into_os_string(),
+        );
+    }
+    // `--backends wgpu,tch` as `--set backends=...` for the feature scan.
+    let mut scan = rest.clone();
+    if let Some(i) = rest.iter().position(|a| a == "--backends")
+        && let Some(list) = rest.get(i + 1)
+    {
+        scan.push(format!("backends={}", list.to_string_lossy()).into());
+    }
+    let mut wanted = Vec::new();
+    for file in rest
+        .iter()
+        .filter(|a| a.to_string_lossy().ends_with(".toml"))
+    {
+        wanted.extend(backends::asked(Path::new(file), &scan));
+    }
+    wanted.sort();
+    wanted.dedup();
+    status(kiln_with(&wanted, "bench", rest)?)
+}
+
+/// `bench compare`: `kiln compare` over a synthetic index, timed from outside the process.
+fn bench_compare(rest: Vec<OsString>) -> Result<(), String> {
     let arg = |i: usize, default: &str| {
         rest.get(i)
             .map(|s| s.to_string_lossy().into_owned())

@@ -71,10 +71,53 @@ pub fn device(backend: BackendKind, device: &str, seed: u64) -> Result<Device, B
     probe(&chosen).map_err(|why| BackendError::Unavailable {
         backend: backend.name(),
         device: device.to_string(),
-        why: format!("{why}{}", hint(backend)),
+        why: format!("{}{}{}", plain(&why), seen(backend), hint(backend)),
     })?;
     chosen.seed(seed);
     Ok(chosen)
+}
+
+/// A device as a person would name it, in the words of the `device` key: `cpu`, `cuda:0`,
+/// and for wgpu the adapter's own name too (`cpu: llvmpipe (LLVM 15.0.6, 256 bits)`).
+pub fn describe(device: &Device) -> String {
+    let debug = format!("{device:?}");
+    for (pattern, name) in [
+        ("Flex(Cpu)", "cpu".to_string()),
+        ("LibTorch(Cpu)", "cpu".to_string()),
+        ("LibTorch(Mps)", "mps".to_string()),
+    ] {
+        if debug.contains(pattern) {
+            return name;
+        }
+    }
+    if let Some(index) = debug
+        .split("LibTorch(Cuda(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+    {
+        return format!("cuda:{index}");
+    }
+    #[cfg(feature = "wgpu")]
+    if debug.contains("Wgpu") {
+        let name = wgpu_name(&debug);
+        return match device.identity() {
+            Some(id) => format!("{name}: {}", id.name),
+            None => name,
+        };
+    }
+    debug
+}
+
+/// Evaluation batches on wgpu are capped: a conv layer's output for 1,000 MNIST images is
+/// 147 MB, past the 128 MiB storage buffer that lavapipe (and wgpu's default limits) allow, and
+/// the overflow is a panic deep in the kernel launch. Evaluation results do not depend on the
+/// batch size, so the cap changes only memory and speed.
+pub fn eval_batch_size(backend: BackendKind, asked: usize) -> usize {
+    const WGPU_EVAL_CAP: usize = 256;
+    match backend {
+        BackendKind::Wgpu => asked.min(WGPU_EVAL_CAP),
+        BackendKind::Flex | BackendKind::Tch => asked,
+    }
 }
 
 fn hint(backend: BackendKind) -> &'static str {
@@ -86,6 +129,76 @@ fn hint(backend: BackendKind) -> &'static str {
         BackendKind::Tch => {
             " (libtorch comes from `cargo xtask setup tch`; CUDA devices need a CUDA build of torch and a GPU)"
         }
+    }
+}
+
+/// wgpu's panic for a missing adapter reaches us as the unwrap of its setup thread's channel;
+/// the reason itself is logged as a warning above the error.
+fn plain(why: &str) -> &str {
+    if why.contains("RecvError") {
+        "it could not be opened (the warning above says why)"
+    } else {
+        why
+    }
+}
+
+/// What the backend does see, for an error about what it does not: wgpu's own message for a
+/// missing adapter is a bare `RecvError` from its setup thread.
+fn seen(backend: BackendKind) -> String {
+    #[cfg(feature = "wgpu")]
+    if backend == BackendKind::Wgpu {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let found = std::panic::catch_unwind(|| {
+            Device::enumerate(burn::tensor::DeviceType::Wgpu)
+                .iter()
+                .map(|d| {
+                    let name = wgpu_name(&format!("{d:?}"));
+                    match d.identity() {
+                        Some(id) => format!("`{name}` ({})", id.name),
+                        None => format!("`{name}`"),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        std::panic::set_hook(hook);
+        return match found {
+            Ok(found) if found.is_empty() => "; wgpu finds no adapter at all".into(),
+            Ok(found) => format!("; the devices wgpu finds are {}", found.join(", ")),
+            Err(_) => "; listing wgpu's adapters failed too".into(),
+        };
+    }
+    let _ = backend;
+    String::new()
+}
+
+/// kiln's name for a wgpu device from burn's `Debug` form, which is all that burn exposes of
+/// it: `...WgpuDevice { kind: DiscreteGpu(0), ... }` is `discrete-gpu:0`.
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+fn wgpu_name(debug: &str) -> String {
+    let Some(kind) = debug
+        .split("kind: ")
+        .nth(1)
+        .and_then(|k| k.split([',', ' ', '}']).next())
+    else {
+        return debug.to_string();
+    };
+    let (name, index) = match kind.split_once('(') {
+        Some((name, rest)) => (name, rest.trim_end_matches(')')),
+        None => (kind, ""),
+    };
+    let name = match name {
+        "DiscreteGpu" => "discrete-gpu",
+        "IntegratedGpu" => "integrated-gpu",
+        "VirtualGpu" => "virtual-gpu",
+        "Cpu" => "cpu",
+        "DefaultDevice" => "default",
+        _ => return debug.to_string(),
+    };
+    if index.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}:{index}")
     }
 }
 
@@ -198,6 +311,33 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn wgpu_devices_are_named_as_configs_name_them() {
+        let debug = "Device<Cube(Wgpu(WgpuDevice { kind: DiscreteGpu(1), backend: Auto }))>";
+        assert_eq!(wgpu_name(debug), "discrete-gpu:1");
+        assert_eq!(wgpu_name("WgpuDevice { kind: Cpu, backend: Auto }"), "cpu");
+        assert_eq!(wgpu_name("something else"), "something else");
+    }
+
+    #[test]
+    fn devices_are_described_in_config_words() {
+        assert_eq!(describe(&Device::flex()), "cpu");
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        {
+            assert_eq!(describe(&Device::libtorch()), "cpu");
+            assert_eq!(describe(&Device::libtorch_cuda(1)), "cuda:1");
+        }
+    }
+
+    #[test]
+    fn only_wgpu_caps_evaluation_batches() {
+        assert_eq!(eval_batch_size(BackendKind::Wgpu, 1000), 256);
+        assert_eq!(eval_batch_size(BackendKind::Wgpu, 100), 100);
+        assert_eq!(eval_batch_size(BackendKind::Flex, 1000), 1000);
+        assert_eq!(eval_batch_size(BackendKind::Tch, 1000), 1000);
     }
 
     #[test]

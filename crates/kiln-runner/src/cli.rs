@@ -72,6 +72,35 @@ pub enum Command {
         #[arg(long)]
         title: Option<String>,
     },
+    /// Time training steps (no run folder, no evaluation) of each experiment on each backend,
+    /// each in a fresh process: samples/s after a warm-up, and peak memory.
+    Bench {
+        /// Experiment files, e.g. experiments/cnn_mnist.toml.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Overrides for every file, e.g. --set data.source=sample.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Comma-separated backends to time each file on; by default the file's own.
+        #[arg(long, value_delimiter = ',')]
+        backends: Vec<String>,
+        /// Steps to leave out first (kernel compilation, allocator warm-up).
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Steps to time after the warm-up.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        steps: u64,
+        /// table, markdown, csv or json.
+        #[arg(long, value_enum, default_value = "table")]
+        format: FormatArg,
+        /// Also write the table here.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Measure one file in this process and print one JSON line (what each measurement
+        /// process is asked to do).
+        #[arg(long, hide = true)]
+        one: bool,
+    },
     /// Rebuild results/index.parquet from the run folders.
     Index {
         /// Read every run folder and write the index anew.
@@ -137,6 +166,62 @@ fn run_command(
     }
 }
 
+fn bench_command(
+    files: &[PathBuf],
+    sets: &[String],
+    backends: &[String],
+    (warmup, steps): (usize, usize),
+    format: FormatArg,
+    output: Option<&std::path::Path>,
+    one: bool,
+) -> anyhow::Result<()> {
+    use crate::bench;
+    // Every file and backend is checked before the first measurement starts.
+    let mut all_sets = vec![sets.to_vec()];
+    if !backends.is_empty() {
+        all_sets = backends
+            .iter()
+            .map(|b| [sets, &[format!("backend={b}")]].concat())
+            .collect();
+    }
+    for file in files {
+        for sets in &all_sets {
+            match crate::config::plan(file, sets)? {
+                Plan::Single(loaded) if one => {
+                    let r = bench::bench(&loaded, warmup, steps)?;
+                    println!("{}", serde_json::to_string(&r)?);
+                    return Ok(());
+                }
+                Plan::Single(loaded) => {
+                    crate::backend::device(
+                        loaded.experiment.backend,
+                        &loaded.experiment.device,
+                        loaded.experiment.seed,
+                    )?;
+                }
+                Plan::Sweep(_) => anyhow::bail!(
+                    "{}: bench times one configuration at a time, and this file is a sweep; use --backends instead of a backends list, and --set for the rest",
+                    file.display()
+                ),
+            }
+        }
+    }
+    let results = bench::measure_all(&bench::Plan {
+        files,
+        backends,
+        sets,
+        warmup,
+        steps,
+    })?;
+    let table = bench::table(&results, format.into())?;
+    print!("{table}");
+    if let Some(path) = output {
+        bench::write(path, &table)?;
+        println!("written to {}", path.display());
+    }
+    Ok(())
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::progress::init(cli.quiet);
@@ -174,6 +259,24 @@ pub fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
+        Command::Bench {
+            files,
+            sets,
+            backends,
+            warmup,
+            steps,
+            format,
+            output,
+            one,
+        } => bench_command(
+            &files,
+            &sets,
+            &backends,
+            (warmup, steps as usize),
+            format,
+            output.as_deref(),
+            one,
+        ),
         Command::Compare {
             selection,
             format,

@@ -35,6 +35,17 @@ pub enum FormatArg {
     Json,
 }
 
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+        }
+    }
+}
+
 /// Which runs, how grouped, which metrics: shared by `compare` and `report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selection {
@@ -339,12 +350,7 @@ impl Comparison {
     }
 
     pub fn render(&self, format: FormatArg) -> anyhow::Result<String> {
-        let format = match format {
-            FormatArg::Table => Format::Table,
-            FormatArg::Markdown => Format::Markdown,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Json => Format::Json,
-        };
+        let format = Format::from(format);
         let grouped: &[String] = if self.by.is_empty() {
             &[]
         } else {

@@ -2,6 +2,7 @@
 //! metrics, charts and provenance. The only crate that knows about files, TOML and the CLI.
 
 pub mod backend;
+pub mod bench;
 pub mod charts;
 pub mod cli;
 pub mod compare;

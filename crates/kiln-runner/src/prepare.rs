@@ -165,9 +165,10 @@ impl Prepared {
         }
     }
 
-    /// Train, validation and test batch sources.
-    pub fn batches(&self, exp: &Experiment) -> [Box<dyn Batches + '_>; 3] {
-        let (train_size, eval_size) = (exp.train.batch_size, exp.train.eval_batch_size);
+    /// Train, validation and test batch sources; `eval_size` is the evaluation batch the
+    /// backend can take (see [`crate::backend::eval_batch_size`]).
+    pub fn batches(&self, exp: &Experiment, eval_size: usize) -> [Box<dyn Batches + '_>; 3] {
+        let train_size = exp.train.batch_size;
         match &self.data {
             Data::Images(d) => {
                 let n = d.normalization;

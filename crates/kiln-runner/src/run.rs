@@ -38,6 +38,39 @@ pub struct RunSummary {
     pub train_seconds: f64,
 }
 
+/// The experiment's model with its seeded initial weights. Initialised on flex whatever the
+/// backend, so that a seed gives the same weights everywhere; training moves them to the
+/// run's device.
+pub fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Result<Classifier> {
+    let exp = &loaded.experiment;
+    let model_error = |e: kiln_models::Invalid| {
+        anyhow::anyhow!(
+            "{}: `model.{}`: {}",
+            loaded.file.display(),
+            e.field,
+            e.message
+        )
+    };
+    let init_device = burn::tensor::Device::flex();
+    init_device.seed(exp.seed);
+    let mut model = exp
+        .model
+        .init(
+            prepared.input_shape(),
+            prepared.class_names().len(),
+            &init_device,
+        )
+        .map_err(model_error)?;
+    if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
+        && let Some(pretrained) = &text.pretrained
+    {
+        m.set_embedding_rows(&pretrained.rows, kiln_data::text::Vocabulary::PAD as usize)
+            .map_err(model_error)?;
+    }
+    kiln_models::portable::materialize(&model);
+    Ok(model)
+}
+
 /// Runs one experiment (or one trial of a sweep) into a new folder under `results`.
 pub fn run(
     loaded: &LoadedExperiment,
@@ -60,29 +93,7 @@ pub fn run(
         prepared.test_len
     );
     let classes = prepared.class_names().len();
-    let model_error = |e: kiln_models::Invalid| {
-        anyhow::anyhow!(
-            "{}: `model.{}`: {}",
-            loaded.file.display(),
-            e.field,
-            e.message
-        )
-    };
-    // Initialised on flex with the seed whatever the backend, so that a seed gives the same
-    // weights everywhere; training moves them to `device`.
-    let init_device = burn::tensor::Device::flex();
-    init_device.seed(exp.seed);
-    let mut model = exp
-        .model
-        .init(prepared.input_shape(), classes, &init_device)
-        .map_err(model_error)?;
-    if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
-        && let Some(pretrained) = &text.pretrained
-    {
-        m.set_embedding_rows(&pretrained.rows, kiln_data::text::Vocabulary::PAD as usize)
-            .map_err(model_error)?;
-    }
-    kiln_models::portable::materialize(&model);
+    let model = initial_model(loaded, &prepared)?;
 
     let run = match trial {
         None => RunDir::create(results, &exp.name, exp.seed, started_at),
@@ -119,7 +130,15 @@ pub fn run(
             if let Data::Text(text) = &prepared.data {
                 text.vocab.save(&run.vocabulary())?;
             }
-            let [train, validation, test_data] = prepared.batches(exp);
+            let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
+            if eval_size != exp.train.eval_batch_size {
+                tracing::info!(
+                    "evaluating in batches of {eval_size} instead of {} on {}: larger ones overflow wgpu's storage-buffer limit on some adapters",
+                    exp.train.eval_batch_size,
+                    exp.backend.name()
+                );
+            }
+            let [train, validation, test_data] = prepared.batches(exp, eval_size);
             let mut observer = RunObserver::new(&run, exp.train.epochs);
             let train_clock = Instant::now();
             let splits = Splits {

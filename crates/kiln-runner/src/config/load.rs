@@ -100,8 +100,17 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
         doc: &doc,
     };
     let shown = file.display().to_string();
-    let Some(spec) = SweepSpec::parse(&shown, &text, &doc)? else {
-        return source.load(sets, &[]).map(|l| Plan::Single(Box::new(l)));
+    let (set_backends, sets): (Vec<&String>, Vec<&String>) = sets.iter().partition(|s| {
+        s.split_once('=')
+            .is_some_and(|(k, _)| k.trim() == "backends")
+    });
+    let sets: Vec<String> = sets.into_iter().cloned().collect();
+    let set_backends = set_backends
+        .last()
+        .and_then(|s| s.split_once('='))
+        .map(|(_, v)| v.trim());
+    let Some(spec) = SweepSpec::parse(&shown, &text, &doc, set_backends)? else {
+        return source.load(&sets, &[]).map(|l| Plan::Single(Box::new(l)));
     };
     let set_keys: Vec<String> = sets
         .iter()
@@ -123,7 +132,7 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
                     a.line, a.key
                 )));
             }
-            let loaded = source.load(sets, &t.assignments).map_err(|e| {
+            let loaded = source.load(&sets, &t.assignments).map_err(|e| {
                 ConfigError(format!(
                     "sweep trial {} ({}): {}",
                     t.index + 1,
@@ -208,7 +217,11 @@ impl Source<'_> {
         for assignment in swept {
             figment = figment.merge(SweptValue {
                 assignment,
-                origin: format!("{SWEPT}{}:{}", self.file.display(), assignment.line),
+                origin: if assignment.line == 0 {
+                    format!("{SWEPT}--set backends")
+                } else {
+                    format!("{SWEPT}{}:{}", self.file.display(), assignment.line)
+                },
             });
         }
         let experiment: Experiment = figment.extract().map_err(|errors| {

@@ -251,40 +251,70 @@ impl TableLike for toml_edit::InlineTable {
     }
 }
 
+/// The top-level `backends` list as a sweep axis over `backend`.
+fn backends_axis(r: &Reader, doc: &Document<&str>) -> Result<Option<Axis>, ConfigError> {
+    let Some(item) = doc.as_table().get("backends") else {
+        return Ok(None);
+    };
+    let line = r.line(doc.as_table().key("backends").and_then(|k| k.span()));
+    let list = item
+        .as_array()
+        .filter(|a| !a.is_empty() && a.iter().all(|v| v.as_str().is_some()))
+        .ok_or_else(|| {
+            r.err(
+                line,
+                "backends",
+                "expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]",
+            )
+        })?;
+    let values = list
+        .iter()
+        .map(|v| r.value(v, line, "backends"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Axis {
+        key: "backend".into(),
+        values,
+        line,
+    }))
+}
+
 const RESERVED: &[&str] = &["name", "seeds", "zip", "random"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
 impl SweepSpec {
-    /// What `doc` sweeps: its `[sweep]` table and its `backends` list, if any.
+    /// What `doc` sweeps: its `[sweep]` table and its `backends` list, if any. `set_backends`,
+    /// the value of `--set backends=[...]`, stands in for the file's list, so that any
+    /// experiment can be run across backends without editing it.
     pub fn parse(
         file: &str,
         text: &str,
         doc: &Document<&str>,
+        set_backends: Option<&str>,
     ) -> Result<Option<Self>, ConfigError> {
         let r = Reader { file, text };
-        let backends = match doc.as_table().get("backends") {
-            None => None,
-            Some(item) => {
-                let line = r.line(doc.as_table().key("backends").and_then(|k| k.span()));
-                let list = item
-                    .as_array()
-                    .filter(|a| !a.is_empty() && a.iter().all(|v| v.as_str().is_some()))
-                    .ok_or_else(|| {
-                        r.err(
-                            line,
-                            "backends",
-                            "expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]",
-                        )
-                    })?;
-                let values = list
-                    .iter()
-                    .map(|v| r.value(v, line, "backends"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(Axis {
-                    key: "backend".into(),
-                    values,
-                    line,
-                })
+        let backends = match set_backends {
+            None => backends_axis(&r, doc)?,
+            Some(raw) => {
+                // `flex,tch` as well as `["flex", "tch"]`, like other bare --set strings.
+                let list = if raw.starts_with('[') {
+                    raw.to_string()
+                } else {
+                    let names: Vec<String> =
+                        raw.split(',').map(|b| format!("{:?}", b.trim())).collect();
+                    format!("[{}]", names.join(", "))
+                };
+                let text = format!("backends = {list}\n");
+                let doc = Document::parse(text.as_str()).map_err(|e| {
+                    ConfigError(format!(
+                        "--set backends={raw}: expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]: {}",
+                        e.message()
+                    ))
+                })?;
+                let set = Reader {
+                    file: "--set backends",
+                    text: &text,
+                };
+                backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis })
             }
         };
         let spec = Self::parse_table(file, text, doc)?;
@@ -695,7 +725,7 @@ mod tests {
     fn spec(sweep: &str) -> Result<Option<SweepSpec>, ConfigError> {
         let text = format!("name = \"x\"\n{sweep}");
         let doc = Document::parse(text.as_str()).unwrap();
-        SweepSpec::parse("exp.toml", &text, &doc)
+        SweepSpec::parse("exp.toml", &text, &doc, None)
     }
 
     fn labels(sweep: &str) -> Vec<String> {
@@ -804,6 +834,26 @@ mod tests {
         assert!(
             decades.len() >= 3,
             "log-uniform covers the decades: {decades:?}"
+        );
+    }
+
+    #[test]
+    fn set_backends_replaces_the_files_list() {
+        let text = "backends = [\"flex\", \"tch\"]\n";
+        let doc = Document::parse(text).unwrap();
+        for set in ["[\"wgpu\", \"flex\"]", "wgpu, flex"] {
+            let s = SweepSpec::parse("exp.toml", text, &doc, Some(set))
+                .unwrap()
+                .unwrap();
+            let labels: Vec<String> = s.expand().iter().map(|t| t.label()).collect();
+            assert_eq!(labels, ["backend=wgpu", "backend=flex"], "{set}");
+        }
+        let e = SweepSpec::parse("exp.toml", text, &doc, Some("[1, 2]"))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("--set backends") && e.contains("list of backends"),
+            "{e}"
         );
     }
 
