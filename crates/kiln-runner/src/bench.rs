@@ -1,8 +1,8 @@
 //! `kiln bench`: the training throughput of an experiment on its backend, through the same
 //! `fit` loop a run uses, without a run folder, evaluation or checkpoints.
 //!
-//! The first `warmup` steps are left out of the figure: wgpu compiles its kernels there (about
-//! 8 s on lavapipe) and every backend fills its allocator. Peak memory is the process's peak
+//! The first `warmup` steps are left out of the figure: wgpu compiles its kernels there (12 to
+//! 19 s of the standard workloads on lavapipe) and every backend fills its allocator. Peak memory is the process's peak
 //! resident set, which covers flex, libtorch on the CPU and lavapipe, but not a GPU's own
 //! memory. One process per measurement keeps one workload's peak out of the next.
 
