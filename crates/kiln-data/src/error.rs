@@ -16,6 +16,13 @@ pub enum DataError {
         expected: String,
         found: String,
     },
+    #[error("{path}:{line}: expected {expected}, found {found}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        expected: String,
+        found: String,
+    },
     #[error("{path}: SHA-256 of the decompressed content is {actual}, expected {expected}")]
     Checksum {
         path: PathBuf,

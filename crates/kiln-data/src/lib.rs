@@ -6,16 +6,22 @@
 //! Nothing here knows about experiment files, the CLI or the results layout.
 
 pub mod batch;
+pub mod corpus;
 pub mod download;
 pub mod error;
 pub mod idx;
 pub mod imdb;
 pub mod mnist;
+pub mod pairs;
 pub mod split;
+pub mod synthetic;
 pub mod text;
 
 pub use batch::{ImageBatch, ImageBatcher, Normalization};
+pub use corpus::Corpus;
 pub use error::DataError;
 pub use imdb::{ImdbSource, Review, Reviews};
 pub use mnist::{Digits, Mnist, MnistSource};
+pub use pairs::{LengthFilter, Pair, Pairs};
 pub use split::train_validation_split;
+pub use synthetic::{Strings, Task};

@@ -5,6 +5,7 @@
 //! and reading experiment files are the caller's business.
 
 mod batches;
+pub mod bleu;
 mod config;
 mod fit;
 mod loss;
