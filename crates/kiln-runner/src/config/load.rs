@@ -143,6 +143,24 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
             Ok(Trial { spec: t, loaded })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Two equal trials would share one digest, so the second would never run: a list that
+    // repeats a value is a mistake to point at, not to run around. (Random draws may repeat
+    // by chance; the repeat is then simply done once.)
+    if !spec.is_random() {
+        let mut seen = std::collections::HashMap::new();
+        for (i, t) in trials.iter().enumerate() {
+            let key = (t.spec.label(), t.loaded.experiment.seed);
+            if let Some(first) = seen.insert(key, i) {
+                return Err(ConfigError(format!(
+                    "{shown}: sweep trials {} and {} are the same ({}, seed {}); a list repeats a value",
+                    first + 1,
+                    i + 1,
+                    t.spec.label(),
+                    t.loaded.experiment.seed
+                )));
+            }
+        }
+    }
     Ok(Plan::Sweep(Sweep {
         name: spec.name,
         trials,
@@ -439,6 +457,36 @@ learning_rate = 1e-3
         let (_dir, path) = write(text);
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         load(&path, &sets).unwrap_err().0
+    }
+
+    #[test]
+    fn a_sweep_that_repeats_a_trial_is_refused() {
+        let plan_err = |text: &str, sets: &[&str]| {
+            let (_dir, path) = write(text);
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            match plan(&path, &sets) {
+                Ok(_) => String::new(),
+                Err(e) => e.0,
+            }
+        };
+        let e = plan_err(GOOD, &["backends=flex,flex"]);
+        assert!(e.contains("trials 1 and 2 are the same"), "{e}");
+        let grid = format!("{GOOD}\n[sweep]\ntrain.batch_size = [16, 32, 16]\n");
+        let e = plan_err(&grid, &[]);
+        assert!(
+            e.contains("trials 1 and 3 are the same (batch_size=16"),
+            "{e}"
+        );
+        // Zipped lists may repeat a value as long as the tuples differ.
+        let zip = format!(
+            "{GOOD}\n[sweep.zip]\ntrain.batch_size = [16, 16]\ntrain.learning_rate = [1e-3, 1e-2]\n"
+        );
+        assert_eq!(plan_err(&zip, &[]), "");
+        // Random draws may repeat by chance: four draws from two choices must repeat.
+        let random = format!(
+            "{GOOD}\n[sweep.random]\ncount = 4\nseed = 1\ntrain.batch_size = {{ choice = [16, 32] }}\n"
+        );
+        assert_eq!(plan_err(&random, &[]), "");
     }
 
     #[test]

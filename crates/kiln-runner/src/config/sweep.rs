@@ -342,6 +342,11 @@ impl SweepSpec {
         })
     }
 
+    /// Whether trials are drawn at random, where a repeated draw is chance, not a mistake.
+    pub fn is_random(&self) -> bool {
+        self.random.is_some()
+    }
+
     fn keys(&self) -> impl Iterator<Item = &str> {
         self.grid
             .iter()
