@@ -7,6 +7,7 @@ mod activation;
 pub mod cells;
 mod classifier;
 mod cnn;
+pub mod decode;
 mod invalid;
 mod mlp;
 pub mod portable;
