@@ -112,9 +112,8 @@ mod tests {
     #[test]
     #[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
     fn real_tiny_shakespeare_reads_whole() {
-        let root = std::env::var_os("KILN_DATASETS")
-            .expect("KILN_DATASETS names the real datasets folder");
-        let c = Corpus::read(&PathBuf::from(root).join("tinyshakespeare/input.txt")).unwrap();
+        let root = crate::real_datasets();
+        let c = Corpus::read(&root.join("tinyshakespeare/input.txt")).unwrap();
         assert_eq!(c.text.len(), 1_115_394);
         assert!(c.text.starts_with("First Citizen:"));
         let (train, val) = c.split(0.1);

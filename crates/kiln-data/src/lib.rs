@@ -25,3 +25,12 @@ pub use mnist::{Digits, Mnist, MnistSource};
 pub use pairs::{LengthFilter, Pair, Pairs};
 pub use split::train_validation_split;
 pub use synthetic::{Strings, Task};
+
+/// The real datasets folder for tests marked as needing it (`cargo xtask test` passes
+/// `KILN_DATASETS` when it is there).
+#[cfg(test)]
+pub(crate) fn real_datasets() -> std::path::PathBuf {
+    std::env::var_os("KILN_DATASETS")
+        .expect("KILN_DATASETS names the real datasets folder")
+        .into()
+}

@@ -292,10 +292,9 @@ mod tests {
     #[test]
     #[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
     fn real_mnist_loads_with_verified_checksums() {
-        let root = std::env::var_os("KILN_DATASETS")
-            .expect("KILN_DATASETS names the real datasets folder");
+        let root = crate::real_datasets();
         let source = MnistSource::Directory {
-            dir: PathBuf::from(root).join("mnist"),
+            dir: root.join("mnist"),
             download: false,
             verify: true,
         };

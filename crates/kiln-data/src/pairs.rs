@@ -176,9 +176,8 @@ mod tests {
     #[test]
     #[ignore = "real data: needs KILN_DATASETS (cargo xtask test sets it up)"]
     fn real_eng_spa_pairs_read_whole() {
-        let root = std::env::var_os("KILN_DATASETS")
-            .expect("KILN_DATASETS names the real datasets folder");
-        let path = PathBuf::from(root).join("parallel/eng-spa.tsv");
+        let root = crate::real_datasets();
+        let path = root.join("parallel/eng-spa.tsv");
         let all = Pairs::read(&path, LengthFilter::default()).unwrap();
         assert_eq!((all.pairs.len(), all.filtered_out), (31_067, 0));
         assert!(all.pairs[0].source.starts_with("In the beginning"));
