@@ -75,9 +75,20 @@ impl Cell {
     /// `[batch, time, features]` to the state after every step `[batch, time, hidden]`,
     /// starting from zeros.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_from(x, None).0
+    }
+
+    /// As [`Cell::forward`], from `state` (zeros when `None`), also returning the state after
+    /// the last step: a language model carries it from one window of text to the next.
+    pub fn forward_from(&self, x: Tensor<3>, state: Option<CellState>) -> (Tensor<3>, CellState) {
         let [batch, _, _] = x.dims();
-        let mut h = Tensor::<2>::zeros([batch, self.d_hidden], &x.device());
-        let mut c = h.clone();
+        let CellState { mut h, mut c } = state.unwrap_or_else(|| {
+            let zeros = Tensor::<2>::zeros([batch, self.d_hidden], &x.device());
+            CellState {
+                h: zeros.clone(),
+                c: zeros,
+            }
+        });
         let mut out = Vec::new();
         for x_t in steps(x) {
             let xp = self.input.forward(x_t);
@@ -102,7 +113,26 @@ impl Cell {
             };
             out.push(h.clone());
         }
-        Tensor::stack(out, 1)
+        (Tensor::stack(out, 1), CellState { h, c })
+    }
+}
+
+/// A cell's state between steps: `h` `[batch, hidden]`, and the LSTM's memory `c` (zeros,
+/// unused, for the RNN and GRU).
+#[derive(Debug, Clone)]
+pub struct CellState {
+    pub h: Tensor<2>,
+    pub c: Tensor<2>,
+}
+
+impl CellState {
+    /// The same state cut off from the graph that made it, so that backpropagation through
+    /// time stops at the window's edge.
+    pub fn detach(self) -> Self {
+        Self {
+            h: self.h.detach(),
+            c: self.c.detach(),
+        }
     }
 }
 

@@ -25,6 +25,14 @@ impl Invalid {
     }
 }
 
+/// Sizes (units, layers, dimensions) must be at least 1; the first that is not is named.
+pub(crate) fn check_positive(sizes: &[(&str, usize)]) -> Result<(), Invalid> {
+    match sizes.iter().find(|(_, v)| *v == 0) {
+        Some((field, _)) => Err(Invalid::new(*field, "must be at least 1")),
+        None => Ok(()),
+    }
+}
+
 /// Dropout probabilities must be in `[0, 1)`: 1 would zero every activation.
 pub(crate) fn check_dropout(field: &str, p: f64) -> Result<(), Invalid> {
     if p.is_finite() && (0.0..1.0).contains(&p) {

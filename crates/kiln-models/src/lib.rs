@@ -9,14 +9,16 @@ mod classifier;
 mod cnn;
 pub mod decode;
 mod invalid;
+pub mod language_model;
 mod mlp;
 pub mod portable;
 mod recurrent;
 
 pub use activation::ActivationKind;
-pub use cells::CellKind;
+pub use cells::{CellKind, CellState};
 pub use classifier::{Classifier, ClassifierConfig, InputShape, Inputs};
 pub use cnn::{Cnn, CnnConfig, ConvBlockConfig};
 pub use invalid::Invalid;
+pub use language_model::{LanguageModel, LanguageModelConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use recurrent::{Pooling, RecurrentClassifier, RecurrentConfig};

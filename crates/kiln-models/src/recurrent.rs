@@ -15,7 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::{Cell, CellKind};
-use crate::invalid::check_dropout;
+use crate::invalid::{check_dropout, check_positive};
 use crate::mlp::DenseBlock;
 use crate::{ActivationKind, Invalid};
 
@@ -75,15 +75,11 @@ pub struct RecurrentConfig {
 
 impl RecurrentConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
-        for (field, value) in [
+        check_positive(&[
             ("embedding_dim", self.embedding_dim),
             ("hidden", self.hidden),
             ("layers", self.layers),
-        ] {
-            if value == 0 {
-                return Err(Invalid::new(field, "must be at least 1"));
-            }
-        }
+        ])?;
         if let Some(i) = self.head.iter().position(|&h| h == 0) {
             return Err(Invalid::new(
                 format!("head[{i}]"),
