@@ -82,12 +82,12 @@ pub fn device(backend: BackendKind, device: &str, seed: u64) -> Result<Device, B
 pub fn describe(device: &Device) -> String {
     let debug = format!("{device:?}");
     for (pattern, name) in [
-        ("Flex(Cpu)", "cpu".to_string()),
-        ("LibTorch(Cpu)", "cpu".to_string()),
-        ("LibTorch(Mps)", "mps".to_string()),
+        ("Flex(Cpu)", "cpu"),
+        ("LibTorch(Cpu)", "cpu"),
+        ("LibTorch(Mps)", "mps"),
     ] {
         if debug.contains(pattern) {
-            return name;
+            return name.to_string();
         }
     }
     if let Some(index) = debug
@@ -147,9 +147,7 @@ fn plain(why: &str) -> &str {
 fn seen(backend: BackendKind) -> String {
     #[cfg(feature = "wgpu")]
     if backend == BackendKind::Wgpu {
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let found = std::panic::catch_unwind(|| {
+        let found = quietly(|| {
             Device::enumerate(burn::tensor::DeviceType::Wgpu)
                 .iter()
                 .map(|d| {
@@ -161,7 +159,6 @@ fn seen(backend: BackendKind) -> String {
                 })
                 .collect::<Vec<_>>()
         });
-        std::panic::set_hook(hook);
         return match found {
             Ok(found) if found.is_empty() => "; wgpu finds no adapter at all".into(),
             Ok(found) => format!("; the devices wgpu finds are {}", found.join(", ")),
@@ -202,17 +199,24 @@ fn wgpu_name(debug: &str) -> String {
     }
 }
 
+/// Runs `f`, turning a panic into an `Err` without printing it: here a panic is the
+/// backend's way of saying a device is missing, and the caller words the error.
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(f);
+    std::panic::set_hook(hook);
+    result
+}
+
 /// Creates and reads back a tensor: backends report a missing adapter or library by
 /// panicking on first use, and that must be an error here, before any data is read.
 fn probe(device: &Device) -> Result<(), String> {
     let device = device.clone();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(move || {
+    let result = quietly(move || {
         let t = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &device);
         (t * 2.0).into_data().try_to_vec::<f32>().ok()
     });
-    std::panic::set_hook(hook);
     match result {
         Ok(Some(v)) if v == [2.0, 4.0] => Ok(()),
         Ok(other) => Err(format!(

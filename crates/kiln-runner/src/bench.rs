@@ -2,9 +2,10 @@
 //! `fit` loop a run uses, without a run folder, evaluation or checkpoints.
 //!
 //! The first `warmup` steps are left out of the figure: wgpu compiles its kernels there (12 to
-//! 19 s of the standard workloads on lavapipe) and every backend fills its allocator. Peak memory is the process's peak
-//! resident set, which covers flex, libtorch on the CPU and lavapipe, but not a GPU's own
-//! memory. One process per measurement keeps one workload's peak out of the next.
+//! 19 s of the standard workloads on lavapipe) and every backend fills its allocator. Peak
+//! memory is the process's peak resident set, which covers flex, libtorch on the CPU and
+//! lavapipe, but not a GPU's own memory. One process per measurement keeps one workload's
+//! peak out of the next.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,54 +94,83 @@ pub fn bench(
     })
 }
 
-/// What to measure: every file on every backend, each in a fresh `kiln bench --one` process.
-pub struct Plan<'a> {
-    pub files: &'a [PathBuf],
-    /// Every file's own backend when empty.
-    pub backends: &'a [String],
-    pub sets: &'a [String],
-    pub warmup: usize,
-    pub steps: usize,
+/// One measurement to make: an experiment file with its overrides (the backend's included).
+pub struct Measurement {
+    pub file: PathBuf,
+    pub sets: Vec<String>,
 }
 
-/// Runs the plan's measurements one after another and returns them in order.
-pub fn measure_all(plan: &Plan) -> anyhow::Result<Vec<BenchResult>> {
-    let exe = std::env::current_exe().context("finding the kiln binary")?;
-    let backends: Vec<Option<&str>> = if plan.backends.is_empty() {
-        vec![None]
-    } else {
-        plan.backends.iter().map(|b| Some(b.as_str())).collect()
-    };
-    let mut results = Vec::new();
-    for file in plan.files {
-        for backend in &backends {
-            let shown = format!(
-                "{}{}",
-                file.display(),
-                backend.map(|b| format!(" on {b}")).unwrap_or_default()
-            );
-            eprintln!("bench: {shown}");
-            let mut cmd = Command::new(&exe);
-            cmd.args(["--quiet", "bench", "--one"])
-                .arg(file)
-                .args(["--warmup", &plan.warmup.to_string()])
-                .args(["--steps", &plan.steps.to_string()]);
-            for set in plan.sets {
-                cmd.args(["--set", set]);
-            }
-            if let Some(b) = backend {
-                cmd.args(["--set", &format!("backend={b}")]);
-            }
-            let out = cmd
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .with_context(|| format!("starting {}", exe.display()))?;
-            anyhow::ensure!(out.status.success(), "bench of {shown} failed");
-            let line = String::from_utf8_lossy(&out.stdout);
-            let result: BenchResult = serde_json::from_str(line.trim())
-                .with_context(|| format!("reading the bench of {shown}: {line}"))?;
-            results.push(result);
+impl Measurement {
+    /// Every file on every backend (each file's own backend when `backends` is empty).
+    pub fn all(files: &[PathBuf], backends: &[String], sets: &[String]) -> Vec<Self> {
+        let per_backend: Vec<Vec<String>> = if backends.is_empty() {
+            vec![sets.to_vec()]
+        } else {
+            backends
+                .iter()
+                .map(|b| [sets, &[format!("backend={b}")]].concat())
+                .collect()
+        };
+        files
+            .iter()
+            .flat_map(|file| {
+                per_backend.iter().map(|sets| Measurement {
+                    file: file.clone(),
+                    sets: sets.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The experiment this measures, which must be one configuration, not a sweep.
+    pub fn load(&self) -> anyhow::Result<LoadedExperiment> {
+        match crate::config::plan(&self.file, &self.sets)? {
+            crate::config::Plan::Single(loaded) => Ok(*loaded),
+            crate::config::Plan::Sweep(_) => anyhow::bail!(
+                "{}: bench times one configuration at a time, and this file is a sweep; use --backends instead of a backends list, and --set for the rest",
+                self.file.display()
+            ),
         }
+    }
+
+    /// Loads the experiment and opens its device, so that a typo or a missing backend is
+    /// found before the first measurement starts.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let exp = self.load()?.experiment;
+        backend::device(exp.backend, &exp.device, exp.seed)?;
+        Ok(())
+    }
+}
+
+/// Makes each measurement in its own `kiln bench --one` process, one after another, and
+/// returns the results in order.
+pub fn measure_all(
+    measurements: &[Measurement],
+    warmup: usize,
+    steps: usize,
+) -> anyhow::Result<Vec<BenchResult>> {
+    let exe = std::env::current_exe().context("finding the kiln binary")?;
+    let mut results = Vec::new();
+    for m in measurements {
+        let shown = format!("{} {}", m.file.display(), m.sets.join(" "));
+        eprintln!("bench: {}", shown.trim_end());
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--quiet", "bench", "--one"])
+            .arg(&m.file)
+            .args(["--warmup", &warmup.to_string()])
+            .args(["--steps", &steps.to_string()]);
+        for set in &m.sets {
+            cmd.args(["--set", set]);
+        }
+        let out = cmd
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        anyhow::ensure!(out.status.success(), "bench of {shown} failed");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let result: BenchResult = serde_json::from_str(line.trim())
+            .with_context(|| format!("reading the bench of {shown}: {line}"))?;
+        results.push(result);
     }
     Ok(results)
 }

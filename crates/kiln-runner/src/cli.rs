@@ -175,44 +175,20 @@ fn bench_command(
     output: Option<&std::path::Path>,
     one: bool,
 ) -> anyhow::Result<()> {
-    use crate::bench;
-    // Every file and backend is checked before the first measurement starts.
-    let mut all_sets = vec![sets.to_vec()];
-    if !backends.is_empty() {
-        all_sets = backends
-            .iter()
-            .map(|b| [sets, &[format!("backend={b}")]].concat())
-            .collect();
+    use crate::bench::{self, Measurement};
+    let measurements = Measurement::all(files, backends, sets);
+    if one {
+        let [only] = measurements.as_slice() else {
+            anyhow::bail!("--one measures one file on one backend");
+        };
+        let r = bench::bench(&only.load()?, warmup, steps)?;
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(());
     }
-    for file in files {
-        for sets in &all_sets {
-            match crate::config::plan(file, sets)? {
-                Plan::Single(loaded) if one => {
-                    let r = bench::bench(&loaded, warmup, steps)?;
-                    println!("{}", serde_json::to_string(&r)?);
-                    return Ok(());
-                }
-                Plan::Single(loaded) => {
-                    crate::backend::device(
-                        loaded.experiment.backend,
-                        &loaded.experiment.device,
-                        loaded.experiment.seed,
-                    )?;
-                }
-                Plan::Sweep(_) => anyhow::bail!(
-                    "{}: bench times one configuration at a time, and this file is a sweep; use --backends instead of a backends list, and --set for the rest",
-                    file.display()
-                ),
-            }
-        }
+    for m in &measurements {
+        m.check()?;
     }
-    let results = bench::measure_all(&bench::Plan {
-        files,
-        backends,
-        sets,
-        warmup,
-        steps,
-    })?;
+    let results = bench::measure_all(&measurements, warmup, steps)?;
     let table = bench::table(&results, format.into())?;
     print!("{table}");
     if let Some(path) = output {
