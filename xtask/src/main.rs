@@ -129,6 +129,19 @@ fn absolute(p: &OsString) -> OsString {
         .unwrap_or_else(|_| p.clone())
 }
 
+/// kiln runs from the workspace root, and paths the user typed are relative to where they
+/// stand: experiment files and the values of path flags are made absolute.
+fn user_paths_absolute(args: &mut [OsString]) {
+    for i in 0..args.len() {
+        let after_path_flag = i > 0
+            && ["--out", "-o", "--output", "--charts", "--results"]
+                .contains(&&*args[i - 1].to_string_lossy());
+        if after_path_flag || args[i].to_string_lossy().ends_with(".toml") {
+            args[i] = absolute(&args[i]);
+        }
+    }
+}
+
 /// Makes a relative `KILN_DATASETS` absolute, since tests and runs work from other folders.
 fn datasets_env(cmd: &mut Command) -> Option<PathBuf> {
     let value = env::var_os("KILN_DATASETS").filter(|v| !v.is_empty())?;
@@ -162,13 +175,7 @@ fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), 
         }
         rest[0] = absolute(&rest[0]);
     }
-    // kiln runs from the workspace root; paths the user typed are relative to where they stand.
-    for i in 1..rest.len() {
-        let flag = rest[i - 1].to_string_lossy();
-        if ["--out", "-o", "--output", "--charts", "--results"].contains(&flag.as_ref()) {
-            rest[i] = absolute(&rest[i]);
-        }
-    }
+    user_paths_absolute(&mut rest);
     // The backends the experiment asks for are built in; flex always is.
     let wanted = if needs_file {
         backends::asked(Path::new(&rest[0]), &rest)
@@ -228,14 +235,7 @@ fn bench(mut rest: Vec<OsString>) -> Result<(), String> {
         has("--format"),
         has("-o") || has("--output"),
     );
-    for i in 0..rest.len() {
-        let a = rest[i].to_string_lossy();
-        if a.ends_with(".toml")
-            || (i > 0 && ["-o", "--output"].contains(&&*rest[i - 1].to_string_lossy()))
-        {
-            rest[i] = absolute(&rest[i]);
-        }
-    }
+    user_paths_absolute(&mut rest);
     if !files_given {
         rest.extend(
             BENCH_WORKLOADS
