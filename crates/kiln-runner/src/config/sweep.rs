@@ -278,6 +278,30 @@ fn backends_axis(r: &Reader, doc: &Document<&str>) -> Result<Option<Axis>, Confi
     }))
 }
 
+/// The value of `--set backends=...` as a sweep axis: `flex,tch` as well as `["flex", "tch"]`,
+/// like other bare --set strings.
+fn backends_from_set(raw: &str) -> Result<Option<Axis>, ConfigError> {
+    let list = if raw.starts_with('[') {
+        raw.to_string()
+    } else {
+        let names: Vec<String> = raw.split(',').map(|b| format!("{:?}", b.trim())).collect();
+        format!("[{}]", names.join(", "))
+    };
+    let text = format!("backends = {list}\n");
+    let doc = Document::parse(text.as_str()).map_err(|e| {
+        ConfigError(format!(
+            "--set backends={raw}: expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]: {}",
+            e.message()
+        ))
+    })?;
+    let set = Reader {
+        file: "--set backends",
+        text: &text,
+    };
+    // Line 0: the axis comes from the command line, not from a line of the file.
+    Ok(backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis }))
+}
+
 const RESERVED: &[&str] = &["name", "seeds", "zip", "random"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
@@ -294,28 +318,7 @@ impl SweepSpec {
         let r = Reader { file, text };
         let backends = match set_backends {
             None => backends_axis(&r, doc)?,
-            Some(raw) => {
-                // `flex,tch` as well as `["flex", "tch"]`, like other bare --set strings.
-                let list = if raw.starts_with('[') {
-                    raw.to_string()
-                } else {
-                    let names: Vec<String> =
-                        raw.split(',').map(|b| format!("{:?}", b.trim())).collect();
-                    format!("[{}]", names.join(", "))
-                };
-                let text = format!("backends = {list}\n");
-                let doc = Document::parse(text.as_str()).map_err(|e| {
-                    ConfigError(format!(
-                        "--set backends={raw}: expected a list of backends, e.g. [\"flex\", \"tch\", \"wgpu\"]: {}",
-                        e.message()
-                    ))
-                })?;
-                let set = Reader {
-                    file: "--set backends",
-                    text: &text,
-                };
-                backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis })
-            }
+            Some(raw) => backends_from_set(raw)?,
         };
         let spec = Self::parse_table(file, text, doc)?;
         Ok(match (spec, backends) {
