@@ -3,18 +3,25 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::cells::CellKind;
-use crate::{Cnn, CnnConfig, Invalid, Mlp, MlpConfig, RecurrentClassifier, RecurrentConfig};
+use crate::{
+    Cnn, CnnConfig, Invalid, LanguageModelConfig, Mlp, MlpConfig, RecurrentClassifier,
+    RecurrentConfig, Seq2SeqConfig,
+};
 
-/// Which classifier to build; `kind` picks the variant in serialised form. Image models take
-/// `[channels, height, width]` inputs, recurrent ones token ids.
+/// Which model to build; `kind` picks the variant in serialised form. Classifiers: image
+/// models take `[channels, height, width]` inputs, recurrent ones token ids. The generative
+/// kinds (a language model, an encoder-decoder) are built by their own configs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ClassifierConfig {
+pub enum ModelConfig {
     Mlp(MlpConfig),
     Cnn(CnnConfig),
     Rnn(RecurrentConfig),
     Lstm(RecurrentConfig),
     Gru(RecurrentConfig),
+    #[serde(rename = "language_model")]
+    LanguageModel(LanguageModelConfig),
+    Seq2seq(Seq2SeqConfig),
 }
 
 /// What a classifier reads.
@@ -38,24 +45,26 @@ pub enum Inputs {
     },
 }
 
-impl ClassifierConfig {
+impl ModelConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
         match self {
-            ClassifierConfig::Mlp(c) => c.validate(),
-            ClassifierConfig::Cnn(c) => c.validate(),
-            ClassifierConfig::Rnn(c) | ClassifierConfig::Lstm(c) | ClassifierConfig::Gru(c) => {
-                c.validate()
-            }
+            ModelConfig::Mlp(c) => c.validate(),
+            ModelConfig::Cnn(c) => c.validate(),
+            ModelConfig::Rnn(c) | ModelConfig::Lstm(c) | ModelConfig::Gru(c) => c.validate(),
+            ModelConfig::LanguageModel(c) => c.validate(),
+            ModelConfig::Seq2seq(c) => c.validate(),
         }
     }
 
     pub fn kind(&self) -> &'static str {
         match self {
-            ClassifierConfig::Mlp(_) => "mlp",
-            ClassifierConfig::Cnn(_) => "cnn",
-            ClassifierConfig::Rnn(_) => "rnn",
-            ClassifierConfig::Lstm(_) => "lstm",
-            ClassifierConfig::Gru(_) => "gru",
+            ModelConfig::Mlp(_) => "mlp",
+            ModelConfig::Cnn(_) => "cnn",
+            ModelConfig::Rnn(_) => "rnn",
+            ModelConfig::Lstm(_) => "lstm",
+            ModelConfig::Gru(_) => "gru",
+            ModelConfig::LanguageModel(_) => "language_model",
+            ModelConfig::Seq2seq(_) => "seq2seq",
         }
     }
 
@@ -63,11 +72,19 @@ impl ClassifierConfig {
     pub fn reads_tokens(&self) -> bool {
         matches!(
             self,
-            ClassifierConfig::Rnn(_) | ClassifierConfig::Lstm(_) | ClassifierConfig::Gru(_)
+            ModelConfig::Rnn(_) | ModelConfig::Lstm(_) | ModelConfig::Gru(_)
         )
     }
 
-    /// Builds the model for `input` and `classes` outputs.
+    /// Whether the model generates sequences (else it classifies).
+    pub fn is_generative(&self) -> bool {
+        matches!(
+            self,
+            ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_)
+        )
+    }
+
+    /// Builds the classifier for `input` and `classes` outputs.
     pub fn init(
         &self,
         input: InputShape,
@@ -85,20 +102,26 @@ impl ClassifierConfig {
             )
         };
         Ok(match (self, input) {
-            (ClassifierConfig::Mlp(c), InputShape::Image(shape)) => {
+            (ModelConfig::Mlp(c), InputShape::Image(shape)) => {
                 Classifier::Mlp(c.init(shape.iter().product(), classes, device))
             }
-            (ClassifierConfig::Cnn(c), InputShape::Image(shape)) => {
+            (ModelConfig::Cnn(c), InputShape::Image(shape)) => {
                 Classifier::Cnn(c.init(shape, classes, device)?)
             }
-            (ClassifierConfig::Mlp(_) | ClassifierConfig::Cnn(_), _) => {
+            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), _) => {
                 return Err(mismatch("images"));
+            }
+            (ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_), _) => {
+                return Err(Invalid::new(
+                    "kind",
+                    format!("a {} model is not a classifier", self.kind()),
+                ));
             }
             (c, InputShape::Tokens { vocab }) => {
                 let (cell, config) = match c {
-                    ClassifierConfig::Rnn(r) => (CellKind::Rnn, r),
-                    ClassifierConfig::Lstm(r) => (CellKind::Lstm, r),
-                    ClassifierConfig::Gru(r) => (CellKind::Gru, r),
+                    ModelConfig::Rnn(r) => (CellKind::Rnn, r),
+                    ModelConfig::Lstm(r) => (CellKind::Lstm, r),
+                    ModelConfig::Gru(r) => (CellKind::Gru, r),
                     _ => unreachable!("image models matched above"),
                 };
                 Classifier::Recurrent(config.init(cell, vocab, classes, device))
@@ -122,7 +145,7 @@ impl Classifier {
     /// Inputs to `[batch, classes]` logits.
     ///
     /// # Panics
-    /// If the inputs are not the kind the model was built for ([`ClassifierConfig::init`]
+    /// If the inputs are not the kind the model was built for ([`ModelConfig::init`]
     /// checks that against the data's [`InputShape`]).
     pub fn forward(&self, inputs: Inputs) -> Tensor<2> {
         match (self, inputs) {
@@ -172,7 +195,7 @@ mod tests {
     fn keras_cnn_has_the_published_shape_and_size() {
         let c = keras_cnn();
         assert_eq!(c.output_shape([1, 28, 28]).unwrap(), [64, 12, 12]);
-        let m = ClassifierConfig::Cnn(c)
+        let m = ModelConfig::Cnn(c)
             .init(InputShape::Image([1, 28, 28]), 10, &Device::flex())
             .unwrap();
         // Keras' model.summary() for this network: 1,199,882 parameters.
@@ -192,7 +215,7 @@ mod tests {
             dropout: 0.0,
             batch_norm: true,
         };
-        let m = ClassifierConfig::Mlp(c)
+        let m = ModelConfig::Mlp(c)
             .init(InputShape::Image([1, 28, 28]), 10, &Device::flex())
             .unwrap();
         // 784*128+128 + 128*10+10, plus batch norm's gamma, beta and running mean and
@@ -211,7 +234,7 @@ mod tests {
     #[test]
     fn models_refuse_data_they_cannot_read() {
         let device = Device::flex();
-        let lstm: ClassifierConfig = serde_json::from_str(r#"{"kind": "lstm"}"#).unwrap();
+        let lstm: ModelConfig = serde_json::from_str(r#"{"kind": "lstm"}"#).unwrap();
         let err = lstm
             .init(InputShape::Image([1, 28, 28]), 10, &device)
             .unwrap_err();
@@ -228,8 +251,7 @@ mod tests {
             .dims(),
             [3, 2]
         );
-        let mlp: ClassifierConfig =
-            serde_json::from_str(r#"{"kind": "mlp", "hidden": [4]}"#).unwrap();
+        let mlp: ModelConfig = serde_json::from_str(r#"{"kind": "mlp", "hidden": [4]}"#).unwrap();
         assert!(
             mlp.init(InputShape::Tokens { vocab: 5 }, 2, &device)
                 .is_err()

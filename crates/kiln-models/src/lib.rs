@@ -13,12 +13,14 @@ pub mod language_model;
 mod mlp;
 pub mod portable;
 mod recurrent;
+pub mod seq2seq;
 
 pub use activation::ActivationKind;
 pub use cells::{CellKind, CellState};
-pub use classifier::{Classifier, ClassifierConfig, InputShape, Inputs};
+pub use classifier::{Classifier, InputShape, Inputs, ModelConfig};
 pub use cnn::{Cnn, CnnConfig, ConvBlockConfig};
 pub use invalid::Invalid;
 pub use language_model::{LanguageModel, LanguageModelConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use recurrent::{Pooling, RecurrentClassifier, RecurrentConfig};
+pub use seq2seq::{AttentionKind, Encoded, Seq2Seq, Seq2SeqConfig};

@@ -51,12 +51,12 @@ pub fn float_params<M: Module>(module: &M) -> Vec<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClassifierConfig, InputShape};
+    use crate::{InputShape, ModelConfig};
     use burn::tensor::Device;
 
     #[test]
     fn materialized_weights_survive_a_move() {
-        let config: ClassifierConfig =
+        let config: ModelConfig =
             serde_json::from_str(r#"{"kind": "mlp", "hidden": [8]}"#).unwrap();
         let flex = Device::flex();
         let m = config.init(InputShape::Image([1, 4, 4]), 3, &flex).unwrap();

@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use kiln_models::portable::{float_params, materialize};
-use kiln_models::{Classifier, ClassifierConfig, InputShape, Inputs};
+use kiln_models::{Classifier, InputShape, Inputs, ModelConfig};
 use kiln_runner::backend;
 use kiln_runner::config::BackendKind;
 use kiln_train::LossKind;
@@ -116,7 +116,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 static FLEX_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn flex_model(case: &Case) -> Classifier {
-    let config: ClassifierConfig = serde_json::from_str(case.config).unwrap();
+    let config: ModelConfig = serde_json::from_str(case.config).unwrap();
     let flex = Device::flex();
     let m = config.init(case.shape, 3, &flex).unwrap();
     materialize(&m);
@@ -175,7 +175,7 @@ fn a_seed_gives_the_same_initial_weights_on_every_backend() {
     let _rng = FLEX_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let flex = Device::flex();
     let init = |case: &Case| {
-        let config: ClassifierConfig = serde_json::from_str(case.config).unwrap();
+        let config: ModelConfig = serde_json::from_str(case.config).unwrap();
         flex.seed(5);
         config.init(case.shape, 3, &flex).unwrap()
     };

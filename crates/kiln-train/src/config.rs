@@ -31,6 +31,28 @@ pub struct TrainConfig {
     /// Batch size for evaluation, which keeps no activations for a backward pass.
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,
+    /// Encoder-decoders only: the share of decoder steps fed the true previous token rather
+    /// than the model's own prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_forcing: Option<f64>,
+    /// Encoder-decoders only: where `teacher_forcing` ends, moving there linearly from the first
+    /// epoch to the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_forcing_final: Option<f64>,
+}
+
+impl TrainConfig {
+    /// The teacher-forcing ratio of `epoch` (1-based): 1 unless configured.
+    pub fn teacher_forcing_at(&self, epoch: usize) -> f64 {
+        let start = self.teacher_forcing.unwrap_or(1.0);
+        match self.teacher_forcing_final {
+            None => start,
+            Some(end) if self.epochs <= 1 => end,
+            Some(end) => {
+                start + (end - start) * (epoch.saturating_sub(1)) as f64 / (self.epochs - 1) as f64
+            }
+        }
+    }
 }
 
 fn default_eval_batch_size() -> usize {
@@ -167,6 +189,10 @@ pub enum Monitor {
     ValLoss,
     ValAccuracy,
     ValMacroF1,
+    /// Encoder-decoders: the share of decoded outputs equal to their target.
+    ValExactMatch,
+    /// Encoder-decoders: corpus BLEU-4 of the decoded outputs.
+    ValBleu,
     TrainLoss,
     TrainAccuracy,
 }
@@ -177,6 +203,8 @@ impl Monitor {
             Monitor::ValLoss => "val_loss",
             Monitor::ValAccuracy => "val_accuracy",
             Monitor::ValMacroF1 => "val_macro_f1",
+            Monitor::ValExactMatch => "val_exact_match",
+            Monitor::ValBleu => "val_bleu",
             Monitor::TrainLoss => "train_loss",
             Monitor::TrainAccuracy => "train_accuracy",
         }
@@ -185,7 +213,11 @@ impl Monitor {
     pub fn needs_validation(self) -> bool {
         matches!(
             self,
-            Monitor::ValLoss | Monitor::ValAccuracy | Monitor::ValMacroF1
+            Monitor::ValLoss
+                | Monitor::ValAccuracy
+                | Monitor::ValMacroF1
+                | Monitor::ValExactMatch
+                | Monitor::ValBleu
         )
     }
 
@@ -236,6 +268,16 @@ impl TrainConfig {
             return Err(Invalid::new("eval_batch_size", "must be at least 1"));
         }
         positive("learning_rate", self.learning_rate)?;
+        for (field, v) in [
+            ("teacher_forcing", self.teacher_forcing),
+            ("teacher_forcing_final", self.teacher_forcing_final),
+        ] {
+            if let Some(v) = v
+                && !(0.0..=1.0).contains(&v)
+            {
+                return Err(Invalid::new(field, format!("must be in [0, 1], got {v}")));
+            }
+        }
 
         non_negative("weight_decay", self.weight_decay)?;
         non_negative("warmup_epochs", self.warmup_epochs)?;

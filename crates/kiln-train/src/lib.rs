@@ -6,6 +6,7 @@
 
 mod batches;
 pub mod bleu;
+mod classify;
 mod config;
 mod fit;
 mod loss;
@@ -14,11 +15,13 @@ mod optim;
 mod schedule;
 
 pub use batches::{Batch, Batches};
+pub use classify::{Splits, evaluate, fit};
 pub use config::{
     AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,
     TrainConfig,
 };
 pub use fit::{
-    EpochRecord, FitOutcome, Observer, SplitMetrics, Splits, StepRecord, TrainError, evaluate, fit,
+    Checkpoint, EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, Task, TrainError,
+    TrainStep, fit_task,
 };
 pub use metrics::Confusion;

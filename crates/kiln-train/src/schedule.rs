@@ -67,6 +67,8 @@ mod tests {
             monitor: Default::default(),
             early_stopping: None,
             eval_batch_size: 1,
+            teacher_forcing: None,
+            teacher_forcing_final: None,
         }
     }
 

@@ -59,6 +59,11 @@ impl<'a> Windows<'a> {
     }
 
     /// Batches per epoch.
+    /// Whether batch `j + 1` continues batch `j`'s rows, so a state may be carried.
+    pub fn is_stateful(&self) -> bool {
+        self.stateful
+    }
+
     pub fn num_batches(&self) -> usize {
         if self.stateful {
             self.windows()

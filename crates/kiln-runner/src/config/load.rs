@@ -569,7 +569,7 @@ learning_rate = 1e-3
         ];
         let e = load(&path, &sets).unwrap().experiment;
         assert_eq!(e.train.epochs, 3);
-        let kiln_models::ClassifierConfig::Cnn(cnn) = e.model else {
+        let kiln_models::ModelConfig::Cnn(cnn) = e.model else {
             panic!()
         };
         assert_eq!(cnn.dense, vec![16, 8]);

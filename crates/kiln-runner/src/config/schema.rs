@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use kiln_models::{ClassifierConfig, Invalid};
+use kiln_models::{Invalid, ModelConfig};
 use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ pub struct Experiment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasets: Option<PathBuf>,
     pub data: DataConfig,
-    pub model: ClassifierConfig,
+    pub model: ModelConfig,
     pub train: TrainConfig,
     /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
     #[serde(default, skip_serializing)]
