@@ -5,6 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use crate::DataError;
+use crate::download::{Checksum, Progress, fetch_verified, sha256_hex};
+
+/// Where tiny Shakespeare (Karpathy's char-rnn corpus) is served; the first that gives the
+/// known bytes wins.
+pub const TINY_SHAKESPEARE_MIRRORS: &[&str] = &[
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare",
+    "https://raw.githubusercontent.com/karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare",
+];
+/// SHA-256 of the 1,115,394-byte `input.txt`.
+pub const TINY_SHAKESPEARE_SHA256: &str =
+    "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed";
+const SAMPLE: &str = include_str!("../../../datasets/samples/tinyshakespeare/input_sample.txt");
 
 #[derive(Debug, Clone)]
 pub struct Corpus {
@@ -29,6 +41,54 @@ impl Corpus {
             path: path.into(),
             text,
         })
+    }
+
+    /// The first 99,843 bytes of tiny Shakespeare, compiled in for quick runs and tests.
+    pub fn embedded_sample() -> Self {
+        Self {
+            path: PathBuf::from("<embedded tiny Shakespeare sample>"),
+            text: SAMPLE.to_string(),
+        }
+    }
+
+    /// Tiny Shakespeare from `dir/input.txt`, checked against its known SHA-256 when `verify`,
+    /// and downloaded there first when it is missing and `download` allows it.
+    pub fn tiny_shakespeare(
+        dir: &Path,
+        download: bool,
+        verify: bool,
+        progress: &dyn Progress,
+    ) -> Result<Self, DataError> {
+        let path = dir.join("input.txt");
+        if !path.exists() {
+            if !download {
+                return Err(DataError::Missing {
+                    name: "input.txt".into(),
+                    dir: dir.into(),
+                    hint: "set data.download = true, or data.path to a text file".into(),
+                });
+            }
+            std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+            fetch_verified(
+                TINY_SHAKESPEARE_MIRRORS,
+                "input.txt",
+                &path,
+                Checksum::File(TINY_SHAKESPEARE_SHA256),
+                progress,
+            )?;
+        }
+        let corpus = Self::read(&path)?;
+        if verify {
+            let actual = sha256_hex(corpus.text.as_bytes());
+            if actual != TINY_SHAKESPEARE_SHA256 {
+                return Err(DataError::Checksum {
+                    path,
+                    expected: TINY_SHAKESPEARE_SHA256.into(),
+                    actual,
+                });
+            }
+        }
+        Ok(corpus)
     }
 
     /// The text before and after the split point: the last `validation_fraction` of the

@@ -40,6 +40,8 @@ impl LengthFilter {
 }
 
 /// What reading a pair file found: the pairs kept, and how many the filter left out.
+const SAMPLE: &str = include_str!("../../../datasets/samples/parallel/eng-spa_sample.tsv");
+
 #[derive(Debug, Clone)]
 pub struct Pairs {
     pub pairs: Vec<Pair>,
@@ -52,7 +54,17 @@ impl Pairs {
     /// silently lost. Only the newline at the end of the file may be followed by nothing.
     pub fn read(path: &Path, filter: LengthFilter) -> Result<Self, DataError> {
         let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-        let text = utf8(path, bytes)?;
+        Self::parse(path, &utf8(path, bytes)?, filter)
+    }
+
+    /// About 1,000 English-Spanish verse pairs (every 31st line of `eng-spa.tsv`), compiled
+    /// in for quick runs and tests.
+    pub fn embedded_sample(filter: LengthFilter) -> Result<Self, DataError> {
+        Self::parse(Path::new("<embedded eng-spa sample>"), SAMPLE, filter)
+    }
+
+    /// As [`Pairs::read`], from text already read; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str, filter: LengthFilter) -> Result<Self, DataError> {
         let mut pairs = Vec::new();
         let mut filtered_out = 0;
         let bad = |line: usize, found: &str| DataError::Line {

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_data::{ImdbSource, Mnist, MnistSource, Reviews, download::Progress};
+use kiln_data::{
+    Corpus, ImdbSource, LengthFilter, Mnist, MnistSource, Pairs, Reviews, download::Progress,
+};
 
 use crate::config::{DataSource, Experiment};
 
@@ -85,6 +87,63 @@ pub fn load_imdb(
         ImdbSource::Directory { dir, .. } => absolute(dir).display().to_string(),
     };
     Ok((reviews, described))
+}
+
+/// The corpus an experiment asks for: its `path`, else tiny Shakespeare from the datasets
+/// folder (read as it is) or the download cache.
+pub fn load_corpus(
+    experiment: &Experiment,
+    progress: &dyn Progress,
+) -> Result<(Corpus, String), kiln_data::DataError> {
+    let d = &experiment.data;
+    let corpus = match (d.source, &d.path, &experiment.datasets) {
+        (DataSource::Sample, _, _) => Corpus::embedded_sample(),
+        (DataSource::Full, Some(path), _) => Corpus::read(path)?,
+        (DataSource::Full, None, Some(root)) => {
+            Corpus::tiny_shakespeare(&root.join("tinyshakespeare"), false, d.verify, progress)?
+        }
+        (DataSource::Full, None, None) => Corpus::tiny_shakespeare(
+            &Path::new(CACHE_DIR).join("tinyshakespeare"),
+            d.download,
+            d.verify,
+            progress,
+        )?,
+    };
+    let described = if d.source == DataSource::Sample {
+        "embedded tiny Shakespeare sample".to_string()
+    } else {
+        absolute(&corpus.path).display().to_string()
+    };
+    Ok((corpus, described))
+}
+
+/// The sentence pairs an experiment asks for: its `path`, else `parallel/eng-spa.tsv` in the
+/// datasets folder (there is no public mirror of that file to download).
+pub fn load_pairs(
+    experiment: &Experiment,
+    filter: LengthFilter,
+) -> Result<(Pairs, String), kiln_data::DataError> {
+    let d = &experiment.data;
+    if d.source == DataSource::Sample {
+        return Ok((
+            Pairs::embedded_sample(filter)?,
+            "embedded eng-spa sample".into(),
+        ));
+    }
+    let path = match (&d.path, &experiment.datasets) {
+        (Some(path), _) => path.clone(),
+        (None, Some(root)) => root.join("parallel").join("eng-spa.tsv"),
+        (None, None) => Path::new(CACHE_DIR).join("parallel").join("eng-spa.tsv"),
+    };
+    if !path.exists() {
+        return Err(kiln_data::DataError::Missing {
+            name: path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into()),
+            dir: absolute(path.parent().unwrap_or(Path::new("."))),
+            hint: "pairs are never downloaded: set data.path, or KILN_DATASETS to a folder with parallel/eng-spa.tsv".into(),
+        });
+    }
+    let pairs = Pairs::read(&path, filter)?;
+    Ok((pairs, absolute(&path).display().to_string()))
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -38,6 +38,10 @@ pub const CORE_COLUMNS: &[&str] = &[
     "test_accuracy",
     "test_loss",
     "test_macro_f1",
+    "test_exact_match",
+    "test_bleu",
+    "test_bits_per_char",
+    "test_perplexity",
     "best_val_accuracy",
     "best_val_loss",
     "final_train_loss",
@@ -152,6 +156,10 @@ impl Row {
             ("test_accuracy", "accuracy"),
             ("test_loss", "loss"),
             ("test_macro_f1", "macro_f1"),
+            ("test_exact_match", "exact_match"),
+            ("test_bleu", "bleu"),
+            ("test_bits_per_char", "bits_per_char"),
+            ("test_perplexity", "perplexity"),
         ] {
             let v = test.as_ref().and_then(|t| t[key].as_f64());
             row.set(column, Cell::F64(v));

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod datasets;
+mod generative;
 pub mod index;
 mod interrupt;
 pub mod manifest;

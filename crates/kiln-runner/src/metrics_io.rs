@@ -44,27 +44,51 @@ pub fn steps_frame(steps: &[StepRecord]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// The per-epoch table; generative runs add their own metrics (`val_bleu`, `train_perplexity`...)
+/// after [`EPOCH_COLUMNS`], and their macro F1 columns are null.
 pub fn epochs_frame(epochs: &[EpochRecord]) -> PolarsResult<DataFrame> {
-    let val = |f: fn(&kiln_train::SplitMetrics) -> f64| {
+    let val = |f: fn(&kiln_train::SplitMetrics) -> Option<f64>| {
         epochs
             .iter()
-            .map(|e| e.validation.as_ref().map(f))
+            .map(|e| e.validation.as_ref().and_then(f))
             .collect::<Vec<_>>()
     };
-    df!(
+    let mut frame = df!(
         "epoch" => epochs.iter().map(|e| e.epoch as u32).collect::<Vec<_>>(),
         "train_loss" => epochs.iter().map(|e| e.train.loss).collect::<Vec<_>>(),
         "train_accuracy" => epochs.iter().map(|e| e.train.accuracy).collect::<Vec<_>>(),
         "train_macro_f1" => epochs.iter().map(|e| e.train.macro_f1).collect::<Vec<_>>(),
-        "val_loss" => val(|m| m.loss),
-        "val_accuracy" => val(|m| m.accuracy),
+        "val_loss" => val(|m| Some(m.loss)),
+        "val_accuracy" => val(|m| Some(m.accuracy)),
         "val_macro_f1" => val(|m| m.macro_f1),
         "learning_rate" => epochs.iter().map(|e| e.learning_rate).collect::<Vec<_>>(),
         "samples_per_second" => epochs.iter().map(|e| e.samples_per_second).collect::<Vec<_>>(),
         "train_seconds" => epochs.iter().map(|e| e.train_seconds).collect::<Vec<_>>(),
         "epoch_seconds" => epochs.iter().map(|e| e.epoch_seconds).collect::<Vec<_>>(),
         "improved" => epochs.iter().map(|e| e.improved).collect::<Vec<_>>(),
-    )
+    )?;
+    let mut names: Vec<(&str, &'static str)> = Vec::new();
+    for e in epochs {
+        let splits = [("train", Some(&e.train)), ("val", e.validation.as_ref())];
+        for (split, metrics) in splits {
+            for (name, _) in metrics.map_or(&[][..], |m| &m.extra[..]) {
+                if !names.contains(&(split, *name)) {
+                    names.push((split, name));
+                }
+            }
+        }
+    }
+    for (split, name) in names {
+        let values: Vec<Option<f64>> = epochs
+            .iter()
+            .map(|e| match split {
+                "train" => e.train.get(name),
+                _ => e.validation.as_ref().and_then(|v| v.get(name)),
+            })
+            .collect();
+        frame.with_column(Column::new(format!("{split}_{name}").into(), values))?;
+    }
+    Ok(frame)
 }
 
 /// Writes both tables in both formats into the run folder.

@@ -1,26 +1,32 @@
 //! What the runner does while the loop trains: records metrics, draws progress, logs each
 //! epoch and keeps the best checkpoint on disk.
 
-use burn::module::Module;
 use kiln_models::Classifier;
-use kiln_train::{EpochRecord, Observer, StepRecord};
+use kiln_train::{Checkpoint, EpochRecord, Observer, StepRecord};
 use tracing::span::EnteredSpan;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::progress::bar;
 use crate::run_dir::RunDir;
 
-pub struct RunObserver<'a> {
+/// Called with the validation-mode model after every epoch (a generative run writes its
+/// samples there).
+pub type EpochHook<'a, M> = Box<dyn FnMut(usize, &M) -> anyhow::Result<()> + 'a>;
+
+pub struct RunObserver<'a, M = Classifier> {
     run: &'a RunDir,
     epochs_total: usize,
     pub steps: Vec<StepRecord>,
     pub epochs: Vec<EpochRecord>,
     pub checkpoint_error: Option<String>,
+    /// The first error of `epoch_hook`, which ends the run once training stops.
+    pub hook_error: Option<anyhow::Error>,
+    epoch_hook: Option<EpochHook<'a, M>>,
     training: Option<EnteredSpan>,
     epoch: Option<EnteredSpan>,
 }
 
-impl<'a> RunObserver<'a> {
+impl<'a, M> RunObserver<'a, M> {
     pub fn new(run: &'a RunDir, epochs_total: usize) -> Self {
         Self {
             run,
@@ -28,13 +34,20 @@ impl<'a> RunObserver<'a> {
             steps: Vec::new(),
             epochs: Vec::new(),
             checkpoint_error: None,
+            hook_error: None,
+            epoch_hook: None,
             training: None,
             epoch: None,
         }
     }
+
+    pub fn with_epoch_hook(mut self, hook: EpochHook<'a, M>) -> Self {
+        self.epoch_hook = Some(hook);
+        self
+    }
 }
 
-impl Observer for RunObserver<'_> {
+impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
     fn on_epoch_start(&mut self, epoch: usize, batches: usize) {
         if self.training.is_none() {
             let span = tracing::info_span!("training", indicatif.pb_show = true);
@@ -72,10 +85,23 @@ impl Observer for RunObserver<'_> {
         if let Some(span) = &self.training {
             span.pb_inc(1);
         }
+        let extra = |m: &kiln_train::SplitMetrics| -> String {
+            m.extra
+                .iter()
+                .map(|(name, v)| format!(" {name} {v:.4}"))
+                .collect()
+        };
         let val = r
             .validation
             .as_ref()
-            .map(|v| format!(" | val loss {:.4} acc {:.2}%", v.loss, v.accuracy * 100.0))
+            .map(|v| {
+                format!(
+                    " | val loss {:.4} acc {:.2}%{}",
+                    v.loss,
+                    v.accuracy * 100.0,
+                    extra(v)
+                )
+            })
             .unwrap_or_default();
         tracing::info!(
             "epoch {}/{}: train loss {:.4} acc {:.2}%{val} | lr {:.2e} | {:.0} samples/s | {:.1} s{}",
@@ -95,9 +121,18 @@ impl Observer for RunObserver<'_> {
         crate::interrupt::requested()
     }
 
-    fn on_best(&mut self, _epoch: usize, model: &Classifier) {
-        if let Err(e) = model.clone().save_file(self.run.best_checkpoint()) {
-            self.checkpoint_error = Some(e.to_string());
+    fn on_best(&mut self, _epoch: usize, model: &M) {
+        if let Err(e) = model.save(&self.run.best_checkpoint()) {
+            self.checkpoint_error = Some(e);
+        }
+    }
+
+    fn on_epoch_model(&mut self, epoch: usize, model: &M) {
+        if let Some(hook) = &mut self.epoch_hook
+            && self.hook_error.is_none()
+            && let Err(e) = hook(epoch, model)
+        {
+            self.hook_error = Some(e);
         }
     }
 }

@@ -5,15 +5,18 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use kiln_data::split::shuffled;
 use kiln_data::text::{
     CharTokenizer, Pretrained, SequenceBatcher, Tokenizer, Truncate, Vocabulary, WordTokenizer,
     load_glove,
 };
-use kiln_data::{ImageBatcher, Mnist, Normalization, train_validation_split};
+use kiln_data::{ImageBatcher, LengthFilter, Mnist, Normalization, Pair, train_validation_split};
 use kiln_models::InputShape;
 use kiln_train::Batches;
 
-use crate::config::{DatasetKind, Experiment, NormalizeKind, TokenizerKind, TruncateKind};
+use crate::config::{
+    DatasetKind, Experiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
+};
 use crate::datasets;
 use crate::progress::DownloadBar;
 
@@ -32,9 +35,43 @@ pub struct TextData {
     pub pretrained: Option<Pretrained>,
 }
 
+/// A corpus as token ids, split contiguously.
+pub struct CorpusData {
+    pub vocab: Vocabulary,
+    pub tokenizer: Box<dyn Tokenizer>,
+    pub train: Vec<u32>,
+    pub validation: Vec<u32>,
+}
+
+/// Source/target pairs as token ids, each side with its own vocabulary learnt from the
+/// training pairs.
+pub struct PairData {
+    pub source_vocab: Vocabulary,
+    pub target_vocab: Vocabulary,
+    pub tokenizer: Box<dyn Tokenizer>,
+    pub sources: Vec<Vec<u32>>,
+    pub targets: Vec<Vec<u32>>,
+    pub test_idx: Vec<usize>,
+    /// Tokens in the longest target, for the decoding limit.
+    pub longest_target: usize,
+}
+
 pub enum Data {
     Images(ImageData),
     Text(TextData),
+    Corpus(CorpusData),
+    Pairs(PairData),
+}
+
+/// How text becomes tokens for `kind`, and what kiln uses when the experiment does not say.
+pub fn tokenizer(kind: Option<TokenizerKind>, default: TokenizerKind) -> Box<dyn Tokenizer> {
+    match kind.unwrap_or(default) {
+        TokenizerKind::Word => Box::new(WordTokenizer),
+        TokenizerKind::Char => Box::new(CharTokenizer {
+            lowercase: false,
+            strip_html: false,
+        }),
+    }
 }
 
 /// A dataset ready to batch, with its split.
@@ -76,7 +113,161 @@ impl Prepared {
                 })
             }
             DatasetKind::Imdb => Self::load_imdb(exp),
+            DatasetKind::Corpus => Self::load_corpus(exp),
+            DatasetKind::Pairs | DatasetKind::Synthetic => Self::load_pairs(exp),
         }
+    }
+
+    /// Items in the train, validation and test splits: tokens for a corpus.
+    pub fn counts(&self) -> [usize; 3] {
+        match &self.data {
+            Data::Corpus(c) => [c.train.len(), c.validation.len(), 0],
+            _ => [self.train_idx.len(), self.val_idx.len(), self.test_len],
+        }
+    }
+
+    fn load_corpus(exp: &Experiment) -> anyhow::Result<Self> {
+        let (corpus, source) = datasets::load_corpus(exp, &DownloadBar::default())?;
+        let (train_text, validation_text) = corpus.split(exp.data.validation_fraction);
+        let train_text = match exp.data.train_limit {
+            Some(limit) => train_text
+                .char_indices()
+                .nth(limit)
+                .map_or(train_text, |(at, _)| &train_text[..at]),
+            None => train_text,
+        };
+        let tokenizer = tokenizer(exp.data.tokenizer, TokenizerKind::Char);
+        let counts = Vocabulary::count(tokenizer.as_ref(), &[train_text]);
+        let vocab = Vocabulary::build(
+            &counts,
+            Some(exp.data.vocab_size()),
+            exp.data.min_freq.unwrap_or(1),
+        );
+        let train = vocab.encode(tokenizer.as_ref(), train_text);
+        let validation = vocab.encode(tokenizer.as_ref(), validation_text);
+        tracing::info!(
+            "corpus: {} training and {} validation tokens, a vocabulary of {}",
+            train.len(),
+            validation.len(),
+            vocab.len()
+        );
+        let seq_len = exp.data.seq_len();
+        if train.len() <= seq_len {
+            anyhow::bail!(
+                "{source}: the training text has {} tokens, fewer than one window of data.seq_len = {seq_len} plus its target",
+                train.len()
+            );
+        }
+        Ok(Prepared {
+            data: Data::Corpus(CorpusData {
+                vocab,
+                tokenizer,
+                train,
+                validation,
+            }),
+            train_idx: Vec::new(),
+            val_idx: Vec::new(),
+            source,
+            test_len: 0,
+        })
+    }
+
+    fn load_pairs(exp: &Experiment) -> anyhow::Result<Self> {
+        let d = &exp.data;
+        let (pairs, source, default_tokenizer) = match d.task {
+            Some(task) if d.dataset == DatasetKind::Synthetic => {
+                let strings = kiln_data::Strings {
+                    min_len: d.min_length.unwrap_or(3),
+                    max_len: d.max_length.unwrap_or(10),
+                    alphabet: d.alphabet.unwrap_or(10),
+                };
+                let task = match task {
+                    SyntheticTask::Addition => kiln_data::Task::Addition {
+                        digits: d.digits.unwrap_or(3),
+                        reverse: d.reverse.unwrap_or(false),
+                    },
+                    SyntheticTask::Reversal => kiln_data::Task::Reversal(strings),
+                    SyntheticTask::Sorting => kiln_data::Task::Sorting(strings),
+                };
+                let pairs = task
+                    .generate(d.count.unwrap_or(50_000), exp.seed)
+                    .context("data.task")?;
+                (pairs, format!("synthetic {task:?}"), TokenizerKind::Char)
+            }
+            _ => {
+                let filter = LengthFilter {
+                    max_chars: d.max_chars,
+                    max_words: d.max_words,
+                };
+                let (read, source) = datasets::load_pairs(exp, filter)?;
+                if read.filtered_out > 0 {
+                    tracing::info!(
+                        "pairs: {} of {} dropped by the length filter",
+                        read.filtered_out,
+                        read.filtered_out + read.pairs.len()
+                    );
+                }
+                (read.pairs, source, TokenizerKind::Word)
+            }
+        };
+        if pairs.is_empty() {
+            anyhow::bail!(
+                "{source}: no pairs left to learn from (check data.max_chars and data.max_words)"
+            );
+        }
+        let order = shuffled(&(0..pairs.len()).collect::<Vec<_>>(), exp.seed ^ 0x7e57);
+        let test_n = (pairs.len() as f64 * d.test_fraction()).round() as usize;
+        let (test_idx, rest) = order.split_at(test_n);
+        let val_n = (rest.len() as f64 * d.validation_fraction).round() as usize;
+        let (val_idx, train_idx) = rest.split_at(val_n);
+        let mut train_idx = train_idx.to_vec();
+        if let Some(limit) = d.train_limit {
+            train_idx.truncate(limit);
+        }
+        if train_idx.is_empty() {
+            anyhow::bail!(
+                "{source}: {} pairs leave none for training after the test and validation splits",
+                pairs.len()
+            );
+        }
+        let tokenizer = tokenizer(d.tokenizer, default_tokenizer);
+        let vocab_of = |side: fn(&Pair) -> &str| {
+            let texts: Vec<&str> = train_idx.iter().map(|&i| side(&pairs[i])).collect();
+            let counts = Vocabulary::count(tokenizer.as_ref(), &texts);
+            Vocabulary::build(&counts, Some(d.vocab_size()), d.min_freq.unwrap_or(1))
+        };
+        let source_vocab = vocab_of(|p| p.source.as_str());
+        let target_vocab = vocab_of(|p| p.target.as_str());
+        let encode = |vocab: &Vocabulary, side: fn(&Pair) -> &str| -> Vec<Vec<u32>> {
+            let texts: Vec<&str> = pairs.iter().map(side).collect();
+            vocab.encode_all(tokenizer.as_ref(), &texts)
+        };
+        let sources = encode(&source_vocab, |p| p.source.as_str());
+        let targets = encode(&target_vocab, |p| p.target.as_str());
+        let longest_target = targets.iter().map(Vec::len).max().unwrap_or(0);
+        tracing::info!(
+            "pairs: {} train, {} validation, {} test; vocabularies of {} source and {} target tokens",
+            train_idx.len(),
+            val_idx.len(),
+            test_idx.len(),
+            source_vocab.len(),
+            target_vocab.len()
+        );
+        Ok(Prepared {
+            test_len: test_idx.len(),
+            data: Data::Pairs(PairData {
+                source_vocab,
+                target_vocab,
+                tokenizer,
+                sources,
+                targets,
+                test_idx: test_idx.to_vec(),
+                longest_target,
+            }),
+            train_idx,
+            val_idx: val_idx.to_vec(),
+            source,
+        })
     }
 
     fn load_imdb(exp: &Experiment) -> anyhow::Result<Self> {
@@ -85,6 +276,7 @@ impl Prepared {
         let read_s = clock.elapsed().as_secs_f64();
         let tokenizer: Box<dyn Tokenizer> = match exp.data.tokenizer.unwrap_or_default() {
             TokenizerKind::Word => Box::new(WordTokenizer),
+            // Reviews carry `<br />` tags.
             TokenizerKind::Char => Box::new(CharTokenizer {
                 lowercase: false,
                 strip_html: true,
@@ -155,6 +347,12 @@ impl Prepared {
             Data::Text(d) => InputShape::Tokens {
                 vocab: d.vocab.len(),
             },
+            Data::Corpus(d) => InputShape::Tokens {
+                vocab: d.vocab.len(),
+            },
+            Data::Pairs(d) => InputShape::Tokens {
+                vocab: d.source_vocab.len(),
+            },
         }
     }
 
@@ -162,14 +360,21 @@ impl Prepared {
         match &self.data {
             Data::Images(_) => (0..10).map(|c| c.to_string()).collect(),
             Data::Text(_) => vec!["neg".into(), "pos".into()],
+            Data::Corpus(_) | Data::Pairs(_) => Vec::new(),
         }
     }
 
     /// Train, validation and test batch sources; `eval_size` is the evaluation batch the
     /// backend can take (see [`crate::backend::eval_batch_size`]).
+    ///
+    /// # Panics
+    /// For generative data, which is not served as labelled batches.
     pub fn batches(&self, exp: &Experiment, eval_size: usize) -> [Box<dyn Batches + '_>; 3] {
         let train_size = exp.train.batch_size;
         match &self.data {
+            Data::Corpus(_) | Data::Pairs(_) => {
+                unreachable!("generative data is served by the runner's generative path")
+            }
             Data::Images(d) => {
                 let n = d.normalization;
                 [

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kiln_models::Classifier;
-use kiln_train::{FitOutcome, SplitMetrics, Splits, evaluate, fit};
+use kiln_train::{EpochRecord, FitOutcome, SplitMetrics, Splits, evaluate, fit};
 use serde::Serialize;
 
 use crate::config::{Experiment, LoadedExperiment};
@@ -17,7 +17,7 @@ use crate::manifest::{self, DataInfo, Manifest, Status, Timings, TrialInfo};
 use crate::observer::RunObserver;
 use crate::prepare::{Data, Prepared};
 use crate::run_dir::RunDir;
-use crate::{backend, charts, metrics_io};
+use crate::{backend, charts, generative, metrics_io};
 use kiln_data::download::write_atomically;
 
 /// Where a sweep's trial goes and what the manifest says about it.
@@ -35,7 +35,52 @@ pub struct RunSummary {
     pub best_epoch: usize,
     pub stopped_early: bool,
     pub test: SplitMetrics,
+    /// Which split `test` is: `test`, or `validation` for a corpus, which has no test split.
+    pub test_split: &'static str,
     pub train_seconds: f64,
+}
+
+/// What training and testing one kind of model gave back.
+pub(crate) struct Trained {
+    pub epochs: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub test: SplitMetrics,
+    pub test_split: &'static str,
+    pub train_seconds: f64,
+}
+
+/// A run's model before training, of whichever kind the experiment asks for.
+pub(crate) enum Initial {
+    Classifier(Classifier),
+    Language(kiln_models::LanguageModel),
+    Seq2seq(kiln_models::Seq2Seq),
+}
+
+/// Writes what the loop recorded (even when it failed, so that a diverged run keeps its
+/// curves), then passes on its outcome if nothing else went wrong.
+pub(crate) fn record_fit<M>(
+    run: &RunDir,
+    manifest: &mut Manifest,
+    observer: &mut RunObserver<M>,
+    fitted: Result<FitOutcome<M>, kiln_train::TrainError>,
+    train_seconds: f64,
+) -> anyhow::Result<FitOutcome<M>> {
+    manifest.timings.train_s = Some(train_seconds);
+    manifest.epochs_run = observer.epochs.len();
+    metrics_io::write(run, &observer.steps, &observer.epochs)?;
+    let outcome = fitted?;
+    if let Some(e) = &observer.checkpoint_error {
+        anyhow::bail!(
+            "saving the best checkpoint to {}: {e}",
+            run.best_checkpoint().display()
+        );
+    }
+    if let Some(e) = observer.hook_error.take() {
+        return Err(e.context("writing the epoch's samples"));
+    }
+    charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
+    Ok(outcome)
 }
 
 /// The experiment's model with its seeded initial weights. Initialised on flex whatever the
@@ -43,14 +88,7 @@ pub struct RunSummary {
 /// run's device.
 pub fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Result<Classifier> {
     let exp = &loaded.experiment;
-    let model_error = |e: kiln_models::Invalid| {
-        anyhow::anyhow!(
-            "{}: `model.{}`: {}",
-            loaded.file.display(),
-            e.field,
-            e.message
-        )
-    };
+    let model_error = |e| model_error(loaded, e);
     let init_device = burn::tensor::Device::flex();
     init_device.seed(exp.seed);
     let mut model = exp
@@ -71,6 +109,16 @@ pub fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::
     Ok(model)
 }
 
+/// A model config the data cannot build, named as the file's key.
+pub(crate) fn model_error(loaded: &LoadedExperiment, e: kiln_models::Invalid) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: `model.{}`: {}",
+        loaded.file.display(),
+        e.field,
+        e.message
+    )
+}
+
 /// Runs one experiment (or one trial of a sweep) into a new folder under `results`.
 pub fn run(
     loaded: &LoadedExperiment,
@@ -83,17 +131,22 @@ pub fn run(
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
     let prepared = Prepared::load(exp)?;
-    let (train_idx, val_idx) = (&prepared.train_idx, &prepared.val_idx);
+    let [train_n, val_n, test_n] = prepared.counts();
     let load_data_s = clock.elapsed().as_secs_f64();
     tracing::info!(
-        "data: {}: {} train, {} validation, {} test items ({load_data_s:.2} s)",
+        "data: {}: {train_n} train, {val_n} validation, {test_n} test {} ({load_data_s:.2} s)",
         prepared.source,
-        train_idx.len(),
-        val_idx.len(),
-        prepared.test_len
+        if matches!(prepared.data, Data::Corpus(_)) {
+            "tokens"
+        } else {
+            "items"
+        }
     );
-    let classes = prepared.class_names().len();
-    let model = initial_model(loaded, &prepared)?;
+    let model = match &prepared.data {
+        Data::Corpus(c) => Initial::Language(generative::initial_language_model(loaded, c)?),
+        Data::Pairs(p) => Initial::Seq2seq(generative::initial_seq2seq(loaded, p)?),
+        _ => Initial::Classifier(initial_model(loaded, &prepared)?),
+    };
 
     let run = match trial {
         None => RunDir::create(results, &exp.name, exp.seed, started_at),
@@ -109,9 +162,9 @@ pub fn run(
         started_at,
         DataInfo {
             source: prepared.source.clone(),
-            train: train_idx.len(),
-            validation: val_idx.len(),
-            test: prepared.test_len,
+            train: train_n,
+            validation: val_n,
+            test: test_n,
         },
     );
     manifest.timings.load_data_s = load_data_s;
@@ -127,9 +180,6 @@ pub fn run(
     // A panic inside burn or plotters must still end as a `failed` manifest, not `running`.
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> anyhow::Result<RunSummary> {
-            if let Data::Text(text) = &prepared.data {
-                text.vocab.save(&run.vocabulary())?;
-            }
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             if eval_size != exp.train.eval_batch_size {
                 tracing::info!(
@@ -138,49 +188,36 @@ pub fn run(
                     exp.backend.name()
                 );
             }
-            let [train, validation, test_data] = prepared.batches(exp, eval_size);
-            let mut observer = RunObserver::new(&run, exp.train.epochs);
-            let train_clock = Instant::now();
-            let splits = Splits {
-                train: train.as_ref(),
-                validation: Some(validation.as_ref()),
-                classes,
+            let trained = match (model, &prepared.data) {
+                (Initial::Language(m), Data::Corpus(c)) => {
+                    generative::language(exp, &run, c, m, &device, eval_size, &mut manifest)?
+                }
+                (Initial::Seq2seq(m), Data::Pairs(p)) => generative::translation(
+                    exp,
+                    &run,
+                    &prepared,
+                    p,
+                    m,
+                    &device,
+                    eval_size,
+                    &mut manifest,
+                )?,
+                (Initial::Classifier(m), _) => {
+                    classify(exp, &run, &prepared, m, &device, eval_size, &mut manifest)?
+                }
+                _ => unreachable!("the model was built for the data"),
             };
-            let fitted = fit(model, &exp.train, splits, &device, exp.seed, &mut observer);
-            let train_seconds = train_clock.elapsed().as_secs_f64();
-            manifest.timings.train_s = Some(train_seconds);
-            manifest.epochs_run = observer.epochs.len();
-            metrics_io::write(&run, &observer.steps, &observer.epochs)?;
-            let outcome: FitOutcome = fitted?;
-            if let Some(e) = &observer.checkpoint_error {
-                anyhow::bail!(
-                    "saving the best checkpoint to {}: {e}",
-                    run.best_checkpoint().display()
-                );
-            }
-            charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
-
-            let test_clock = Instant::now();
-            let test = evaluate(
-                &outcome.best,
-                test_data.as_ref(),
-                exp.train.loss,
-                classes,
-                &device,
-                &mut observer,
-            )?;
-            manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
-            write_test_report(&run, &test, outcome.best_epoch, &prepared.class_names())?;
-            manifest.best_epoch = Some(outcome.best_epoch);
-            manifest.stopped_early = outcome.stopped_early;
+            manifest.best_epoch = Some(trained.best_epoch);
+            manifest.stopped_early = trained.stopped_early;
             Ok(RunSummary {
                 run: run.clone(),
                 experiment: exp.clone(),
-                outcome_epochs: observer.epochs,
-                best_epoch: outcome.best_epoch,
-                stopped_early: outcome.stopped_early,
-                test,
-                train_seconds,
+                outcome_epochs: trained.epochs,
+                best_epoch: trained.best_epoch,
+                stopped_early: trained.stopped_early,
+                test: trained.test,
+                test_split: trained.test_split,
+                train_seconds: trained.train_seconds,
             })
         },
     ));
@@ -205,6 +242,53 @@ pub fn run(
     manifest.write(&run.manifest())?;
     update_index(results, &run);
     result.with_context(|| format!("run {} failed", run.root.display()))
+}
+
+/// Trains and tests a classifier.
+fn classify(
+    exp: &Experiment,
+    run: &RunDir,
+    prepared: &Prepared,
+    model: Classifier,
+    device: &burn::tensor::Device,
+    eval_size: usize,
+    manifest: &mut Manifest,
+) -> anyhow::Result<Trained> {
+    if let Data::Text(text) = &prepared.data {
+        text.vocab.save(&run.vocabulary())?;
+    }
+    let classes = prepared.class_names().len();
+    let [train, validation, test_data] = prepared.batches(exp, eval_size);
+    let mut observer = RunObserver::new(run, exp.train.epochs);
+    let train_clock = Instant::now();
+    let splits = Splits {
+        train: train.as_ref(),
+        validation: Some(validation.as_ref()),
+        classes,
+    };
+    let fitted = fit(model, &exp.train, splits, device, exp.seed, &mut observer);
+    let train_seconds = train_clock.elapsed().as_secs_f64();
+    let outcome = record_fit(run, manifest, &mut observer, fitted, train_seconds)?;
+
+    let test_clock = Instant::now();
+    let test = evaluate(
+        &outcome.best,
+        test_data.as_ref(),
+        exp.train.loss,
+        classes,
+        device,
+        &mut observer,
+    )?;
+    manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
+    write_test_report(run, &test, outcome.best_epoch, &prepared.class_names())?;
+    Ok(Trained {
+        epochs: observer.epochs,
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        test,
+        test_split: "test",
+        train_seconds,
+    })
 }
 
 /// The run's results stand without the index, so a failure to update it is a warning.
@@ -297,7 +381,10 @@ fn write_test_report(
     best_epoch: usize,
     names: &[String],
 ) -> anyhow::Result<()> {
-    let c = &test.confusion;
+    let c = test
+        .confusion
+        .as_ref()
+        .expect("a classifier's metrics have a confusion matrix");
     let per_class: Vec<ClassReport> = c
         .per_class()
         .into_iter()
@@ -323,7 +410,7 @@ fn write_test_report(
         best_epoch,
         loss: test.loss,
         accuracy: test.accuracy,
-        macro_f1: test.macro_f1,
+        macro_f1: test.macro_f1.unwrap_or(f64::NAN),
         binary,
         samples: c.total(),
         per_class,

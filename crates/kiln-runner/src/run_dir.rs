@@ -84,8 +84,22 @@ impl RunDir {
     pub fn vocabulary(&self) -> PathBuf {
         self.root.join("vocab.txt")
     }
+    /// An encoder-decoder's vocabularies, `source` or `target`, laid out like `vocab.txt`.
+    pub fn side_vocabulary(&self, side: &str) -> PathBuf {
+        self.root.join(format!("vocab_{side}.txt"))
+    }
     pub fn confusion(&self) -> PathBuf {
         self.root.join("confusion.csv")
+    }
+    /// What a generative model wrote after `epoch`: samples or decoded examples.
+    pub fn samples(&self, epoch: usize) -> PathBuf {
+        self.root
+            .join("samples")
+            .join(format!("epoch_{epoch:03}.txt"))
+    }
+    /// Every test pair with the model's output, tab-separated.
+    pub fn test_outputs(&self) -> PathBuf {
+        self.root.join("test_outputs.tsv")
     }
 }
 

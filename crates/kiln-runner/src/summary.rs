@@ -28,7 +28,8 @@ pub fn table(s: &RunSummary) -> Table {
                 format!("{:.2}", e.train.accuracy * 100.0),
                 val.map_or("-".into(), |v| format!("{:.4}", v.loss)),
                 val.map_or("-".into(), |v| format!("{:.2}", v.accuracy * 100.0)),
-                val.map_or("-".into(), |v| format!("{:.4}", v.macro_f1)),
+                val.and_then(|v| v.macro_f1)
+                    .map_or("-".into(), |f1| format!("{f1:.4}")),
                 format!("{:.2e}", e.learning_rate),
                 format!("{:.0}", e.samples_per_second),
                 format!("{:.1}", e.epoch_seconds),
@@ -48,12 +49,24 @@ pub fn print(s: &RunSummary) {
         .sum::<f64>()
         / s.outcome_epochs.len().max(1) as f64;
     println!("{}", table(s));
+    let scores: String = s
+        .test
+        .macro_f1
+        .map(|f1| format!(", macro F1 {f1:.4}"))
+        .into_iter()
+        .chain(
+            s.test
+                .extra
+                .iter()
+                .map(|(name, v)| format!(", {name} {v:.4}")),
+        )
+        .collect();
     println!(
-        "{}: test accuracy {:.2}%, loss {:.4}, macro F1 {:.4} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
+        "{}: {} accuracy {:.2}%, loss {:.4}{scores} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
         s.experiment.name,
+        s.test_split,
         s.test.accuracy * 100.0,
         s.test.loss,
-        s.test.macro_f1,
         s.best_epoch,
         s.outcome_epochs.len(),
         if s.stopped_early {

@@ -402,14 +402,17 @@ fn text_and_image_settings_do_not_mix() {
         &sb,
         &cnn,
         &[],
-        &["model.kind", "cnn model cannot read imdb"],
+        &[
+            "model.kind",
+            "cnn model cannot learn from the imdb dataset: use rnn, lstm or gru",
+        ],
     );
     let mnist = sb.write("mnist.toml", QUICK);
     assert_refused(
         &sb,
         &mnist,
         &["--set", "data.max_len=100"],
-        &["data.max_len", "only applies to text datasets"],
+        &["data.max_len", "does not apply to the mnist dataset"],
     );
     let missing = sb.write(
         "glove.toml",

@@ -52,6 +52,7 @@ impl Task for Classification<'_> {
         TrainStep {
             loss,
             samples: batch.len,
+            predictions: batch.len,
             correct,
         }
     }

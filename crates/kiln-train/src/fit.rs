@@ -134,9 +134,11 @@ pub trait Observer<M = Classifier> {
 pub struct TrainStep {
     /// The batch's mean loss, on the autodiff device.
     pub loss: Tensor<1>,
-    /// How many samples (see [`StepRecord::samples`]) the mean is over.
+    /// How many samples (see [`StepRecord::samples`]) the batch held.
     pub samples: usize,
-    /// Correct predictions among `samples`.
+    /// How many predictions the mean loss is over (one per sample for a classifier, one per
+    /// target token for generative models), and how many were right.
+    pub predictions: usize,
     pub correct: usize,
 }
 
@@ -207,7 +209,7 @@ pub fn fit_task<T: Task>(
             seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
         );
         observer.on_epoch_start(epoch, order.len());
-        let (mut loss_sum, mut seen, mut correct) = (0.0f64, 0usize, 0usize);
+        let (mut loss_sum, mut seen, mut predicted, mut correct) = (0.0f64, 0usize, 0usize, 0usize);
         let mut learning_rate = config.learning_rate;
         for indices in &order {
             let out = task.train_step(&model, indices, &ad_device);
@@ -225,14 +227,15 @@ pub fn fit_task<T: Task>(
             learning_rate = lr.base();
             model = optimizer.step(lr, model, grads);
 
-            loss_sum += loss_value as f64 * out.samples as f64;
+            loss_sum += loss_value as f64 * out.predictions as f64;
             seen += out.samples;
+            predicted += out.predictions;
             correct += out.correct;
             observer.on_step(&StepRecord {
                 step,
                 epoch,
                 loss: loss_value as f64,
-                accuracy: out.correct as f64 / out.samples.max(1) as f64,
+                accuracy: out.correct as f64 / out.predictions.max(1) as f64,
                 learning_rate,
                 samples: out.samples,
             });
@@ -242,8 +245,8 @@ pub fn fit_task<T: Task>(
         }
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let train_metrics = task.train_metrics(
-            loss_sum / seen.max(1) as f64,
-            correct as f64 / seen.max(1) as f64,
+            loss_sum / predicted.max(1) as f64,
+            correct as f64 / predicted.max(1) as f64,
         );
         let snapshot = model.valid();
         let validation = if task.has_validation() {

@@ -9,10 +9,12 @@ pub mod bleu;
 mod classify;
 mod config;
 mod fit;
+mod language;
 mod loss;
 mod metrics;
 mod optim;
 mod schedule;
+mod translation;
 
 pub use batches::{Batch, Batches};
 pub use classify::{Splits, evaluate, fit};
@@ -24,4 +26,6 @@ pub use fit::{
     Checkpoint, EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, Task, TrainError,
     TrainStep, fit_task,
 };
+pub use language::{LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;
+pub use translation::{Decoding, Translated, Translation, beam_one, evaluate_translation};

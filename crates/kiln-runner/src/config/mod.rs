@@ -6,6 +6,6 @@ pub mod sweep;
 
 pub use load::{ConfigError, LoadedExperiment, Plan, Sweep, Trial, load, plan};
 pub use schema::{
-    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, NormalizeKind, TokenizerKind,
-    TruncateKind,
+    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, GenerationConfig, NormalizeKind,
+    SyntheticTask, TokenizerKind, TruncateKind,
 };

@@ -15,6 +15,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "data",
     "model",
     "train",
+    "generation",
 ];
 
 /// An experiment as written in its TOML file. Unknown keys are errors everywhere.
@@ -41,6 +42,9 @@ pub struct Experiment {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    /// Generative models: what is sampled or decoded during and after training.
+    #[serde(default)]
+    pub generation: GenerationConfig,
     /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
     #[serde(default, skip_serializing)]
     pub sweep: Option<serde::de::IgnoredAny>,
@@ -130,6 +134,121 @@ pub struct DataConfig {
     /// embedding for the words it knows (`model.embedding_dim` must match its size).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrained_embeddings: Option<PathBuf>,
+    /// corpus, pairs: the file to read. By default tiny Shakespeare for a corpus (from the
+    /// datasets folder, or downloaded) and `parallel/eng-spa.tsv` in the datasets folder for
+    /// pairs; a relative path is read from the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// corpus: tokens per training window (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<usize>,
+    /// corpus: read the text as `batch_size` contiguous lanes and carry the model's state
+    /// from one window to the next (default false: windows in a shuffled order, each from a
+    /// fresh state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stateful: Option<bool>,
+    /// synthetic: which task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<SyntheticTask>,
+    /// synthetic: how many distinct problems, split into train, validation and test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// synthetic addition: the operands' largest number of digits (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<usize>,
+    /// synthetic addition: write the question backwards (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse: Option<bool>,
+    /// synthetic reversal and sorting: strings of `min_length..=max_length` symbols (default
+    /// 3 to 10) from the first `alphabet` letters (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alphabet: Option<usize>,
+    /// pairs: drop pairs with a side longer than this many characters, or words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<usize>,
+    /// pairs, synthetic: the share held out for the final test (default 0.1); validation
+    /// takes `validation_fraction` of the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyntheticTask {
+    Addition,
+    Reversal,
+    Sorting,
+}
+
+/// What a generative model writes: samples of a language model after every epoch, decoded
+/// outputs of an encoder-decoder for scoring and as examples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationConfig {
+    /// Language models: the text each sample starts from.
+    #[serde(default = "default_prompt")]
+    pub prompt: String,
+    /// Language models: tokens drawn per sample.
+    #[serde(default = "default_length")]
+    pub length: usize,
+    /// Language models: one sample per temperature after every epoch.
+    #[serde(default = "default_temperatures")]
+    pub temperatures: Vec<f32>,
+    /// Language models: draw only among the k likeliest tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// Encoder-decoders: 1 decodes greedily (a batch at once); wider beams pair by pair.
+    #[serde(default = "default_beam")]
+    pub beam_width: usize,
+    /// Encoder-decoders: beam scores are log-probability / length^this.
+    #[serde(default = "default_length_penalty")]
+    pub length_penalty: f64,
+    /// Encoder-decoders: output tokens at most (default: the longest target in the data + 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Encoder-decoders: validation pairs written with their outputs after every epoch.
+    #[serde(default = "default_examples")]
+    pub examples: usize,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            prompt: default_prompt(),
+            length: default_length(),
+            temperatures: default_temperatures(),
+            top_k: None,
+            beam_width: default_beam(),
+            length_penalty: default_length_penalty(),
+            max_len: None,
+            examples: default_examples(),
+        }
+    }
+}
+
+fn default_prompt() -> String {
+    "\n".into()
+}
+fn default_length() -> usize {
+    300
+}
+fn default_temperatures() -> Vec<f32> {
+    vec![0.2, 0.5, 1.0, 1.2]
+}
+fn default_beam() -> usize {
+    1
+}
+fn default_length_penalty() -> f64 {
+    1.0
+}
+fn default_examples() -> usize {
+    10
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -171,6 +290,34 @@ impl DataConfig {
         set.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect()
     }
 
+    /// The dataset-specific keys that are set, by name.
+    fn own_keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("path", self.path.is_some()),
+            ("seq_len", self.seq_len.is_some()),
+            ("stateful", self.stateful.is_some()),
+            ("task", self.task.is_some()),
+            ("count", self.count.is_some()),
+            ("digits", self.digits.is_some()),
+            ("reverse", self.reverse.is_some()),
+            ("min_length", self.min_length.is_some()),
+            ("max_length", self.max_length.is_some()),
+            ("alphabet", self.alphabet.is_some()),
+            ("max_chars", self.max_chars.is_some()),
+            ("max_words", self.max_words.is_some()),
+            ("test_fraction", self.test_fraction.is_some()),
+        ];
+        set.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect()
+    }
+
+    pub fn seq_len(&self) -> usize {
+        self.seq_len.unwrap_or(100)
+    }
+
+    pub fn test_fraction(&self) -> f64 {
+        self.test_fraction.unwrap_or(0.1)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.vocab_size.unwrap_or(20_000)
     }
@@ -194,6 +341,12 @@ pub enum DatasetKind {
     Mnist,
     /// Movie reviews, negative (0) or positive (1).
     Imdb,
+    /// A plain UTF-8 text for a language model.
+    Corpus,
+    /// `source<TAB>target` lines for an encoder-decoder.
+    Pairs,
+    /// Sequence tasks made from the seed, for an encoder-decoder.
+    Synthetic,
 }
 
 impl DatasetKind {
@@ -201,11 +354,52 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::Imdb => "imdb",
+            DatasetKind::Corpus => "corpus",
+            DatasetKind::Pairs => "pairs",
+            DatasetKind::Synthetic => "synthetic",
         }
     }
 
     pub fn is_text(self) -> bool {
-        matches!(self, DatasetKind::Imdb)
+        !matches!(self, DatasetKind::Mnist)
+    }
+
+    /// The model kinds that can learn from this dataset, as a user would write them.
+    fn models(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mlp or cnn",
+            DatasetKind::Imdb => "rnn, lstm or gru",
+            DatasetKind::Corpus => "language_model",
+            DatasetKind::Pairs | DatasetKind::Synthetic => "seq2seq",
+        }
+    }
+
+    fn fits(self, model: &ModelConfig) -> bool {
+        match self {
+            DatasetKind::Mnist => !model.reads_tokens() && !model.is_generative(),
+            DatasetKind::Imdb => model.reads_tokens(),
+            DatasetKind::Corpus => matches!(model, ModelConfig::LanguageModel(_)),
+            DatasetKind::Pairs | DatasetKind::Synthetic => matches!(model, ModelConfig::Seq2seq(_)),
+        }
+    }
+
+    /// The dataset-specific keys this dataset reads.
+    fn own_keys(self) -> &'static [&'static str] {
+        match self {
+            DatasetKind::Mnist | DatasetKind::Imdb => &[],
+            DatasetKind::Corpus => &["path", "seq_len", "stateful"],
+            DatasetKind::Pairs => &["path", "max_chars", "max_words", "test_fraction"],
+            DatasetKind::Synthetic => &[
+                "task",
+                "count",
+                "digits",
+                "reverse",
+                "min_length",
+                "max_length",
+                "alphabet",
+                "test_fraction",
+            ],
+        }
     }
 }
 
@@ -257,15 +451,19 @@ impl Experiment {
                 "must be at least 1 (or left out)",
             ));
         }
-        if !d.dataset.is_text()
-            && let Some(key) = d.text_keys_set().first()
-        {
+        // The generative datasets read tokenizer, vocab_size and min_freq of the text keys.
+        let reads = |key: &str| match d.dataset {
+            DatasetKind::Mnist => false,
+            DatasetKind::Imdb => true,
+            DatasetKind::Corpus | DatasetKind::Pairs => {
+                matches!(key, "tokenizer" | "vocab_size" | "min_freq")
+            }
+            DatasetKind::Synthetic => false,
+        };
+        if let Some(key) = d.text_keys_set().into_iter().find(|k| !reads(k)) {
             return Err(Invalid::new(
                 format!("data.{key}"),
-                format!(
-                    "only applies to text datasets (imdb), not {}",
-                    d.dataset.name()
-                ),
+                format!("does not apply to the {} dataset", d.dataset.name()),
             ));
         }
         for (key, value) in [
@@ -283,19 +481,106 @@ impl Experiment {
                 ));
             }
         }
-        if self.model.reads_tokens() != d.dataset.is_text() {
+        if let Some(key) = d
+            .own_keys_set()
+            .into_iter()
+            .find(|k| !d.dataset.own_keys().contains(k))
+        {
+            return Err(Invalid::new(
+                format!("data.{key}"),
+                format!("does not apply to the {} dataset", d.dataset.name()),
+            ));
+        }
+        if !d.dataset.fits(&self.model) {
             return Err(Invalid::new(
                 "model.kind",
                 format!(
-                    "a {} model cannot read {} ({})",
+                    "a {} model cannot learn from the {} dataset: use {}",
                     self.model.kind(),
                     d.dataset.name(),
-                    if d.dataset.is_text() {
-                        "text: use rnn, lstm or gru"
-                    } else {
-                        "images: use mlp or cnn"
-                    }
+                    d.dataset.models()
                 ),
+            ));
+        }
+        if d.dataset == DatasetKind::Synthetic && d.task.is_none() {
+            return Err(Invalid::new(
+                "data.task",
+                "the synthetic dataset needs a task: addition, reversal or sorting",
+            ));
+        }
+        for (key, value) in [
+            ("data.seq_len", d.seq_len),
+            ("data.count", d.count),
+            ("data.digits", d.digits),
+            ("data.min_length", d.min_length),
+            ("data.max_length", d.max_length),
+            ("data.alphabet", d.alphabet),
+            ("data.max_chars", d.max_chars),
+            ("data.max_words", d.max_words),
+            ("generation.length", Some(self.generation.length)),
+            ("generation.beam_width", Some(self.generation.beam_width)),
+            ("generation.max_len", self.generation.max_len),
+        ] {
+            if value == Some(0) {
+                return Err(Invalid::new(key, "must be at least 1"));
+            }
+        }
+        if let Some(f) = d.test_fraction
+            && !(0.0..1.0).contains(&f)
+        {
+            return Err(Invalid::new(
+                "data.test_fraction",
+                format!("must be in [0, 1), got {f}"),
+            ));
+        }
+        if let Some(t) = self
+            .generation
+            .temperatures
+            .iter()
+            .find(|t| !(t.is_finite() && **t > 0.0))
+        {
+            return Err(Invalid::new(
+                "generation.temperatures",
+                format!("must be positive numbers, got {t}"),
+            ));
+        }
+        if self.generation.top_k == Some(0) {
+            return Err(Invalid::new("generation.top_k", "must be at least 1"));
+        }
+        if self.model.is_generative() && self.train.monitor == kiln_train::Monitor::ValMacroF1 {
+            return Err(Invalid::new(
+                "train.monitor",
+                "val_macro_f1 is a classifier's metric; use val_loss or val_accuracy",
+            ));
+        }
+        if matches!(
+            self.train.monitor,
+            kiln_train::Monitor::ValExactMatch | kiln_train::Monitor::ValBleu
+        ) && !matches!(self.model, ModelConfig::Seq2seq(_))
+        {
+            return Err(Invalid::new(
+                "train.monitor",
+                format!(
+                    "{} is an encoder-decoder's metric",
+                    self.train.monitor.name()
+                ),
+            ));
+        }
+        if !matches!(self.model, ModelConfig::Seq2seq(_))
+            && let Some(key) = [
+                ("teacher_forcing", self.train.teacher_forcing.is_some()),
+                (
+                    "teacher_forcing_final",
+                    self.train.teacher_forcing_final.is_some(),
+                ),
+            ]
+            .iter()
+            .find(|(_, set)| *set)
+            .map(|(k, _)| k)
+        {
+            return Err(Invalid::new(
+                format!("train.{key}"),
+                "only applies to seq2seq models",
             ));
         }
         if self.train.monitor.needs_validation() && d.validation_fraction == 0.0 {
