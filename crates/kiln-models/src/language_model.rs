@@ -107,13 +107,15 @@ impl LanguageModel {
     }
 
     /// Reads `prompt` (at least one token) and then draws `length` more tokens one at a time,
-    /// each fed back in: the char-rnn way of writing text.
+    /// each fed back in: the char-rnn way of writing text. `banned` tokens (padding and other
+    /// markers the text never holds) are never drawn.
     pub fn generate(
         &self,
         prompt: &[usize],
         length: usize,
         how: Sampling,
         sampler: &mut Sampler,
+        banned: &[usize],
         device: &Device,
     ) -> Vec<usize> {
         assert!(!prompt.is_empty(), "a prompt of at least one token");
@@ -127,12 +129,15 @@ impl LanguageModel {
         let mut out = Vec::with_capacity(length);
         for _ in 0..length {
             let steps = logits.dims()[1];
-            let last = logits
+            let mut last = logits
                 .narrow(1, steps - 1, 1)
                 .into_data()
                 .convert::<f32>()
                 .try_to_vec::<f32>()
                 .expect("float tensor");
+            for &b in banned {
+                last[b] = f32::NEG_INFINITY;
+            }
             let next = sampler.sample(&last, how);
             out.push(next);
             (logits, state) = self.forward(ids(&[next]), Some(state));
@@ -212,9 +217,12 @@ mod tests {
             temperature: 1.0,
             top_k: None,
         };
-        let run = |seed, how| m.generate(&[1, 2], 20, how, &mut Sampler::new(seed), &d);
+        let run = |seed, how| m.generate(&[1, 2], 20, how, &mut Sampler::new(seed), &[], &d);
         let a = run(7, warm);
         assert_eq!(a.len(), 20);
+        let banned = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+        let allowed = m.generate(&[1, 2], 200, warm, &mut Sampler::new(7), &banned, &d);
+        assert!(allowed.iter().all(|t| *t >= 9), "{allowed:?}");
         assert_eq!(a, run(7, warm));
         assert_ne!(a, run(8, warm));
         let cold = Sampling {

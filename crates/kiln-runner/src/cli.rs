@@ -101,6 +101,36 @@ pub enum Command {
         #[arg(long, hide = true)]
         one: bool,
     },
+    /// Write text with a finished language-model run: the prompt and what the model draws
+    /// after it. The same seed prints the same text.
+    Generate {
+        /// The run's folder, e.g. results/charlstm_shakespeare/20261124-080000-s42.
+        run: PathBuf,
+        /// The text to continue; by default the run's `generation.prompt`.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Below 1 picks likelier tokens, above 1 more surprising ones.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Tokens to draw after the prompt.
+        #[arg(long, default_value_t = 500)]
+        length: usize,
+        /// Draw only among the k likeliest tokens.
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Decode inputs with a finished seq2seq run: the texts given, or each line of stdin.
+    Translate {
+        /// The run's folder, e.g. results/seq2seq_addition/20261124-080000-s42.
+        run: PathBuf,
+        /// Inputs; none reads lines from stdin.
+        texts: Vec<String>,
+        /// Beam width; by default the run's `generation.beam_width`.
+        #[arg(long)]
+        beam_width: Option<usize>,
+    },
     /// Rebuild results/index.parquet from the run folders.
     Index {
         /// Read every run folder and write the index anew.
@@ -266,6 +296,29 @@ pub fn main() -> ExitCode {
         } => crate::compare::report(&selection, out.as_deref(), title.as_deref()).map(|p| {
             println!("report: {}", p.display());
         }),
+        Command::Generate {
+            run,
+            prompt,
+            temperature,
+            length,
+            top_k,
+            seed,
+        } => crate::inference::generate(
+            &run,
+            &crate::inference::GenerateArgs {
+                prompt,
+                temperature,
+                length,
+                top_k,
+                seed,
+            },
+        )
+        .map(|text| println!("{text}")),
+        Command::Translate {
+            run,
+            texts,
+            beam_width,
+        } => crate::inference::translate(&run, &texts, beam_width, &mut std::io::stdout()),
         Command::Index { rebuild, results } => {
             if rebuild {
                 crate::index::rebuild(&results).map(|(rows, skipped)| {

@@ -68,6 +68,14 @@ pub fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Re
     Ok(model)
 }
 
+/// The special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`): markers, not text to draw.
+pub const SPECIALS: [usize; 4] = [
+    Vocabulary::PAD as usize,
+    Vocabulary::UNK as usize,
+    Vocabulary::BOS as usize,
+    Vocabulary::EOS as usize,
+];
+
 /// One sample per temperature, from the same prompt.
 pub fn samples(
     model: &LanguageModel,
@@ -89,7 +97,14 @@ pub fn samples(
             temperature,
             top_k: generation.top_k,
         };
-        let drawn = model.generate(&prompt, generation.length, how, &mut sampler, device);
+        let drawn = model.generate(
+            &prompt,
+            generation.length,
+            how,
+            &mut sampler,
+            &SPECIALS,
+            device,
+        );
         let ids: Vec<u32> = prompt.iter().chain(&drawn).map(|&t| t as u32).collect();
         let _ = writeln!(
             out,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod datasets;
 mod generative;
 pub mod index;
+pub mod inference;
 mod interrupt;
 pub mod manifest;
 pub mod metrics_io;
