@@ -25,6 +25,11 @@ commands:
                                             configuration (table, markdown, csv or json)
   report [SELECTION] [--out FILE]           the same as one self-contained HTML page
   index [--rebuild]                         show, or rebuild from the run folders, the index
+  generate RUN [--prompt TEXT]              text from a finished language-model run, e.g.
+      [--temperature T] [--length N]        cargo xtask generate results/charlstm_shakespeare/
+      [--top-k K] [--seed S]                <run> --prompt \"ROMEO:\" --temperature 0.8
+  translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,
+                                            or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
       [--steps N] [--warmup N]              as a Markdown table in results/bench/backends.md;
                                             default: the MNIST MLP and CNN and the IMDB LSTM
@@ -61,6 +66,14 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "run" | "check" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
+        "generate" | "translate" => {
+            // The run folder is relative to where the user stands.
+            let rest = rest
+                .iter()
+                .map(|a| if Path::new(a).is_dir() { absolute(a) } else { a.clone() })
+                .collect();
+            kiln(&command, rest, false)
+        }
         "bench" => bench(rest),
         "setup" => match rest
             .first()

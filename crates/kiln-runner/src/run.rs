@@ -51,6 +51,8 @@ pub(crate) struct Trained {
 }
 
 /// A run's model before training, of whichever kind the experiment asks for.
+// One per run, moved once: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Initial {
     Classifier(Classifier),
     Language(kiln_models::LanguageModel),
