@@ -32,8 +32,9 @@ commands:
                                             or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
       [--steps N] [--warmup N]              as a Markdown table in results/bench/backends.md;
-                                            default: the MNIST MLP and CNN and the IMDB LSTM
-                                            on the embedded samples, on each file's backend
+                                            default: the MNIST MLP and CNN, the IMDB LSTM and
+                                            the char LM on the embedded samples, on each
+                                            file's backend
   bench compare [RUNS] [PARAMETERS]         time compare over a synthetic index (default
                                             10000 runs, 20 parameters)
   setup tch                                 install torch 2.9.0 (libtorch) from PyPI into
@@ -230,10 +231,11 @@ fn target_dir() -> PathBuf {
 
 /// The standard workloads of `bench`, on the embedded samples so that no download is needed
 /// (throughput does not depend on which digits or reviews are read).
-const BENCH_WORKLOADS: [&str; 3] = [
+const BENCH_WORKLOADS: [&str; 4] = [
     "experiments/mlp_mnist.toml",
     "experiments/cnn_mnist.toml",
     "experiments/lstm_imdb.toml",
+    "experiments/charlstm_shakespeare.toml",
 ];
 
 /// `bench [FILES] [--backends ...]`: training throughput per backend, as a Markdown table;

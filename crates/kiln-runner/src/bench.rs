@@ -15,12 +15,15 @@ use anyhow::Context;
 use kiln_report::render::{Format, render};
 use polars::prelude::*;
 
-use kiln_train::{Monitor, Observer, Splits, StepRecord, fit};
+use kiln_data::text::{PairBatcher, Windows};
+use kiln_train::{
+    LanguageModeling, Monitor, Observer, Splits, StepRecord, Task, Translation, fit, fit_task,
+};
 use serde::Serialize;
 
 use crate::backend;
 use crate::config::LoadedExperiment;
-use crate::prepare::Prepared;
+use crate::prepare::{Data, Prepared};
 use crate::run::initial_model;
 
 /// What one measurement found; `kiln bench` prints it as one JSON line.
@@ -54,23 +57,57 @@ pub fn bench(
     let exp = &loaded.experiment;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
     let prepared = Prepared::load(exp)?;
-    let model = initial_model(loaded, &prepared)?;
     let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
-    let [train, _, _] = prepared.batches(exp, eval_size);
-    let ready_rss_mib = rss_mib("VmRSS:");
     // As many epochs as the steps need, and nothing between them that is not training.
     let mut config = exp.train.clone();
-    config.epochs = (warmup + steps).div_ceil(train.num_batches().max(1)).max(1);
     config.monitor = Monitor::TrainLoss;
     config.early_stopping = None;
+    let epochs = |batches: usize| (warmup + steps).div_ceil(batches.max(1)).max(1);
     let mut timer = StepTimer::new(warmup, warmup + steps);
-    let splits = Splits {
-        train: train.as_ref(),
-        validation: None,
-        classes: prepared.class_names().len(),
+    let ready_rss_mib;
+    let fitted = match &prepared.data {
+        Data::Corpus(c) => {
+            let model = crate::generative::initial_language_model(loaded, c)?;
+            let windows = Windows::new(
+                &c.train,
+                exp.data.seq_len(),
+                exp.train.batch_size,
+                exp.data.stateful.unwrap_or(false),
+            );
+            let mut task = LanguageModeling::new(windows, None, exp.train.loss);
+            config.epochs = epochs(task.num_batches());
+            ready_rss_mib = rss_mib("VmRSS:");
+            fit_task(model, &config, &mut task, &device, exp.seed, &mut timer).map(|_| ())
+        }
+        Data::Pairs(p) => {
+            let model = crate::generative::initial_seq2seq(loaded, p)?;
+            let train = PairBatcher::new(
+                &p.sources,
+                &p.targets,
+                prepared.train_idx.clone(),
+                exp.train.batch_size,
+            );
+            let decoding = crate::generative::decoding(exp, p.longest_target);
+            let mut task = Translation::new(train, None, decoding, &exp.train);
+            config.epochs = epochs(task.num_batches());
+            ready_rss_mib = rss_mib("VmRSS:");
+            fit_task(model, &config, &mut task, &device, exp.seed, &mut timer).map(|_| ())
+        }
+        _ => {
+            let model = initial_model(loaded, &prepared)?;
+            let [train, _, _] = prepared.batches(exp, eval_size);
+            config.epochs = epochs(train.num_batches());
+            let splits = Splits {
+                train: train.as_ref(),
+                validation: None,
+                classes: prepared.class_names().len(),
+            };
+            ready_rss_mib = rss_mib("VmRSS:");
+            fit(model, &config, splits, &device, exp.seed, &mut timer).map(|_| ())
+        }
     };
-    match fit(model, &config, splits, &device, exp.seed, &mut timer) {
-        Ok(_) | Err(kiln_train::TrainError::Interrupted { .. }) => {}
+    match fitted {
+        Ok(()) | Err(kiln_train::TrainError::Interrupted { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     anyhow::ensure!(
@@ -251,7 +288,7 @@ impl StepTimer {
     }
 }
 
-impl Observer for StepTimer {
+impl<M> Observer<M> for StepTimer {
     fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {
         self.last = Instant::now();
     }
