@@ -345,12 +345,13 @@ mod tests {
     #[test]
     fn warmup_steps_are_left_out_and_the_timer_stops_the_loop() {
         let mut t = StepTimer::new(2, 5);
+        let o: &mut dyn Observer = &mut t;
         for n in [64, 64, 64, 64] {
-            t.on_step(&step(n));
-            assert!(!t.stop_requested());
+            o.on_step(&step(n));
+            assert!(!o.stop_requested());
         }
-        t.on_step(&step(10));
-        assert!(t.stop_requested());
+        o.on_step(&step(10));
+        assert!(o.stop_requested());
         assert_eq!((t.timed_steps, t.timed_samples), (3, 138));
     }
 
