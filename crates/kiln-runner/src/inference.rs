@@ -14,9 +14,9 @@ use kiln_models::decode::{Sampler, Sampling};
 use kiln_models::{LanguageModel, ModelConfig, Seq2Seq};
 use kiln_train::{Decoding, beam_one};
 
-use crate::config::{DatasetKind, Experiment, TokenizerKind};
+use crate::config::Experiment;
 use crate::generative::SPECIALS;
-use crate::prepare::tokenizer;
+use crate::prepare::generative_tokenizer;
 use crate::run_dir::RunDir;
 
 /// A finished run's config and folder.
@@ -60,11 +60,7 @@ impl Finished {
     }
 
     fn tokenizer(&self) -> Box<dyn Tokenizer> {
-        let default = match self.experiment.data.dataset {
-            DatasetKind::Pairs => TokenizerKind::Word,
-            _ => TokenizerKind::Char,
-        };
-        tokenizer(self.experiment.data.tokenizer, default)
+        generative_tokenizer(&self.experiment)
     }
 
     fn vocabulary(&self, path: PathBuf) -> anyhow::Result<Vocabulary> {

@@ -63,9 +63,14 @@ pub enum Data {
     Pairs(PairData),
 }
 
-/// How text becomes tokens for `kind`, and what kiln uses when the experiment does not say.
-pub fn tokenizer(kind: Option<TokenizerKind>, default: TokenizerKind) -> Box<dyn Tokenizer> {
-    match kind.unwrap_or(default) {
+/// How a generative dataset's text becomes tokens: the experiment's `tokenizer`, else words
+/// for sentence pairs and characters for a corpus or a synthetic task.
+pub fn generative_tokenizer(exp: &Experiment) -> Box<dyn Tokenizer> {
+    let default = match exp.data.dataset {
+        DatasetKind::Pairs => TokenizerKind::Word,
+        _ => TokenizerKind::Char,
+    };
+    match exp.data.tokenizer.unwrap_or(default) {
         TokenizerKind::Word => Box::new(WordTokenizer),
         TokenizerKind::Char => Box::new(CharTokenizer {
             lowercase: false,
@@ -136,7 +141,7 @@ impl Prepared {
                 .map_or(train_text, |(at, _)| &train_text[..at]),
             None => train_text,
         };
-        let tokenizer = tokenizer(exp.data.tokenizer, TokenizerKind::Char);
+        let tokenizer = generative_tokenizer(exp);
         let counts = Vocabulary::count(tokenizer.as_ref(), &[train_text]);
         let vocab = Vocabulary::build(
             &counts,
@@ -174,7 +179,7 @@ impl Prepared {
 
     fn load_pairs(exp: &Experiment) -> anyhow::Result<Self> {
         let d = &exp.data;
-        let (pairs, source, default_tokenizer) = match d.task {
+        let (pairs, source) = match d.task {
             Some(task) if d.dataset == DatasetKind::Synthetic => {
                 let strings = kiln_data::Strings {
                     min_len: d.min_length.unwrap_or(3),
@@ -192,7 +197,7 @@ impl Prepared {
                 let pairs = task
                     .generate(d.count.unwrap_or(50_000), exp.seed)
                     .context("data.task")?;
-                (pairs, format!("synthetic {task:?}"), TokenizerKind::Char)
+                (pairs, format!("synthetic {task:?}"))
             }
             _ => {
                 let filter = LengthFilter {
@@ -207,7 +212,7 @@ impl Prepared {
                         read.filtered_out + read.pairs.len()
                     );
                 }
-                (read.pairs, source, TokenizerKind::Word)
+                (read.pairs, source)
             }
         };
         if pairs.is_empty() {
@@ -230,7 +235,7 @@ impl Prepared {
                 pairs.len()
             );
         }
-        let tokenizer = tokenizer(d.tokenizer, default_tokenizer);
+        let tokenizer = generative_tokenizer(exp);
         let vocab_of = |side: fn(&Pair) -> &str| {
             let texts: Vec<&str> = train_idx.iter().map(|&i| side(&pairs[i])).collect();
             let counts = Vocabulary::count(tokenizer.as_ref(), &texts);
