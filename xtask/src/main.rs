@@ -71,7 +71,13 @@ fn main() -> ExitCode {
             // The run folder is relative to where the user stands.
             let rest = rest
                 .iter()
-                .map(|a| if Path::new(a).is_dir() { absolute(a) } else { a.clone() })
+                .map(|a| {
+                    if Path::new(a).is_dir() {
+                        absolute(a)
+                    } else {
+                        a.clone()
+                    }
+                })
                 .collect();
             kiln(&command, rest, false)
         }

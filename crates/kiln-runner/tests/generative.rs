@@ -276,6 +276,30 @@ learning_rate = 1e-2
     );
     refused(
         &sb,
+        &format!("{}[generation]\nlength = 0\n", corpus),
+        &["generation.length", "must be at least 1"],
+    );
+    refused(
+        &sb,
+        &format!("{}[generation]\ntemperatures = [0.5, 0.0]\n", corpus),
+        &["generation.temperatures", "must be positive numbers, got 0"],
+    );
+    let mnist = "name = \"e2e\"\n[data]\ndataset = \"mnist\"\nsource = \"sample\"\n[model]\nkind = \"mlp\"\nhidden = []\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.1\n[generation]\nbeam_width = 4\n";
+    refused(
+        &sb,
+        mnist,
+        &[
+            "generation",
+            "only applies to generative models (language_model, seq2seq), not mlp",
+        ],
+    );
+    refused(
+        &sb,
+        &format!("{corpus}teacher_forcing = 0.5\n"),
+        &["train.teacher_forcing", "only applies to seq2seq models"],
+    );
+    refused(
+        &sb,
         &PAIRS.replace(
             "dataset = \"pairs\"\npath = \"pairs.tsv\"",
             "dataset = \"synthetic\"\ntask = \"addition\"\ndigits = 1\ncount = 100",

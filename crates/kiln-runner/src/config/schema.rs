@@ -544,6 +544,15 @@ impl Experiment {
                 format!("must be positive numbers, got {t}"),
             ));
         }
+        if !self.model.is_generative() && self.generation != GenerationConfig::default() {
+            return Err(Invalid::new(
+                "generation",
+                format!(
+                    "only applies to generative models (language_model, seq2seq), not {}",
+                    self.model.kind()
+                ),
+            ));
+        }
         if self.generation.top_k == Some(0) {
             return Err(Invalid::new("generation.top_k", "must be at least 1"));
         }
