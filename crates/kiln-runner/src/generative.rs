@@ -127,8 +127,12 @@ pub(crate) fn language(
     data.vocab.save(&run.vocabulary())?;
     let seq_len = exp.data.seq_len();
     let stateful = exp.data.stateful.unwrap_or(false);
+    // Validation reads the text as contiguous lanes with the state carried, whatever the
+    // training layout, as char-rnn and PyTorch's word_language_model evaluate: every character
+    // but the lanes' first few is predicted from its full context. Lanes of ten windows or more.
+    let lanes = (data.validation.len() / (seq_len * 10)).clamp(1, eval_size);
     let validation = (data.validation.len() > seq_len)
-        .then(|| Windows::new(&data.validation, seq_len, eval_size, stateful));
+        .then(|| Windows::new(&data.validation, seq_len, lanes, true));
     let mut task = LanguageModeling::new(
         Windows::new(&data.train, seq_len, exp.train.batch_size, stateful),
         validation,
