@@ -123,6 +123,13 @@ pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
             unknown
         );
     }
+    if f.experiment.data.stateful == Some(true) && prompt.len() < f.experiment.data.seq_len() {
+        eprintln!(
+            "warning: the run trained statefully, so its model rarely started from a zero state; \
+             a prompt of a few lines ({} tokens or more) gives it the context it is used to",
+            f.experiment.data.seq_len()
+        );
+    }
     let device = Device::flex();
     let model: LanguageModel = f.load(config.init(vocab.len(), &device)?)?;
     let drawn = model.generate(
