@@ -1,17 +1,17 @@
-//! Recurrent cells (Elman RNN, LSTM, GRU) in PyTorch's formulation, stepped over a sequence.
+//! Recurrent cells (Elman RNN, LSTM, GRU) in PyTorch's formulation, run over a sequence.
 //!
-//! kiln runs its own cells rather than burn's `Rnn`/`Lstm`/`Gru` because of a measurement
-//! (`examples/recurrent_speed.rs`, one training step of an LSTM-128 on 64 sequences): burn's
-//! LSTM slices every step out of the whole input and assigns every output into a whole-sequence
-//! tensor, and each of those costs a full-size tensor in the backward pass, O(T^2) in all.
-//! At 200 steps that made burn's 250 samples/s against 290 here; at 400 steps 83-96 against
-//! 136-143. These cells project each step with one matmul for the input and one for the state,
-//! slice the steps out through blocks of about sqrt(T), and stack the outputs once.
+//! A cell projects every step's input with one matrix product over the whole sequence, then
+//! hands the recurrence to `kiln_kernels::recurrent`: on flex one fused operation per layer
+//! and direction, with a handwritten backward pass through time; elsewhere the same equations
+//! as burn operations step by step. kiln runs its own cells rather than burn's
+//! `Rnn`/`Lstm`/`Gru`, whose backward pass costs O(T^2): they slice every step out of the
+//! whole input and assign every output into a whole-sequence tensor
+//! (`examples/recurrent_speed.rs` measures it).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
+use kiln_kernels::recurrent::{self, Inputs, Kind};
 use serde::{Deserialize, Serialize};
 
 /// The recurrent cell; in serialised form it is the model's `kind`.
@@ -25,14 +25,18 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    fn kernel(self) -> Kind {
+        match self {
+            CellKind::Rnn => Kind::Rnn,
+            CellKind::Lstm => Kind::Lstm,
+            CellKind::Gru => Kind::Gru,
+        }
+    }
+
     /// Gate blocks in the stacked weights: PyTorch's order, `[i, f, g, o]` for the LSTM and
     /// `[r, z, n]` for the GRU.
     fn gates(self) -> usize {
-        match self {
-            CellKind::Rnn => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
+        self.kernel().gates()
     }
 }
 
@@ -75,45 +79,53 @@ impl Cell {
     /// `[batch, time, features]` to the state after every step `[batch, time, hidden]`,
     /// starting from zeros.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.forward_from(x, None).0
+        self.run(x, None, false).outputs
     }
 
     /// As [`Cell::forward`], from `state` (zeros when `None`), also returning the state after
     /// the last step: a language model carries it from one window of text to the next.
     pub fn forward_from(&self, x: Tensor<3>, state: Option<CellState>) -> (Tensor<3>, CellState) {
-        let [batch, _, _] = x.dims();
-        let CellState { mut h, mut c } = state.unwrap_or_else(|| {
-            let zeros = Tensor::<2>::zeros([batch, self.d_hidden], &x.device());
+        let s = self.run(x, state, true);
+        (s.outputs, CellState { h: s.h, c: s.c })
+    }
+
+    /// The inputs of the recurrence: every step's input projection at once, and the state.
+    pub fn inputs(&self, x: Tensor<3>, state: Option<CellState>) -> Inputs {
+        let [batch, time, features] = x.dims();
+        let device = x.device();
+        let gh = self.kind.gates() * self.d_hidden;
+        let CellState { h, c } = state.unwrap_or_else(|| {
+            let zeros = Tensor::<2>::zeros([batch, self.d_hidden], &device);
             CellState {
                 h: zeros.clone(),
                 c: zeros,
             }
         });
-        let mut out = Vec::new();
-        for x_t in steps(x) {
-            let xp = self.input.forward(x_t);
-            let hp = self.hidden.forward(h.clone());
-            h = match self.kind {
-                CellKind::Rnn => (xp + hp).tanh(),
-                CellKind::Lstm => {
-                    let [i, f, g, o]: [Tensor<2>; 4] =
-                        (xp + hp).chunk(4, 1).try_into().expect("four gates");
-                    c = sigmoid(f) * c + sigmoid(i) * g.tanh();
-                    sigmoid(o) * c.clone().tanh()
-                }
-                CellKind::Gru => {
-                    let [xr, xz, xn]: [Tensor<2>; 3] = xp.chunk(3, 1).try_into().expect("3 gates");
-                    let [hr, hz, hn]: [Tensor<2>; 3] = hp.chunk(3, 1).try_into().expect("3 gates");
-                    let r = sigmoid(xr + hr);
-                    let z = sigmoid(xz + hz);
-                    let n = (xn + r * hn).tanh();
-                    // h' = (1 - z) * n + z * h
-                    n.clone() + z * (h - n)
-                }
-            };
-            out.push(h.clone());
+        let xp = self
+            .input
+            .forward(x.reshape([batch * time, features]))
+            .reshape([batch, time, gh]);
+        let bias = match &self.hidden.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([gh], &device),
+        };
+        Inputs {
+            kind: self.kind.kernel(),
+            xp,
+            w: self.hidden.weight.val(),
+            bias,
+            h0: h,
+            c0: c,
         }
-        (Tensor::stack(out, 1), CellState { h, c })
+    }
+
+    fn run(
+        &self,
+        x: Tensor<3>,
+        state: Option<CellState>,
+        final_state: bool,
+    ) -> recurrent::Sequence {
+        recurrent::sequence(self.inputs(x, state), final_state)
     }
 }
 
@@ -136,28 +148,12 @@ impl CellState {
     }
 }
 
-/// `[B, T, F]` as T tensors `[B, F]`, sliced through blocks of about sqrt(T) steps, so that
-/// the backward pass writes O(T^1.5) zeros instead of O(T^2).
-fn steps(x: Tensor<3>) -> Vec<Tensor<2>> {
-    let [b, t, _] = x.dims();
-    let block = (t as f64).sqrt().ceil().max(1.0) as usize;
-    let mut out = Vec::with_capacity(t);
-    for start in (0..t).step_by(block) {
-        let end = (start + block).min(t);
-        let chunk = x.clone().slice([0..b, start..end]);
-        for i in 0..end - start {
-            out.push(chunk.clone().slice([0..b, i..i + 1]).squeeze_dim::<2>(1));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::module::Param;
     use burn::nn::{GruConfig, LstmConfig, RnnConfig};
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::Distribution;
 
     fn close(a: Tensor<3>, b: Tensor<3>) {
         let a = a.into_data().try_into_vec_as::<f32>().unwrap();
@@ -227,20 +223,6 @@ mod tests {
                 }
             };
             close(cell.forward(x.clone()), theirs);
-        }
-    }
-
-    #[test]
-    fn blocked_steps_are_the_sequence_in_order() {
-        let device = Device::flex();
-        for t in [1, 2, 5, 16, 17] {
-            let values: Vec<f32> = (0..2 * t).map(|v| v as f32).collect();
-            let x = Tensor::<3>::from_data(TensorData::new(values, [1, t, 2]), &device);
-            let got: Vec<f32> = steps(x)
-                .into_iter()
-                .flat_map(|s| s.into_data().try_into_vec_as::<f32>().unwrap())
-                .collect();
-            assert_eq!(got, (0..2 * t).map(|v| v as f32).collect::<Vec<_>>());
         }
     }
 }
