@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::invalid::check_dropout;
+use crate::kernels;
 use crate::{ActivationKind, Invalid, MlpConfig};
 
 fn one() -> usize {
@@ -167,15 +168,19 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(x);
+        let mut x = kernels::conv2d(&self.conv, x);
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
-        x = self.activation.forward(x);
-        if let Some(pool) = &self.pool {
-            x = pool.forward(x);
-        }
-        self.dropout.forward(x)
+        x = match &self.pool {
+            // The same values and gradients, with the activation on a quarter of them.
+            Some(pool) if kernels::commutes_with_max(&self.activation) => {
+                self.activation.forward(kernels::max_pool2d(pool, x))
+            }
+            Some(pool) => kernels::max_pool2d(pool, self.activation.forward(x)),
+            None => self.activation.forward(x),
+        };
+        kernels::dropout(&self.dropout, x)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::Invalid;
 use crate::cells::{Cell, CellKind, CellState};
 use crate::decode::{Sampler, Sampling};
 use crate::invalid::{check_dropout, check_positive};
+use crate::kernels;
 
 /// The tutorial's model by default: two LSTM layers of 128.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,13 +98,16 @@ impl LanguageModel {
         let mut after = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             if i > 0 {
-                x = self.dropout.forward(x);
+                x = kernels::dropout(&self.dropout, x);
             }
             let (out, s) = layer.forward_from(x, states.as_mut().and_then(Iterator::next));
             after.push(s);
             x = out;
         }
-        (self.projection.forward(self.dropout.forward(x)), after)
+        (
+            self.projection.forward(kernels::dropout(&self.dropout, x)),
+            after,
+        )
     }
 
     /// Reads `prompt` (at least one token) and then draws `length` more tokens one at a time,

@@ -9,6 +9,7 @@ mod classifier;
 mod cnn;
 pub mod decode;
 mod invalid;
+mod kernels;
 pub mod language_model;
 mod mlp;
 pub mod portable;

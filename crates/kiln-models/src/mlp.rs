@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::invalid::check_dropout;
+use crate::kernels;
 use crate::{ActivationKind, Invalid};
 
 /// A multi-layer perceptron: `input -> hidden... -> output`, each hidden layer being
@@ -88,7 +89,7 @@ impl DenseBlock {
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
-        self.dropout.forward(self.activation.forward(x))
+        kernels::dropout(&self.dropout, self.activation.forward(x))
     }
 }
 

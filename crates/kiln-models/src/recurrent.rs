@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cells::{Cell, CellKind};
 use crate::invalid::{check_dropout, check_positive};
+use crate::kernels;
 use crate::mlp::DenseBlock;
 use crate::{ActivationKind, Invalid};
 
@@ -208,13 +209,11 @@ impl RecurrentClassifier {
         let device = tokens.device();
         // Built only when a bidirectional layer needs it, once for all layers.
         let mut reversed_index: Option<Tensor<2, Int>> = None;
-        let mut x = self
-            .embedding_dropout
-            .forward(self.embedding.forward(tokens));
+        let mut x = kernels::dropout(&self.embedding_dropout, self.embedding.forward(tokens));
         let mut backward_out = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if i > 0 {
-                x = self.dropout.forward(x);
+                x = kernels::dropout(&self.dropout, x);
             }
             let forward = layer.forward.forward(x.clone());
             x = match &layer.backward {
@@ -258,7 +257,7 @@ impl RecurrentClassifier {
                     .squeeze_dim(1)
             }
         };
-        let x = self.dropout.forward(pooled);
+        let x = kernels::dropout(&self.dropout, pooled);
         let x = self.head.iter().fold(x, |x, block| block.forward(x));
         self.output.forward(x)
     }

@@ -17,6 +17,7 @@ use crate::Invalid;
 use crate::cells::{Cell, CellKind, CellState};
 use crate::decode::{self, Bounds, Hypothesis};
 use crate::invalid::{check_dropout, check_positive};
+use crate::kernels;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,7 +165,7 @@ impl Seq2Seq {
         let mut states = Vec::with_capacity(self.encoder.len());
         for (i, layer) in self.encoder.iter().enumerate() {
             if i > 0 {
-                x = self.dropout.forward(x);
+                x = kernels::dropout(&self.dropout, x);
             }
             let (out, state) = layer.forward_from(x, None);
             states.push(state);
@@ -190,7 +191,7 @@ impl Seq2Seq {
         let mut after = Vec::with_capacity(self.decoder.len());
         for (i, (layer, state)) in self.decoder.iter().zip(states).enumerate() {
             if i > 0 {
-                x = self.dropout.forward(x);
+                x = kernels::dropout(&self.dropout, x);
             }
             let (out, s) = layer.forward_from(x, Some(state));
             after.push(s);
@@ -199,7 +200,10 @@ impl Seq2Seq {
         if let Some(attention) = &self.attention {
             x = attention.attend(x, encoded);
         }
-        (self.projection.forward(self.dropout.forward(x)), after)
+        (
+            self.projection.forward(kernels::dropout(&self.dropout, x)),
+            after,
+        )
     }
 
     /// The most likely output of every source row `[batch, source]` (left-padded with `pad`),

@@ -10,11 +10,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, DispatchDevice, Flex, backend_extension};
-use burn::tensor::{Device, Shape, Tensor, TensorData};
+use burn::backend::{Autodiff, Backend, Flex, backend_extension};
+use burn::tensor::Tensor;
 
 use super::cpu::{self, Dims, Kind};
 use super::{Inputs, Sequence};
+use crate::flex::{contiguous, owned, tensor, values};
 
 /// One layer and direction over a whole sequence. `out` is `[B, T, H]`, or `[B, T + 1, H]`
 /// with the final cell state as step `T` when `final_cell`.
@@ -50,19 +51,6 @@ pub trait RecurrentKernels: Backend {
 
     /// Gradients of `xp, w, bias, h0, c0` from the gradient of the output.
     fn recurrent_backward(saved: Self::Saved, dout: FloatTensor<Self>) -> [FloatTensor<Self>; 5];
-}
-
-/// Whether the fused operation runs on `device` (autodiff or not).
-pub fn fused_on(device: &Device) -> bool {
-    fn inner(d: &DispatchDevice) -> bool {
-        match d {
-            DispatchDevice::Flex(_) => true,
-            DispatchDevice::Autodiff(a) => inner(a),
-            #[allow(unreachable_patterns)]
-            _ => false,
-        }
-    }
-    inner(device.as_dispatch())
 }
 
 /// Runs [`RecurrentBackend::recurrent`] on the high-level tensors.
@@ -121,33 +109,6 @@ pub struct FlexSaved {
     out: FlexTensor,
     gates: Vec<f32>,
     aux: Vec<f32>,
-}
-
-/// A contiguous copy of `t` where it is not one already (a clone of the handle otherwise).
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The f32 values of a contiguous flex tensor, without a copy.
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("the fused recurrent layer runs on contiguous f32 tensors")
-}
-
-/// The values of `t` as a vector of our own: its buffer when nothing else holds it, a copy
-/// otherwise.
-fn owned(t: FlexTensor) -> Vec<f32> {
-    t.into_data()
-        .try_into_vec::<f32>()
-        .expect("the fused recurrent layer runs on f32 tensors")
-}
-
-fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
 fn dims(xp: &FlexTensor, h0: &FlexTensor, kind: Kind) -> Dims {

@@ -50,7 +50,7 @@ pub enum Path {
 /// Which path [`sequence`] takes for these inputs: fused where kiln has a kernel for the
 /// backend (flex, in 32-bit floats), composed elsewhere.
 pub fn path(inputs: &Inputs) -> Path {
-    if extension::fused_on(&inputs.xp.device()) && inputs.xp.dtype() == DType::F32 {
+    if crate::fused_on(&inputs.xp.device()) && inputs.xp.dtype() == DType::F32 {
         Path::Fused
     } else {
         Path::Composed

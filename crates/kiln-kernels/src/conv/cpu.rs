@@ -1,0 +1,286 @@
+//! 2-D convolution (groups 1, no dilation) and its two gradients on plain `f32` slices.
+//!
+//! One sample at a time: its input is unfolded into `col [c_in * kh * kw, h_out * w_out]`
+//! (im2col), a buffer of a few hundred KB that stays in the core's cache, and every product is
+//! a matrix product with that buffer: `out = w @ col`, `dw += dy @ col^T`, `dcol = w^T @ dy`
+//! folded back onto `dx` (col2im). The batch is split over threads, each with its own buffer
+//! and its own share of `dw`; nothing of batch size is ever unfolded, and the output is
+//! written in NCHW directly, with no layout conversions.
+
+use rayon::prelude::*;
+
+use crate::gemm::{MatMut, MatRef, matmul};
+
+/// The shapes of one convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvDims {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Zeros on each side, top/bottom and left/right.
+    pub padding: [usize; 2],
+}
+
+impl ConvDims {
+    /// Output height and width, or `None` when the kernel does not fit.
+    pub fn out_hw(&self) -> Option<[usize; 2]> {
+        let out = |input: usize, k: usize, s: usize, p: usize| {
+            (input + 2 * p).checked_sub(k).map(|v| v / s + 1)
+        };
+        Some([
+            out(self.h_in, self.kernel[0], self.stride[0], self.padding[0])?,
+            out(self.w_in, self.kernel[1], self.stride[1], self.padding[1])?,
+        ])
+    }
+
+    fn positions(&self) -> usize {
+        let [h, w] = self.out_hw().expect("checked by the caller");
+        h * w
+    }
+
+    /// Rows of `col`: one per input channel and kernel position.
+    fn taps(&self) -> usize {
+        self.c_in * self.kernel[0] * self.kernel[1]
+    }
+
+    fn in_size(&self) -> usize {
+        self.c_in * self.h_in * self.w_in
+    }
+
+    /// A 1x1 convolution with stride 1 and no padding reads its input as `col` directly.
+    fn pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+}
+
+/// Samples per block of work: the batch split evenly over rayon's threads.
+fn samples_per_block(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// Unfolds one sample `x [c_in, h_in, w_in]` into `col [taps, h_out * w_out]`.
+fn im2col(d: &ConvDims, x: &[f32], col: &mut [f32]) {
+    let [h_out, w_out] = d.out_hw().expect("checked");
+    let [kh, kw] = d.kernel;
+    let [sh, sw] = d.stride;
+    let [ph, pw] = d.padding;
+    let p = h_out * w_out;
+    for c in 0..d.c_in {
+        let plane = &x[c * d.h_in * d.w_in..(c + 1) * d.h_in * d.w_in];
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let row = &mut col[((c * kh + ki) * kw + kj) * p..][..p];
+                for oh in 0..h_out {
+                    let dst = &mut row[oh * w_out..(oh + 1) * w_out];
+                    let ih = (oh * sh + ki).wrapping_sub(ph);
+                    if ih >= d.h_in {
+                        dst.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[ih * d.w_in..(ih + 1) * d.w_in];
+                    // Output columns whose input column `ow * sw + kj - pw` is inside the row.
+                    let first = pw.saturating_sub(kj).div_ceil(sw).min(w_out);
+                    let last = ((d.w_in + pw).saturating_sub(kj)).div_ceil(sw).min(w_out);
+                    dst[..first].fill(0.0);
+                    dst[last.max(first)..].fill(0.0);
+                    if sw == 1 {
+                        let start = first + kj - pw;
+                        dst[first..last.max(first)]
+                            .copy_from_slice(&src[start..start + last.max(first) - first]);
+                    } else {
+                        for (ow, v) in dst.iter_mut().enumerate().take(last).skip(first) {
+                            *v = src[ow * sw + kj - pw];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `col [taps, h_out * w_out]` back onto one sample's `dx [c_in, h_in, w_in]`: the
+/// adjoint of [`im2col`].
+fn col2im_add(d: &ConvDims, col: &[f32], dx: &mut [f32]) {
+    let [h_out, w_out] = d.out_hw().expect("checked");
+    let [kh, kw] = d.kernel;
+    let [sh, sw] = d.stride;
+    let [ph, pw] = d.padding;
+    let p = h_out * w_out;
+    for c in 0..d.c_in {
+        let plane = &mut dx[c * d.h_in * d.w_in..(c + 1) * d.h_in * d.w_in];
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let row = &col[((c * kh + ki) * kw + kj) * p..][..p];
+                for oh in 0..h_out {
+                    let ih = (oh * sh + ki).wrapping_sub(ph);
+                    if ih >= d.h_in {
+                        continue;
+                    }
+                    let src = &row[oh * w_out..(oh + 1) * w_out];
+                    let dst = &mut plane[ih * d.w_in..(ih + 1) * d.w_in];
+                    let first = pw.saturating_sub(kj).div_ceil(sw).min(w_out);
+                    let last = ((d.w_in + pw).saturating_sub(kj)).div_ceil(sw).min(w_out);
+                    if sw == 1 && last > first {
+                        let start = first + kj - pw;
+                        for (a, b) in dst[start..start + last - first]
+                            .iter_mut()
+                            .zip(&src[first..last])
+                        {
+                            *a += b;
+                        }
+                    } else {
+                        for ow in first..last {
+                            dst[ow * sw + kj - pw] += src[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x [B, c_in, h_in, w_in]`, `w [c_out, c_in, kh, kw]`, `bias [c_out]` (or none) to
+/// `[B, c_out, h_out, w_out]`.
+pub fn forward(d: &ConvDims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p) = (d.taps(), d.positions());
+    assert_eq!(x.len(), d.batch * d.in_size(), "conv input");
+    assert_eq!(w.len(), d.c_out * k, "conv weight");
+    let out_size = d.c_out * p;
+    let mut out = vec![0.0f32; d.batch * out_size];
+    if d.batch == 0 || out_size == 0 {
+        return out;
+    }
+    let per = samples_per_block(d.batch);
+    out.par_chunks_mut(per * out_size)
+        .enumerate()
+        .for_each(|(i, out)| {
+            let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
+            for (s, y) in out.chunks_exact_mut(out_size).enumerate() {
+                let b = i * per + s;
+                let xs = &x[b * d.in_size()..(b + 1) * d.in_size()];
+                let col: &[f32] = if d.pointwise() {
+                    xs
+                } else {
+                    im2col(d, xs, &mut col);
+                    &col
+                };
+                if let Some(bias) = bias {
+                    for (row, b) in y.chunks_exact_mut(p).zip(bias) {
+                        row.fill(*b);
+                    }
+                }
+                matmul(
+                    MatMut::new(y, d.c_out, p),
+                    MatRef::new(w, d.c_out, k),
+                    MatRef::new(col, k, p),
+                    bias.is_some(),
+                    false,
+                );
+            }
+        });
+    out
+}
+
+/// Which gradients to compute: those of inputs that take part in the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needed {
+    pub x: bool,
+    pub w: bool,
+    pub bias: bool,
+}
+
+/// The gradients of `x`, `w` and `bias` from `dy [B, c_out, h_out, w_out]`, those asked for.
+#[allow(clippy::type_complexity)]
+pub fn backward(
+    d: &ConvDims,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    needed: Needed,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (k, p) = (d.taps(), d.positions());
+    let out_size = d.c_out * p;
+    assert_eq!(dy.len(), d.batch * out_size, "conv output gradient");
+    let mut dx = vec![0.0f32; if needed.x { d.batch * d.in_size() } else { 0 }];
+    if d.batch == 0 || out_size == 0 {
+        return (
+            needed.x.then_some(dx),
+            needed.w.then(|| vec![0.0; d.c_out * k]),
+            needed.bias.then(|| vec![0.0; d.c_out]),
+        );
+    }
+    let per = samples_per_block(d.batch);
+    let blocks = d.batch.div_ceil(per);
+    let dx_blocks: Vec<&mut [f32]> = if needed.x {
+        dx.chunks_mut(per * d.in_size()).collect()
+    } else {
+        (0..blocks).map(|_| <&mut [f32]>::default()).collect()
+    };
+    let partial: Vec<(Vec<f32>, Vec<f32>)> = dx_blocks
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, dx)| {
+            let first = i * per;
+            let count = per.min(d.batch - first);
+            let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
+            let mut dcol = vec![0.0f32; if needed.x && !d.pointwise() { k * p } else { 0 }];
+            let mut dw = vec![0.0f32; if needed.w { d.c_out * k } else { 0 }];
+            let mut db = vec![0.0f32; if needed.bias { d.c_out } else { 0 }];
+            for s in 0..count {
+                let b = first + s;
+                let gy = &dy[b * out_size..(b + 1) * out_size];
+                if needed.w {
+                    let xs = &x[b * d.in_size()..(b + 1) * d.in_size()];
+                    let col: &[f32] = if d.pointwise() {
+                        xs
+                    } else {
+                        im2col(d, xs, &mut col);
+                        &col
+                    };
+                    matmul(
+                        MatMut::new(&mut dw, d.c_out, k),
+                        MatRef::new(gy, d.c_out, p),
+                        MatRef::new(col, k, p).t(),
+                        true,
+                        false,
+                    );
+                }
+                if needed.bias {
+                    for (acc, row) in db.iter_mut().zip(gy.chunks_exact(p)) {
+                        *acc += row.iter().sum::<f32>();
+                    }
+                }
+                if needed.x {
+                    let dxs = &mut dx[s * d.in_size()..(s + 1) * d.in_size()];
+                    let wt = MatRef::new(w, d.c_out, k).t();
+                    let gy = MatRef::new(gy, d.c_out, p);
+                    if d.pointwise() {
+                        matmul(MatMut::new(dxs, k, p), wt, gy, false, false);
+                    } else {
+                        matmul(MatMut::new(&mut dcol, k, p), wt, gy, false, false);
+                        col2im_add(d, &dcol, dxs);
+                    }
+                }
+            }
+            (dw, db)
+        })
+        .collect();
+    let sum = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| {
+        let mut acc = pick(&partial[0]).clone();
+        for part in &partial[1..] {
+            for (a, v) in acc.iter_mut().zip(pick(part)) {
+                *a += v;
+            }
+        }
+        acc
+    };
+    (
+        needed.x.then_some(dx),
+        needed.w.then(|| sum(|p| &p.0)),
+        needed.bias.then(|| sum(|p| &p.1)),
+    )
+}

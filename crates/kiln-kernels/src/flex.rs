@@ -1,0 +1,32 @@
+//! Moving flex tensors in and out of the kernels' plain slices.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Shape, TensorData};
+
+/// A contiguous copy of `t` where it is not one already (a clone of the handle otherwise).
+pub fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The f32 values of a contiguous flex tensor, without a copy.
+pub fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("kiln's fused operations run on contiguous f32 tensors")
+}
+
+/// The values of `t` as a vector of our own: its buffer when nothing else holds it, a copy
+/// otherwise.
+pub fn owned(t: FlexTensor) -> Vec<f32> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .expect("kiln's fused operations run on f32 tensors")
+}
+
+/// A flex tensor that takes `values` over without copying them.
+pub fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}

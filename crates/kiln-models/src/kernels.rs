@@ -1,0 +1,64 @@
+//! burn's modules (which hold the weights and settings, so checkpoints keep burn's layout)
+//! run through kiln's kernels: fused operations with handwritten backward passes on flex,
+//! burn's own forward everywhere else and for settings the kernels do not cover.
+
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{Dropout, activation::Activation};
+use burn::tensor::Tensor;
+use kiln_kernels::{conv, dropout as drop, pool};
+
+/// `Dropout::forward`, with the same conditions: only in training, on an autodiff device.
+pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !d.training.is_enabled() || !x.device().is_autodiff() || d.prob == 0.0 {
+        return x;
+    }
+    drop::dropout(x, d.prob)
+}
+
+/// `Conv2d::forward`.
+pub(crate) fn conv2d(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match &c.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([*top, *left])
+        }
+        PaddingConfig2d::Valid => Some([0, 0]),
+        _ => None,
+    };
+    match padding {
+        Some(padding) if c.groups == 1 && c.dilation == [1, 1] => conv::conv2d(
+            x,
+            c.weight.val(),
+            c.bias.as_ref().map(|b| b.val()),
+            conv::Geometry {
+                stride: c.stride,
+                padding,
+            },
+        ),
+        _ => c.forward(x),
+    }
+}
+
+/// `MaxPool2d::forward`.
+pub(crate) fn max_pool2d(p: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let plain = matches!(p.padding, PaddingConfig2d::Valid)
+        || matches!(p.padding, PaddingConfig2d::Explicit(0, 0, 0, 0));
+    if plain && p.dilation == [1, 1] && !p.ceil_mode {
+        pool::max_pool2d(
+            x,
+            pool::Window {
+                kernel: p.kernel_size,
+                stride: p.stride,
+            },
+        )
+    } else {
+        p.forward(x)
+    }
+}
+
+/// Whether `pool(act(x)) == act(pool(x))`, so that a max pool can go first and the
+/// activation run on a quarter of the values: true of the piecewise-linear increasing ones.
+pub(crate) fn commutes_with_max(a: &Activation) -> bool {
+    matches!(a, Activation::Relu(_) | Activation::LeakyRelu(_))
+}
