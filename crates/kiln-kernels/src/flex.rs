@@ -30,3 +30,15 @@ pub fn owned(t: FlexTensor) -> Vec<f32> {
 pub fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
+
+/// `n` zeros, written by all threads when `n` is large: a single thread zeroing (and faulting
+/// in) tens of megabytes left the other core idle for milliseconds per operation.
+pub fn zeros(n: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    if n < 1 << 18 {
+        return vec![0.0; n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.par_extend((0..n).into_par_iter().map(|_| 0.0f32));
+    v
+}

@@ -6,6 +6,7 @@
 //! Knows nothing of models, configs or files: tensors in, tensors out.
 
 mod activation;
+pub mod adam;
 pub mod conv;
 pub mod dropout;
 mod flex;

@@ -39,6 +39,7 @@ fn time<const D: usize>(name: &str, input: &Tensor<D>, f: impl Fn(Tensor<D>) -> 
 }
 
 fn main() {
+    whole_model();
     let device = Device::flex().autodiff();
     let b = 128;
     let n = Distribution::Normal(0.0, 1.0);
@@ -80,4 +81,42 @@ fn main() {
     time("dense 9216->128", &p, |x| {
         fc.forward(x.flatten::<2>(1, 3)).unsqueeze::<4>()
     });
+}
+
+/// The whole Keras CNN as kiln builds it: forward, backward, and Adam's step.
+fn whole_model() {
+    use burn::optim::{AdamConfig, GradientsParams};
+    let device = Device::flex().autodiff();
+    let config: kiln_models::CnnConfig = serde_json::from_str(
+        r#"{"blocks":[{"channels":32,"kernel":3},{"channels":64,"kernel":3,"pool":2,"dropout":0.25}],"dense":[128],"dense_dropout":0.5}"#,
+    )
+    .unwrap();
+    let mut model = config.init([1, 28, 28], 10, &device).unwrap();
+    let mut optim = AdamConfig::new().init();
+    let x = Tensor::<4>::random([128, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new((0..128).map(|i| i % 10).collect::<Vec<i64>>(), [128]),
+        &device,
+    );
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..15 {
+        let t = Instant::now();
+        let logits = model.forward(x.clone());
+        let loss = burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, y.clone());
+        let _ = loss.clone().into_scalar::<f32>();
+        let f = t.elapsed();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let b = t.elapsed();
+        model = optim.step(1e-3, model, grads);
+        let o = t.elapsed();
+        for (v, d) in times.iter_mut().zip([f, b - f, o - b]) {
+            v.push(d.as_secs_f64() * 1e3);
+        }
+    }
+    for (name, mut v) in ["forward", "backward", "adam"].into_iter().zip(times) {
+        v.sort_by(f64::total_cmp);
+        println!("whole model {name:<10} {:7.2} ms", v[v.len() / 2]);
+    }
 }

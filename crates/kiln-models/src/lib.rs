@@ -8,6 +8,7 @@ pub mod cells;
 mod classifier;
 mod cnn;
 pub mod decode;
+pub mod flops;
 mod invalid;
 mod kernels;
 pub mod language_model;

@@ -100,6 +100,11 @@ pub enum Command {
         /// process is asked to do).
         #[arg(long, hide = true)]
         one: bool,
+        /// Instead of timing, write the warm-up and timed steps' batches (in training order)
+        /// and the model's description into this folder, for the PyTorch twin
+        /// (`bench/pytorch_workload.py`; `cargo xtask bench --against-pytorch` runs both).
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
     },
     /// Write text with a finished language-model run: the prompt and what the model draws
     /// after it. The same seed prints the same text.
@@ -196,6 +201,7 @@ fn run_command(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_command(
     files: &[PathBuf],
     sets: &[String],
@@ -204,9 +210,18 @@ fn bench_command(
     format: FormatArg,
     output: Option<&std::path::Path>,
     one: bool,
+    export: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use crate::bench::{self, Measurement};
     let measurements = Measurement::all(files, backends, sets);
+    if let Some(dir) = export {
+        let [only] = measurements.as_slice() else {
+            anyhow::bail!("--export writes one file's workload; give one file and no --backends");
+        };
+        crate::bench_export::export(&only.load()?, warmup + steps, dir)?;
+        println!("{}", dir.display());
+        return Ok(());
+    }
     if one {
         let [only] = measurements.as_slice() else {
             anyhow::bail!("--one measures one file on one backend");
@@ -274,6 +289,7 @@ pub fn main() -> ExitCode {
             format,
             output,
             one,
+            export,
         } => bench_command(
             &files,
             &sets,
@@ -282,6 +298,7 @@ pub fn main() -> ExitCode {
             format,
             output.as_deref(),
             one,
+            export.as_deref(),
         ),
         Command::Compare {
             selection,

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_export;
 pub mod charts;
 pub mod cli;
 pub mod compare;

@@ -171,6 +171,11 @@ pub struct FitOutcome<M = Classifier> {
     pub stopped_early: bool,
 }
 
+/// The seed of epoch `epoch`'s batch order, for a run seeded with `seed`.
+pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
+}
+
 /// Trains `model` (built on `device`) on `task`, validating after every epoch. `seed` fixes
 /// the order of the batches.
 pub fn fit_task<T: Task>(
@@ -204,10 +209,7 @@ pub fn fit_task<T: Task>(
     let mut stopped_early = false;
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
-        let order = task.start_epoch(
-            epoch,
-            seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64),
-        );
+        let order = task.start_epoch(epoch, epoch_seed(seed, epoch));
         observer.on_epoch_start(epoch, order.len());
         let (mut loss_sum, mut seen, mut predicted, mut correct) = (0.0f64, 0usize, 0usize, 0usize);
         let mut learning_rate = config.learning_rate;

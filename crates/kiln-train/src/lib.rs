@@ -24,7 +24,7 @@ pub use config::{
 };
 pub use fit::{
     Checkpoint, EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, Task, TrainError,
-    TrainStep, fit_task,
+    TrainStep, epoch_seed, fit_task,
 };
 pub use language::{LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;

@@ -9,6 +9,10 @@
 
 use rayon::prelude::*;
 
+use pulp::Simd;
+
+use crate::activation::{Lanes, Vectorised, vectorised};
+use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
 
 /// The shapes of one convolution.
@@ -62,8 +66,38 @@ fn samples_per_block(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
+/// The output columns `first..last` of kernel column `kj` whose input column
+/// `ow * sw + kj - pw` lies inside the input row.
+fn columns(d: &ConvDims, kj: usize, w_out: usize) -> (usize, usize) {
+    let (sw, pw) = (d.stride[1], d.padding[1]);
+    let first = pw.saturating_sub(kj).div_ceil(sw).min(w_out);
+    let last = (d.w_in + pw).saturating_sub(kj).div_ceil(sw).min(w_out);
+    (first, last.max(first))
+}
+
+/// `dst = src` in whole vectors: the runs are a few dozen values, where a call to `memcpy`
+/// per run cost more than the copy.
+#[inline(always)]
+fn copy<S: Simd>(v: Lanes<S>, dst: &mut [f32], src: &[f32]) {
+    let mut i = 0;
+    while i < dst.len() {
+        v.store(dst, i, v.load(src, i));
+        i += Lanes::<S>::N;
+    }
+}
+
+#[inline(always)]
+fn add_into<S: Simd>(v: Lanes<S>, dst: &mut [f32], src: &[f32]) {
+    let mut i = 0;
+    while i < dst.len() {
+        v.store(dst, i, v.add(v.load(dst, i), v.load(src, i)));
+        i += Lanes::<S>::N;
+    }
+}
+
 /// Unfolds one sample `x [c_in, h_in, w_in]` into `col [taps, h_out * w_out]`.
-fn im2col(d: &ConvDims, x: &[f32], col: &mut [f32]) {
+#[inline(always)]
+fn im2col<S: Simd>(v: Lanes<S>, d: &ConvDims, x: &[f32], col: &mut [f32]) {
     let [h_out, w_out] = d.out_hw().expect("checked");
     let [kh, kw] = d.kernel;
     let [sh, sw] = d.stride;
@@ -74,6 +108,7 @@ fn im2col(d: &ConvDims, x: &[f32], col: &mut [f32]) {
         for ki in 0..kh {
             for kj in 0..kw {
                 let row = &mut col[((c * kh + ki) * kw + kj) * p..][..p];
+                let (first, last) = columns(d, kj, w_out);
                 for oh in 0..h_out {
                     let dst = &mut row[oh * w_out..(oh + 1) * w_out];
                     let ih = (oh * sh + ki).wrapping_sub(ph);
@@ -82,18 +117,14 @@ fn im2col(d: &ConvDims, x: &[f32], col: &mut [f32]) {
                         continue;
                     }
                     let src = &plane[ih * d.w_in..(ih + 1) * d.w_in];
-                    // Output columns whose input column `ow * sw + kj - pw` is inside the row.
-                    let first = pw.saturating_sub(kj).div_ceil(sw).min(w_out);
-                    let last = ((d.w_in + pw).saturating_sub(kj)).div_ceil(sw).min(w_out);
                     dst[..first].fill(0.0);
-                    dst[last.max(first)..].fill(0.0);
+                    dst[last..].fill(0.0);
                     if sw == 1 {
                         let start = first + kj - pw;
-                        dst[first..last.max(first)]
-                            .copy_from_slice(&src[start..start + last.max(first) - first]);
+                        copy(v, &mut dst[first..last], &src[start..start + last - first]);
                     } else {
-                        for (ow, v) in dst.iter_mut().enumerate().take(last).skip(first) {
-                            *v = src[ow * sw + kj - pw];
+                        for (ow, x) in dst.iter_mut().enumerate().take(last).skip(first) {
+                            *x = src[ow * sw + kj - pw];
                         }
                     }
                 }
@@ -104,7 +135,8 @@ fn im2col(d: &ConvDims, x: &[f32], col: &mut [f32]) {
 
 /// Adds `col [taps, h_out * w_out]` back onto one sample's `dx [c_in, h_in, w_in]`: the
 /// adjoint of [`im2col`].
-fn col2im_add(d: &ConvDims, col: &[f32], dx: &mut [f32]) {
+#[inline(always)]
+fn col2im_add<S: Simd>(v: Lanes<S>, d: &ConvDims, col: &[f32], dx: &mut [f32]) {
     let [h_out, w_out] = d.out_hw().expect("checked");
     let [kh, kw] = d.kernel;
     let [sh, sw] = d.stride;
@@ -115,6 +147,7 @@ fn col2im_add(d: &ConvDims, col: &[f32], dx: &mut [f32]) {
         for ki in 0..kh {
             for kj in 0..kw {
                 let row = &col[((c * kh + ki) * kw + kj) * p..][..p];
+                let (first, last) = columns(d, kj, w_out);
                 for oh in 0..h_out {
                     let ih = (oh * sh + ki).wrapping_sub(ph);
                     if ih >= d.h_in {
@@ -122,16 +155,9 @@ fn col2im_add(d: &ConvDims, col: &[f32], dx: &mut [f32]) {
                     }
                     let src = &row[oh * w_out..(oh + 1) * w_out];
                     let dst = &mut plane[ih * d.w_in..(ih + 1) * d.w_in];
-                    let first = pw.saturating_sub(kj).div_ceil(sw).min(w_out);
-                    let last = ((d.w_in + pw).saturating_sub(kj)).div_ceil(sw).min(w_out);
-                    if sw == 1 && last > first {
+                    if sw == 1 {
                         let start = first + kj - pw;
-                        for (a, b) in dst[start..start + last - first]
-                            .iter_mut()
-                            .zip(&src[first..last])
-                        {
-                            *a += b;
-                        }
+                        add_into(v, &mut dst[start..start + last - first], &src[first..last]);
                     } else {
                         for ow in first..last {
                             dst[ow * sw + kj - pw] += src[ow];
@@ -150,7 +176,7 @@ pub fn forward(d: &ConvDims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     assert_eq!(x.len(), d.batch * d.in_size(), "conv input");
     assert_eq!(w.len(), d.c_out * k, "conv weight");
     let out_size = d.c_out * p;
-    let mut out = vec![0.0f32; d.batch * out_size];
+    let mut out = zeros(d.batch * out_size);
     if d.batch == 0 || out_size == 0 {
         return out;
     }
@@ -158,31 +184,56 @@ pub fn forward(d: &ConvDims, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<
     out.par_chunks_mut(per * out_size)
         .enumerate()
         .for_each(|(i, out)| {
-            let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
-            for (s, y) in out.chunks_exact_mut(out_size).enumerate() {
-                let b = i * per + s;
-                let xs = &x[b * d.in_size()..(b + 1) * d.in_size()];
-                let col: &[f32] = if d.pointwise() {
-                    xs
-                } else {
-                    im2col(d, xs, &mut col);
-                    &col
-                };
-                if let Some(bias) = bias {
-                    for (row, b) in y.chunks_exact_mut(p).zip(bias) {
-                        row.fill(*b);
-                    }
-                }
-                matmul(
-                    MatMut::new(y, d.c_out, p),
-                    MatRef::new(w, d.c_out, k),
-                    MatRef::new(col, k, p),
-                    bias.is_some(),
-                    false,
-                );
-            }
+            vectorised(ForwardBlock {
+                d,
+                x: &x[i * per * d.in_size()..],
+                w,
+                bias,
+                out,
+            })
         });
     out
+}
+
+/// The forward pass over one block of samples: `x` starts at the block's first sample.
+struct ForwardBlock<'a> {
+    d: &'a ConvDims,
+    x: &'a [f32],
+    w: &'a [f32],
+    bias: Option<&'a [f32]>,
+    out: &'a mut [f32],
+}
+
+impl Vectorised for ForwardBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, v: Lanes<S>) {
+        let ForwardBlock { d, x, w, bias, out } = self;
+        let (k, p) = (d.taps(), d.positions());
+        let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
+        for (s, y) in out.chunks_exact_mut(d.c_out * p).enumerate() {
+            let xs = &x[s * d.in_size()..(s + 1) * d.in_size()];
+            let col: &[f32] = if d.pointwise() {
+                xs
+            } else {
+                im2col(v, d, xs, &mut col);
+                &col
+            };
+            if let Some(bias) = bias {
+                for (row, b) in y.chunks_exact_mut(p).zip(bias) {
+                    row.fill(*b);
+                }
+            }
+            matmul(
+                MatMut::new(y, d.c_out, p),
+                MatRef::new(w, d.c_out, k),
+                MatRef::new(col, k, p),
+                bias.is_some(),
+                false,
+            );
+        }
+    }
 }
 
 /// Which gradients to compute: those of inputs that take part in the graph.
@@ -191,6 +242,74 @@ pub struct Needed {
     pub x: bool,
     pub w: bool,
     pub bias: bool,
+}
+
+/// The backward pass over one block of samples: its share of the weight and bias gradients,
+/// and its samples' input gradients written into `dx`.
+struct BackwardBlock<'a> {
+    d: &'a ConvDims,
+    x: &'a [f32],
+    w: &'a [f32],
+    dy: &'a [f32],
+    needed: Needed,
+    dx: &'a mut [f32],
+}
+
+impl Vectorised for BackwardBlock<'_> {
+    type Output = (Vec<f32>, Vec<f32>);
+
+    #[inline(always)]
+    fn run<S: Simd>(self, v: Lanes<S>) -> Self::Output {
+        let BackwardBlock {
+            d,
+            x,
+            w,
+            dy,
+            needed,
+            dx,
+        } = self;
+        let (k, p) = (d.taps(), d.positions());
+        let out_size = d.c_out * p;
+        let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
+        let mut dcol = vec![0.0f32; if needed.x && !d.pointwise() { k * p } else { 0 }];
+        let mut dw = vec![0.0f32; if needed.w { d.c_out * k } else { 0 }];
+        let mut db = vec![0.0f32; if needed.bias { d.c_out } else { 0 }];
+        for (s, gy) in dy.chunks_exact(out_size).enumerate() {
+            if needed.w {
+                let xs = &x[s * d.in_size()..(s + 1) * d.in_size()];
+                let col: &[f32] = if d.pointwise() {
+                    xs
+                } else {
+                    im2col(v, d, xs, &mut col);
+                    &col
+                };
+                matmul(
+                    MatMut::new(&mut dw, d.c_out, k),
+                    MatRef::new(gy, d.c_out, p),
+                    MatRef::new(col, k, p).t(),
+                    true,
+                    false,
+                );
+            }
+            if needed.bias {
+                for (acc, row) in db.iter_mut().zip(gy.chunks_exact(p)) {
+                    *acc += row.iter().sum::<f32>();
+                }
+            }
+            if needed.x {
+                let dxs = &mut dx[s * d.in_size()..(s + 1) * d.in_size()];
+                let wt = MatRef::new(w, d.c_out, k).t();
+                let gy = MatRef::new(gy, d.c_out, p);
+                if d.pointwise() {
+                    matmul(MatMut::new(dxs, k, p), wt, gy, false, false);
+                } else {
+                    matmul(MatMut::new(&mut dcol, k, p), wt, gy, false, false);
+                    col2im_add(v, d, &dcol, dxs);
+                }
+            }
+        }
+        (dw, db)
+    }
 }
 
 /// The gradients of `x`, `w` and `bias` from `dy [B, c_out, h_out, w_out]`, those asked for.
@@ -205,7 +324,7 @@ pub fn backward(
     let (k, p) = (d.taps(), d.positions());
     let out_size = d.c_out * p;
     assert_eq!(dy.len(), d.batch * out_size, "conv output gradient");
-    let mut dx = vec![0.0f32; if needed.x { d.batch * d.in_size() } else { 0 }];
+    let mut dx = zeros(if needed.x { d.batch * d.in_size() } else { 0 });
     if d.batch == 0 || out_size == 0 {
         return (
             needed.x.then_some(dx),
@@ -226,47 +345,14 @@ pub fn backward(
         .map(|(i, dx)| {
             let first = i * per;
             let count = per.min(d.batch - first);
-            let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
-            let mut dcol = vec![0.0f32; if needed.x && !d.pointwise() { k * p } else { 0 }];
-            let mut dw = vec![0.0f32; if needed.w { d.c_out * k } else { 0 }];
-            let mut db = vec![0.0f32; if needed.bias { d.c_out } else { 0 }];
-            for s in 0..count {
-                let b = first + s;
-                let gy = &dy[b * out_size..(b + 1) * out_size];
-                if needed.w {
-                    let xs = &x[b * d.in_size()..(b + 1) * d.in_size()];
-                    let col: &[f32] = if d.pointwise() {
-                        xs
-                    } else {
-                        im2col(d, xs, &mut col);
-                        &col
-                    };
-                    matmul(
-                        MatMut::new(&mut dw, d.c_out, k),
-                        MatRef::new(gy, d.c_out, p),
-                        MatRef::new(col, k, p).t(),
-                        true,
-                        false,
-                    );
-                }
-                if needed.bias {
-                    for (acc, row) in db.iter_mut().zip(gy.chunks_exact(p)) {
-                        *acc += row.iter().sum::<f32>();
-                    }
-                }
-                if needed.x {
-                    let dxs = &mut dx[s * d.in_size()..(s + 1) * d.in_size()];
-                    let wt = MatRef::new(w, d.c_out, k).t();
-                    let gy = MatRef::new(gy, d.c_out, p);
-                    if d.pointwise() {
-                        matmul(MatMut::new(dxs, k, p), wt, gy, false, false);
-                    } else {
-                        matmul(MatMut::new(&mut dcol, k, p), wt, gy, false, false);
-                        col2im_add(d, &dcol, dxs);
-                    }
-                }
-            }
-            (dw, db)
+            vectorised(BackwardBlock {
+                d,
+                x: &x[first * d.in_size()..(first + count) * d.in_size()],
+                w,
+                dy: &dy[first * out_size..(first + count) * out_size],
+                needed,
+                dx,
+            })
         })
         .collect();
     let sum = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| {

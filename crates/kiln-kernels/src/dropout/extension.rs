@@ -8,10 +8,12 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::tensor::{Shape, Tensor};
+use pulp::Simd;
 use rayon::prelude::*;
 
-use super::{kept, threshold};
-use crate::flex::{contiguous, tensor, values};
+use super::threshold;
+use crate::activation::{Lanes, Vectorised, vectorised};
+use crate::flex::{contiguous, tensor, values, zeros};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait DropoutBackend: Backend {
@@ -36,21 +38,59 @@ fn masked(x: FlexTensor, seed: u64, keep: f64) -> FlexTensor {
     let x = contiguous(x);
     let x = values(&x);
     let (t, scale) = (threshold(keep), (1.0 / keep) as f32);
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = zeros(x.len());
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .enumerate()
         .for_each(|(c, (out, x))| {
-            let base = c * CHUNK;
-            for (i, (o, v)) in out.iter_mut().zip(x).enumerate() {
-                *o = if kept(seed, base + i, t) {
-                    v * scale
-                } else {
-                    0.0
-                };
-            }
+            vectorised(Chunk {
+                seed,
+                first: c * CHUNK,
+                threshold: t,
+                scale,
+                x,
+                out,
+            })
         });
     tensor(out, shape)
+}
+
+/// One chunk of the map, from element `first` on, in whole vectors.
+struct Chunk<'a> {
+    seed: u64,
+    first: usize,
+    threshold: u32,
+    scale: f32,
+    x: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl Vectorised for Chunk<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, v: Lanes<S>) {
+        let s = v.0;
+        let iota: Vec<u32> = (0..Lanes::<S>::N as u32).collect();
+        let iota = s.partial_load_u32s(&iota);
+        let scale = v.splat(self.scale);
+        let (low, threshold) = (s.splat_u32s(self.seed as u32), s.splat_u32s(self.threshold));
+        let mut i = 0;
+        while i < self.x.len() {
+            // The scalar `kept` of the same index, lane by lane.
+            let index = (self.first + i) as u64;
+            let at = s.add_u32s(s.splat_u32s(index as u32), iota);
+            let high = (self.seed >> 32) as u32 ^ ((index >> 32) as u32).rotate_left(16);
+            let h = hash(
+                s,
+                s.xor_u32s(hash(s, s.xor_u32s(at, low)), s.splat_u32s(high)),
+            );
+            let keep = s.less_than_u32s(h, threshold);
+            let y = s.select_f32s(keep, v.mul(v.load(self.x, i), scale), v.splat(0.0));
+            v.store(self.out, i, y);
+            i += Lanes::<S>::N;
+        }
+    }
 }
 
 impl DropoutBackend for Flex {
@@ -82,4 +122,15 @@ impl<C: CheckpointStrategy> DropoutBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(masked(x, seed, keep)),
         }
     }
+}
+
+/// lowbias32 on every lane (a closure here would be compiled outside the dispatch, and its
+/// vector instructions called one by one).
+#[inline(always)]
+fn hash<S: Simd>(s: S, mut h: S::u32s) -> S::u32s {
+    h = s.xor_u32s(h, s.wrapping_dyn_shr_u32s(h, s.splat_u32s(16)));
+    h = s.mul_u32s(h, s.splat_u32s(0x7feb_352d));
+    h = s.xor_u32s(h, s.wrapping_dyn_shr_u32s(h, s.splat_u32s(15)));
+    h = s.mul_u32s(h, s.splat_u32s(0x846c_a68b));
+    s.xor_u32s(h, s.wrapping_dyn_shr_u32s(h, s.splat_u32s(16)))
 }

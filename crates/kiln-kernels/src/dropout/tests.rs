@@ -59,3 +59,19 @@ fn neighbouring_elements_are_independent() {
         assert!((c as f64 / 100_000.0 - 0.25).abs() < 0.01, "{counts:?}");
     }
 }
+
+/// The vector kernel draws exactly the mask that `kept` defines.
+#[test]
+fn the_kernel_keeps_what_the_definition_keeps() {
+    let device = Device::flex();
+    let n = 70_001;
+    let y = values(extension::fused(
+        Tensor::<1>::ones([n], &device),
+        0xDEAD_BEEF_1234,
+        0.6,
+    ));
+    let t = threshold(0.6);
+    for (i, v) in y.iter().enumerate() {
+        assert_eq!(*v != 0.0, kept(0xDEAD_BEEF_1234, i, t), "element {i}");
+    }
+}

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use pulp::Simd;
 
 use crate::activation::{Lanes, Vectorised, vectorised};
+use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
 
 /// The cell's equations.
@@ -113,8 +114,8 @@ pub fn forward(
     assert_eq!(h0.len(), b * h, "h0");
     assert_eq!(c0.len(), b * h, "c0");
     let steps = d.out_steps(final_cell);
-    let mut out = vec![0.0; b * steps * h];
-    let mut aux = vec![0.0; if save && d.has_aux() { b * t * h } else { 0 }];
+    let mut out = zeros(b * steps * h);
+    let mut aux = zeros(if save && d.has_aux() { b * t * h } else { 0 });
     if b == 0 || t == 0 {
         // No step: the state passes through.
         if final_cell {
@@ -184,7 +185,7 @@ pub fn backward(
     let mut dxp = gates;
     // The GRU's gradient reaching `h @ w + bias` differs from the input projection's in the
     // candidate block (the reset gate scales it); for the others they are the same.
-    let mut dhp_gru = vec![0.0; if d.kind == Kind::Gru { b * t * gh } else { 0 }];
+    let mut dhp_gru = zeros(if d.kind == Kind::Gru { b * t * gh } else { 0 });
     let mut dh0 = vec![0.0; b * h];
     let mut dc0 = vec![0.0; b * h];
     if b == 0 || t == 0 {
