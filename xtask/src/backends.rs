@@ -19,7 +19,7 @@ pub fn asked(file: &Path, args: &[OsString]) -> Vec<&'static str> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     let mut found = Vec::new();
     let mut consider = |line: &str| {
-        for name in ["wgpu", "tch"] {
+        for name in ["wgpu", "tch", "cuda"] {
             if line.contains(&format!("\"{name}\"")) || line.ends_with(&format!("={name}")) {
                 found.push(name);
             }
@@ -109,6 +109,18 @@ pub fn setup_tch() -> Result<(), String> {
     let lib = torch_lib(&dir).ok_or("torch installed but cannot be imported")?;
     println!("libtorch: {}", lib.display());
     Ok(())
+}
+
+/// The Python of the venv `setup tch` made, which has torch (for the PyTorch comparison).
+pub fn torch_python() -> Result<PathBuf, String> {
+    let dir = torch_dir();
+    torch_lib(&dir).ok_or_else(|| {
+        format!(
+            "comparing with PyTorch needs torch {TORCH_VERSION}, which is not in {}: run `cargo xtask setup tch` once (or name a Python after --against-pytorch)",
+            dir.display()
+        )
+    })?;
+    Ok(dir.join("bin").join("python"))
 }
 
 /// Makes `cmd` able to build and run code that links libtorch.

@@ -35,6 +35,11 @@ commands:
                                             default: the MNIST MLP and CNN, the IMDB LSTM and
                                             the char LM on the embedded samples, on each
                                             file's backend
+  bench --against-pytorch [PYTHON]          the same workloads beside their PyTorch twins
+      [--rounds N]                          (bench/pytorch_workload.py, same batches),
+                                            alternately, N rounds (3): samples/s, ratio,
+                                            GFLOP/s, peak memory; results/bench/pytorch.md.
+                                            PYTHON defaults to the venv of `setup tch`
   bench compare [RUNS] [PARAMETERS]         time compare over a synthetic index (default
                                             10000 runs, 20 parameters)
   setup tch                                 install torch 2.9.0 (libtorch) from PyPI into
@@ -51,7 +56,8 @@ for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch)
 environment:
   KILN_DATASETS   existing datasets folder, e.g. ../shared/datasets (used instead of downloads)
   KILN_TORCH_DIR  a venv holding torch 2.9.0, instead of the one `setup tch` makes
-  KILN_TEST_BACKENDS=wgpu,tch   `test` also runs those backends' parity tests against flex
+  KILN_TEST_BACKENDS=wgpu,tch,cuda   `test` builds those backends in and runs their parity
+                  tests against flex (cuda's only where an NVIDIA driver is loaded)
   KILN_A__B=V     overrides key a.b of the experiment (see README)
 ";
 
@@ -235,12 +241,13 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// The standard workloads of `bench`, on the embedded samples so that no download is needed
-/// (throughput does not depend on which digits or reviews are read).
+/// The standard workloads of `bench` and `bench --against-pytorch`, on the embedded samples
+/// so that no download is needed (throughput does not depend on which digits or reviews are
+/// read). The IMDB LSTM is the one the PyTorch scripts have: 200 tokens, the last state.
 const BENCH_WORKLOADS: [&str; 4] = [
     "experiments/mlp_mnist.toml",
     "experiments/cnn_mnist.toml",
-    "experiments/lstm_imdb.toml",
+    "bench/workloads/lstm_imdb_last200.toml",
     "experiments/charlstm_shakespeare.toml",
 ];
 
@@ -251,10 +258,11 @@ fn bench(mut rest: Vec<OsString>) -> Result<(), String> {
         return bench_compare(rest);
     }
     let has = |flag: &str| rest.iter().any(|a| a == flag);
-    let (files_given, format_given, output_given) = (
+    let (files_given, format_given, output_given, against_pytorch) = (
         rest.iter().any(|a| a.to_string_lossy().ends_with(".toml")),
         has("--format"),
         has("-o") || has("--output"),
+        has("--against-pytorch"),
     );
     user_paths_absolute(&mut rest);
     if !files_given {
@@ -265,16 +273,33 @@ fn bench(mut rest: Vec<OsString>) -> Result<(), String> {
         );
         rest.extend(["--set".into(), "data.source=sample".into()]);
     }
-    if !format_given {
+    if against_pytorch {
+        // `--against-pytorch` alone: the Python of the torch venv `setup tch` makes.
+        let i = rest
+            .iter()
+            .position(|a| a == "--against-pytorch")
+            .expect("has it");
+        let named = rest.get(i + 1).is_some_and(|next| {
+            !next.to_string_lossy().starts_with('-') && !next.to_string_lossy().ends_with(".toml")
+        });
+        if !named {
+            rest.insert(i + 1, backends::torch_python()?.into_os_string());
+        }
+    } else if !format_given {
         rest.extend(["--format".into(), "markdown".into()]);
     }
     if !output_given {
+        let name = if against_pytorch {
+            "pytorch.md"
+        } else {
+            "backends.md"
+        };
         rest.push("--output".into());
         rest.push(
             root()
                 .join("results")
                 .join("bench")
-                .join("backends.md")
+                .join(name)
                 .into_os_string(),
         );
     }
@@ -402,10 +427,28 @@ const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
 fn test(rest: Vec<OsString>) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.args(["test", "--release", "--workspace"]);
-    let (cargo_args, harness_args): (Vec<_>, Vec<_>) = match rest.iter().position(|a| a == "--") {
+    let (mut cargo_args, harness_args): (Vec<_>, Vec<_>) = match rest.iter().position(|a| a == "--")
+    {
         Some(i) => (rest[..i].to_vec(), rest[i + 1..].to_vec()),
         None => (rest, Vec::new()),
     };
+    // The other backends go into this same build, whose tests then include their parity
+    // checks: one compilation of the dependency graph, not one per feature set.
+    let backends = test_backends()?;
+    if !backends.is_empty() {
+        eprintln!(
+            "xtask: building {} in: their parity tests against flex run too",
+            backends.join(", ")
+        );
+        let features: Vec<String> = backends
+            .iter()
+            .map(|b| format!("kiln-runner/{b}"))
+            .collect();
+        cargo_args.extend(["--features".into(), features.join(",").into()]);
+        if backends.contains(&"tch") {
+            backends::tch_env(&mut cmd)?;
+        }
+    }
     cmd.args(&cargo_args).arg("--");
     let browser = chromium();
     let real_data = match datasets_env(&mut cmd) {
@@ -446,36 +489,29 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             .env("KILN_CHROMIUM", b);
         status(only)?;
     }
-    parity(&cargo_args)
+    Ok(())
 }
 
-/// With `KILN_TEST_BACKENDS=wgpu,tch`, the parity tests of those backends against flex. They
-/// need a build with those features (and libtorch, a Vulkan adapter), so they stay out of
-/// the default run.
-fn parity(cargo_args: &[OsString]) -> Result<(), String> {
+/// `KILN_TEST_BACKENDS=wgpu,tch,cuda`: the backends whose parity tests run beside flex's.
+fn test_backends() -> Result<Vec<&'static str>, String> {
     let Some(list) = env::var("KILN_TEST_BACKENDS")
         .ok()
         .filter(|l| !l.trim().is_empty())
     else {
         eprintln!("xtask: KILN_TEST_BACKENDS not set: flex only, no backend parity tests");
-        return Ok(());
+        return Ok(Vec::new());
     };
-    let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
-    if let Some(bad) = wanted.iter().find(|b| !["wgpu", "tch"].contains(b)) {
-        return Err(format!(
-            "KILN_TEST_BACKENDS: unknown backend `{bad}` (wgpu, tch)"
-        ));
-    }
-    eprintln!("xtask: parity tests of {} against flex", wanted.join(", "));
-    let mut cmd = cargo();
-    cmd.args(["test", "--release", "-p", "kiln-runner", "--features"])
-        .arg(wanted.join(","))
-        .args(cargo_args)
-        .args(["--test", "parity", "--", "--nocapture"]);
-    if wanted.contains(&"tch") {
-        backends::tch_env(&mut cmd)?;
-    }
-    status(cmd)
+    list.split(',')
+        .map(str::trim)
+        .map(|b| {
+            ["wgpu", "tch", "cuda"]
+                .into_iter()
+                .find(|known| *known == b)
+                .ok_or_else(|| {
+                    format!("KILN_TEST_BACKENDS: unknown backend `{b}` (wgpu, tch, cuda)")
+                })
+        })
+        .collect()
 }
 
 fn lint() -> Result<(), String> {

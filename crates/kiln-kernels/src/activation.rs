@@ -126,8 +126,14 @@ impl<S: Simd> Lanes<S> {
     /// products' included) is many times slower; at that size they change nothing.
     #[inline(always)]
     pub fn flush(self, x: S::f32s) -> S::f32s {
+        self.flush_below(x, 1e-30)
+    }
+
+    /// `x`, with magnitudes below `limit` made zero.
+    #[inline(always)]
+    pub fn flush_below(self, x: S::f32s, limit: f32) -> S::f32s {
         let s = self.0;
-        let tiny = s.less_than_f32s(s.abs_f32s(x), s.splat_f32s(1e-30));
+        let tiny = s.less_than_f32s(s.abs_f32s(x), s.splat_f32s(limit));
         s.select_f32s(tiny, s.splat_f32s(0.0), x)
     }
 

@@ -17,15 +17,48 @@ pub mod recurrent;
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 
-/// Whether kiln's kernels run on `device` (autodiff or not): flex, for now.
+/// Whether kiln's flex kernels run on `device` (autodiff or not).
 pub fn fused_on(device: &Device) -> bool {
-    fn inner(d: &DispatchDevice) -> bool {
+    matches!(backend_of(device), Some(KernelBackend::Flex))
+}
+
+/// The backends kiln has kernels for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KernelBackend {
+    Flex,
+    /// libtorch, for the recurrent layers (`recurrent/primitive.rs`).
+    #[cfg(feature = "tch")]
+    LibTorch,
+}
+
+/// Which of those `device` is on, autodiff or not.
+pub(crate) fn backend_of(device: &Device) -> Option<KernelBackend> {
+    fn inner(d: &DispatchDevice) -> Option<KernelBackend> {
         match d {
-            DispatchDevice::Flex(_) => true,
+            DispatchDevice::Flex(_) => Some(KernelBackend::Flex),
+            #[cfg(feature = "tch")]
+            DispatchDevice::LibTorch(_) => Some(KernelBackend::LibTorch),
             DispatchDevice::Autodiff(a) => inner(a),
             #[allow(unreachable_patterns)]
-            _ => false,
+            _ => None,
         }
     }
     inner(device.as_dispatch())
+}
+
+/// What the kernels' tests share.
+#[cfg(test)]
+mod testing {
+    use burn::tensor::Tensor;
+
+    /// The largest absolute difference between two tensors of one shape.
+    pub fn max_difference<const D: usize>(a: &Tensor<D>, b: &Tensor<D>) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.clone().into_data().try_to_vec::<f32>().unwrap();
+        let b = b.clone().into_data().try_to_vec::<f32>().unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
 }

@@ -6,7 +6,9 @@
 //! - `wgpu`: `default` (the best adapter), `cpu` (a CPU adapter such as Mesa's lavapipe),
 //!   `discrete-gpu:N`, `integrated-gpu:N`, `virtual-gpu:N`;
 //! - `tch`: `default` (the first CUDA GPU if libtorch sees one, else the CPU), `cpu`,
-//!   `cuda:N`, `mps`.
+//!   `cuda:N`, `mps`;
+//! - `cuda` (burn's CubeCL CUDA backend): `default` (the first GPU), `cuda:N`; refused up front
+//!   where no NVIDIA driver is loaded.
 
 use burn::tensor::Device;
 
@@ -42,11 +44,17 @@ pub fn built() -> Vec<&'static str> {
     if cfg!(feature = "tch") {
         b.push("tch");
     }
+    if cfg!(feature = "cuda") {
+        b.push("cuda");
+    }
     b
 }
 
 /// `name:N` as N, for device strings like `cuda:0`.
-#[cfg_attr(not(any(feature = "wgpu", feature = "tch")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "wgpu", feature = "tch", feature = "cuda")),
+    allow(dead_code)
+)]
 fn indexed(device: &str, name: &str) -> Option<usize> {
     device.strip_prefix(name)?.strip_prefix(':')?.parse().ok()
 }
@@ -67,6 +75,7 @@ pub fn device(backend: BackendKind, device: &str, seed: u64) -> Result<Device, B
         },
         BackendKind::Wgpu => wgpu(device)?,
         BackendKind::Tch => tch(device)?,
+        BackendKind::Cuda => cuda(device)?,
     };
     probe(&chosen).map_err(|why| BackendError::Unavailable {
         backend: backend.name(),
@@ -97,6 +106,9 @@ pub fn describe(device: &Device) -> String {
     {
         return format!("cuda:{index}");
     }
+    if let Some(index) = cuda_index(&debug) {
+        return format!("cuda:{index}");
+    }
     #[cfg(feature = "wgpu")]
     if debug.contains("Wgpu") {
         let name = wgpu_name(&debug);
@@ -116,7 +128,7 @@ pub fn eval_batch_size(backend: BackendKind, asked: usize) -> usize {
     const WGPU_EVAL_CAP: usize = 256;
     match backend {
         BackendKind::Wgpu => asked.min(WGPU_EVAL_CAP),
-        BackendKind::Flex | BackendKind::Tch => asked,
+        BackendKind::Flex | BackendKind::Tch | BackendKind::Cuda => asked,
     }
 }
 
@@ -128,6 +140,9 @@ fn hint(backend: BackendKind) -> &'static str {
         }
         BackendKind::Tch => {
             " (libtorch comes from `cargo xtask setup tch`; CUDA devices need a CUDA build of torch and a GPU)"
+        }
+        BackendKind::Cuda => {
+            " (the cuda backend needs an NVIDIA GPU and its driver; `nvidia-smi` lists what the driver sees)"
         }
     }
 }
@@ -297,6 +312,60 @@ fn tch(_device: &str) -> Result<Device, BackendError> {
     Err(BackendError::NotBuilt("tch"))
 }
 
+/// The index in burn's `Debug` form of a CubeCL CUDA device, `...CudaDevice { index: 1 }...`.
+fn cuda_index(debug: &str) -> Option<usize> {
+    let rest = debug.split("CudaDevice").nth(1)?;
+    rest.split("index: ")
+        .nth(1)?
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Where the NVIDIA kernel driver says it is loaded (Linux).
+#[cfg(any(test, feature = "cuda"))]
+const NVIDIA_DRIVER: &str = "/proc/driver/nvidia/version";
+
+#[cfg(feature = "cuda")]
+fn cuda(device: &str) -> Result<Device, BackendError> {
+    use burn::tensor::DeviceIndex;
+    let index = match device {
+        "default" => DeviceIndex::Default,
+        d => DeviceIndex::Specified(indexed(d, "cuda").ok_or_else(|| {
+            BackendError::NoSuchDevice {
+                backend: "cuda",
+                device: d.to_string(),
+                expected: "default or cuda:N",
+            }
+        })?),
+    };
+    // Without a driver, CubeCL's first call fails deep inside (or aborts); say it plainly.
+    if cfg!(target_os = "linux") && !std::path::Path::new(NVIDIA_DRIVER).exists() {
+        return Err(BackendError::Unavailable {
+            backend: "cuda",
+            device: device.to_string(),
+            why: format!(
+                "no NVIDIA driver is loaded ({NVIDIA_DRIVER} is missing){}",
+                hint(BackendKind::Cuda)
+            ),
+        });
+    }
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(device: &str) -> Result<Device, BackendError> {
+    if device != "default" && indexed(device, "cuda").is_none() {
+        return Err(BackendError::NoSuchDevice {
+            backend: "cuda",
+            device: device.to_string(),
+            expected: "default or cuda:N",
+        });
+    }
+    Err(BackendError::NotBuilt("cuda"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +411,28 @@ mod tests {
         assert_eq!(eval_batch_size(BackendKind::Wgpu, 100), 100);
         assert_eq!(eval_batch_size(BackendKind::Flex, 1000), 1000);
         assert_eq!(eval_batch_size(BackendKind::Tch, 1000), 1000);
+    }
+
+    #[test]
+    fn cuda_is_refused_clearly_without_its_build_or_a_driver() {
+        let e = device(BackendKind::Cuda, "gpu", 1).unwrap_err().to_string();
+        assert!(e.contains("`gpu`") && e.contains("cuda:N"), "{e}");
+        let e = device(BackendKind::Cuda, "cuda:0", 1)
+            .unwrap_err()
+            .to_string();
+        if !cfg!(feature = "cuda") {
+            assert!(
+                e.contains("not built") && e.contains("--features cuda"),
+                "{e}"
+            );
+        } else if !std::path::Path::new(NVIDIA_DRIVER).exists() {
+            assert!(e.contains("no NVIDIA driver"), "{e}");
+        }
+        assert_eq!(
+            cuda_index("Device<Cube(Cuda(CudaDevice { index: 3 }))>"),
+            Some(3)
+        );
+        assert_eq!(cuda_index("Device<Flex(Cpu)>"), None);
     }
 
     #[test]

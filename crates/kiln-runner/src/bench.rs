@@ -186,30 +186,33 @@ pub fn measure_all(
     warmup: usize,
     steps: usize,
 ) -> anyhow::Result<Vec<BenchResult>> {
+    measurements
+        .iter()
+        .map(|m| measure_one(m, warmup, steps))
+        .collect()
+}
+
+/// One measurement in a fresh `kiln bench --one` process.
+pub fn measure_one(m: &Measurement, warmup: usize, steps: usize) -> anyhow::Result<BenchResult> {
     let exe = std::env::current_exe().context("finding the kiln binary")?;
-    let mut results = Vec::new();
-    for m in measurements {
-        let shown = format!("{} {}", m.file.display(), m.sets.join(" "));
-        eprintln!("bench: {}", shown.trim_end());
-        let mut cmd = Command::new(&exe);
-        cmd.args(["--quiet", "bench", "--one"])
-            .arg(&m.file)
-            .args(["--warmup", &warmup.to_string()])
-            .args(["--steps", &steps.to_string()]);
-        for set in &m.sets {
-            cmd.args(["--set", set]);
-        }
-        let out = cmd
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        anyhow::ensure!(out.status.success(), "bench of {shown} failed");
-        let line = String::from_utf8_lossy(&out.stdout);
-        let result: BenchResult = serde_json::from_str(line.trim())
-            .with_context(|| format!("reading the bench of {shown}: {line}"))?;
-        results.push(result);
+    let shown = format!("{} {}", m.file.display(), m.sets.join(" "));
+    eprintln!("bench: {}", shown.trim_end());
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--quiet", "bench", "--one"])
+        .arg(&m.file)
+        .args(["--warmup", &warmup.to_string()])
+        .args(["--steps", &steps.to_string()]);
+    for set in &m.sets {
+        cmd.args(["--set", set]);
     }
-    Ok(results)
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    anyhow::ensure!(out.status.success(), "bench of {shown} failed");
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim())
+        .with_context(|| format!("reading the bench of {shown}: {line}"))
 }
 
 /// The measurements as a table in `format`.

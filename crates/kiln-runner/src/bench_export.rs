@@ -65,8 +65,13 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Writes the first `count` training batches of `loaded` (the order `fit` takes them in,
-/// across epochs if need be) and the model's description into `dir`.
-pub fn export(loaded: &LoadedExperiment, count: usize, dir: &Path) -> anyhow::Result<()> {
+/// across epochs if need be) and the model's description into `dir`. Returns each batch's
+/// training FLOPs, where the model's count is known.
+pub fn export(
+    loaded: &LoadedExperiment,
+    count: usize,
+    dir: &Path,
+) -> anyhow::Result<Vec<Option<f64>>> {
     let exp = &loaded.experiment;
     let prepared = Prepared::load(exp)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -200,5 +205,6 @@ pub fn export(loaded: &LoadedExperiment, count: usize, dir: &Path) -> anyhow::Re
     };
     let path = dir.join("workload.json");
     std::fs::write(&path, serde_json::to_string_pretty(&workload)?)
-        .with_context(|| format!("writing {}", path.display()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(workload.batches.iter().map(|b| b.flops).collect())
 }

@@ -105,6 +105,16 @@ pub enum Command {
         /// (`bench/pytorch_workload.py`; `cargo xtask bench --against-pytorch` runs both).
         #[arg(long, value_name = "DIR")]
         export: Option<PathBuf>,
+        /// Time each file beside its PyTorch twin, alternately, with this Python (one that
+        /// has torch, e.g. the venv `cargo xtask setup tch` makes); prints a Markdown table.
+        #[arg(long, value_name = "PYTHON")]
+        against_pytorch: Option<PathBuf>,
+        /// With --against-pytorch: rounds of kiln and PyTorch, alternately.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// With --against-pytorch: the twin script.
+        #[arg(long, value_name = "FILE", default_value = "bench/pytorch_workload.py")]
+        pytorch_script: PathBuf,
     },
     /// Write text with a finished language-model run: the prompt and what the model draws
     /// after it. The same seed prints the same text.
@@ -211,9 +221,38 @@ fn bench_command(
     output: Option<&std::path::Path>,
     one: bool,
     export: Option<&std::path::Path>,
+    pytorch: Option<(&std::path::Path, usize, &std::path::Path)>,
 ) -> anyhow::Result<()> {
     use crate::bench::{self, Measurement};
     let measurements = Measurement::all(files, backends, sets);
+    if let Some((python, rounds, script)) = pytorch {
+        anyhow::ensure!(
+            script.is_file(),
+            "--pytorch-script {}: no such file (run from the kiln checkout, or name the script)",
+            script.display()
+        );
+        let torch = crate::bench_pytorch::Torch {
+            python: python.to_path_buf(),
+            script: script.to_path_buf(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let exports = std::path::Path::new("results")
+            .join("bench")
+            .join("workloads");
+        let comparisons = crate::bench_pytorch::compare(
+            &measurements,
+            (warmup, steps, rounds),
+            &torch,
+            &exports,
+        )?;
+        let table = crate::bench_pytorch::table(&comparisons, rounds);
+        print!("{table}");
+        if let Some(path) = output {
+            bench::write(path, &table)?;
+            println!("written to {}", path.display());
+        }
+        return Ok(());
+    }
     if let Some(dir) = export {
         let [only] = measurements.as_slice() else {
             anyhow::bail!("--export writes one file's workload; give one file and no --backends");
@@ -290,6 +329,9 @@ pub fn main() -> ExitCode {
             output,
             one,
             export,
+            against_pytorch,
+            rounds,
+            pytorch_script,
         } => bench_command(
             &files,
             &sets,
@@ -299,6 +341,9 @@ pub fn main() -> ExitCode {
             output.as_deref(),
             one,
             export.as_deref(),
+            against_pytorch
+                .as_deref()
+                .map(|p| (p, rounds, pytorch_script.as_path())),
         ),
         Command::Compare {
             selection,

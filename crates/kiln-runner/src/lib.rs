@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_export;
+pub mod bench_pytorch;
 pub mod charts;
 pub mod cli;
 pub mod compare;

@@ -1,5 +1,5 @@
 //! The backends agree: from the same initial weights, flex and every other backend built in
-//! (`--features wgpu`, `--features tch`) compute the same forward pass, loss and optimizer step
+//! (`--features wgpu`, `--features tch`, `--features cuda` where a GPU is present) compute the same forward pass, loss and optimizer step
 //! for an MLP, a CNN and an LSTM (and the forward passes of a language model and an
 //! encoder-decoder with attention), within the tolerances below; a seed gives the same initial
 //! weights on every backend; and `kiln run` with a seed follows the same loss curve step by
@@ -7,7 +7,7 @@
 //!
 //! Tolerances are absolute, on values of order one: float32 sums in a different order
 //! (another backend's kernels) differ in the last bits, and a CNN or a recurrence sums more.
-#![cfg(any(feature = "wgpu", feature = "tch"))]
+#![cfg(any(feature = "wgpu", feature = "tch", feature = "cuda"))]
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -38,6 +38,14 @@ fn others() -> Vec<(&'static str, Device)> {
             "tch",
             backend::device(BackendKind::Tch, "cpu", 1).expect("libtorch"),
         ));
+    }
+    if cfg!(feature = "cuda") {
+        // Built everywhere, compared where there is a GPU: a machine without an NVIDIA driver
+        // says so and compares the rest (the refusal itself is tested in backend.rs).
+        match backend::device(BackendKind::Cuda, "default", 1) {
+            Ok(device) => out.push(("cuda", device)),
+            Err(e) => eprintln!("parity: cuda not compared: {e}"),
+        }
     }
     out
 }

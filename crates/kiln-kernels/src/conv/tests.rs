@@ -4,15 +4,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use super::*;
 
-fn worst<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.into_data().try_to_vec::<f32>().unwrap();
-    let b = b.into_data().try_to_vec::<f32>().unwrap();
-    a.iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use crate::testing::max_difference;
 
 struct Case {
     batch: usize,
@@ -69,16 +61,16 @@ fn compare(case: &Case, seed: u64) {
         case.batch, case.c_in, case.hw, case.c_out, case.kernel, case.geometry, case.bias
     );
     let tolerance = 1e-4;
-    let d = worst(y1, y2);
+    let d = max_difference(&y1, &y2);
     assert!(d < tolerance, "{what}: outputs differ by {d}");
     if let (Some(a), Some(b)) = (dx1, dx2) {
-        let d = worst(a, b);
+        let d = max_difference(&a, &b);
         assert!(d < tolerance, "{what}: input gradients differ by {d}");
     }
-    let d = worst(dw1, dw2);
+    let d = max_difference(&dw1, &dw2);
     assert!(d < tolerance, "{what}: weight gradients differ by {d}");
     if let (Some(a), Some(b)) = (db1, db2) {
-        let d = worst(a, b);
+        let d = max_difference(&a, &b);
         assert!(d < tolerance, "{what}: bias gradients differ by {d}");
     }
 }

@@ -2,15 +2,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::*;
 
-fn worst(a: Tensor<4>, b: Tensor<4>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a.into_data().try_to_vec::<f32>().unwrap();
-    let b = b.into_data().try_to_vec::<f32>().unwrap();
-    a.iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use crate::testing::max_difference;
 
 #[test]
 fn the_fused_pooling_matches_burns_with_its_gradient() {
@@ -35,8 +27,16 @@ fn the_fused_pooling_matches_burns_with_its_gradient() {
             .unwrap();
         let reference = composed(x.clone(), window);
         let g2 = x.grad(&(reference.clone() * r).sum().backward()).unwrap();
-        assert_eq!(worst(fused, reference), 0.0, "{shape:?} {window:?}");
-        assert_eq!(worst(g1, g2), 0.0, "{shape:?} {window:?} gradient");
+        assert_eq!(
+            max_difference(&fused, &reference),
+            0.0,
+            "{shape:?} {window:?}"
+        );
+        assert_eq!(
+            max_difference(&g1, &g2),
+            0.0,
+            "{shape:?} {window:?} gradient"
+        );
     }
 }
 

@@ -19,7 +19,7 @@ use crate::flex::{contiguous, owned, tensor, values};
 
 /// One layer and direction over a whole sequence. `out` is `[B, T, H]`, or `[B, T + 1, H]`
 /// with the final cell state as step `T` when `final_cell`.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait RecurrentBackend: Backend {
     fn recurrent(
         xp: FloatTensor<Self>,
@@ -267,6 +267,46 @@ impl<B: RecurrentKernels, C: CheckpointStrategy> RecurrentBackend for Autodiff<B
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::recurrent_forward(xp, w, bias, h0, c0, kind, final_cell, false).0)
             }
+        }
+    }
+}
+
+/// libtorch runs the layer through its own operations, one per step and gate, with this
+/// crate's backward pass instead of autodiff's graph of them (`primitive.rs`).
+#[cfg(feature = "tch")]
+mod libtorch {
+    use burn::backend::LibTorch;
+    use burn::backend::tensor::FloatTensor;
+
+    use super::super::primitive;
+    use super::{Kind, RecurrentBackend, RecurrentKernels};
+
+    type T = FloatTensor<LibTorch>;
+
+    impl RecurrentKernels for LibTorch {
+        type Saved = primitive::Saved<LibTorch>;
+
+        fn recurrent_forward(
+            xp: T,
+            w: T,
+            bias: T,
+            h0: T,
+            c0: T,
+            kind: Kind,
+            final_cell: bool,
+            save: bool,
+        ) -> (T, Option<Self::Saved>) {
+            primitive::forward::<LibTorch>(xp, w, bias, h0, c0, kind, final_cell, save)
+        }
+
+        fn recurrent_backward(saved: Self::Saved, dout: T) -> [T; 5] {
+            primitive::backward::<LibTorch>(saved, dout)
+        }
+    }
+
+    impl RecurrentBackend for LibTorch {
+        fn recurrent(xp: T, w: T, bias: T, h0: T, c0: T, kind: Kind, final_cell: bool) -> T {
+            Self::recurrent_forward(xp, w, bias, h0, c0, kind, final_cell, false).0
         }
     }
 }

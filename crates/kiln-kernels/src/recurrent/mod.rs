@@ -7,6 +7,8 @@
 
 mod cpu;
 mod extension;
+#[cfg(any(test, feature = "tch"))]
+mod primitive;
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{DType, Tensor};
@@ -48,12 +50,14 @@ pub enum Path {
 }
 
 /// Which path [`sequence`] takes for these inputs: fused where kiln has a kernel for the
-/// backend (flex, in 32-bit floats), composed elsewhere.
+/// backend (flex in 32-bit floats; libtorch, built with `tch`, through its own operations),
+/// composed elsewhere.
 pub fn path(inputs: &Inputs) -> Path {
-    if crate::fused_on(&inputs.xp.device()) && inputs.xp.dtype() == DType::F32 {
-        Path::Fused
-    } else {
-        Path::Composed
+    match crate::backend_of(&inputs.xp.device()) {
+        Some(crate::KernelBackend::Flex) if inputs.xp.dtype() == DType::F32 => Path::Fused,
+        #[cfg(feature = "tch")]
+        Some(crate::KernelBackend::LibTorch) => Path::Fused,
+        _ => Path::Composed,
     }
 }
 

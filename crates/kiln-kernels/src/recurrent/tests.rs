@@ -7,15 +7,7 @@ use burn::tensor::Device;
 
 const TOLERANCE: f32 = 1e-5;
 
-fn worst(a: &Tensor<3>, b: &Tensor<3>) -> f32 {
-    let a = a.clone().into_data().try_to_vec::<f32>().unwrap();
-    let b = b.clone().into_data().try_to_vec::<f32>().unwrap();
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use crate::testing::max_difference as worst;
 
 fn as3<const D: usize>(t: Tensor<D>) -> Tensor<3> {
     let n = t.dims().iter().product::<usize>();
@@ -174,5 +166,57 @@ fn without_autodiff_the_fused_layer_gives_the_same_outputs() {
         let reference = composed(inputs);
         assert!(worst(&fused.outputs, &reference.outputs) < TOLERANCE);
         assert!(worst(&as3(fused.c), &as3(reference.c)) < TOLERANCE);
+    }
+}
+
+/// The primitive-operation layer (what libtorch runs) gives the flex kernel's outputs and
+/// gradients; both run here on flex.
+#[test]
+fn the_primitive_layer_matches_the_kernel() {
+    use burn::backend::Flex;
+    use burn::backend::flex::FlexTensor;
+
+    use super::extension::RecurrentKernels;
+
+    fn flex<const D: usize>(t: &Tensor<D>) -> FlexTensor {
+        t.clone().try_into_primitive::<Flex>().unwrap()
+    }
+    fn back(t: FlexTensor) -> Tensor<3> {
+        let t = Tensor::<1>::from_primitive::<Flex>(t.reshape([t.layout().num_elements()].into()));
+        as3(t)
+    }
+    let device = Device::flex();
+    device.seed(21);
+    let normal = Distribution::Normal(0.0, 1.0);
+    for kind in [Kind::Rnn, Kind::Lstm, Kind::Gru] {
+        for final_cell in [false, true] {
+            let (b, t, h) = (3, 6, 5);
+            let gh = kind.gates() * h;
+            let xp = Tensor::<3>::random([b, t, gh], normal, &device);
+            let w = Tensor::<2>::random([h, gh], normal, &device) * 0.3;
+            let bias = Tensor::<1>::random([gh], normal, &device);
+            let h0 = Tensor::<2>::random([b, h], normal, &device);
+            let c0 = Tensor::<2>::random([b, h], normal, &device);
+            let dout = Tensor::<3>::random([b, t + usize::from(final_cell), h], normal, &device);
+            let args = || (flex(&xp), flex(&w), flex(&bias), flex(&h0), flex(&c0));
+            let (x1, w1, b1, h1, c1) = args();
+            let (out1, saved1) = <Flex as RecurrentKernels>::recurrent_forward(
+                x1, w1, b1, h1, c1, kind, final_cell, true,
+            );
+            let (x2, w2, b2, h2, c2) = args();
+            let (out2, saved2) =
+                primitive::forward::<Flex>(x2, w2, b2, h2, c2, kind, final_cell, true);
+            let what = format!("{kind:?} final_cell {final_cell}");
+            assert!(
+                worst(&back(out1), &back(out2)) < TOLERANCE,
+                "{what}: outputs"
+            );
+            let g1 = <Flex as RecurrentKernels>::recurrent_backward(saved1.unwrap(), flex(&dout));
+            let g2 = primitive::backward::<Flex>(saved2.unwrap(), flex(&dout));
+            for (i, (a, b)) in g1.into_iter().zip(g2).enumerate() {
+                let diff = worst(&back(a), &back(b));
+                assert!(diff < TOLERANCE, "{what}: gradient {i} differs by {diff}");
+            }
+        }
     }
 }

@@ -70,6 +70,8 @@ pub enum BackendKind {
     Flex,
     Wgpu,
     Tch,
+    /// burn's own CUDA backend (CubeCL), the GPU path that outlives tch in burn 0.23.
+    Cuda,
 }
 
 impl BackendKind {
@@ -78,6 +80,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Wgpu => "wgpu",
             BackendKind::Tch => "tch",
+            BackendKind::Cuda => "cuda",
         }
     }
 }
