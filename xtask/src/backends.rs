@@ -12,6 +12,10 @@ use std::process::Command;
 
 pub const TORCH_VERSION: &str = "2.9.0";
 
+/// Said before a build with the cuda backend, whose failure without the network is otherwise
+/// a bare DNS error from a build script.
+pub const CUDA_BUILD_NOTE: &str = "xtask: the cuda backend links LLVM 23, which burn's CubeCL downloads from github.com while it builds (tracel-llvm-bundler, into ~/.local/share/tracel); without access to github.com that build fails with \"failed to lookup address information\"";
+
 /// Backends beyond flex that the experiment `file` asks for, through its `backend` or
 /// `backends` keys (a sweep's included), `--set backend=...` or `--set backends=...` in
 /// `args`, or `KILN_BACKEND`.

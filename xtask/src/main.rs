@@ -230,6 +230,9 @@ fn kiln_with(wanted: &[&str], command: &str, args: Vec<OsString>) -> Result<Comm
     if wanted.contains(&"tch") {
         backends::tch_env(&mut cmd)?;
     }
+    if wanted.contains(&"cuda") {
+        eprintln!("{}", backends::CUDA_BUILD_NOTE);
+    }
     cmd.arg("--").arg(command).args(args);
     datasets_env(&mut cmd);
     Ok(cmd)
@@ -440,6 +443,9 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             "xtask: building {} in: their parity tests against flex run too",
             backends.join(", ")
         );
+        if backends.contains(&"cuda") {
+            eprintln!("{}", backends::CUDA_BUILD_NOTE);
+        }
         let features: Vec<String> = backends
             .iter()
             .map(|b| format!("kiln-runner/{b}"))
