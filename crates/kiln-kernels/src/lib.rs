@@ -31,8 +31,18 @@ pub(crate) enum KernelBackend {
     LibTorch,
 }
 
-/// Which of those `device` is on, autodiff or not.
+/// Whether the kernels are on: `KILN_KERNELS=off` runs burn's composed operations everywhere,
+/// to compare the two or to rule a kernel out when something looks wrong.
+pub fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| !matches!(std::env::var("KILN_KERNELS").as_deref(), Ok("off")))
+}
+
+/// Which of those `device` is on, autodiff or not (`None` with the kernels off).
 pub(crate) fn backend_of(device: &Device) -> Option<KernelBackend> {
+    if !enabled() {
+        return None;
+    }
     fn inner(d: &DispatchDevice) -> Option<KernelBackend> {
         match d {
             DispatchDevice::Flex(_) => Some(KernelBackend::Flex),
