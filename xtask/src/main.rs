@@ -50,7 +50,7 @@ commands:
   lint                                      cargo fmt --check and clippy -D warnings
   help                                      this text
 
-backends: flex is always built; `run` builds wgpu and tch in when the experiment asks
+backends: flex is always built; `run` builds wgpu, tch and cuda in when the experiment asks
 for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch).
 
 environment:
@@ -58,6 +58,7 @@ environment:
   KILN_TORCH_DIR  a venv holding torch 2.9.0, instead of the one `setup tch` makes
   KILN_TEST_BACKENDS=wgpu,tch,cuda   `test` builds those backends in and runs their parity
                   tests against flex (cuda's only where an NVIDIA driver is loaded)
+  KILN_KERNELS=off   burn's composed operations instead of kiln's fused kernels, everywhere
   KILN_A__B=V     overrides key a.b of the experiment (see README)
 ";
 

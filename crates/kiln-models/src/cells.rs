@@ -1,9 +1,10 @@
 //! Recurrent cells (Elman RNN, LSTM, GRU) in PyTorch's formulation, run over a sequence.
 //!
-//! A cell projects every step's input with one matrix product over the whole sequence, then
-//! hands the recurrence to `kiln_kernels::recurrent`: on flex one fused operation per layer
-//! and direction, with a handwritten backward pass through time; elsewhere the same equations
-//! as burn operations step by step. kiln runs its own cells rather than burn's
+//! Where `kiln_kernels::recurrent` has a fused layer (flex; libtorch with `tch`), a cell
+//! projects every step's input with one matrix product over the whole sequence and hands it
+//! the recurrence: one operation per layer and direction, with a handwritten backward pass
+//! through time. Elsewhere it runs the same equations as burn operations step by step,
+//! projecting each step's input as it goes (cheaper there than slicing the projection). kiln runs its own cells rather than burn's
 //! `Rnn`/`Lstm`/`Gru`, whose backward pass costs O(T^2): they slice every step out of the
 //! whole input and assign every output into a whole-sequence tensor
 //! (`examples/recurrent_speed.rs` measures it).
@@ -89,30 +90,40 @@ impl Cell {
         (s.outputs, CellState { h: s.h, c: s.c })
     }
 
-    /// The inputs of the recurrence: every step's input projection at once, and the state.
-    pub fn inputs(&self, x: Tensor<3>, state: Option<CellState>) -> Inputs {
-        let [batch, time, features] = x.dims();
-        let device = x.device();
-        let gh = self.kind.gates() * self.d_hidden;
-        let CellState { h, c } = state.unwrap_or_else(|| {
-            let zeros = Tensor::<2>::zeros([batch, self.d_hidden], &device);
+    /// The state to start from: `state`, or zeros.
+    fn initial(&self, x: &Tensor<3>, state: Option<CellState>) -> CellState {
+        state.unwrap_or_else(|| {
+            let zeros = Tensor::<2>::zeros([x.dims()[0], self.d_hidden], &x.device());
             CellState {
                 h: zeros.clone(),
                 c: zeros,
             }
-        });
+        })
+    }
+
+    /// The recurrent weights `[hidden, gates * hidden]` and their bias.
+    fn recurrence(&self, device: &Device) -> (Tensor<2>, Tensor<1>) {
+        let bias = match &self.hidden.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([self.kind.gates() * self.d_hidden], device),
+        };
+        (self.hidden.weight.val(), bias)
+    }
+
+    /// The inputs of the recurrence: every step's input projection at once, and the state.
+    pub fn inputs(&self, x: Tensor<3>, state: Option<CellState>) -> Inputs {
+        let [batch, time, features] = x.dims();
+        let gh = self.kind.gates() * self.d_hidden;
+        let CellState { h, c } = self.initial(&x, state);
+        let (w, bias) = self.recurrence(&x.device());
         let xp = self
             .input
             .forward(x.reshape([batch * time, features]))
             .reshape([batch, time, gh]);
-        let bias = match &self.hidden.bias {
-            Some(b) => b.val(),
-            None => Tensor::zeros([gh], &device),
-        };
         Inputs {
             kind: self.kind.kernel(),
             xp,
-            w: self.hidden.weight.val(),
+            w,
             bias,
             h0: h,
             c0: c,
@@ -125,7 +136,17 @@ impl Cell {
         state: Option<CellState>,
         final_state: bool,
     ) -> recurrent::Sequence {
-        recurrent::sequence(self.inputs(x, state), final_state)
+        match recurrent::path_on(&x.device(), x.dtype()) {
+            recurrent::Path::Fused => recurrent::sequence(self.inputs(x, state), final_state),
+            recurrent::Path::Composed => {
+                let CellState { h, c } = self.initial(&x, state);
+                let (w, bias) = self.recurrence(&x.device());
+                let xs = recurrent::steps(x)
+                    .into_iter()
+                    .map(|step| self.input.forward(step));
+                recurrent::composed_steps(self.kind.kernel(), xs, w, bias, h, c)
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ mod extension;
 mod primitive;
 
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 pub use cpu::Kind;
 pub use extension::RecurrentBackend;
@@ -49,12 +49,16 @@ pub enum Path {
     Composed,
 }
 
-/// Which path [`sequence`] takes for these inputs: fused where kiln has a kernel for the
-/// backend (flex in 32-bit floats; libtorch, built with `tch`, through its own operations),
-/// composed elsewhere.
+/// Which path [`sequence`] takes for these inputs (see [`path_on`]).
 pub fn path(inputs: &Inputs) -> Path {
-    match crate::backend_of(&inputs.xp.device()) {
-        Some(crate::KernelBackend::Flex) if inputs.xp.dtype() == DType::F32 => Path::Fused,
+    path_on(&inputs.xp.device(), inputs.xp.dtype())
+}
+
+/// Fused where kiln has a kernel for the backend (flex in 32-bit floats; libtorch, built with
+/// `tch`, through its own operations), composed elsewhere.
+pub fn path_on(device: &Device, dtype: DType) -> Path {
+    match crate::backend_of(device) {
+        Some(crate::KernelBackend::Flex) if dtype == DType::F32 => Path::Fused,
         #[cfg(feature = "tch")]
         Some(crate::KernelBackend::LibTorch) => Path::Fused,
         _ => Path::Composed,
@@ -79,13 +83,27 @@ pub fn composed(inputs: Inputs) -> Sequence {
         xp,
         w,
         bias,
-        mut h0,
-        mut c0,
+        h0,
+        c0,
     } = inputs;
-    let [_, time, _] = xp.dims();
+    composed_steps(kind, steps(xp), w, bias, h0, c0)
+}
+
+/// [`composed`] over the steps' input projections given one by one (`[batch, gates *
+/// hidden]` each). Where the layer runs composed, slicing the input `[B, T, F]` and projecting
+/// each step costs less than slicing the projection: slicing's backward pass writes zeros the
+/// size of what was sliced, `gates * hidden` wide instead of `F`.
+pub fn composed_steps(
+    kind: Kind,
+    xs: impl IntoIterator<Item = Tensor<2>>,
+    w: Tensor<2>,
+    bias: Tensor<1>,
+    mut h0: Tensor<2>,
+    mut c0: Tensor<2>,
+) -> Sequence {
     let bias = bias.unsqueeze_dim::<2>(0);
-    let mut out = Vec::with_capacity(time);
-    for x in steps(xp) {
+    let mut out = Vec::new();
+    for x in xs {
         let p = h0.clone().matmul(w.clone()) + bias.clone();
         h0 = match kind {
             Kind::Rnn => (x + p).tanh(),
@@ -122,7 +140,7 @@ pub fn composed(inputs: Inputs) -> Sequence {
 
 /// `[B, T, F]` as T tensors `[B, F]`, sliced through blocks of about sqrt(T) steps, so that
 /// the backward pass writes O(T^1.5) zeros instead of O(T^2).
-fn steps(x: Tensor<3>) -> Vec<Tensor<2>> {
+pub fn steps(x: Tensor<3>) -> Vec<Tensor<2>> {
     let [b, t, _] = x.dims();
     let block = (t as f64).sqrt().ceil().max(1.0) as usize;
     let mut out = Vec::with_capacity(t);

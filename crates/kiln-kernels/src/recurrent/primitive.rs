@@ -172,7 +172,20 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
         zeros([batch, h])
     };
     let wt = B::float_transpose(s.w.clone());
-    let (mut dxp, mut dhp) = (vec![None; time], vec![None; time]);
+    // Every step's gate gradients go straight into the layer's `[B, T, gates * h]`
+    // gradients (in place: each buffer has one owner), not into per-step tensors stacked at
+    // the end, which would hold the largest buffer of the backward pass twice. The RNN's and
+    // LSTM's input gradient is the recurrent one; the GRU's differs in its `n` block.
+    let buffer = || B::float_zeros(Shape::new([batch, time, gh]), &device, dtype);
+    let mut grad_xp = buffer();
+    let mut grad_hp = (s.kind == Kind::Gru).then(buffer);
+    let put = |into: FloatTensor<B>, t: usize, rows: FloatTensor<B>| {
+        B::float_slice_assign(
+            into,
+            &[range(0, batch), range(t, t + 1), range(0, gh)],
+            B::float_reshape(rows, Shape::new([batch, 1, gh])),
+        )
+    };
     for t in (0..time).rev() {
         let dh = add::<B>(step::<B>(&dout, t), dnext);
         let prev = if t == 0 {
@@ -184,7 +197,7 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
             Kind::Rnn => {
                 let y = s.hs[t].clone();
                 let da = mul::<B>(dh, one_minus::<B>(mul::<B>(y.clone(), y)));
-                (da.clone(), da, None)
+                (None, da, None)
             }
             Kind::Lstm => {
                 let [i, f, g, o] = [0, 1, 2, 3].map(|k| s.gates[t][k].clone());
@@ -216,8 +229,7 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
                     one_minus::<B>(mul::<B>(g.clone(), g)),
                 );
                 dc = mul::<B>(dct, f);
-                let all = B::float_cat(vec![d_i, d_f, d_g, d_o], 1);
-                (all.clone(), all, None)
+                (None, B::float_cat(vec![d_i, d_f, d_g, d_o], 1), None)
             }
             Kind::Gru => {
                 let [r, z, n] = [0, 1, 2].map(|k| s.gates[t][k].clone());
@@ -232,7 +244,7 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
                 let daz = mul::<B>(dz, mul::<B>(z.clone(), one_minus::<B>(z.clone())));
                 let dx = B::float_cat(vec![dar.clone(), daz.clone(), dan.clone()], 1);
                 let dp = B::float_cat(vec![dar, daz, mul::<B>(dan, r)], 1);
-                (dx, dp, Some(mul::<B>(dh, z)))
+                (Some(dx), dp, Some(mul::<B>(dh, z)))
             }
         };
         let through_w = B::float_matmul(dp.clone(), wt.clone());
@@ -240,14 +252,11 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
             Some(direct) => add::<B>(direct, through_w),
             None => through_w,
         };
-        dxp[t] = Some(dx);
-        dhp[t] = Some(dp);
+        grad_hp = grad_hp.map(|g| put(g, t, dp.clone()));
+        grad_xp = put(grad_xp, t, dx.unwrap_or(dp));
     }
-    let dxp: Vec<_> = dxp.into_iter().flatten().collect();
-    let dhp: Vec<_> = dhp.into_iter().flatten().collect();
-    let (grad_xp, grad_w, grad_b) = if time == 0 {
+    let (grad_w, grad_b) = if time == 0 {
         (
-            B::float_zeros(Shape::new([batch, 0, gh]), &device, dtype),
             zeros([h, gh]),
             B::float_zeros(Shape::new([gh]), &device, dtype),
         )
@@ -257,10 +266,11 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
             .chain(s.hs[..time - 1].iter().cloned())
             .collect();
         let prevs = B::float_reshape(stack::<B>(prevs), Shape::new([batch * time, h]));
-        let dhp = B::float_reshape(stack::<B>(dhp), Shape::new([batch * time, gh]));
+        let dhp = grad_hp.unwrap_or_else(|| grad_xp.clone());
+        let dhp = B::float_reshape(dhp, Shape::new([batch * time, gh]));
         let grad_w = B::float_matmul(B::float_transpose(prevs), dhp.clone());
         let grad_b = B::float_reshape(B::float_sum_dim(dhp, 0), Shape::new([gh]));
-        (stack::<B>(dxp), grad_w, grad_b)
+        (grad_w, grad_b)
     };
     [grad_xp, grad_w, grad_b, dnext, dc]
 }
