@@ -36,6 +36,25 @@ pub(crate) enum KernelBackend {
 pub fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| !matches!(std::env::var("KILN_KERNELS").as_deref(), Ok("off")))
+        && !OFF_HERE.get()
+}
+
+thread_local! {
+    static OFF_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the kernels off on this thread, as `KILN_KERNELS=off` does for a process:
+/// tests hold whole models to burn's composed operations this way. What `f` builds keeps the
+/// path it was built with, backward pass included.
+pub fn without_kernels<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OFF_HERE.set(self.0);
+        }
+    }
+    let _restore = Restore(OFF_HERE.replace(true));
+    f()
 }
 
 /// Which of those `device` is on, autodiff or not (`None` with the kernels off).
