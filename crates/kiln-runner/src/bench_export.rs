@@ -145,44 +145,30 @@ pub fn export(
                     let b = train.batch(&indices, &device);
                     let y = ints(b.targets)?;
                     let i = batches.len();
-                    batches.push(match b.inputs {
+                    let (x, x_shape, x_dtype, lengths, shape) = match b.inputs {
                         Inputs::Images(images) => {
                             let dims = images.dims();
-                            let (x, y) = write(i, floats(images)?, y)?;
-                            ExportedBatch {
-                                x,
-                                x_shape: dims.to_vec(),
-                                x_dtype: "f32",
-                                y,
-                                y_shape: vec![dims[0]],
-                                lengths: None,
-                                samples: b.len,
-                                flops: training_flops(
-                                    &exp.model,
-                                    BatchShape::Images { dims, classes },
-                                ),
-                            }
+                            let shape = BatchShape::Images { dims, classes };
+                            (floats(images)?, dims.to_vec(), "f32", None, shape)
                         }
                         Inputs::Tokens { ids, lengths } => {
                             let dims = ids.dims();
-                            let (x, y) = write(i, ints(ids)?, y)?;
-                            ExportedBatch {
-                                x,
-                                x_shape: dims.to_vec(),
-                                x_dtype: "i64",
-                                y,
-                                y_shape: vec![dims[0]],
-                                lengths: Some(lengths),
-                                samples: b.len,
-                                flops: training_flops(
-                                    &exp.model,
-                                    BatchShape::Tokens {
-                                        dims,
-                                        outputs: classes,
-                                    },
-                                ),
-                            }
+                            let outputs = classes;
+                            let shape = BatchShape::Tokens { dims, outputs };
+                            (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
                         }
+                    };
+                    let y_shape = vec![x_shape[0]];
+                    let (x, y) = write(i, x, y)?;
+                    batches.push(ExportedBatch {
+                        x,
+                        x_shape,
+                        x_dtype,
+                        y,
+                        y_shape,
+                        lengths,
+                        samples: b.len,
+                        flops: training_flops(&exp.model, shape),
                     });
                 }
                 epoch += 1;
