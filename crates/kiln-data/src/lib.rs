@@ -23,7 +23,7 @@ pub use error::DataError;
 pub use imdb::{ImdbSource, Review, Reviews};
 pub use mnist::{Digits, Mnist, MnistSource};
 pub use pairs::{LengthFilter, Pair, Pairs};
-pub use split::train_validation_split;
+pub use split::{k_fold_split, train_validation_split};
 pub use synthetic::{Strings, Task};
 
 /// The real datasets folder for tests marked as needing it (`cargo xtask test` passes

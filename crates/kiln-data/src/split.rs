@@ -16,6 +16,22 @@ pub fn train_validation_split(
     (train, indices)
 }
 
+/// Fold `fold` of `folds` of a seeded permutation of `0..n` as (train, validation): the
+/// `folds` validation sets partition `0..n` (sizes differ by at most one), so k runs see
+/// every item validated exactly once.
+pub fn k_fold_split(n: usize, folds: usize, fold: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut indices: Vec<usize> = (0..n).collect();
+    indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let folds = folds.max(1);
+    let (start, end) = (
+        n * fold.min(folds) / folds,
+        n * (fold + 1).min(folds) / folds,
+    );
+    let validation = indices[start..end].to_vec();
+    indices.drain(start..end);
+    (indices, validation)
+}
+
 /// A seeded permutation of `indices`, e.g. one epoch's order.
 pub fn shuffled(indices: &[usize], seed: u64) -> Vec<usize> {
     let mut out = indices.to_vec();
@@ -26,6 +42,22 @@ pub fn shuffled(indices: &[usize], seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_partition_the_items_and_each_fold_trains_on_the_rest() {
+        let (n, k) = (103, 5);
+        let mut seen = vec![0; n];
+        for fold in 0..k {
+            let (train, val) = k_fold_split(n, k, fold, 9);
+            assert!(val.len() == 20 || val.len() == 21, "{}", val.len());
+            assert_eq!(train.len() + val.len(), n);
+            val.iter().for_each(|&i| seen[i] += 1);
+            assert!(train.iter().all(|i| !val.contains(i)));
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+        assert_eq!(k_fold_split(n, k, 2, 9), k_fold_split(n, k, 2, 9));
+        assert_ne!(k_fold_split(n, k, 2, 9).1, k_fold_split(n, k, 2, 10).1);
+    }
 
     #[test]
     fn split_is_a_seeded_partition() {

@@ -15,16 +15,11 @@ use anyhow::Context;
 use kiln_report::render::{Format, render};
 use polars::prelude::*;
 
-use kiln_data::text::{PairBatcher, Windows};
-use kiln_train::{
-    LanguageModeling, Monitor, Observer, Splits, StepRecord, Task, Translation, fit, fit_task,
-};
+use kiln_train::{StepObserver, StepRecord};
 use serde::Serialize;
 
 use crate::backend;
 use crate::config::LoadedExperiment;
-use crate::prepare::{Data, Prepared};
-use crate::run::initial_model;
 
 /// What one measurement found; `kiln bench` prints it as one JSON line.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -55,57 +50,13 @@ pub fn bench(
 ) -> anyhow::Result<BenchResult> {
     anyhow::ensure!(steps > 0, "--steps: must be at least 1");
     let exp = &loaded.experiment;
+    let task = crate::tasks::for_experiment(exp)
+        .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", loaded.file.display(), e.field, e.message))?;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
-    let prepared = Prepared::load(exp)?;
-    let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
-    // As many epochs as the steps need, and nothing between them that is not training.
-    let mut config = exp.train.clone();
-    config.monitor = Monitor::TrainLoss;
-    config.early_stopping = None;
-    let epochs = |batches: usize| (warmup + steps).div_ceil(batches.max(1)).max(1);
+    let prepared = task.prepare(loaded)?;
     let mut timer = StepTimer::new(warmup, warmup + steps);
-    let ready_rss_mib;
-    let fitted = match &prepared.data {
-        Data::Corpus(c) => {
-            let model = crate::generative::initial_language_model(loaded, c)?;
-            let windows = Windows::new(
-                &c.train,
-                exp.data.seq_len(),
-                exp.train.batch_size,
-                exp.data.stateful.unwrap_or(false),
-            );
-            let mut task = LanguageModeling::new(windows, None, exp.train.loss);
-            config.epochs = epochs(task.num_batches());
-            ready_rss_mib = rss_mib("VmRSS:");
-            fit_task(model, &config, &mut task, &device, exp.seed, &mut timer).map(|_| ())
-        }
-        Data::Pairs(p) => {
-            let model = crate::generative::initial_seq2seq(loaded, p)?;
-            let train = PairBatcher::new(
-                &p.sources,
-                &p.targets,
-                prepared.train_idx.clone(),
-                exp.train.batch_size,
-            );
-            let decoding = crate::generative::decoding(exp, p.longest_target);
-            let mut task = Translation::new(train, None, decoding, &exp.train);
-            config.epochs = epochs(task.num_batches());
-            ready_rss_mib = rss_mib("VmRSS:");
-            fit_task(model, &config, &mut task, &device, exp.seed, &mut timer).map(|_| ())
-        }
-        _ => {
-            let model = initial_model(loaded, &prepared)?;
-            let [train, _, _] = prepared.batches(exp, eval_size);
-            config.epochs = epochs(train.num_batches());
-            let splits = Splits {
-                train: train.as_ref(),
-                validation: None,
-                classes: prepared.class_names().len(),
-            };
-            ready_rss_mib = rss_mib("VmRSS:");
-            fit(model, &config, splits, &device, exp.seed, &mut timer).map(|_| ())
-        }
-    };
+    let fitted = prepared.train_steps(exp, warmup + steps, &device, &mut timer);
+    let ready_rss_mib = timer.ready_rss_mib;
     match fitted {
         Ok(()) | Err(kiln_train::TrainError::Interrupted { .. }) => {}
         Err(e) => return Err(e.into()),
@@ -274,6 +225,8 @@ struct StepTimer {
     timed: Duration,
     timed_steps: usize,
     timed_samples: usize,
+    /// Resident memory when the first epoch starts: data and model ready.
+    ready_rss_mib: Option<f64>,
 }
 
 impl StepTimer {
@@ -287,12 +240,16 @@ impl StepTimer {
             timed: Duration::ZERO,
             timed_steps: 0,
             timed_samples: 0,
+            ready_rss_mib: None,
         }
     }
 }
 
-impl<M> Observer<M> for StepTimer {
-    fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {
+impl StepObserver for StepTimer {
+    fn on_epoch_start(&mut self) {
+        if self.seen == 0 {
+            self.ready_rss_mib = rss_mib("VmRSS:");
+        }
         self.last = Instant::now();
     }
 
@@ -348,7 +305,7 @@ mod tests {
     #[test]
     fn warmup_steps_are_left_out_and_the_timer_stops_the_loop() {
         let mut t = StepTimer::new(2, 5);
-        let o: &mut dyn Observer = &mut t;
+        let o: &mut dyn StepObserver = &mut t;
         for n in [64, 64, 64, 64] {
             o.on_step(&step(n));
             assert!(!o.stop_requested());

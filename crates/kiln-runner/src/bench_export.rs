@@ -16,8 +16,8 @@ use kiln_train::epoch_seed;
 use serde::Serialize;
 
 use crate::backend;
-use crate::config::LoadedExperiment;
-use crate::prepare::{Data, Prepared};
+use crate::config::{DatasetKind, LoadedExperiment};
+use crate::prepare::{CorpusData, Prepared};
 
 #[derive(Serialize)]
 struct Workload<'a> {
@@ -73,7 +73,6 @@ pub fn export(
     dir: &Path,
 ) -> anyhow::Result<Vec<Option<f64>>> {
     let exp = &loaded.experiment;
-    let prepared = Prepared::load(exp)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let device = Device::flex();
     let mut batches = Vec::new();
@@ -85,8 +84,9 @@ pub fn export(
         }
         Ok((xn, yn))
     };
-    let (outputs, vocab, unit) = match &prepared.data {
-        Data::Corpus(c) => {
+    let (outputs, vocab, unit) = match exp.data.dataset {
+        DatasetKind::Corpus => {
+            let (c, _) = CorpusData::load(exp)?;
             let windows = Windows::new(
                 &c.train,
                 exp.data.seq_len(),
@@ -127,11 +127,12 @@ pub fn export(
             }
             (c.vocab.len(), Some(c.vocab.len()), "tokens")
         }
-        Data::Pairs(_) => anyhow::bail!(
+        DatasetKind::Pairs | DatasetKind::Synthetic => anyhow::bail!(
             "{}: there is no PyTorch twin of the encoder-decoder; compare it on kiln's backends with `bench --backends`",
             loaded.file.display()
         ),
-        Data::Images(_) | Data::Text(_) => {
+        DatasetKind::Mnist | DatasetKind::Imdb => {
+            let prepared = Prepared::load(exp)?;
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             let [train, _, _] = prepared.batches(exp, eval_size);
             anyhow::ensure!(train.num_batches() > 0, "the training split has no batch");

@@ -1,10 +1,12 @@
-//! One run's learning curves: loss and accuracy against epoch, train and validation, drawn
-//! by kiln-report like the charts across runs.
+//! One run's learning curves: every metric its task reported (loss, accuracy, and its own:
+//! perplexity, BLEU, the GAN's FID...) against epoch, train and validation, drawn by
+//! kiln-report like the charts across runs.
 
 use kiln_report::charts::{Band, Chart, CurveGroup};
 use kiln_train::EpochRecord;
 
-/// `<name>.png` and `<name>.svg` for `loss` and `accuracy`, at the paths `out` gives.
+/// `<name>.png` and `<name>.svg` for `loss`, `accuracy` and every metric of the task's own,
+/// at the paths `out` gives.
 pub fn learning_curves(
     epochs: &[EpochRecord],
     out: impl Fn(&str, &str) -> std::path::PathBuf,
@@ -20,18 +22,26 @@ pub fn learning_curves(
             vec![points]
         }
     };
-    let charts = [
+    let mut names: Vec<&str> = vec!["loss", "accuracy"];
+    for e in epochs {
+        for (name, _) in e
+            .train
+            .extra
+            .iter()
+            .chain(e.validation.iter().flat_map(|v| &v.extra))
+        {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    let charts = names.into_iter().map(|name| {
         (
-            "loss",
-            curve(&|e| Some(e.train.loss)),
-            curve(&|e| e.validation.as_ref().map(|v| v.loss)),
-        ),
-        (
-            "accuracy",
-            curve(&|e| Some(e.train.accuracy)),
-            curve(&|e| e.validation.as_ref().map(|v| v.accuracy)),
-        ),
-    ];
+            name,
+            curve(&|e| e.train.get(name)),
+            curve(&|e| e.validation.as_ref().and_then(|v| v.get(name))),
+        )
+    });
     for (name, train, validation) in charts {
         let chart = Chart::Curves {
             metric: name.to_string(),

@@ -21,9 +21,8 @@ use crate::metrics_io::read_parquet;
 pub const INDEX_FILE: &str = "index.parquet";
 const LOCK_FILE: &str = ".index.lock";
 
-/// The columns every row has, in the order tables show them. Parameters (dotted config keys,
-/// e.g. `train.learning_rate`) follow, sorted.
-pub const CORE_COLUMNS: &[&str] = &[
+/// The columns every row has before the metrics, in the order tables show them.
+const LEADING_COLUMNS: &[&str] = &[
     "run",
     "run_id",
     "experiment",
@@ -35,15 +34,10 @@ pub const CORE_COLUMNS: &[&str] = &[
     "backend",
     "device",
     "resolved_device",
-    "test_accuracy",
-    "test_loss",
-    "test_macro_f1",
-    "test_exact_match",
-    "test_bleu",
-    "test_bits_per_char",
-    "test_perplexity",
-    "best_val_accuracy",
-    "best_val_loss",
+];
+
+/// The columns every row has after the metrics.
+const TRAILING_COLUMNS: &[&str] = &[
     "final_train_loss",
     "final_val_accuracy",
     "samples_per_second",
@@ -59,6 +53,21 @@ pub const CORE_COLUMNS: &[&str] = &[
     "host",
     "error",
 ];
+
+/// Every column a row may have besides parameters, in the order tables show them:
+/// `test_<metric>` and `best_val_<metric>` for every metric a task defines
+/// (`crate::tasks`). Parameters (dotted config keys, e.g. `train.learning_rate`) follow,
+/// sorted.
+pub fn core_columns() -> Vec<String> {
+    let metrics = crate::tasks::metric_names();
+    LEADING_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(metrics.iter().map(|m| format!("test_{m}")))
+        .chain(metrics.iter().map(|m| format!("best_val_{m}")))
+        .chain(TRAILING_COLUMNS.iter().map(|c| c.to_string()))
+        .collect()
+}
 
 /// One value of a row; `None` is null.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,17 +161,9 @@ impl Row {
         let test: Option<serde_json::Value> = std::fs::read(root.join("test.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        for (column, key) in [
-            ("test_accuracy", "accuracy"),
-            ("test_loss", "loss"),
-            ("test_macro_f1", "macro_f1"),
-            ("test_exact_match", "exact_match"),
-            ("test_bleu", "bleu"),
-            ("test_bits_per_char", "bits_per_char"),
-            ("test_perplexity", "perplexity"),
-        ] {
-            let v = test.as_ref().and_then(|t| t[key].as_f64());
-            row.set(column, Cell::F64(v));
+        for metric in crate::tasks::metric_names() {
+            let v = test.as_ref().and_then(|t| t[metric].as_f64());
+            row.set(&format!("test_{metric}"), Cell::F64(v));
         }
         let epochs = root.join("metrics").join("epochs.parquet");
         let frame = read_parquet(&epochs).ok();
@@ -179,11 +180,16 @@ impl Row {
                 .unwrap_or_default()
         };
         let stats = |name: &str| Stats::of(&series(name));
-        row.set(
-            "best_val_accuracy",
-            Cell::F64(stats("val_accuracy").map(|s| s.max)),
-        );
-        row.set("best_val_loss", Cell::F64(stats("val_loss").map(|s| s.min)));
+        for metric in crate::tasks::metric_names() {
+            let best = stats(&format!("val_{metric}")).map(|s| {
+                if crate::tasks::higher_is_better(metric) == Some(true) {
+                    s.max
+                } else {
+                    s.min
+                }
+            });
+            row.set(&format!("best_val_{metric}"), Cell::F64(best));
+        }
         row.set(
             "final_train_loss",
             Cell::F64(series("train_loss").last().copied()),
@@ -328,15 +334,9 @@ fn ordered(frame: DataFrame) -> PolarsResult<DataFrame> {
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let mut order: Vec<String> = CORE_COLUMNS
-        .iter()
-        .filter(|c| names.iter().any(|n| n == *c))
-        .map(|c| c.to_string())
-        .collect();
-    let mut rest: Vec<String> = names
-        .into_iter()
-        .filter(|n| !CORE_COLUMNS.contains(&n.as_str()))
-        .collect();
+    let core = core_columns();
+    let mut order: Vec<String> = core.iter().filter(|c| names.contains(c)).cloned().collect();
+    let mut rest: Vec<String> = names.into_iter().filter(|n| !core.contains(n)).collect();
     rest.sort();
     order.extend(rest);
     frame.select(order)

@@ -15,9 +15,9 @@ use kiln_models::{LanguageModel, ModelConfig, Seq2Seq};
 use kiln_train::{Decoding, beam_one};
 
 use crate::config::Experiment;
-use crate::generative::SPECIALS;
 use crate::prepare::generative_tokenizer;
 use crate::run_dir::RunDir;
+use crate::tasks::SPECIALS;
 
 /// A finished run's config and folder.
 struct Finished {
@@ -26,13 +26,8 @@ struct Finished {
 }
 
 impl Finished {
-    fn open(dir: &Path, wanted: &str) -> anyhow::Result<Self> {
-        let run = RunDir {
-            root: dir.to_path_buf(),
-            id: dir
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        };
+    fn open(dir: &Path) -> anyhow::Result<Self> {
+        let run = RunDir::open(dir);
         let path = run.config();
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
@@ -43,13 +38,6 @@ impl Finished {
         })?;
         let experiment: Experiment = toml::from_str(&text)
             .with_context(|| format!("{}: not a config this kiln can read", path.display()))?;
-        let kind = experiment.model.kind();
-        if kind != wanted {
-            anyhow::bail!(
-                "{}: the run trained a {kind} model; this command needs a {wanted} run",
-                dir.display()
-            );
-        }
         if !run.best_checkpoint().exists() {
             anyhow::bail!(
                 "{}: no checkpoint (the run never finished an epoch)",
@@ -57,6 +45,14 @@ impl Finished {
             );
         }
         Ok(Self { run, experiment })
+    }
+
+    fn wrong_kind(&self, wanted: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{}: the run trained a {} model; this command needs a {wanted} run",
+            self.run.root.display(),
+            self.experiment.model.kind()
+        )
     }
 
     fn tokenizer(&self) -> Box<dyn Tokenizer> {
@@ -95,9 +91,9 @@ pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
     if args.top_k == Some(0) {
         anyhow::bail!("--top-k must be at least 1");
     }
-    let f = Finished::open(dir, "language_model")?;
+    let f = Finished::open(dir)?;
     let ModelConfig::LanguageModel(config) = &f.experiment.model else {
-        unreachable!("open checked the kind")
+        return Err(f.wrong_kind("language_model"));
     };
     let vocab = f.vocabulary(f.run.vocabulary())?;
     let tokenizer = f.tokenizer();
@@ -158,9 +154,9 @@ pub fn translate(
     if beam_width == Some(0) {
         anyhow::bail!("--beam-width must be at least 1");
     }
-    let f = Finished::open(dir, "seq2seq")?;
+    let f = Finished::open(dir)?;
     let ModelConfig::Seq2seq(config) = &f.experiment.model else {
-        unreachable!("open checked the kind")
+        return Err(f.wrong_kind("seq2seq"));
     };
     let source_vocab = f.vocabulary(f.run.side_vocabulary("source"))?;
     let target_vocab = f.vocabulary(f.run.side_vocabulary("target"))?;

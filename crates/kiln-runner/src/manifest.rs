@@ -58,6 +58,10 @@ pub struct DataInfo {
     pub train: usize,
     pub validation: usize,
     pub test: usize,
+    /// `[channels, height, width]` of image data, which a model rebuilt from the run folder
+    /// needs (a GAN's generator) and the config does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<[usize; 3]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

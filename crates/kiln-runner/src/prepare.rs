@@ -10,7 +10,7 @@ use kiln_data::text::{
     CharTokenizer, Pretrained, SequenceBatcher, Tokenizer, Truncate, Vocabulary, WordTokenizer,
     load_glove,
 };
-use kiln_data::{ImageBatcher, LengthFilter, Mnist, Normalization, Pair, train_validation_split};
+use kiln_data::{ImageBatcher, LengthFilter, Mnist, Normalization, Pair};
 use kiln_models::InputShape;
 use kiln_train::Batches;
 
@@ -21,8 +21,8 @@ use crate::datasets;
 use crate::progress::DownloadBar;
 
 pub struct ImageData {
-    mnist: Mnist,
-    normalization: Normalization,
+    pub mnist: Mnist,
+    pub normalization: Normalization,
 }
 
 pub struct TextData {
@@ -51,16 +51,17 @@ pub struct PairData {
     pub tokenizer: Box<dyn Tokenizer>,
     pub sources: Vec<Vec<u32>>,
     pub targets: Vec<Vec<u32>>,
+    pub train_idx: Vec<usize>,
+    pub val_idx: Vec<usize>,
     pub test_idx: Vec<usize>,
     /// Tokens in the longest target, for the decoding limit.
     pub longest_target: usize,
 }
 
+/// A classifier's data: images or labelled token sequences.
 pub enum Data {
     Images(ImageData),
     Text(TextData),
-    Corpus(CorpusData),
-    Pairs(PairData),
 }
 
 /// How a generative dataset's text becomes tokens: the experiment's `tokenizer`, else words
@@ -94,11 +95,7 @@ impl Prepared {
         match exp.data.dataset {
             DatasetKind::Mnist => {
                 let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
-                let (train_idx, val_idx) = train_validation_split(
-                    mnist.train.len(),
-                    exp.data.validation_fraction,
-                    exp.seed,
-                );
+                let (train_idx, val_idx) = exp.data.split(mnist.train.len(), exp.seed);
                 let normalization = match exp.data.normalize {
                     NormalizeKind::Scale => Normalization::Scale,
                     NormalizeKind::Standardize => {
@@ -118,20 +115,23 @@ impl Prepared {
                 })
             }
             DatasetKind::Imdb => Self::load_imdb(exp),
-            DatasetKind::Corpus => Self::load_corpus(exp),
-            DatasetKind::Pairs | DatasetKind::Synthetic => Self::load_pairs(exp),
+            other => anyhow::bail!(
+                "the {} dataset is not labelled for a classifier",
+                other.name()
+            ),
         }
     }
 
-    /// Items in the train, validation and test splits: tokens for a corpus.
+    /// Items in the train, validation and test splits.
     pub fn counts(&self) -> [usize; 3] {
-        match &self.data {
-            Data::Corpus(c) => [c.train.len(), c.validation.len(), 0],
-            _ => [self.train_idx.len(), self.val_idx.len(), self.test_len],
-        }
+        [self.train_idx.len(), self.val_idx.len(), self.test_len]
     }
+}
 
-    fn load_corpus(exp: &Experiment) -> anyhow::Result<Self> {
+impl CorpusData {
+    /// The corpus, tokenised, split and checked to hold one training window; and where it
+    /// came from.
+    pub fn load(exp: &Experiment) -> anyhow::Result<(Self, String)> {
         let (corpus, source) = datasets::load_corpus(exp, &DownloadBar::default())?;
         let (train_text, validation_text) = corpus.split(exp.data.validation_fraction);
         let train_text = match exp.data.train_limit {
@@ -163,21 +163,22 @@ impl Prepared {
                 train.len()
             );
         }
-        Ok(Prepared {
-            data: Data::Corpus(CorpusData {
+        Ok((
+            CorpusData {
                 vocab,
                 tokenizer,
                 train,
                 validation,
-            }),
-            train_idx: Vec::new(),
-            val_idx: Vec::new(),
+            },
             source,
-            test_len: 0,
-        })
+        ))
     }
+}
 
-    fn load_pairs(exp: &Experiment) -> anyhow::Result<Self> {
+impl PairData {
+    /// Pairs read or made, split into train, validation and test, and tokenised with
+    /// vocabularies learnt from the training pairs; and where they came from.
+    pub fn load(exp: &Experiment) -> anyhow::Result<(Self, String)> {
         let d = &exp.data;
         let (pairs, source) = match d.task {
             Some(task) if d.dataset == DatasetKind::Synthetic => {
@@ -258,23 +259,24 @@ impl Prepared {
             source_vocab.len(),
             target_vocab.len()
         );
-        Ok(Prepared {
-            test_len: test_idx.len(),
-            data: Data::Pairs(PairData {
+        Ok((
+            PairData {
                 source_vocab,
                 target_vocab,
                 tokenizer,
                 sources,
                 targets,
+                train_idx,
+                val_idx: val_idx.to_vec(),
                 test_idx: test_idx.to_vec(),
                 longest_target,
-            }),
-            train_idx,
-            val_idx: val_idx.to_vec(),
+            },
             source,
-        })
+        ))
     }
+}
 
+impl Prepared {
     fn load_imdb(exp: &Experiment) -> anyhow::Result<Self> {
         let clock = Instant::now();
         let (reviews, source) = datasets::load_imdb(exp, &DownloadBar::default())?;
@@ -287,8 +289,7 @@ impl Prepared {
                 strip_html: true,
             }),
         };
-        let (train_idx, val_idx) =
-            train_validation_split(reviews.train.len(), exp.data.validation_fraction, exp.seed);
+        let (train_idx, val_idx) = exp.data.split(reviews.train.len(), exp.seed);
         let clock = Instant::now();
         // The vocabulary is learnt from the training split only: validation and test words
         // the model never trained on must be `<unk>` to it.
@@ -352,12 +353,6 @@ impl Prepared {
             Data::Text(d) => InputShape::Tokens {
                 vocab: d.vocab.len(),
             },
-            Data::Corpus(d) => InputShape::Tokens {
-                vocab: d.vocab.len(),
-            },
-            Data::Pairs(d) => InputShape::Tokens {
-                vocab: d.source_vocab.len(),
-            },
         }
     }
 
@@ -365,21 +360,14 @@ impl Prepared {
         match &self.data {
             Data::Images(_) => (0..10).map(|c| c.to_string()).collect(),
             Data::Text(_) => vec!["neg".into(), "pos".into()],
-            Data::Corpus(_) | Data::Pairs(_) => Vec::new(),
         }
     }
 
     /// Train, validation and test batch sources; `eval_size` is the evaluation batch the
     /// backend can take (see [`crate::backend::eval_batch_size`]).
-    ///
-    /// # Panics
-    /// For generative data, which is not served as labelled batches.
     pub fn batches(&self, exp: &Experiment, eval_size: usize) -> [Box<dyn Batches + '_>; 3] {
         let train_size = exp.train.batch_size;
         match &self.data {
-            Data::Corpus(_) | Data::Pairs(_) => {
-                unreachable!("generative data is served by the runner's generative path")
-            }
             Data::Images(d) => {
                 let n = d.normalization;
                 [

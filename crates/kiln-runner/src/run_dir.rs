@@ -62,6 +62,16 @@ impl RunDir {
         unreachable!("attempts are unbounded")
     }
 
+    /// An existing run folder, named by its path.
+    pub fn open(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+            id: root
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        }
+    }
+
     pub fn config(&self) -> PathBuf {
         self.root.join("config.toml")
     }

@@ -4,7 +4,10 @@
 use burn::tensor::{Device, Int, Tensor};
 use kiln_models::Classifier;
 
-use crate::fit::{FitOutcome, Observer, SplitMetrics, Task, TrainError, TrainStep, fit_task};
+use crate::fit::{
+    FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
+    TrainStep, fit_task,
+};
 use crate::{Batches, Confusion, LossKind, TrainConfig};
 
 /// What [`fit`] learns from: batches to train on, batches to validate on after each epoch,
@@ -15,6 +18,13 @@ pub struct Splits<'a> {
     pub validation: Option<&'a dyn Batches>,
     pub classes: usize,
 }
+
+/// What a classifier reports for a split.
+pub const CLASSIFICATION_METRICS: &[Metric] = &[
+    Metric::lower("loss"),
+    Metric::higher("accuracy"),
+    Metric::higher("macro_f1"),
+];
 
 struct Classification<'a> {
     splits: Splits<'a>,
@@ -38,23 +48,37 @@ impl Task for Classification<'_> {
         self.splits.train.order(Some(seed))
     }
 
-    fn train_step(&mut self, model: &Classifier, indices: &[usize], device: &Device) -> TrainStep {
-        let batch = self.splits.train.batch(indices, device);
-        let logits = model.forward(batch.inputs);
-        let predicted = predictions(&logits);
-        let loss = self.loss.forward(logits, batch.targets);
-        let correct = predicted
-            .iter()
-            .zip(&batch.labels)
-            .filter(|(p, a)| p == a)
-            .count();
-        self.confusion.add(&predicted, &batch.labels);
-        TrainStep {
-            loss,
-            samples: batch.len,
-            predictions: batch.len,
-            correct,
-        }
+    fn metrics(&self) -> &'static [Metric] {
+        CLASSIFICATION_METRICS
+    }
+
+    fn optimize(
+        &mut self,
+        model: Classifier,
+        indices: &[usize],
+        device: &Device,
+        optimizers: &mut Optimizers,
+    ) -> (Classifier, StepOutcome) {
+        let out = {
+            let model = &model;
+            let batch = self.splits.train.batch(indices, device);
+            let logits = model.forward(batch.inputs);
+            let predicted = predictions(&logits);
+            let loss = self.loss.forward(logits, batch.targets);
+            let correct = predicted
+                .iter()
+                .zip(&batch.labels)
+                .filter(|(p, a)| p == a)
+                .count();
+            self.confusion.add(&predicted, &batch.labels);
+            TrainStep {
+                loss,
+                samples: batch.len,
+                predictions: batch.len,
+                correct,
+            }
+        };
+        optimizers.step_whole(model, out)
     }
 
     fn train_metrics(&mut self, loss: f64, _accuracy: f64) -> SplitMetrics {
@@ -180,7 +204,7 @@ mod tests {
             warmup_epochs: 0.0,
             loss: LossKind::CrossEntropy,
             grad_clip: Some(GradClip::Norm(5.0)),
-            monitor: Monitor::ValAccuracy,
+            monitor: Monitor::val("accuracy"),
             early_stopping: None,
             eval_batch_size: 64,
             teacher_forcing: None,
@@ -282,7 +306,7 @@ mod tests {
     fn early_stopping_keeps_the_best_epoch() {
         let mut c = config(OptimizerConfig::Adam(AdamParams::default()), 0.02);
         c.epochs = 10;
-        c.monitor = Monitor::ValLoss;
+        c.monitor = Monitor::val("loss");
         // No later epoch can beat the first by this much, so patience runs out at epoch 3.
         c.early_stopping = Some(EarlyStopping {
             patience: 2,

@@ -182,48 +182,79 @@ pub enum GradClip {
     Value(f32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Monitor {
-    #[default]
-    ValLoss,
-    ValAccuracy,
-    ValMacroF1,
-    /// Encoder-decoders: the share of decoded outputs equal to their target.
-    ValExactMatch,
-    /// Encoder-decoders: corpus BLEU-4 of the decoded outputs.
-    ValBleu,
-    TrainLoss,
-    TrainAccuracy,
+/// The metric that picks the best epoch and drives early stopping: `val_` or `train_` and one
+/// of the metrics the task defines (`val_loss`, `val_bleu`, `val_fid`...). Which names exist
+/// and which way is better is the task's business ([`crate::Metric`]), so this only holds
+/// the split and the name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Monitor {
+    validation: bool,
+    metric: String,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor::val("loss")
+    }
 }
 
 impl Monitor {
-    pub fn name(self) -> &'static str {
-        match self {
-            Monitor::ValLoss => "val_loss",
-            Monitor::ValAccuracy => "val_accuracy",
-            Monitor::ValMacroF1 => "val_macro_f1",
-            Monitor::ValExactMatch => "val_exact_match",
-            Monitor::ValBleu => "val_bleu",
-            Monitor::TrainLoss => "train_loss",
-            Monitor::TrainAccuracy => "train_accuracy",
+    /// `metric` on the validation split.
+    pub fn val(metric: &str) -> Self {
+        Self {
+            validation: true,
+            metric: metric.into(),
         }
     }
 
-    pub fn needs_validation(self) -> bool {
-        matches!(
-            self,
-            Monitor::ValLoss
-                | Monitor::ValAccuracy
-                | Monitor::ValMacroF1
-                | Monitor::ValExactMatch
-                | Monitor::ValBleu
+    /// `metric` as the training epoch measured it.
+    pub fn train(metric: &str) -> Self {
+        Self {
+            validation: false,
+            metric: metric.into(),
+        }
+    }
+
+    /// The name as written in a config, e.g. `val_accuracy`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}_{}",
+            if self.validation { "val" } else { "train" },
+            self.metric
         )
     }
 
-    /// Losses improve downwards, everything else upwards.
-    pub fn lower_is_better(self) -> bool {
-        matches!(self, Monitor::ValLoss | Monitor::TrainLoss)
+    /// The task's metric name, without the split.
+    pub fn metric(&self) -> &str {
+        &self.metric
+    }
+
+    pub fn needs_validation(&self) -> bool {
+        self.validation
+    }
+}
+
+impl TryFrom<String> for Monitor {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let parsed = match s.split_once('_') {
+            Some(("val", m)) if !m.is_empty() => Monitor::val(m),
+            Some(("train", m)) if !m.is_empty() => Monitor::train(m),
+            _ => {
+                return Err(format!(
+                    "`{s}` is not a metric: expected `val_` or `train_` and the metric's name, e.g. val_loss"
+                ));
+            }
+        };
+        Ok(parsed)
+    }
+}
+
+impl From<Monitor> for String {
+    fn from(m: Monitor) -> String {
+        m.name()
     }
 }
 

@@ -5,12 +5,64 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use kiln_models::{Classifier, Invalid};
 
 use crate::{Confusion, Monitor, TrainConfig, optim, schedule};
+
+/// A metric a task defines: its name (as in `val_<name>`, `test.json` and the index's
+/// `test_<name>` column) and which way is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub higher_is_better: bool,
+}
+
+impl Metric {
+    pub const fn lower(name: &'static str) -> Self {
+        Self {
+            name,
+            higher_is_better: false,
+        }
+    }
+
+    pub const fn higher(name: &'static str) -> Self {
+        Self {
+            name,
+            higher_is_better: true,
+        }
+    }
+}
+
+/// The definition of `monitor`'s metric among a task's `metrics`, or why there is none.
+pub fn monitored_metric(monitor: &Monitor, metrics: &[Metric]) -> Result<Metric, Invalid> {
+    metrics
+        .iter()
+        .find(|m| m.name == monitor.metric())
+        .copied()
+        .ok_or_else(|| {
+            let prefix = if monitor.needs_validation() {
+                "val"
+            } else {
+                "train"
+            };
+            let names: Vec<String> = metrics
+                .iter()
+                .map(|m| format!("{prefix}_{}", m.name))
+                .collect();
+            Invalid::new(
+                "monitor",
+                format!(
+                    "`{}` is not a metric of this task; it reports {}",
+                    monitor.name(),
+                    names.join(", ")
+                ),
+            )
+        })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -66,8 +118,14 @@ impl SplitMetrics {
         }
     }
 
+    /// A metric by its name: `loss`, `accuracy`, `macro_f1` or one of the task's own.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.extra.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        match name {
+            "loss" => Some(self.loss),
+            "accuracy" => Some(self.accuracy),
+            "macro_f1" => self.macro_f1,
+            _ => self.extra.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+        }
     }
 }
 
@@ -88,17 +146,13 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
-    pub fn monitored(&self, monitor: Monitor) -> Option<f64> {
-        let val = self.validation.as_ref();
-        match monitor {
-            Monitor::TrainLoss => Some(self.train.loss),
-            Monitor::TrainAccuracy => Some(self.train.accuracy),
-            Monitor::ValLoss => val.map(|v| v.loss),
-            Monitor::ValAccuracy => val.map(|v| v.accuracy),
-            Monitor::ValMacroF1 => val.and_then(|v| v.macro_f1),
-            Monitor::ValExactMatch => val.and_then(|v| v.get("exact_match")),
-            Monitor::ValBleu => val.and_then(|v| v.get("bleu")),
-        }
+    pub fn monitored(&self, monitor: &Monitor) -> Option<f64> {
+        let split = if monitor.needs_validation() {
+            self.validation.as_ref()?
+        } else {
+            &self.train
+        };
+        split.get(monitor.metric())
     }
 }
 
@@ -130,7 +184,31 @@ pub trait Observer<M = Classifier> {
     }
 }
 
-/// What one training batch gave.
+/// An observer of steps only, for any model: what a benchmark needs.
+pub trait StepObserver {
+    fn on_epoch_start(&mut self) {}
+    fn on_step(&mut self, _step: &StepRecord) {}
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// A [`StepObserver`] seen as the loop's [`Observer`] of any model.
+pub struct Steps<'a>(pub &'a mut dyn StepObserver);
+
+impl<M> Observer<M> for Steps<'_> {
+    fn on_epoch_start(&mut self, _epoch: usize, _batches: usize) {
+        self.0.on_epoch_start();
+    }
+    fn on_step(&mut self, step: &StepRecord) {
+        self.0.on_step(step);
+    }
+    fn stop_requested(&self) -> bool {
+        self.0.stop_requested()
+    }
+}
+
+/// What one training batch's forward pass gave, for a task with one loss.
 pub struct TrainStep {
     /// The batch's mean loss, on the autodiff device.
     pub loss: Tensor<1>,
@@ -142,16 +220,80 @@ pub struct TrainStep {
     pub correct: usize,
 }
 
-/// A kind of learning problem: its batches, its forward pass and its metrics.
+/// What one optimisation step did, as the loop records it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutcome {
+    /// The step's loss; not finite when training diverged (nothing was stepped then).
+    pub loss: f32,
+    pub samples: usize,
+    pub predictions: usize,
+    pub correct: usize,
+}
+
+/// The optimizers of a run, all built from its config, and the step's learning rate.
+/// A task with one loss steps optimizer 0 over every parameter ([`Optimizers::step_whole`]);
+/// a GAN steps one per network, each with the gradients of its own parameters.
+pub struct Optimizers {
+    list: Vec<ModuleOptimizer>,
+    lr: ModuleLearningRate,
+}
+
+impl Optimizers {
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Steps the parameters of `model` that `grads` holds with optimizer `index` (its state
+    /// is its own: Adam's moments are not shared between networks).
+    pub fn step<M: Module>(&mut self, index: usize, model: M, grads: GradientsParams) -> M {
+        self.list[index].step(self.lr.clone(), model, grads)
+    }
+
+    /// The step of a task with one loss: backward through it, every parameter stepped by
+    /// optimizer 0. A loss that is not finite steps nothing; the loop stops on it.
+    pub fn step_whole<M: Module>(&mut self, model: M, out: TrainStep) -> (M, StepOutcome) {
+        let loss = out.loss.clone().into_scalar::<f32>();
+        let outcome = StepOutcome {
+            loss,
+            samples: out.samples,
+            predictions: out.predictions,
+            correct: out.correct,
+        };
+        if !loss.is_finite() {
+            return (model, outcome);
+        }
+        let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+        (self.step(0, model, grads), outcome)
+    }
+}
+
+/// A kind of learning problem: its batches, its optimisation step and its metrics.
 pub trait Task {
     type Model: Module;
+    /// The metrics this task reports for a split, which `monitor` may name.
+    fn metrics(&self) -> &'static [Metric];
+    /// How many optimizers the step uses (see [`Optimizers`]).
+    fn optimizers(&self) -> usize {
+        1
+    }
     /// Training batches per epoch.
     fn num_batches(&self) -> usize;
     fn has_validation(&self) -> bool;
     /// Called before each epoch (1-based); the batches' index lists, in the order to train.
     fn start_epoch(&mut self, epoch: usize, seed: u64) -> Vec<Vec<usize>>;
-    /// The forward pass of a training-mode `model` on one batch.
-    fn train_step(&mut self, model: &Self::Model, indices: &[usize], device: &Device) -> TrainStep;
+    /// One optimisation step of a training-mode `model` (on the autodiff device) on one
+    /// batch; most tasks run their forward pass and hand it to [`Optimizers::step_whole`].
+    fn optimize(
+        &mut self,
+        model: Self::Model,
+        indices: &[usize],
+        device: &Device,
+        optimizers: &mut Optimizers,
+    ) -> (Self::Model, StepOutcome);
     /// The epoch's training metrics, given the loop's mean `loss` and `correct / samples`.
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics;
     /// Metrics of a validation-mode `model` on the validation split.
@@ -187,6 +329,7 @@ pub fn fit_task<T: Task>(
     observer: &mut dyn Observer<T::Model>,
 ) -> Result<FitOutcome<T::Model>, TrainError> {
     config.validate()?;
+    let monitored = monitored_metric(&config.monitor, task.metrics())?;
     if config.monitor.needs_validation() && !task.has_validation() {
         return Err(Invalid::new(
             "monitor",
@@ -199,7 +342,12 @@ pub fn fit_task<T: Task>(
     }
     let ad_device = device.clone().autodiff();
     let mut model = model.fork(&ad_device).train();
-    let mut optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip);
+    let mut optimizers = Optimizers {
+        list: (0..task.optimizers().max(1))
+            .map(|_| optim::build(&config.optimizer, config.weight_decay, config.grad_clip))
+            .collect(),
+        lr: ModuleLearningRate::default(),
+    };
     let mut scheduler = schedule::build(config, task.num_batches())?;
 
     let mut history: Vec<EpochRecord> = Vec::new();
@@ -214,8 +362,12 @@ pub fn fit_task<T: Task>(
         let (mut loss_sum, mut seen, mut predicted, mut correct) = (0.0f64, 0usize, 0usize, 0usize);
         let mut learning_rate = config.learning_rate;
         for indices in &order {
-            let out = task.train_step(&model, indices, &ad_device);
-            let loss_value = out.loss.clone().into_scalar::<f32>();
+            let lr = scheduler.step();
+            learning_rate = lr.base();
+            optimizers.lr = lr;
+            let (stepped, out) = task.optimize(model, indices, &ad_device, &mut optimizers);
+            model = stepped;
+            let loss_value = out.loss;
             step += 1;
             if !loss_value.is_finite() {
                 return Err(TrainError::Diverged {
@@ -224,10 +376,6 @@ pub fn fit_task<T: Task>(
                     loss: loss_value,
                 });
             }
-            let grads = GradientsParams::from_grads(out.loss.backward(), &model);
-            let lr = scheduler.step();
-            learning_rate = lr.base();
-            model = optimizer.step(lr, model, grads);
 
             loss_sum += loss_value as f64 * out.predictions as f64;
             seen += out.samples;
@@ -267,7 +415,7 @@ pub fn fit_task<T: Task>(
             epoch_seconds: epoch_start.elapsed().as_secs_f64(),
             improved: false,
         };
-        let value = record.monitored(config.monitor).ok_or_else(|| {
+        let value = record.monitored(&config.monitor).ok_or_else(|| {
             Invalid::new(
                 "monitor",
                 format!("this task does not report {}", config.monitor.name()),
@@ -276,10 +424,10 @@ pub fn fit_task<T: Task>(
         let min_delta = config.early_stopping.map_or(0.0, |e| e.min_delta);
         let improved = match &best {
             None => true,
-            Some((best_value, _, _)) if config.monitor.lower_is_better() => {
-                value < best_value - min_delta
+            Some((best_value, _, _)) if monitored.higher_is_better => {
+                value > best_value + min_delta
             }
-            Some((best_value, _, _)) => value > best_value + min_delta,
+            Some((best_value, _, _)) => value < best_value - min_delta,
         };
         record.improved = improved;
         if improved {

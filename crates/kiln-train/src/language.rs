@@ -10,7 +10,18 @@ use kiln_data::text::Windows;
 use kiln_models::{CellState, LanguageModel};
 
 use crate::LossKind;
-use crate::fit::{Observer, SplitMetrics, Task, TrainError, TrainStep};
+use crate::fit::{
+    Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError, TrainStep,
+};
+
+/// What a language model reports for a split: the loss in nats per token, its other two
+/// faces, and the share of next tokens guessed right.
+pub const LANGUAGE_METRICS: &[Metric] = &[
+    Metric::lower("loss"),
+    Metric::higher("accuracy"),
+    Metric::lower("bits_per_char"),
+    Metric::lower("perplexity"),
+];
 
 pub struct LanguageModeling<'a> {
     pub train: Windows<'a>,
@@ -85,24 +96,33 @@ impl Task for LanguageModeling<'_> {
         self.train.order(Some(seed))
     }
 
-    fn train_step(
+    fn metrics(&self) -> &'static [Metric] {
+        LANGUAGE_METRICS
+    }
+
+    fn optimize(
         &mut self,
-        model: &LanguageModel,
-        starts: &[usize],
+        model: LanguageModel,
+        indices: &[usize],
         device: &Device,
-    ) -> TrainStep {
-        let carried = self.state.take();
-        let (loss, tokens, correct, state) =
-            forward(model, &self.train, starts, carried, self.loss, device);
-        if self.train.is_stateful() {
-            self.state = Some(state.into_iter().map(CellState::detach).collect());
-        }
-        TrainStep {
-            loss,
-            samples: tokens,
-            predictions: tokens,
-            correct,
-        }
+        optimizers: &mut Optimizers,
+    ) -> (LanguageModel, StepOutcome) {
+        let out = {
+            let model = &model;
+            let carried = self.state.take();
+            let (loss, tokens, correct, state) =
+                forward(model, &self.train, indices, carried, self.loss, device);
+            if self.train.is_stateful() {
+                self.state = Some(state.into_iter().map(CellState::detach).collect());
+            }
+            TrainStep {
+                loss,
+                samples: tokens,
+                predictions: tokens,
+                correct,
+            }
+        };
+        optimizers.step_whole(model, out)
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {
@@ -171,7 +191,7 @@ mod tests {
             warmup_epochs: 0.0,
             loss: LossKind::CrossEntropy,
             grad_clip: None,
-            monitor: Monitor::ValLoss,
+            monitor: Monitor::val("loss"),
             early_stopping: None,
             eval_batch_size: 8,
             teacher_forcing: None,

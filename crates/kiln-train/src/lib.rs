@@ -17,15 +17,18 @@ mod schedule;
 mod translation;
 
 pub use batches::{Batch, Batches};
-pub use classify::{Splits, evaluate, fit};
+pub use classify::{CLASSIFICATION_METRICS, Splits, evaluate, fit};
 pub use config::{
     AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,
     TrainConfig,
 };
 pub use fit::{
-    Checkpoint, EpochRecord, FitOutcome, Observer, SplitMetrics, StepRecord, Task, TrainError,
-    TrainStep, epoch_seed, fit_task,
+    Checkpoint, EpochRecord, FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepObserver,
+    StepOutcome, StepRecord, Steps, Task, TrainError, TrainStep, epoch_seed, fit_task,
+    monitored_metric,
 };
-pub use language::{LanguageModeling, evaluate_language, language_metrics};
+pub use language::{LANGUAGE_METRICS, LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;
-pub use translation::{Decoding, Translated, Translation, beam_one, evaluate_translation};
+pub use translation::{
+    Decoding, TRANSLATION_METRICS, Translated, Translation, beam_one, evaluate_translation,
+};

@@ -13,7 +13,9 @@ use rand::{RngExt, SeedableRng};
 
 use crate::TrainConfig;
 use crate::bleu::corpus_bleu;
-use crate::fit::{Observer, SplitMetrics, Task, TrainError, TrainStep};
+use crate::fit::{
+    Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError, TrainStep,
+};
 
 /// How outputs are decoded for scoring.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +26,15 @@ pub struct Decoding {
     /// Output tokens at most (the end token not counted).
     pub max_len: usize,
 }
+
+/// What an encoder-decoder reports for a split: the teacher-forced loss and token accuracy,
+/// and the decoded outputs' exact matches and corpus BLEU-4.
+pub const TRANSLATION_METRICS: &[Metric] = &[
+    Metric::lower("loss"),
+    Metric::higher("accuracy"),
+    Metric::higher("exact_match"),
+    Metric::higher("bleu"),
+];
 
 pub struct Translation<'a> {
     pub train: PairBatcher<'a>,
@@ -125,16 +136,30 @@ impl Task for Translation<'_> {
         self.train.order(Some(seed))
     }
 
-    fn train_step(&mut self, model: &Seq2Seq, indices: &[usize], device: &Device) -> TrainStep {
-        let batch = self.train.batch(indices, device);
-        let logits = logits(model, &batch, self.ratio, &mut self.rng);
-        let (loss, tokens, correct) = masked_loss(logits, batch.labels);
-        TrainStep {
-            loss,
-            samples: batch.len,
-            predictions: tokens,
-            correct,
-        }
+    fn metrics(&self) -> &'static [Metric] {
+        TRANSLATION_METRICS
+    }
+
+    fn optimize(
+        &mut self,
+        model: Seq2Seq,
+        indices: &[usize],
+        device: &Device,
+        optimizers: &mut Optimizers,
+    ) -> (Seq2Seq, StepOutcome) {
+        let out = {
+            let model = &model;
+            let batch = self.train.batch(indices, device);
+            let logits = logits(model, &batch, self.ratio, &mut self.rng);
+            let (loss, tokens, correct) = masked_loss(logits, batch.labels);
+            TrainStep {
+                loss,
+                samples: batch.len,
+                predictions: tokens,
+                correct,
+            }
+        };
+        optimizers.step_whole(model, out)
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {
@@ -305,7 +330,7 @@ mod tests {
             warmup_epochs: 0.0,
             loss: LossKind::CrossEntropy,
             grad_clip: None,
-            monitor: Monitor::ValExactMatch,
+            monitor: Monitor::val("exact_match"),
             early_stopping: None,
             eval_batch_size: 64,
             teacher_forcing,

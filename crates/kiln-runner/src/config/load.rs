@@ -11,8 +11,9 @@ use kiln_models::Invalid;
 use toml_edit::{Document, Item, Table, Value};
 
 use super::Experiment;
-use super::schema::TOP_LEVEL_KEYS;
+use super::lines::line_of;
 use super::sweep::{Assignment, SweepSpec, TrialSpec};
+use crate::schema::TOP_LEVEL_KEYS;
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
 /// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
@@ -249,8 +250,11 @@ impl Source<'_> {
                 .collect();
             ConfigError(lines.join("\n"))
         })?;
-        experiment
-            .validate()
+        // Which task takes this model and dataset first: a wrong pairing explains the
+        // model's other complaints.
+        crate::tasks::for_experiment(&experiment)
+            .map(|_| ())
+            .and_then(|()| experiment.validate())
             .map_err(|invalid| self.invalid(&figment, &invalid))?;
         Ok(LoadedExperiment {
             experiment,
@@ -361,10 +365,6 @@ fn did_you_mean(given: &str, expected: &[&str]) -> Option<String> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, e)| e.to_string())
-}
-
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 enum Node<'a> {

@@ -1,11 +1,13 @@
-//! The experiment file: its schema, its checks and how it is loaded.
+//! Loading an experiment file: file, environment and `--set` merged by figment, errors with
+//! file:line and "did you mean", `[sweep]` expanded into trials, and every trial checked
+//! against its schema (`crate::schema`) and its task (`crate::tasks`).
 
+mod lines;
 mod load;
-mod schema;
 pub mod sweep;
 
-pub use load::{ConfigError, LoadedExperiment, Plan, Sweep, Trial, load, plan};
-pub use schema::{
+pub use crate::schema::{
     BackendKind, DataConfig, DataSource, DatasetKind, Experiment, GenerationConfig, NormalizeKind,
     SyntheticTask, TokenizerKind, TruncateKind,
 };
+pub use load::{ConfigError, LoadedExperiment, Plan, Sweep, Trial, load, plan};

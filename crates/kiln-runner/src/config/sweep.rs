@@ -21,7 +21,7 @@ use rand::{RngExt, SeedableRng};
 use toml_edit::{Document, Item, Table, Value};
 
 use super::ConfigError;
-use super::load::line_of;
+use super::lines::line_of;
 
 /// One key set to one value in a trial, with the line of the file that asked for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,14 +71,15 @@ impl TrialSpec {
             .join(" ")
     }
 
-    /// The label without the seed: the same for every repetition of a configuration.
+    /// The label without the seed and the fold: the same for every repetition of a
+    /// configuration, so that `compare` groups over seeds and folds.
     pub fn configuration(&self) -> String {
         let without = TrialSpec {
             index: self.index,
             assignments: self
                 .assignments
                 .iter()
-                .filter(|a| a.key != "seed")
+                .filter(|a| a.key != "seed" && a.key != "data.fold")
                 .cloned()
                 .collect(),
         };
@@ -135,6 +136,8 @@ struct Random {
 pub struct SweepSpec {
     pub name: String,
     seeds: Option<(Vec<u64>, usize)>,
+    /// `folds = k`: every configuration once per fold of k-fold cross-validation.
+    folds: Option<(usize, usize)>,
     grid: Vec<Axis>,
     zip: Vec<Axis>,
     random: Option<Random>,
@@ -302,7 +305,7 @@ fn backends_from_set(raw: &str) -> Result<Option<Axis>, ConfigError> {
     Ok(backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis }))
 }
 
-const RESERVED: &[&str] = &["name", "seeds", "zip", "random"];
+const RESERVED: &[&str] = &["name", "seeds", "folds", "zip", "random"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
 impl SweepSpec {
@@ -326,6 +329,7 @@ impl SweepSpec {
             (None, Some(axis)) => Some(SweepSpec {
                 name: "backends".into(),
                 seeds: None,
+                folds: None,
                 grid: vec![axis],
                 zip: Vec::new(),
                 random: None,
@@ -379,6 +383,7 @@ impl SweepSpec {
         let mut spec = SweepSpec {
             name: "sweep".into(),
             seeds: None,
+            folds: None,
             grid: Vec::new(),
             zip: Vec::new(),
             random: None,
@@ -426,6 +431,19 @@ impl SweepSpec {
                         line,
                         "sweep.seeds",
                         "expected a non-empty list of whole numbers, e.g. [1, 2, 3]",
+                    ));
+                }
+            }
+        }
+        if let Some(folds) = table.get("folds") {
+            let line = r.line(span_of("folds"));
+            match folds.as_integer().and_then(|k| usize::try_from(k).ok()) {
+                Some(k) if k >= 2 => spec.folds = Some((k, line)),
+                _ => {
+                    return Err(r.err(
+                        line,
+                        "sweep.folds",
+                        "expected a whole number of folds, at least 2, e.g. 5",
                     ));
                 }
             }
@@ -492,11 +510,11 @@ impl SweepSpec {
                 ));
             }
         }
-        if keys.is_empty() && spec.seeds.is_none() {
+        if keys.is_empty() && spec.seeds.is_none() && spec.folds.is_none() {
             return Err(r.err(
                 sweep_line,
                 "sweep",
-                "sweeps nothing: give lists of values to try, `seeds = [...]`, [sweep.zip] or [sweep.random]",
+                "sweeps nothing: give lists of values to try, `seeds = [...]`, `folds = k`, [sweep.zip] or [sweep.random]",
             ));
         }
         Ok(Some(spec))
@@ -544,21 +562,36 @@ impl SweepSpec {
             Some((s, line)) => s.iter().map(|&s| Some((s, *line))).collect(),
             None => vec![None],
         };
+        let folds: Vec<Option<(usize, usize, usize)>> = match self.folds {
+            Some((k, line)) => (0..k).map(|f| Some((k, f, line))).collect(),
+            None => vec![None],
+        };
         let mut trials = Vec::new();
         for seed in &seeds {
-            for config in &configs {
-                let mut assignments = config.clone();
-                if let Some((seed, line)) = seed {
-                    assignments.push(Assignment {
-                        key: "seed".into(),
-                        value: toml::Value::Integer(*seed as i64),
-                        line: *line,
+            for fold in &folds {
+                for config in &configs {
+                    let mut assignments = config.clone();
+                    if let Some((k, f, line)) = fold {
+                        for (key, value) in [("data.folds", k), ("data.fold", f)] {
+                            assignments.push(Assignment {
+                                key: key.into(),
+                                value: toml::Value::Integer(*value as i64),
+                                line: *line,
+                            });
+                        }
+                    }
+                    if let Some((seed, line)) = seed {
+                        assignments.push(Assignment {
+                            key: "seed".into(),
+                            value: toml::Value::Integer(*seed as i64),
+                            line: *line,
+                        });
+                    }
+                    trials.push(TrialSpec {
+                        index: trials.len(),
+                        assignments,
                     });
                 }
-                trials.push(TrialSpec {
-                    index: trials.len(),
-                    assignments,
-                });
             }
         }
         trials
@@ -784,6 +817,25 @@ mod tests {
             e.contains("exp.toml:4") && e.contains("equally long"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn folds_run_every_configuration_once_per_fold_and_group_together() {
+        let trials = spec("[sweep]\nfolds = 3\ntrain.epochs = [1, 2]\n")
+            .unwrap()
+            .unwrap()
+            .expand();
+        assert_eq!(trials.len(), 6);
+        let labels: Vec<String> = trials.iter().map(|t| t.label()).collect();
+        assert_eq!(labels[0], "epochs=1 folds=3 fold=0");
+        assert_eq!(labels[5], "epochs=2 folds=3 fold=2");
+        let configurations: std::collections::BTreeSet<String> =
+            trials.iter().map(|t| t.configuration()).collect();
+        assert_eq!(configurations.len(), 2, "{configurations:?}");
+        for bad in ["folds = 1", "folds = \"5\"", "folds = -2"] {
+            let e = spec(&format!("[sweep]\n{bad}\n")).unwrap_err().0;
+            assert!(e.contains("sweep.folds"), "{e}");
+        }
     }
 
     #[test]

@@ -1,3 +1,7 @@
+//! The experiment file's schema: what each key means, its default, and the checks of ranges
+//! and combinations that the types cannot express. Which model learns from which dataset,
+//! and which metrics it reports, is the tasks' business (`crate::tasks`).
+
 use std::path::PathBuf;
 
 use kiln_models::{Invalid, ModelConfig};
@@ -97,6 +101,13 @@ pub struct DataConfig {
     pub validation_fraction: f64,
     #[serde(default)]
     pub normalize: NormalizeKind,
+    /// k-fold cross-validation: the training set cut into `folds` parts by a split seeded with
+    /// `seed`, part `fold` (0-based) held out for validation instead of
+    /// `validation_fraction`. Usually set by `[sweep] folds = k`, which runs every fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
     /// Use only the first N training items (before the split), for quick runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
@@ -275,6 +286,15 @@ pub enum TruncateKind {
 }
 
 impl DataConfig {
+    /// The training and validation indices of `n` training items: fold `fold` of `folds`
+    /// when cross-validating, else a `validation_fraction` split; both seeded.
+    pub fn split(&self, n: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+        match (self.folds, self.fold) {
+            (Some(k), Some(f)) => kiln_data::k_fold_split(n, k, f, seed),
+            _ => kiln_data::train_validation_split(n, self.validation_fraction, seed),
+        }
+    }
+
     /// The text-only keys that are set, by name.
     fn text_keys_set(&self) -> Vec<&'static str> {
         let set = [
@@ -367,25 +387,6 @@ impl DatasetKind {
         !matches!(self, DatasetKind::Mnist)
     }
 
-    /// The model kinds that can learn from this dataset, as a user would write them.
-    fn models(self) -> &'static str {
-        match self {
-            DatasetKind::Mnist => "mlp or cnn",
-            DatasetKind::Imdb => "rnn, lstm or gru",
-            DatasetKind::Corpus => "language_model",
-            DatasetKind::Pairs | DatasetKind::Synthetic => "seq2seq",
-        }
-    }
-
-    fn fits(self, model: &ModelConfig) -> bool {
-        match self {
-            DatasetKind::Mnist => !model.reads_tokens() && !model.is_generative(),
-            DatasetKind::Imdb => model.reads_tokens(),
-            DatasetKind::Corpus => matches!(model, ModelConfig::LanguageModel(_)),
-            DatasetKind::Pairs | DatasetKind::Synthetic => matches!(model, ModelConfig::Seq2seq(_)),
-        }
-    }
-
     /// The dataset-specific keys this dataset reads.
     fn own_keys(self) -> &'static [&'static str] {
         match self {
@@ -448,6 +449,43 @@ impl Experiment {
                 format!("must be in [0, 1), got {}", d.validation_fraction),
             ));
         }
+        match (d.folds, d.fold) {
+            (None, None) => {}
+            (Some(k), _) if k < 2 => {
+                return Err(Invalid::new(
+                    "data.folds",
+                    format!("must be at least 2, got {k}"),
+                ));
+            }
+            (Some(k), Some(f)) if f >= k => {
+                return Err(Invalid::new(
+                    "data.fold",
+                    format!("must be below data.folds = {k} (folds count from 0), got {f}"),
+                ));
+            }
+            (Some(_), Some(_)) if !matches!(d.dataset, DatasetKind::Mnist | DatasetKind::Imdb) => {
+                return Err(Invalid::new(
+                    "data.folds",
+                    format!(
+                        "does not apply to the {} dataset (cross-validation splits mnist and imdb)",
+                        d.dataset.name()
+                    ),
+                ));
+            }
+            (Some(_), Some(_)) => {}
+            (None, Some(_)) => {
+                return Err(Invalid::new(
+                    "data.fold",
+                    "needs data.folds, the number of folds",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(Invalid::new(
+                    "data.folds",
+                    "needs data.fold, the fold to validate on (or `[sweep] folds = k` to run them all)",
+                ));
+            }
+        }
         if d.train_limit == Some(0) {
             return Err(Invalid::new(
                 "data.train_limit",
@@ -492,17 +530,6 @@ impl Experiment {
             return Err(Invalid::new(
                 format!("data.{key}"),
                 format!("does not apply to the {} dataset", d.dataset.name()),
-            ));
-        }
-        if !d.dataset.fits(&self.model) {
-            return Err(Invalid::new(
-                "model.kind",
-                format!(
-                    "a {} model cannot learn from the {} dataset: use {}",
-                    self.model.kind(),
-                    d.dataset.name(),
-                    d.dataset.models()
-                ),
             ));
         }
         if d.dataset == DatasetKind::Synthetic && d.task.is_none() {
@@ -559,25 +586,6 @@ impl Experiment {
         if self.generation.top_k == Some(0) {
             return Err(Invalid::new("generation.top_k", "must be at least 1"));
         }
-        if self.model.is_generative() && self.train.monitor == kiln_train::Monitor::ValMacroF1 {
-            return Err(Invalid::new(
-                "train.monitor",
-                "val_macro_f1 is a classifier's metric; use val_loss or val_accuracy",
-            ));
-        }
-        if matches!(
-            self.train.monitor,
-            kiln_train::Monitor::ValExactMatch | kiln_train::Monitor::ValBleu
-        ) && !matches!(self.model, ModelConfig::Seq2seq(_))
-        {
-            return Err(Invalid::new(
-                "train.monitor",
-                format!(
-                    "{} is an encoder-decoder's metric",
-                    self.train.monitor.name()
-                ),
-            ));
-        }
         if !matches!(self.model, ModelConfig::Seq2seq(_))
             && let Some(key) = [
                 ("teacher_forcing", self.train.teacher_forcing.is_some()),
@@ -595,7 +603,10 @@ impl Experiment {
                 "only applies to seq2seq models",
             ));
         }
-        if self.train.monitor.needs_validation() && d.validation_fraction == 0.0 {
+        if self.train.monitor.needs_validation()
+            && d.validation_fraction == 0.0
+            && d.folds.is_none()
+        {
             return Err(Invalid::new(
                 "train.monitor",
                 format!(

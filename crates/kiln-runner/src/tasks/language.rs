@@ -1,0 +1,260 @@
+//! Language modelling: a char- or word-level model of a corpus, validated on the text's
+//! held-out tail read as contiguous lanes, with samples at each temperature written after
+//! every epoch.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use kiln_data::text::{Vocabulary, Windows};
+use kiln_models::decode::{Sampler, Sampling};
+use kiln_models::{LanguageModel, ModelConfig};
+use kiln_train::{
+    LANGUAGE_METRICS, LanguageModeling, Metric, StepObserver, Steps, Task, TrainError,
+    evaluate_language, fit_task,
+};
+
+use super::{
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    write_metrics_report, write_sample,
+};
+use crate::config::{DatasetKind, Experiment, GenerationConfig, LoadedExperiment};
+use crate::manifest::{DataInfo, Manifest};
+use crate::observer::RunObserver;
+use crate::prepare::CorpusData;
+use crate::run_dir::RunDir;
+
+pub struct LanguageModelling;
+
+impl TaskKind for LanguageModelling {
+    fn name(&self) -> &'static str {
+        "language_modelling"
+    }
+
+    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
+        &[(DatasetKind::Corpus, &["language_model"])]
+    }
+
+    fn metrics(&self) -> &'static [Metric] {
+        LANGUAGE_METRICS
+    }
+
+    fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
+        let (data, source) = CorpusData::load(&loaded.experiment)?;
+        let model = initial_language_model(loaded, &data)?;
+        Ok(Box::new(Ready {
+            data,
+            source,
+            model,
+        }))
+    }
+}
+
+struct Ready {
+    data: CorpusData,
+    source: String,
+    model: LanguageModel,
+}
+
+impl PreparedTask for Ready {
+    fn data(&self) -> DataInfo {
+        DataInfo {
+            source: self.source.clone(),
+            train: self.data.train.len(),
+            validation: self.data.validation.len(),
+            test: 0,
+            image: None,
+        }
+    }
+
+    fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
+        let Ready { data, model, .. } = *self;
+        language(
+            ctx.exp,
+            ctx.run,
+            &data,
+            model,
+            ctx.device,
+            ctx.eval_size,
+            ctx.manifest,
+        )
+    }
+
+    fn train_steps(
+        self: Box<Self>,
+        exp: &Experiment,
+        steps: usize,
+        device: &Device,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(), TrainError> {
+        let Ready { data, model, .. } = *self;
+        let windows = Windows::new(
+            &data.train,
+            exp.data.seq_len(),
+            exp.train.batch_size,
+            exp.data.stateful.unwrap_or(false),
+        );
+        let mut task = LanguageModeling::new(windows, None, exp.train.loss);
+        let config = steps_config(exp, steps, task.num_batches());
+        fit_task(
+            model,
+            &config,
+            &mut task,
+            device,
+            exp.seed,
+            &mut Steps(observer),
+        )
+        .map(|_| ())
+    }
+}
+
+/// The language model for `data`, with seeded weights made on flex (as classifiers are).
+pub fn initial_language_model(
+    loaded: &LoadedExperiment,
+    data: &CorpusData,
+) -> anyhow::Result<LanguageModel> {
+    let exp = &loaded.experiment;
+    let ModelConfig::LanguageModel(config) = &exp.model else {
+        return Err(model_error(
+            loaded,
+            kiln_models::Invalid::new("kind", "the corpus dataset needs a language_model"),
+        ));
+    };
+    if data
+        .vocab
+        .encode(data.tokenizer.as_ref(), &exp.generation.prompt)
+        .is_empty()
+    {
+        anyhow::bail!(
+            "{}: `generation.prompt` = {:?} has no tokens to start a sample from",
+            loaded.file.display(),
+            exp.generation.prompt
+        );
+    }
+    let device = Device::flex();
+    device.seed(exp.seed);
+    let model = config
+        .init(data.vocab.len(), &device)
+        .map_err(|e| model_error(loaded, e))?;
+    kiln_models::portable::materialize(&model);
+    Ok(model)
+}
+
+/// The special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`): markers, not text to draw.
+pub const SPECIALS: [usize; 4] = [
+    Vocabulary::PAD as usize,
+    Vocabulary::UNK as usize,
+    Vocabulary::BOS as usize,
+    Vocabulary::EOS as usize,
+];
+
+/// One sample per temperature, from the same prompt.
+pub fn samples(
+    model: &LanguageModel,
+    data: (&Vocabulary, &dyn kiln_data::text::Tokenizer),
+    generation: &GenerationConfig,
+    seed: u64,
+    device: &Device,
+) -> String {
+    let (vocab, tokenizer) = data;
+    let prompt: Vec<usize> = vocab
+        .encode(tokenizer, &generation.prompt)
+        .into_iter()
+        .map(|t| t as usize)
+        .collect();
+    let mut sampler = Sampler::new(seed);
+    let mut out = String::new();
+    for &temperature in &generation.temperatures {
+        let how = Sampling {
+            temperature,
+            top_k: generation.top_k,
+        };
+        let drawn = model.generate(
+            &prompt,
+            generation.length,
+            how,
+            &mut sampler,
+            &SPECIALS,
+            device,
+        );
+        let ids: Vec<u32> = prompt.iter().chain(&drawn).map(|&t| t as u32).collect();
+        let _ = writeln!(
+            out,
+            "--- temperature {temperature} ---\n{}\n",
+            vocab.decode(tokenizer, &ids)
+        );
+    }
+    out
+}
+
+fn language(
+    exp: &Experiment,
+    run: &RunDir,
+    data: &CorpusData,
+    model: LanguageModel,
+    device: &Device,
+    eval_size: usize,
+    manifest: &mut Manifest,
+) -> anyhow::Result<Trained> {
+    data.vocab.save(&run.vocabulary())?;
+    let seq_len = exp.data.seq_len();
+    let stateful = exp.data.stateful.unwrap_or(false);
+    // Validation reads the text as contiguous lanes with the state carried, whatever the
+    // training layout, as char-rnn and PyTorch's word_language_model evaluate: every character
+    // but the lanes' first few is predicted from its full context. Lanes of ten windows or more.
+    let lanes = (data.validation.len() / (seq_len * 10)).clamp(1, eval_size);
+    let validation = (data.validation.len() > seq_len)
+        .then(|| Windows::new(&data.validation, seq_len, lanes, true));
+    let mut task = LanguageModeling::new(
+        Windows::new(&data.train, seq_len, exp.train.batch_size, stateful),
+        validation,
+        exp.train.loss,
+    );
+    let generation = exp.generation.clone();
+    let seed = exp.seed;
+    let hook_device = device.clone();
+    let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs).with_epoch_hook(
+        Box::new(move |epoch, model: &LanguageModel| {
+            let text = samples(
+                model,
+                (&data.vocab, data.tokenizer.as_ref()),
+                &generation,
+                seed.wrapping_add(epoch as u64),
+                &hook_device,
+            );
+            let header = format!(
+                "epoch {epoch}: prompt {:?}, {} tokens per sample, seed {}\n\n",
+                generation.prompt,
+                generation.length,
+                seed.wrapping_add(epoch as u64)
+            );
+            write_sample(run, epoch, &(header + &text))
+        }),
+    );
+    let (outcome, train_seconds) = fit_and_record(run, manifest, &mut observer, |o| {
+        fit_task(model, &exp.train, &mut task, device, exp.seed, o)
+    })?;
+
+    // A corpus has no test split: the best model is scored on the validation text again.
+    let clock = Instant::now();
+    let (test, split) = match &task.validation {
+        Some(v) => (
+            evaluate_language(&outcome.best, v, exp.train.loss, device, &mut observer)?,
+            "validation",
+        ),
+        None => (
+            outcome.history[outcome.best_epoch - 1].train.clone(),
+            "train",
+        ),
+    };
+    manifest.timings.test_s = Some(clock.elapsed().as_secs_f64());
+    write_metrics_report(run, &test, outcome.best_epoch, split, data.validation.len())?;
+    Ok(Trained {
+        epochs: observer.epochs,
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        test,
+        test_split: split,
+        train_seconds,
+    })
+}

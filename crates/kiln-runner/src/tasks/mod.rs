@@ -1,0 +1,281 @@
+//! Tasks: each kind of learning problem as one vertical slice, from an experiment's data and
+//! model to a trained, tested run folder. A task says which models and datasets it takes,
+//! which metrics it reports (name and direction, so `monitor`, early stopping and the index
+//! need no list of their own), loads its data and builds its model before the run folder
+//! exists, then trains, tests and writes its own artefacts (vocabularies, samples, outputs,
+//! `test.json`) into the folder that [`crate::run`] opened.
+//!
+//! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`].
+
+mod classify;
+mod language;
+mod translation;
+
+use anyhow::Context;
+use burn::tensor::Device;
+use kiln_data::download::write_atomically;
+use kiln_models::Invalid;
+use kiln_train::{
+    EpochRecord, FitOutcome, Metric, SplitMetrics, StepObserver, TrainConfig, TrainError,
+};
+use serde_json::json;
+
+use crate::config::{DatasetKind, Experiment, LoadedExperiment};
+use crate::manifest::{DataInfo, Manifest};
+use crate::observer::RunObserver;
+use crate::run_dir::RunDir;
+use crate::{charts, metrics_io};
+
+pub use language::{SPECIALS, samples};
+pub use translation::decoding;
+
+/// Every task kiln knows, in the order `kiln check` lists them.
+pub static TASKS: &[&dyn TaskKind] = &[
+    &classify::Classification,
+    &language::LanguageModelling,
+    &translation::Translation,
+];
+
+/// A kind of learning problem.
+pub trait TaskKind: Sync {
+    /// As written in messages and the manifest, e.g. `classification`.
+    fn name(&self) -> &'static str;
+    /// The datasets it learns from, each with the `model.kind`s that can learn from it.
+    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])];
+    /// What it reports for a split; `train.monitor` names one of them.
+    fn metrics(&self) -> &'static [Metric];
+    /// Checks of the experiment that only this task knows, by dotted key.
+    fn check(&self, _exp: &Experiment) -> Result<(), Invalid> {
+        Ok(())
+    }
+    /// Loads the data and builds the seeded model: everything that can be refused, before
+    /// the run folder exists.
+    fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>>;
+}
+
+/// A task with its data loaded and its model built, ready to train into a run folder.
+pub trait PreparedTask {
+    /// Where the data came from and how large its splits are, for the manifest.
+    fn data(&self) -> DataInfo;
+    fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained>;
+    /// Trains for `steps` steps (or until `observer` stops it) and nothing else: no
+    /// validation, no run folder. What `kiln bench` times.
+    fn train_steps(
+        self: Box<Self>,
+        exp: &Experiment,
+        steps: usize,
+        device: &Device,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(), TrainError>;
+}
+
+/// `config` with as many epochs as `steps` need and nothing between epochs that is not
+/// training.
+pub(crate) fn steps_config(
+    exp: &Experiment,
+    steps: usize,
+    batches_per_epoch: usize,
+) -> TrainConfig {
+    let mut config = exp.train.clone();
+    config.epochs = steps.div_ceil(batches_per_epoch.max(1)).max(1);
+    config.monitor = kiln_train::Monitor::train("loss");
+    config.early_stopping = None;
+    config
+}
+
+/// Where a prepared task trains.
+pub struct RunContext<'a> {
+    pub exp: &'a Experiment,
+    pub run: &'a RunDir,
+    pub device: &'a Device,
+    /// The evaluation batch size the backend takes (see [`crate::backend::eval_batch_size`]).
+    pub eval_size: usize,
+    pub manifest: &'a mut Manifest,
+}
+
+/// What training and testing gave back.
+pub struct Trained {
+    pub epochs: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub test: SplitMetrics,
+    /// Which split `test` is: `test`, or `validation` for a corpus, which has no test split.
+    pub test_split: &'static str,
+    pub train_seconds: f64,
+}
+
+/// The task that trains the experiment's model, or why none does: the model picks the task,
+/// and the task must take the dataset.
+pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
+    let kind = exp.model.kind();
+    let dataset = exp.data.dataset;
+    let trains = |t: &&dyn TaskKind| t.learns().iter().any(|(_, m)| m.contains(&kind));
+    let task = TASKS
+        .iter()
+        .copied()
+        .find(trains)
+        .ok_or_else(|| Invalid::new("model.kind", format!("no task trains a {kind} model")))?;
+    let fits = |(d, models): &(DatasetKind, &[&str])| *d == dataset && models.contains(&kind);
+    if !task.learns().iter().any(fits) {
+        let takes: Vec<&str> = TASKS
+            .iter()
+            .flat_map(|t| t.learns())
+            .filter(|(d, _)| *d == dataset)
+            .flat_map(|(_, models)| models.iter().copied())
+            .collect();
+        return Err(Invalid::new(
+            "model.kind",
+            format!(
+                "a {kind} model cannot learn from the {} dataset: use {}",
+                exp.data.dataset.name(),
+                or_list(&takes)
+            ),
+        ));
+    }
+    kiln_train::monitored_metric(&exp.train.monitor, task.metrics())
+        .map_err(|e| e.within("train"))?;
+    task.check(exp)?;
+    Ok(task)
+}
+
+/// Every metric name any task reports, first seen first: the index's `test_<name>` columns.
+pub fn metric_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for m in TASKS.iter().flat_map(|t| t.metrics()) {
+        if !names.contains(&m.name) {
+            names.push(m.name);
+        }
+    }
+    names
+}
+
+/// Whether higher is better for the metric `name`, by the first task that defines it.
+pub fn higher_is_better(name: &str) -> Option<bool> {
+    TASKS
+        .iter()
+        .flat_map(|t| t.metrics())
+        .find(|m| m.name == name)
+        .map(|m| m.higher_is_better)
+}
+
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => "nothing".into(),
+        [one] => (*one).into(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// A model config the data cannot build, named as the file's key.
+pub(crate) fn model_error(loaded: &LoadedExperiment, e: Invalid) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: `model.{}`: {}",
+        loaded.file.display(),
+        e.field,
+        e.message
+    )
+}
+
+/// Runs `fit` (the loop, reporting to `observer`) and times it, then writes what the loop
+/// recorded, even when it failed, so that a diverged run keeps its curves; passes on its
+/// outcome and training seconds if nothing else went wrong.
+pub(crate) fn fit_and_record<M>(
+    run: &RunDir,
+    manifest: &mut Manifest,
+    observer: &mut RunObserver<M>,
+    fit: impl FnOnce(&mut RunObserver<M>) -> Result<FitOutcome<M>, TrainError>,
+) -> anyhow::Result<(FitOutcome<M>, f64)> {
+    let clock = std::time::Instant::now();
+    let fitted = fit(observer);
+    let train_seconds = clock.elapsed().as_secs_f64();
+    manifest.timings.train_s = Some(train_seconds);
+    manifest.epochs_run = observer.epochs.len();
+    metrics_io::write(run, &observer.steps, &observer.epochs)?;
+    let outcome = fitted?;
+    if let Some(e) = &observer.checkpoint_error {
+        anyhow::bail!(
+            "saving the best checkpoint to {}: {e}",
+            run.best_checkpoint().display()
+        );
+    }
+    if let Some(e) = observer.hook_error.take() {
+        return Err(e.context("writing the epoch's samples"));
+    }
+    charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
+    Ok((outcome, train_seconds))
+}
+
+/// `test.json` of a task without a confusion matrix: every metric of `metrics`, which split
+/// they were measured on, and how many items it held.
+pub(crate) fn write_metrics_report(
+    run: &RunDir,
+    metrics: &SplitMetrics,
+    best_epoch: usize,
+    split: &str,
+    samples: usize,
+) -> anyhow::Result<()> {
+    let mut report = json!({
+        "best_epoch": best_epoch,
+        "split": split,
+        "loss": metrics.loss,
+        "accuracy": metrics.accuracy,
+        "samples": samples,
+    });
+    for (name, value) in &metrics.extra {
+        report[*name] = json!(value);
+    }
+    write_atomically(&run.test_report(), &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", run.test_report().display()))
+}
+
+/// Writes one epoch's samples (text, or an image grid's caption) under `samples/`.
+pub(crate) fn write_sample(run: &RunDir, epoch: usize, text: &str) -> anyhow::Result<()> {
+    let path = run.samples(epoch);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(write_atomically(&path, text.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_kind_has_exactly_one_task() {
+        for kind in [
+            "mlp",
+            "cnn",
+            "rnn",
+            "lstm",
+            "gru",
+            "language_model",
+            "seq2seq",
+        ] {
+            let n = TASKS
+                .iter()
+                .filter(|t| t.learns().iter().any(|(_, m)| m.contains(&kind)))
+                .count();
+            assert_eq!(n, 1, "{kind}");
+        }
+    }
+
+    #[test]
+    fn metric_names_are_unique_and_directions_agree_across_tasks() {
+        let names = metric_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len());
+        for m in TASKS.iter().flat_map(|t| t.metrics()) {
+            assert_eq!(
+                higher_is_better(m.name),
+                Some(m.higher_is_better),
+                "{}",
+                m.name
+            );
+        }
+        assert_eq!(higher_is_better("perplexity"), Some(false));
+        assert_eq!(higher_is_better("bleu"), Some(true));
+    }
+}

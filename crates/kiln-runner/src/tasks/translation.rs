@@ -1,0 +1,241 @@
+//! Translation: an encoder-decoder on sentence pairs or synthetic sequence problems, scored
+//! by exact match and corpus BLEU-4 of its decoded outputs, with examples written after every
+//! epoch and every test output in `test_outputs.tsv`.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use burn::tensor::Device;
+use kiln_data::download::write_atomically;
+use kiln_data::text::{PairBatcher, Vocabulary};
+use kiln_models::{ModelConfig, Seq2Seq};
+use kiln_train::{
+    Decoding, Metric, StepObserver, Steps, TRANSLATION_METRICS, Task, TrainError,
+    Translation as TranslationTask, evaluate_translation, fit_task,
+};
+
+use super::{
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    write_metrics_report, write_sample,
+};
+use crate::config::{DatasetKind, Experiment, LoadedExperiment};
+use crate::manifest::{DataInfo, Manifest};
+use crate::observer::RunObserver;
+use crate::prepare::PairData;
+use crate::run_dir::RunDir;
+
+pub struct Translation;
+
+impl TaskKind for Translation {
+    fn name(&self) -> &'static str {
+        "translation"
+    }
+
+    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
+        &[
+            (DatasetKind::Pairs, &["seq2seq"]),
+            (DatasetKind::Synthetic, &["seq2seq"]),
+        ]
+    }
+
+    fn metrics(&self) -> &'static [Metric] {
+        TRANSLATION_METRICS
+    }
+
+    fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
+        let (data, source) = PairData::load(&loaded.experiment)?;
+        let model = initial_seq2seq(loaded, &data)?;
+        Ok(Box::new(Ready {
+            data,
+            source,
+            model,
+        }))
+    }
+}
+
+struct Ready {
+    data: PairData,
+    source: String,
+    model: Seq2Seq,
+}
+
+impl PreparedTask for Ready {
+    fn data(&self) -> DataInfo {
+        DataInfo {
+            source: self.source.clone(),
+            train: self.data.train_idx.len(),
+            validation: self.data.val_idx.len(),
+            test: self.data.test_idx.len(),
+            image: None,
+        }
+    }
+
+    fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
+        let Ready { data, model, .. } = *self;
+        translation(
+            ctx.exp,
+            ctx.run,
+            &data,
+            model,
+            ctx.device,
+            ctx.eval_size,
+            ctx.manifest,
+        )
+    }
+
+    fn train_steps(
+        self: Box<Self>,
+        exp: &Experiment,
+        steps: usize,
+        device: &Device,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(), TrainError> {
+        let Ready { data, model, .. } = *self;
+        let train = PairBatcher::new(
+            &data.sources,
+            &data.targets,
+            data.train_idx.clone(),
+            exp.train.batch_size,
+        );
+        let decoding = decoding(exp, data.longest_target);
+        let mut task = TranslationTask::new(train, None, decoding, &exp.train);
+        let config = steps_config(exp, steps, task.num_batches());
+        fit_task(
+            model,
+            &config,
+            &mut task,
+            device,
+            exp.seed,
+            &mut Steps(observer),
+        )
+        .map(|_| ())
+    }
+}
+
+/// The encoder-decoder for `data`, with seeded weights made on flex.
+pub fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Result<Seq2Seq> {
+    let exp = &loaded.experiment;
+    let ModelConfig::Seq2seq(config) = &exp.model else {
+        return Err(model_error(
+            loaded,
+            kiln_models::Invalid::new("kind", "sentence pairs need a seq2seq model"),
+        ));
+    };
+    let device = Device::flex();
+    device.seed(exp.seed);
+    let model = config
+        .init(data.source_vocab.len(), data.target_vocab.len(), &device)
+        .map_err(|e| model_error(loaded, e))?;
+    kiln_models::portable::materialize(&model);
+    Ok(model)
+}
+
+/// How outputs are decoded: the experiment's beam, up to its `max_len` or the longest
+/// target in the data plus 10.
+pub fn decoding(exp: &Experiment, longest_target: usize) -> Decoding {
+    Decoding {
+        beam_width: exp.generation.beam_width,
+        length_penalty: exp.generation.length_penalty,
+        max_len: exp.generation.max_len.unwrap_or(longest_target + 10),
+    }
+}
+
+fn translation(
+    exp: &Experiment,
+    run: &RunDir,
+    data: &PairData,
+    model: Seq2Seq,
+    device: &Device,
+    eval_size: usize,
+    manifest: &mut Manifest,
+) -> anyhow::Result<Trained> {
+    data.source_vocab.save(&run.side_vocabulary("source"))?;
+    data.target_vocab.save(&run.side_vocabulary("target"))?;
+    let decoding = decoding(exp, data.longest_target);
+    let batcher =
+        |idx: &[usize], size| PairBatcher::new(&data.sources, &data.targets, idx.to_vec(), size);
+    let validation = (!data.val_idx.is_empty()).then(|| batcher(&data.val_idx, eval_size));
+    let mut task = TranslationTask::new(
+        batcher(&data.train_idx, exp.train.batch_size),
+        validation,
+        decoding,
+        &exp.train,
+    );
+    let shown: Vec<usize> = data
+        .val_idx
+        .iter()
+        .chain(&data.train_idx)
+        .take(exp.generation.examples)
+        .copied()
+        .collect();
+    let hook_device = device.clone();
+    let mut observer = RunObserver::<Seq2Seq>::new(run, exp.train.epochs).with_epoch_hook(
+        Box::new(move |epoch, model: &Seq2Seq| {
+            if shown.is_empty() {
+                return Ok(());
+            }
+            let examples =
+                PairBatcher::new(&data.sources, &data.targets, shown.clone(), shown.len());
+            let outputs =
+                evaluate_translation(model, &examples, decoding, &hook_device, &mut Silent)?
+                    .outputs;
+            let mut text = format!("epoch {epoch}: source, target, output\n\n");
+            for (&i, output) in shown.iter().zip(&outputs) {
+                let _ = writeln!(
+                    text,
+                    "> {}\n= {}\n< {}\n",
+                    data.source_vocab
+                        .decode(data.tokenizer.as_ref(), &data.sources[i]),
+                    data.target_vocab
+                        .decode(data.tokenizer.as_ref(), &data.targets[i]),
+                    data.target_vocab.decode(data.tokenizer.as_ref(), output),
+                );
+            }
+            write_sample(run, epoch, &text)
+        }),
+    );
+    let (outcome, train_seconds) = fit_and_record(run, manifest, &mut observer, |o| {
+        fit_task(model, &exp.train, &mut task, device, exp.seed, o)
+    })?;
+
+    let clock = Instant::now();
+    let test_data = batcher(&data.test_idx, eval_size);
+    let translated =
+        evaluate_translation(&outcome.best, &test_data, decoding, device, &mut observer)?;
+    manifest.timings.test_s = Some(clock.elapsed().as_secs_f64());
+    let mut tsv = String::from("source\ttarget\toutput\n");
+    let text = |vocab: &Vocabulary, ids: &[u32]| {
+        vocab
+            .decode(data.tokenizer.as_ref(), ids)
+            .replace(['\t', '\n'], " ")
+    };
+    for (&i, output) in data.test_idx.iter().zip(&translated.outputs) {
+        let _ = writeln!(
+            tsv,
+            "{}\t{}\t{}",
+            text(&data.source_vocab, &data.sources[i]),
+            text(&data.target_vocab, &data.targets[i]),
+            text(&data.target_vocab, output)
+        );
+    }
+    write_atomically(&run.test_outputs(), tsv.as_bytes())?;
+    write_metrics_report(
+        run,
+        &translated.metrics,
+        outcome.best_epoch,
+        "test",
+        data.test_idx.len(),
+    )?;
+    Ok(Trained {
+        epochs: observer.epochs,
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early,
+        test: translated.metrics,
+        test_split: "test",
+        train_seconds,
+    })
+}
+
+/// Decoding examples draws no progress and never stops early.
+struct Silent;
+impl kiln_train::Observer<Seq2Seq> for Silent {}
