@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cells::CellKind;
 use crate::{
-    Cnn, CnnConfig, Invalid, LanguageModelConfig, Mlp, MlpConfig, RecurrentClassifier,
+    Cnn, CnnConfig, GanConfig, Invalid, LanguageModelConfig, Mlp, MlpConfig, RecurrentClassifier,
     RecurrentConfig, Seq2SeqConfig,
 };
 
@@ -22,6 +22,7 @@ pub enum ModelConfig {
     #[serde(rename = "language_model")]
     LanguageModel(LanguageModelConfig),
     Seq2seq(Seq2SeqConfig),
+    Gan(GanConfig),
 }
 
 /// What a classifier reads.
@@ -53,6 +54,7 @@ impl ModelConfig {
             ModelConfig::Rnn(c) | ModelConfig::Lstm(c) | ModelConfig::Gru(c) => c.validate(),
             ModelConfig::LanguageModel(c) => c.validate(),
             ModelConfig::Seq2seq(c) => c.validate(),
+            ModelConfig::Gan(c) => c.validate(),
         }
     }
 
@@ -65,6 +67,7 @@ impl ModelConfig {
             ModelConfig::Gru(_) => "gru",
             ModelConfig::LanguageModel(_) => "language_model",
             ModelConfig::Seq2seq(_) => "seq2seq",
+            ModelConfig::Gan(_) => "gan",
         }
     }
 
@@ -80,7 +83,7 @@ impl ModelConfig {
     pub fn is_generative(&self) -> bool {
         matches!(
             self,
-            ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_)
+            ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_) | ModelConfig::Gan(_)
         )
     }
 
@@ -111,7 +114,7 @@ impl ModelConfig {
             (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), _) => {
                 return Err(mismatch("images"));
             }
-            (ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_), _) => {
+            (ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_) | ModelConfig::Gan(_), _) => {
                 return Err(Invalid::new(
                     "kind",
                     format!("a {} model is not a classifier", self.kind()),
@@ -163,6 +166,19 @@ impl Classifier {
                     Inputs::Tokens { .. } => "tokens",
                 }
             ),
+        }
+    }
+}
+
+impl Classifier {
+    /// An image model's penultimate activations, `[batch, features]`: the space in which a
+    /// Fréchet distance compares generated images with real ones. `None` for a model that
+    /// reads tokens.
+    pub fn image_features(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        match self {
+            Classifier::Mlp(m) => Some(m.features(images.flatten(1, 3))),
+            Classifier::Cnn(m) => Some(m.features(images)),
+            Classifier::Recurrent(_) => None,
         }
     }
 }

@@ -196,4 +196,10 @@ impl Cnn {
         let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
         self.head.forward(x.flatten(1, 3))
     }
+
+    /// What the output layer reads: the dense head's last hidden activations.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
+        self.head.features(x.flatten(1, 3))
+    }
 }

@@ -102,7 +102,11 @@ pub struct Mlp {
 impl Mlp {
     /// `[batch, features]` to `[batch, outputs]` logits.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = self.hidden.iter().fold(x, |x, block| block.forward(x));
-        self.output.forward(x)
+        self.output.forward(self.features(x))
+    }
+
+    /// What the output layer reads: the last hidden layer's activations.
+    pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
+        self.hidden.iter().fold(x, |x, block| block.forward(x))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod filter;
+pub mod grid;
 pub mod group;
 pub mod html;
 pub mod render;

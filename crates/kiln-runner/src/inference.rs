@@ -11,7 +11,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use kiln_data::text::{Tokenizer, Vocabulary};
 use kiln_models::decode::{Sampler, Sampling};
-use kiln_models::{LanguageModel, ModelConfig, Seq2Seq};
+use kiln_models::{GanConfig, LanguageModel, ModelConfig, Seq2Seq};
 use kiln_train::{Decoding, beam_one};
 
 use crate::config::Experiment;
@@ -92,8 +92,11 @@ pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
         anyhow::bail!("--top-k must be at least 1");
     }
     let f = Finished::open(dir)?;
+    if let ModelConfig::Gan(config) = &f.experiment.model {
+        return generate_images(&f, config, args.seed);
+    }
     let ModelConfig::LanguageModel(config) = &f.experiment.model else {
-        return Err(f.wrong_kind("language_model"));
+        return Err(f.wrong_kind("language_model or gan"));
     };
     let vocab = f.vocabulary(f.run.vocabulary())?;
     let tokenizer = f.tokenizer();
@@ -141,6 +144,28 @@ pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
     );
     let ids: Vec<u32> = prompt.iter().chain(&drawn).map(|&t| t as u32).collect();
     Ok(vocab.decode(tokenizer.as_ref(), &ids))
+}
+
+/// A grid of 64 new images from a GAN run's best generator, drawn from `seed`'s noise, into
+/// the run's `samples/generated_seed<S>.png`; returns what was written.
+fn generate_images(f: &Finished, config: &GanConfig, seed: u64) -> anyhow::Result<String> {
+    let manifest = crate::manifest::Manifest::read(&f.run.manifest())?;
+    let Some(image) = manifest.data.image else {
+        anyhow::bail!(
+            "{}: the manifest does not give the images' size",
+            f.run.manifest().display()
+        );
+    };
+    let device = Device::flex();
+    let gan = f.load(config.init(image, &device)?)?;
+    let noise = kiln_train::gan::fixed_noise(64, gan.generator.latent(), seed, &device);
+    let path = f
+        .run
+        .root
+        .join("samples")
+        .join(format!("generated_seed{seed}.png"));
+    crate::tasks::draw_grid(&path, &gan, noise, (image[1], image[2]))?;
+    Ok(format!("64 samples: {}", path.display()))
 }
 
 /// Decodes each input with the run's model: the inputs given, else every line of stdin.

@@ -107,6 +107,12 @@ impl RunDir {
             .join("samples")
             .join(format!("epoch_{epoch:03}.txt"))
     }
+    /// A grid of images a generative model drew after `epoch` (0: after training).
+    pub fn sample_image(&self, epoch: usize) -> PathBuf {
+        self.root
+            .join("samples")
+            .join(format!("epoch_{epoch:03}.png"))
+    }
     /// Every test pair with the model's output, tab-separated.
     pub fn test_outputs(&self) -> PathBuf {
         self.root.join("test_outputs.tsv")

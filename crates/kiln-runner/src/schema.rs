@@ -229,6 +229,14 @@ pub struct GenerationConfig {
     /// Encoder-decoders: validation pairs written with their outputs after every epoch.
     #[serde(default = "default_examples")]
     pub examples: usize,
+    /// GANs: a finished image-classifier run (mlp or cnn) whose penultimate features score
+    /// the samples by their Fréchet distance to real images (`fid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
+    /// GANs: how many generated and real images each FID compares (default 2000, at most
+    /// the validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_samples: Option<usize>,
 }
 
 impl Default for GenerationConfig {
@@ -242,6 +250,8 @@ impl Default for GenerationConfig {
             length_penalty: default_length_penalty(),
             max_len: None,
             examples: default_examples(),
+            classifier: None,
+            fid_samples: None,
         }
     }
 }
@@ -550,6 +560,7 @@ impl Experiment {
             ("generation.length", Some(self.generation.length)),
             ("generation.beam_width", Some(self.generation.beam_width)),
             ("generation.max_len", self.generation.max_len),
+            ("generation.fid_samples", self.generation.fid_samples),
         ] {
             if value == Some(0) {
                 return Err(Invalid::new(key, "must be at least 1"));
@@ -578,7 +589,7 @@ impl Experiment {
             return Err(Invalid::new(
                 "generation",
                 format!(
-                    "only applies to generative models (language_model, seq2seq), not {}",
+                    "only applies to generative models (language_model, seq2seq, gan), not {}",
                     self.model.kind()
                 ),
             ));

@@ -290,7 +290,7 @@ learning_rate = 1e-2
         mnist,
         &[
             "generation",
-            "only applies to generative models (language_model, seq2seq), not mlp",
+            "only applies to generative models (language_model, seq2seq, gan), not mlp",
         ],
     );
     refused(

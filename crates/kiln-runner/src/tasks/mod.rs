@@ -8,6 +8,7 @@
 //! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`].
 
 mod classify;
+mod gan;
 mod language;
 mod translation;
 
@@ -26,6 +27,7 @@ use crate::observer::RunObserver;
 use crate::run_dir::RunDir;
 use crate::{charts, metrics_io};
 
+pub use gan::draw_grid;
 pub use language::{SPECIALS, samples};
 pub use translation::decoding;
 
@@ -34,6 +36,7 @@ pub static TASKS: &[&dyn TaskKind] = &[
     &classify::Classification,
     &language::LanguageModelling,
     &translation::Translation,
+    &gan::GanTask,
 ];
 
 /// A kind of learning problem.
@@ -251,6 +254,7 @@ mod tests {
             "gru",
             "language_model",
             "seq2seq",
+            "gan",
         ] {
             let n = TASKS
                 .iter()
@@ -275,7 +279,7 @@ mod tests {
                 m.name
             );
         }
-        assert_eq!(higher_is_better("perplexity"), Some(false));
+        assert_eq!(higher_is_better("fid"), Some(false));
         assert_eq!(higher_is_better("bleu"), Some(true));
     }
 }

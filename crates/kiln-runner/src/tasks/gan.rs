@@ -1,0 +1,365 @@
+//! A GAN on an IDX image set (MNIST, or any folder laid out like it): a grid of samples from
+//! the same noise after every epoch (`samples/epoch_NNN.png`), both networks' losses, and
+//! the digit FID against the held-out images when `generation.classifier` names a finished
+//! classifier run. The test split is scored like validation, against the test images.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use kiln_data::{ImageBatcher, Mnist, Normalization};
+use kiln_models::{Classifier, Gan, InputShape, Invalid, ModelConfig};
+use kiln_train::gan::{Adversarial, FidScorer, GAN_METRICS, evaluate_gan, fixed_noise};
+use kiln_train::{Metric, StepObserver, Steps, Task, TrainError, fit_task};
+
+use super::{
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    write_metrics_report,
+};
+use crate::config::{DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
+use crate::manifest::DataInfo;
+use crate::observer::RunObserver;
+use crate::progress::DownloadBar;
+use crate::run_dir::RunDir;
+use crate::{datasets, schema};
+
+/// Images in each per-epoch grid: 8 rows of 8.
+const GRID: usize = 8;
+/// Seeds the validation noise apart from the run's other streams.
+const NOISE_SEED: u64 = 0x6a4e_0001;
+
+pub struct GanTask;
+
+impl TaskKind for GanTask {
+    fn name(&self) -> &'static str {
+        "gan"
+    }
+
+    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
+        &[(DatasetKind::Mnist, &["gan"])]
+    }
+
+    fn metrics(&self) -> &'static [Metric] {
+        GAN_METRICS
+    }
+
+    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
+        if exp.generation.fid_samples.is_some_and(|n| n < 2) {
+            return Err(Invalid::new(
+                "generation.fid_samples",
+                "must be at least 2: a covariance needs two images",
+            ));
+        }
+        if exp.train.monitor.metric() == "fid" && exp.generation.classifier.is_none() {
+            return Err(Invalid::new(
+                "train.monitor",
+                "val_fid needs generation.classifier, the run folder of an image classifier",
+            ));
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
+        let exp = &loaded.experiment;
+        let ModelConfig::Gan(config) = &exp.model else {
+            return Err(model_error(
+                loaded,
+                Invalid::new("kind", "this task trains a gan"),
+            ));
+        };
+        let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
+        let (train_idx, val_idx) = exp.data.split(mnist.train.len(), exp.seed);
+        if train_idx.is_empty() {
+            anyhow::bail!("{source}: no training images left after the validation split");
+        }
+        let device = Device::flex();
+        device.seed(exp.seed);
+        let image = [1, mnist.train.rows, mnist.train.cols];
+        let model = config
+            .init(image, &device)
+            .map_err(|e| model_error(loaded, e))?;
+        kiln_models::portable::materialize(&model);
+        let classifier = match &exp.generation.classifier {
+            None => None,
+            Some(dir) => Some(scoring_classifier(loaded, dir, &mnist, &train_idx)?),
+        };
+        Ok(Box::new(Ready {
+            mnist,
+            source,
+            train_idx,
+            val_idx,
+            model,
+            classifier,
+        }))
+    }
+}
+
+/// A finished classifier run's best model, with the affine map from pixels in `[0, 1]` to
+/// the inputs it was trained on.
+fn scoring_classifier(
+    loaded: &LoadedExperiment,
+    dir: &Path,
+    mnist: &Mnist,
+    train_idx: &[usize],
+) -> anyhow::Result<(Classifier, (f32, f32))> {
+    let key = || format!("{}: `generation.classifier`", loaded.file.display());
+    let run = newest_completed(dir).unwrap_or_else(|| RunDir::open(dir));
+    let text = std::fs::read_to_string(run.config()).with_context(|| {
+        format!(
+            "{}: {} is not a run folder (no config.toml)",
+            key(),
+            dir.display()
+        )
+    })?;
+    let exp: schema::Experiment = toml::from_str(&text).with_context(|| {
+        format!(
+            "{}: {} is not a config this kiln reads",
+            key(),
+            dir.display()
+        )
+    })?;
+    if !matches!(exp.model, ModelConfig::Mlp(_) | ModelConfig::Cnn(_)) {
+        anyhow::bail!(
+            "{}: {} trained a {} model; the FID needs an image classifier (mlp or cnn)",
+            key(),
+            dir.display(),
+            exp.model.kind()
+        );
+    }
+    let shape = InputShape::Image([1, mnist.train.rows, mnist.train.cols]);
+    let model = exp.model.init(shape, 10, &Device::flex()).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}: model.{}: {}",
+            key(),
+            dir.display(),
+            e.field,
+            e.message
+        )
+    })?;
+    let checkpoint = run.best_checkpoint();
+    tracing::info!("FID classifier: {}", run.root.display());
+    let model = model.try_load_file(&checkpoint).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}: {e} (a classifier for {}x{} images with 10 classes was expected)",
+            key(),
+            checkpoint.display(),
+            mnist.train.rows,
+            mnist.train.cols
+        )
+    })?;
+    // The classifier's own normalisation, from this data's training split: for the same
+    // MNIST and seed it is the classifier's (0.1307, 0.3081 for the full set).
+    let affine = match exp.data.normalize {
+        NormalizeKind::Scale => (1.0, 0.0),
+        NormalizeKind::Standardize => {
+            match Normalization::standardize_from(&mnist.train, train_idx) {
+                Normalization::Standardize { mean, std } => (1.0 / std, -mean / std),
+                Normalization::Scale => (1.0, 0.0),
+            }
+        }
+    };
+    Ok((model, affine))
+}
+
+/// `dir` itself when it is a run folder; else, when it holds run folders (an experiment's
+/// folder), the newest of them that completed.
+fn newest_completed(dir: &Path) -> Option<RunDir> {
+    if RunDir::open(dir).config().exists() {
+        return None;
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let m = crate::manifest::Manifest::read(&e.path().join("manifest.json")).ok()?;
+            (m.status == crate::manifest::Status::Completed).then_some((m.started_at, e.path()))
+        })
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, path)| RunDir::open(&path))
+}
+
+struct Ready {
+    mnist: Mnist,
+    source: String,
+    train_idx: Vec<usize>,
+    val_idx: Vec<usize>,
+    model: Gan,
+    classifier: Option<(Classifier, (f32, f32))>,
+}
+
+impl PreparedTask for Ready {
+    fn data(&self) -> DataInfo {
+        DataInfo {
+            source: self.source.clone(),
+            train: self.train_idx.len(),
+            validation: self.val_idx.len(),
+            test: self.mnist.test.len(),
+            image: Some([1, self.mnist.train.rows, self.mnist.train.cols]),
+        }
+    }
+
+    fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
+        let Ready {
+            mnist,
+            train_idx,
+            val_idx,
+            model,
+            classifier,
+            ..
+        } = *self;
+        let (exp, run, device) = (ctx.exp, ctx.run, ctx.device);
+        let scale = Normalization::Scale;
+        let fid_samples = exp.generation.fid_samples.unwrap_or(2000);
+        let scored = |digits, idx: &[usize]| {
+            let idx: Vec<usize> = idx.iter().copied().take(fid_samples).collect();
+            ImageBatcher::new(digits, idx, ctx.eval_size, scale)
+        };
+        let classifier = classifier.map(|(c, affine)| (c.fork(device), affine));
+        let scorer = |real: &ImageBatcher| {
+            classifier
+                .as_ref()
+                .and_then(|(c, affine)| FidScorer::new(c.clone(), *affine, real, device))
+        };
+        let validation = scored(&mnist.train, &val_idx);
+        let latent = model.generator.latent();
+        let noise = fixed_noise(
+            validation.len().max(GRID * GRID),
+            latent,
+            exp.seed ^ NOISE_SEED,
+            device,
+        );
+        let mut task = Adversarial::new(
+            ImageBatcher::new(&mnist.train, train_idx, exp.train.batch_size, scale),
+            (!validation.is_empty()).then_some(validation),
+            None,
+            noise.clone(),
+        );
+        task.scorer = task.validation.as_ref().and_then(scorer);
+        if classifier.is_some() && task.scorer.is_none() {
+            anyhow::bail!("the FID needs at least two validation images");
+        }
+        let (rows, cols) = (mnist.train.rows, mnist.train.cols);
+        let grid_noise = noise.clone().slice(0..GRID * GRID);
+        let mut observer = RunObserver::<Gan>::new(run, exp.train.epochs).with_epoch_hook(
+            Box::new(move |epoch, gan: &Gan| {
+                write_grid(run, epoch, gan, grid_noise.clone(), (rows, cols))
+            }),
+        );
+        let (outcome, train_seconds) = fit_and_record(run, ctx.manifest, &mut observer, |o| {
+            fit_task(model, &exp.train, &mut task, device, exp.seed, o)
+        })?;
+
+        let clock = Instant::now();
+        let test_data = scored(&mnist.test, &(0..mnist.test.len()).collect::<Vec<_>>());
+        let test_scorer = scorer(&test_data);
+        let test_noise = fixed_noise(
+            test_data.len().max(1),
+            latent,
+            exp.seed ^ NOISE_SEED ^ 0x7e57,
+            device,
+        );
+        let test = evaluate_gan(
+            &outcome.best,
+            &test_data,
+            test_scorer.as_ref(),
+            &test_noise,
+            device,
+            &mut observer,
+        )?;
+        ctx.manifest.timings.test_s = Some(clock.elapsed().as_secs_f64());
+        write_grid(
+            run,
+            0,
+            &outcome.best,
+            noise.slice(0..GRID * GRID),
+            (rows, cols),
+        )?;
+        write_metrics_report(run, &test, outcome.best_epoch, "test", test_data.len())?;
+        Ok(Trained {
+            epochs: observer.epochs,
+            best_epoch: outcome.best_epoch,
+            stopped_early: outcome.stopped_early,
+            test,
+            test_split: "test",
+            train_seconds,
+        })
+    }
+
+    fn train_steps(
+        self: Box<Self>,
+        exp: &Experiment,
+        steps: usize,
+        device: &Device,
+        observer: &mut dyn StepObserver,
+    ) -> Result<(), TrainError> {
+        let Ready {
+            mnist,
+            train_idx,
+            model,
+            ..
+        } = *self;
+        let train = ImageBatcher::new(
+            &mnist.train,
+            train_idx,
+            exp.train.batch_size,
+            Normalization::Scale,
+        );
+        let noise = fixed_noise(1, model.generator.latent(), exp.seed, device);
+        let mut task = Adversarial::new(train, None, None, noise);
+        let config = steps_config(exp, steps, task.num_batches());
+        fit_task(
+            model,
+            &config,
+            &mut task,
+            device,
+            exp.seed,
+            &mut Steps(observer),
+        )
+        .map(|_| ())
+    }
+}
+
+/// The generator's images for `noise` as a PNG grid: `samples/epoch_NNN.png` (`epoch` 0 is
+/// the best model after training).
+fn write_grid(
+    run: &RunDir,
+    epoch: usize,
+    gan: &Gan,
+    noise: Tensor<2>,
+    side: (usize, usize),
+) -> anyhow::Result<()> {
+    let path = run.sample_image(epoch);
+    draw_grid(&path, gan, noise, side)
+}
+
+/// Draws `gan`'s images for `noise` into `path`, through a temporary file renamed into place.
+pub fn draw_grid(
+    path: &Path,
+    gan: &Gan,
+    noise: Tensor<2>,
+    side: (usize, usize),
+) -> anyhow::Result<()> {
+    let images = (gan.generator.forward(noise) + 1.0) * 0.5;
+    let pixels = images
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading generated images: {e:?}"))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // plotters names the format by the extension, so the temporary name ends in `.png`.
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp.png", std::process::id()));
+    let drawn = kiln_report::grid::image_grid(&tmp, &pixels, side, GRID)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        });
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    drawn
+}
