@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use base64::prelude::{BASE64_STANDARD, Engine as _};
+
 /// One run listed at the bottom of the page.
 #[derive(Debug, Clone)]
 pub struct RunEntry {
@@ -12,6 +14,8 @@ pub struct RunEntry {
     pub cells: Vec<(String, String)>,
     /// The run's resolved config (TOML), or why there is none.
     pub config: String,
+    /// What a generative run drew last (a GAN's sample grid), as PNG bytes with a caption.
+    pub image: Option<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,7 @@ th { background: #f3f3f3; cursor: pointer; user-select: none; }
 th.sorted-asc::after { content: ' \\25B2'; } th.sorted-desc::after { content: ' \\25BC'; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure.samples { display: inline-block; margin-right: 1rem; } figure.samples img { image-rendering: pixelated; }
 figcaption { color: #555; font-size: 0.9rem; }
 details pre { background: #f8f8f8; padding: 0.6rem; max-height: 30rem; overflow: auto; font-size: 0.8rem; }
 footer { color: #777; font-size: 0.8rem; margin-top: 2rem; }
@@ -141,6 +146,21 @@ impl Page {
                 escape(title)
             );
         }
+        let drawn: Vec<&RunEntry> = self.runs.iter().filter(|r| r.image.is_some()).collect();
+        if !drawn.is_empty() {
+            out.push_str("<h2>Samples</h2>\n");
+        }
+        for run in drawn {
+            if let Some((caption, png)) = &run.image {
+                let _ = writeln!(
+                    out,
+                    "<figure class=\"samples\"><img alt=\"samples of {id}\" src=\"data:image/png;base64,{}\"><figcaption>{id}: {}</figcaption></figure>",
+                    BASE64_STANDARD.encode(png),
+                    escape(caption),
+                    id = escape(&run.id),
+                );
+            }
+        }
         let _ = writeln!(out, "<h2>Runs ({})</h2>", self.runs.len());
         let header: Vec<String> = std::iter::once("run".to_string())
             .chain(
@@ -197,6 +217,7 @@ mod tests {
                 id: "t001-s1".into(),
                 cells: vec![("status".into(), "completed".into())],
                 config: "name = \"x\"\n[train]\nlr = 1e-3 # <b>".into(),
+                image: Some(("epoch 3".into(), vec![0x89, b'P', b'N', b'G'])),
             }],
         };
         let html = page.to_html();
@@ -205,6 +226,11 @@ mod tests {
         assert!(html.contains("data-sort=\"0.9800\""));
         assert!(html.contains("<svg width=\"1\"></svg>"));
         assert!(html.contains("# &lt;b&gt;</pre></details>"));
+        assert!(html.contains("<h2>Samples</h2>"));
+        assert!(
+            html.contains("src=\"data:image/png;base64,iVBORw==\""),
+            "{html}"
+        );
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     }
 }

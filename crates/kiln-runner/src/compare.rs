@@ -13,6 +13,7 @@ use polars::prelude::*;
 
 use crate::index;
 use crate::metrics_io::read_parquet;
+use crate::run_dir::RunDir;
 
 /// Metrics shown when `--metrics` is not given (those the index has).
 const DEFAULT_METRICS: &[&str] = &["test_accuracy", "test_loss", "samples_per_second", "wall_s"];
@@ -606,6 +607,9 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
             let path = paths[i].clone().unwrap_or_default();
             let config = std::fs::read_to_string(sel.results.join(&path).join("config.toml"))
                 .unwrap_or_else(|e| format!("(no config.toml: {e})"));
+            let image = RunDir::open(&sel.results.join(&path))
+                .final_sample_image()
+                .and_then(|(caption, png)| Some((caption, std::fs::read(png).ok()?)));
             RunEntry {
                 id: path,
                 cells: run_columns
@@ -621,6 +625,7 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
                     })
                     .collect(),
                 config,
+                image,
             }
         })
         .collect();

@@ -113,6 +113,27 @@ impl RunDir {
             .join("samples")
             .join(format!("epoch_{epoch:03}.png"))
     }
+    /// The grid of images that shows the run's result best, with a caption: the best model's
+    /// after training, else the last epoch's; `None` for a run that draws no images.
+    pub fn final_sample_image(&self) -> Option<(String, PathBuf)> {
+        let best = self.sample_image(0);
+        if best.is_file() {
+            return Some(("the best model's samples".into(), best));
+        }
+        let mut grids: Vec<PathBuf> = std::fs::read_dir(self.root.join("samples"))
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "png")
+                    && p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("epoch_"))
+            })
+            .collect();
+        grids.sort();
+        let last = grids.pop()?;
+        let name = last.file_stem()?.to_string_lossy().replace('_', " ");
+        Some((format!("samples after {name}"), last))
+    }
     /// Every test pair with the model's output, tab-separated.
     pub fn test_outputs(&self) -> PathBuf {
         self.root.join("test_outputs.tsv")
