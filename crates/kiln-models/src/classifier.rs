@@ -23,6 +23,27 @@ pub enum ModelConfig {
     LanguageModel(LanguageModelConfig),
     Seq2seq(Seq2SeqConfig),
     Gan(GanConfig),
+    /// A model defined outside kiln and registered by its crate (see `kiln_runner::tasks`).
+    Custom(CustomConfig),
+}
+
+/// `kind = "custom"`: a model that a plug-in crate defines. `name` picks the plug-in, which
+/// reads its own settings from `options` ([`CustomConfig::options_as`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl CustomConfig {
+    /// The options as the plug-in's own typed config; a bad or unknown key is an `Invalid`
+    /// naming `options`.
+    pub fn options_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Invalid> {
+        serde_json::from_value(serde_json::Value::Object(self.options.clone()))
+            .map_err(|e| Invalid::new("options", e.to_string()))
+    }
 }
 
 /// What a classifier reads.
@@ -55,6 +76,7 @@ impl ModelConfig {
             ModelConfig::LanguageModel(c) => c.validate(),
             ModelConfig::Seq2seq(c) => c.validate(),
             ModelConfig::Gan(c) => c.validate(),
+            ModelConfig::Custom(_) => Ok(()),
         }
     }
 
@@ -68,6 +90,15 @@ impl ModelConfig {
             ModelConfig::LanguageModel(_) => "language_model",
             ModelConfig::Seq2seq(_) => "seq2seq",
             ModelConfig::Gan(_) => "gan",
+            ModelConfig::Custom(_) => "custom",
+        }
+    }
+
+    /// What picks the model's task: its kind, or a custom model's registered name.
+    pub fn name(&self) -> &str {
+        match self {
+            ModelConfig::Custom(c) => &c.name,
+            other => other.kind(),
         }
     }
 
@@ -104,6 +135,12 @@ impl ModelConfig {
                 ),
             )
         };
+        let recurrent = |cell, config: &RecurrentConfig| match input {
+            InputShape::Tokens { vocab } => Ok(Classifier::Recurrent(
+                config.init(cell, vocab, classes, device),
+            )),
+            InputShape::Image(_) => Err(mismatch("token ids")),
+        };
         Ok(match (self, input) {
             (ModelConfig::Mlp(c), InputShape::Image(shape)) => {
                 Classifier::Mlp(c.init(shape.iter().product(), classes, device))
@@ -111,25 +148,24 @@ impl ModelConfig {
             (ModelConfig::Cnn(c), InputShape::Image(shape)) => {
                 Classifier::Cnn(c.init(shape, classes, device)?)
             }
-            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), _) => {
+            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), InputShape::Tokens { .. }) => {
                 return Err(mismatch("images"));
             }
-            (ModelConfig::LanguageModel(_) | ModelConfig::Seq2seq(_) | ModelConfig::Gan(_), _) => {
+            (ModelConfig::Rnn(r), _) => recurrent(CellKind::Rnn, r)?,
+            (ModelConfig::Lstm(r), _) => recurrent(CellKind::Lstm, r)?,
+            (ModelConfig::Gru(r), _) => recurrent(CellKind::Gru, r)?,
+            (
+                ModelConfig::LanguageModel(_)
+                | ModelConfig::Seq2seq(_)
+                | ModelConfig::Gan(_)
+                | ModelConfig::Custom(_),
+                _,
+            ) => {
                 return Err(Invalid::new(
                     "kind",
-                    format!("a {} model is not a classifier", self.kind()),
+                    format!("a {} model is not one of kiln's classifiers", self.kind()),
                 ));
             }
-            (c, InputShape::Tokens { vocab }) => {
-                let (cell, config) = match c {
-                    ModelConfig::Rnn(r) => (CellKind::Rnn, r),
-                    ModelConfig::Lstm(r) => (CellKind::Lstm, r),
-                    ModelConfig::Gru(r) => (CellKind::Gru, r),
-                    _ => unreachable!("image models matched above"),
-                };
-                Classifier::Recurrent(config.init(cell, vocab, classes, device))
-            }
-            (_, InputShape::Image(_)) => return Err(mismatch("token ids")),
         })
     }
 }

@@ -20,7 +20,7 @@ pub mod seq2seq;
 
 pub use activation::ActivationKind;
 pub use cells::{CellKind, CellState};
-pub use classifier::{Classifier, InputShape, Inputs, ModelConfig};
+pub use classifier::{Classifier, CustomConfig, InputShape, Inputs, ModelConfig};
 pub use cnn::{Cnn, CnnConfig, ConvBlockConfig};
 pub use gan::{Gan, GanConfig};
 pub use invalid::Invalid;

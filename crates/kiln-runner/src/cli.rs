@@ -283,6 +283,14 @@ fn bench_command(
 }
 
 pub fn main() -> ExitCode {
+    main_with(&[])
+}
+
+/// The kiln command with a plug-in crate's own tasks (and so its own models) registered
+/// beside kiln's: a plug-in's `main` is `kiln_runner::cli::main_with(&[&MyTask])`, and
+/// every command, sweeps' trial processes included, then knows its models.
+pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
+    crate::tasks::register(tasks);
     let cli = Cli::parse();
     crate::progress::init(cli.quiet);
     crate::interrupt::install();

@@ -1,8 +1,9 @@
 //! Classification as a [`Task`]: labelled batches, cross-entropy (or the configured loss),
 //! a confusion matrix per split.
 
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use kiln_models::Classifier;
+use kiln_models::{Classifier, Inputs};
 
 use crate::fit::{
     FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
@@ -26,14 +27,28 @@ pub const CLASSIFICATION_METRICS: &[Metric] = &[
     Metric::higher("macro_f1"),
 ];
 
-struct Classification<'a> {
+/// A model that classifies batches: kiln's own [`Classifier`], or a model a plug-in crate
+/// defines, which then trains and evaluates through the same task.
+pub trait Classify: Module {
+    /// Inputs to `[batch, classes]` logits.
+    fn logits(&self, inputs: Inputs) -> Tensor<2>;
+}
+
+impl Classify for Classifier {
+    fn logits(&self, inputs: Inputs) -> Tensor<2> {
+        self.forward(inputs)
+    }
+}
+
+struct Classification<'a, M> {
     splits: Splits<'a>,
     loss: LossKind,
     confusion: Confusion,
+    model: std::marker::PhantomData<M>,
 }
 
-impl Task for Classification<'_> {
-    type Model = Classifier;
+impl<M: Classify> Task for Classification<'_, M> {
+    type Model = M;
 
     fn num_batches(&self) -> usize {
         self.splits.train.num_batches()
@@ -54,15 +69,15 @@ impl Task for Classification<'_> {
 
     fn optimize(
         &mut self,
-        model: Classifier,
+        model: M,
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (Classifier, StepOutcome) {
+    ) -> (M, StepOutcome) {
         let out = {
             let model = &model;
             let batch = self.splits.train.batch(indices, device);
-            let logits = model.forward(batch.inputs);
+            let logits = model.logits(batch.inputs);
             let predicted = predictions(&logits);
             let loss = self.loss.forward(logits, batch.targets);
             let correct = predicted
@@ -87,9 +102,9 @@ impl Task for Classification<'_> {
 
     fn validate(
         &mut self,
-        model: &Classifier,
+        model: &M,
         device: &Device,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Observer<M>,
     ) -> Result<SplitMetrics, TrainError> {
         let data = self.splits.validation.expect("has_validation checked it");
         evaluate(
@@ -105,31 +120,32 @@ impl Task for Classification<'_> {
 
 /// Trains a classifier on `data`, evaluating on its validation batches after every epoch.
 /// `seed` fixes the order of the batches.
-pub fn fit(
-    model: Classifier,
+pub fn fit<M: Classify>(
+    model: M,
     config: &TrainConfig,
     data: Splits,
     device: &Device,
     seed: u64,
-    observer: &mut dyn Observer,
-) -> Result<FitOutcome, TrainError> {
+    observer: &mut dyn Observer<M>,
+) -> Result<FitOutcome<M>, TrainError> {
     let mut task = Classification {
         splits: data,
         loss: config.loss,
         confusion: Confusion::new(data.classes),
+        model: std::marker::PhantomData,
     };
     fit_task(model, config, &mut task, device, seed, observer)
 }
 
 /// Loss and metrics of a validation-mode `model` over every item of `data`. Stops early,
 /// with an error, when the observer asks for it (a long test split can take minutes).
-pub fn evaluate(
-    model: &Classifier,
+pub fn evaluate<M: Classify>(
+    model: &M,
     data: &dyn Batches,
     loss: LossKind,
     classes: usize,
     device: &Device,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Observer<M>,
 ) -> Result<SplitMetrics, TrainError> {
     let order = data.order(None);
     observer.on_evaluation_start(order.len());
@@ -143,7 +159,7 @@ pub fn evaluate(
             });
         }
         let batch = data.batch(indices, device);
-        let logits = model.forward(batch.inputs);
+        let logits = model.logits(batch.inputs);
         confusion.add(&predictions(&logits), &batch.labels);
         loss_sum +=
             loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;

@@ -19,7 +19,7 @@ mod schedule;
 mod translation;
 
 pub use batches::{Batch, Batches};
-pub use classify::{CLASSIFICATION_METRICS, Splits, evaluate, fit};
+pub use classify::{CLASSIFICATION_METRICS, Classify, Splits, evaluate, fit};
 pub use config::{
     AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,
     TrainConfig,

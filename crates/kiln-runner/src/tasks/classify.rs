@@ -8,8 +8,8 @@ use burn::tensor::Device;
 use kiln_data::download::write_atomically;
 use kiln_models::{Classifier, InputShape};
 use kiln_train::{
-    CLASSIFICATION_METRICS, Metric, SplitMetrics, Splits, StepObserver, Steps, TrainError,
-    evaluate, fit,
+    CLASSIFICATION_METRICS, Classify, Metric, SplitMetrics, Splits, StepObserver, Steps,
+    TrainError, evaluate, fit,
 };
 use serde::Serialize;
 
@@ -43,16 +43,26 @@ impl TaskKind for Classification {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let prepared = Prepared::load(&loaded.experiment)?;
         let model = initial_model(loaded, &prepared)?;
-        Ok(Box::new(Ready { prepared, model }))
+        Ok(prepared_classifier(prepared, model))
     }
 }
 
-struct Ready {
+/// Classification of `prepared` by `model`, ready to train: kiln's own classifiers, or a
+/// plug-in's model (its `TaskKind::prepare` loads the data with [`Prepared::load`], builds
+/// its model for [`Prepared::input_shape`] and its classes, and hands both here).
+pub fn prepared_classifier<M: Classify + 'static>(
     prepared: Prepared,
-    model: Classifier,
+    model: M,
+) -> Box<dyn PreparedTask> {
+    Box::new(Ready { prepared, model })
 }
 
-impl PreparedTask for Ready {
+struct Ready<M> {
+    prepared: Prepared,
+    model: M,
+}
+
+impl<M: Classify + 'static> PreparedTask for Ready<M> {
     fn data(&self) -> DataInfo {
         let [train, validation, test] = self.prepared.counts();
         DataInfo {

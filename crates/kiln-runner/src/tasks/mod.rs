@@ -5,12 +5,16 @@
 //! exists, then trains, tests and writes its own artefacts (vocabularies, samples, outputs,
 //! `test.json`) into the folder that [`crate::run`] opened.
 //!
-//! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`].
+//! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`]; or, from
+//! a crate of one's own, a `TaskKind` passed to [`crate::cli::main_with`], which registers
+//! it beside these (see `examples/custom-model`).
 
 mod classify;
 mod gan;
 mod language;
 mod translation;
+
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use burn::tensor::Device;
@@ -27,11 +31,29 @@ use crate::observer::RunObserver;
 use crate::run_dir::RunDir;
 use crate::{charts, metrics_io};
 
+pub use classify::{initial_model, prepared_classifier};
 pub use gan::draw_grid;
 pub use language::{SPECIALS, samples};
 pub use translation::decoding;
 
-/// Every task kiln knows, in the order `kiln check` lists them.
+/// Tasks registered by a plug-in crate's binary, beside [`TASKS`].
+static REGISTERED: OnceLock<Vec<&'static dyn TaskKind>> = OnceLock::new();
+
+/// Adds a plug-in's tasks beside kiln's own. Once per process, before any experiment is
+/// read; `false` when tasks were registered already.
+pub fn register(tasks: &[&'static dyn TaskKind]) -> bool {
+    REGISTERED.set(tasks.to_vec()).is_ok()
+}
+
+/// kiln's tasks, then any a plug-in registered.
+pub fn all() -> impl Iterator<Item = &'static dyn TaskKind> {
+    TASKS
+        .iter()
+        .copied()
+        .chain(REGISTERED.get().into_iter().flatten().copied())
+}
+
+/// The tasks kiln itself has.
 pub static TASKS: &[&dyn TaskKind] = &[
     &classify::Classification,
     &language::LanguageModelling,
@@ -110,18 +132,22 @@ pub struct Trained {
 /// The task that trains the experiment's model, or why none does: the model picks the task,
 /// and the task must take the dataset.
 pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
-    let kind = exp.model.kind();
+    let kind = exp.model.name();
     let dataset = exp.data.dataset;
     let trains = |t: &&dyn TaskKind| t.learns().iter().any(|(_, m)| m.contains(&kind));
-    let task = TASKS
-        .iter()
-        .copied()
-        .find(trains)
-        .ok_or_else(|| Invalid::new("model.kind", format!("no task trains a {kind} model")))?;
+    let task = all().find(trains).ok_or_else(|| match &exp.model {
+        kiln_models::ModelConfig::Custom(_) => Invalid::new(
+            "model.name",
+            format!(
+                "no registered task trains a `{kind}` model: a custom model is trained by the \
+                 binary of the crate that registers it (see examples/custom-model)"
+            ),
+        ),
+        _ => Invalid::new("model.kind", format!("no task trains a {kind} model")),
+    })?;
     let fits = |(d, models): &(DatasetKind, &[&str])| *d == dataset && models.contains(&kind);
     if !task.learns().iter().any(fits) {
-        let takes: Vec<&str> = TASKS
-            .iter()
+        let takes: Vec<&str> = all()
             .flat_map(|t| t.learns())
             .filter(|(d, _)| *d == dataset)
             .flat_map(|(_, models)| models.iter().copied())
@@ -144,7 +170,7 @@ pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid
 /// Every metric name any task reports, first seen first: the index's `test_<name>` columns.
 pub fn metric_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Vec::new();
-    for m in TASKS.iter().flat_map(|t| t.metrics()) {
+    for m in all().flat_map(|t| t.metrics()) {
         if !names.contains(&m.name) {
             names.push(m.name);
         }
@@ -154,8 +180,7 @@ pub fn metric_names() -> Vec<&'static str> {
 
 /// Whether higher is better for the metric `name`, by the first task that defines it.
 pub fn higher_is_better(name: &str) -> Option<bool> {
-    TASKS
-        .iter()
+    all()
         .flat_map(|t| t.metrics())
         .find(|m| m.name == name)
         .map(|m| m.higher_is_better)
