@@ -485,7 +485,7 @@ fn numbers(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
 
 /// One run's per-epoch `metric`, from its epochs table.
 fn curve(run: &Path, metric: &str) -> Option<Vec<(f64, f64)>> {
-    let f = read_parquet(&run.join("metrics").join("epochs.parquet")).ok()?;
+    let f = read_parquet(&RunDir::open(run).metrics("epochs", "parquet")).ok()?;
     let x = f.column("epoch").ok()?.cast(&DataType::Float64).ok()?;
     let y = f.column(metric).ok()?.cast(&DataType::Float64).ok()?;
     let points: Vec<(f64, f64)> = x
@@ -605,7 +605,7 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
     let runs = (0..listed)
         .map(|i| {
             let path = paths[i].clone().unwrap_or_default();
-            let config = std::fs::read_to_string(sel.results.join(&path).join("config.toml"))
+            let config = std::fs::read_to_string(RunDir::open(&sel.results.join(&path)).config())
                 .unwrap_or_else(|e| format!("(no config.toml: {e})"));
             let image = RunDir::open(&sel.results.join(&path))
                 .final_sample_image()

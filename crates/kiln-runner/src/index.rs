@@ -17,6 +17,7 @@ use polars::prelude::*;
 
 use crate::manifest::Manifest;
 use crate::metrics_io::read_parquet;
+use crate::run_dir::RunDir;
 
 pub const INDEX_FILE: &str = "index.parquet";
 const LOCK_FILE: &str = ".index.lock";
@@ -91,7 +92,8 @@ impl Row {
 
     /// The row of the run in `root`, which lies under `results`.
     pub fn from_run(results: &Path, root: &Path) -> anyhow::Result<Self> {
-        let manifest = Manifest::read(&root.join("manifest.json"))?;
+        let folder = RunDir::open(root);
+        let manifest = Manifest::read(&folder.manifest())?;
         let mut row = Row::default();
         let rel = root
             .strip_prefix(results)
@@ -158,14 +160,14 @@ impl Row {
             }),
         );
 
-        let test: Option<serde_json::Value> = std::fs::read(root.join("test.json"))
+        let test: Option<serde_json::Value> = std::fs::read(folder.test_report())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         for metric in crate::tasks::metric_names() {
             let v = test.as_ref().and_then(|t| t[metric].as_f64());
             row.set(&format!("test_{metric}"), Cell::F64(v));
         }
-        let epochs = root.join("metrics").join("epochs.parquet");
+        let epochs = folder.metrics("epochs", "parquet");
         let frame = read_parquet(&epochs).ok();
         let series = |name: &str| -> Vec<f64> {
             frame
@@ -203,9 +205,9 @@ impl Row {
             Cell::F64(stats("samples_per_second").map(|s| s.mean)),
         );
 
-        if let Ok(text) = std::fs::read_to_string(root.join("config.toml")) {
+        if let Ok(text) = std::fs::read_to_string(folder.config()) {
             let config: toml::Table = toml::from_str(&text).with_context(|| {
-                format!("{}: not valid TOML", root.join("config.toml").display())
+                format!("{}: not valid TOML", folder.config().display())
             })?;
             flatten_config(&config, "", &mut row);
         }
@@ -451,7 +453,7 @@ pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
 /// Every folder under `results` that holds a run's manifest.
 pub fn run_folders(results: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-        if dir.join("manifest.json").is_file() {
+        if RunDir::open(dir).manifest().is_file() {
             out.push(dir.to_path_buf());
             return;
         }

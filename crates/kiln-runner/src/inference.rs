@@ -159,11 +159,7 @@ fn generate_images(f: &Finished, config: &GanConfig, seed: u64) -> anyhow::Resul
     let device = Device::flex();
     let gan = f.load(config.init(image, &device)?)?;
     let noise = kiln_train::gan::fixed_noise(64, gan.generator.latent(), seed, &device);
-    let path = f
-        .run
-        .root
-        .join("samples")
-        .join(format!("generated_seed{seed}.png"));
+    let path = f.run.generated_image(seed);
     crate::tasks::draw_grid(&path, &gan, noise, (image[1], image[2]))?;
     Ok(format!("64 samples: {}", path.display()))
 }

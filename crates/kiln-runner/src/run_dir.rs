@@ -113,6 +113,12 @@ impl RunDir {
             .join("samples")
             .join(format!("epoch_{epoch:03}.png"))
     }
+    /// New images drawn from a finished run with `seed` (`kiln generate`).
+    pub fn generated_image(&self, seed: u64) -> PathBuf {
+        self.root
+            .join("samples")
+            .join(format!("generated_seed{seed}.png"))
+    }
     /// The grid of images that shows the run's result best, with a caption: the best model's
     /// after training, else the last epoch's; `None` for a run that draws no images.
     pub fn final_sample_image(&self) -> Option<(String, PathBuf)> {

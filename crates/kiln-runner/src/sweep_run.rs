@@ -74,7 +74,7 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter_map(|p| {
-            Manifest::read(&p.join("manifest.json"))
+            Manifest::read(&RunDir::open(&p).manifest())
                 .ok()
                 .map(|m| (p, m))
         })
@@ -117,7 +117,7 @@ fn mark_killed(results: &Path, root: &Path, m: &Manifest) {
     let mut m = m.clone();
     m.status = Status::Failed;
     m.error = Some(m.killed_error());
-    if m.write(&root.join("manifest.json")).is_ok() {
+    if m.write(&RunDir::open(root).manifest()).is_ok() {
         let _ = crate::index::update(results, root);
     }
 }
@@ -322,7 +322,7 @@ fn outcome(sweep: &Sweep, results: &Path, i: usize, ok: bool) -> String {
         .filter_map(|e| e.ok())
         .filter(|e| RunDir::is_attempt_of(&e.file_name().to_string_lossy(), &base))
         .filter_map(|e| {
-            let m = Manifest::read(&e.path().join("manifest.json")).ok()?;
+            let m = Manifest::read(&RunDir::open(&e.path()).manifest()).ok()?;
             m.sweep
                 .as_ref()
                 .is_some_and(|t| t.key == key)
@@ -331,7 +331,7 @@ fn outcome(sweep: &Sweep, results: &Path, i: usize, ok: bool) -> String {
         .max_by_key(|(t, _, _)| *t);
     match newest {
         Some((_, path, m)) if ok && m.status == Status::Completed => {
-            let acc = std::fs::read(path.join("test.json"))
+            let acc = std::fs::read(RunDir::open(&path).test_report())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| v["accuracy"].as_f64());

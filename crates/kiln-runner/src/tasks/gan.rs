@@ -173,7 +173,7 @@ fn newest_completed(dir: &Path) -> Option<RunDir> {
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let m = crate::manifest::Manifest::read(&e.path().join("manifest.json")).ok()?;
+            let m = crate::manifest::Manifest::read(&RunDir::open(&e.path()).manifest()).ok()?;
             (m.status == crate::manifest::Status::Completed).then_some((m.started_at, e.path()))
         })
         .max_by_key(|(t, _)| *t)
