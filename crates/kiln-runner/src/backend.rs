@@ -12,7 +12,7 @@
 
 use burn::tensor::Device;
 
-use crate::config::BackendKind;
+use crate::schema::BackendKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -16,8 +16,8 @@ use kiln_train::epoch_seed;
 use serde::Serialize;
 
 use crate::backend;
-use crate::config::{DatasetKind, LoadedExperiment};
 use crate::prepare::{CorpusData, Prepared};
+use crate::schema::{DatasetKind, LoadedExperiment};
 
 #[derive(Serialize)]
 struct Workload<'a> {

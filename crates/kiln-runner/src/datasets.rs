@@ -7,7 +7,7 @@ use kiln_data::{
     Corpus, ImdbSource, LengthFilter, Mnist, MnistSource, Pairs, Reviews, download::Progress,
 };
 
-use crate::config::{DataSource, Experiment};
+use crate::schema::{DataSource, Experiment};
 
 /// The download cache, relative to the working directory (the workspace root under xtask).
 pub const CACHE_DIR: &str = "datasets";

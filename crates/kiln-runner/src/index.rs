@@ -206,9 +206,8 @@ impl Row {
         );
 
         if let Ok(text) = std::fs::read_to_string(folder.config()) {
-            let config: toml::Table = toml::from_str(&text).with_context(|| {
-                format!("{}: not valid TOML", folder.config().display())
-            })?;
+            let config: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("{}: not valid TOML", folder.config().display()))?;
             flatten_config(&config, "", &mut row);
         }
         Ok(row)

@@ -14,9 +14,9 @@ use kiln_models::decode::{Sampler, Sampling};
 use kiln_models::{GanConfig, LanguageModel, ModelConfig, Seq2Seq};
 use kiln_train::{Decoding, beam_one};
 
-use crate::config::Experiment;
 use crate::prepare::generative_tokenizer;
 use crate::run_dir::RunDir;
+use crate::schema::Experiment;
 use crate::tasks::SPECIALS;
 
 /// A finished run's config and folder.

@@ -14,11 +14,11 @@ use kiln_data::{ImageBatcher, LengthFilter, Mnist, Normalization, Pair};
 use kiln_models::InputShape;
 use kiln_train::Batches;
 
-use crate::config::{
-    DatasetKind, Experiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
-};
 use crate::datasets;
 use crate::progress::DownloadBar;
+use crate::schema::{
+    DatasetKind, Experiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
+};
 
 pub struct ImageData {
     pub mnist: Mnist,

@@ -59,7 +59,7 @@ pub fn run(
         data.train,
         data.validation,
         data.test,
-        if exp.data.dataset == crate::config::DatasetKind::Corpus {
+        if exp.data.dataset == crate::schema::DatasetKind::Corpus {
             "tokens"
         } else {
             "items"

@@ -8,6 +8,17 @@ use kiln_models::{Invalid, ModelConfig};
 use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
+/// An experiment as loaded: the resolved config and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedExperiment {
+    pub experiment: Experiment,
+    pub file: PathBuf,
+    /// The `--set` arguments as given.
+    pub overrides: Vec<String>,
+    /// Names of the `KILN_*` variables that took part.
+    pub env_overrides: Vec<String>,
+}
+
 /// The keys of [`Experiment`]'s top level, which flat `KILN_*` variables may set.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "name",

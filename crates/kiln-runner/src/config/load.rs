@@ -3,16 +3,16 @@
 //! from: the file and line, the variable, or the argument.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Metadata, Provider};
 use kiln_models::Invalid;
 use toml_edit::{Document, Item, Table, Value};
 
-use super::Experiment;
 use super::lines::line_of;
 use super::sweep::{Assignment, SweepSpec, TrialSpec};
+use super::{Experiment, LoadedExperiment};
 use crate::schema::TOP_LEVEL_KEYS;
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
@@ -33,16 +33,6 @@ fn is_override(name: &str) -> bool {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
-
-#[derive(Debug, Clone)]
-pub struct LoadedExperiment {
-    pub experiment: Experiment,
-    pub file: PathBuf,
-    /// The `--set` arguments as given.
-    pub overrides: Vec<String>,
-    /// Names of the `KILN_*` variables that took part.
-    pub env_overrides: Vec<String>,
-}
 
 pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigError> {
     match plan(file, sets)? {

@@ -7,7 +7,7 @@ mod load;
 pub mod sweep;
 
 pub use crate::schema::{
-    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, GenerationConfig, NormalizeKind,
-    SyntheticTask, TokenizerKind, TruncateKind,
+    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, GenerationConfig,
+    LoadedExperiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
 };
-pub use load::{ConfigError, LoadedExperiment, Plan, Sweep, Trial, load, plan};
+pub use load::{ConfigError, Plan, Sweep, Trial, load, plan};

@@ -16,11 +16,11 @@ use serde::Serialize;
 use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
 };
-use crate::config::{DatasetKind, Experiment, LoadedExperiment};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::{Data, Prepared};
 use crate::run_dir::RunDir;
+use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Classification;
 

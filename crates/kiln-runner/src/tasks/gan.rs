@@ -18,12 +18,12 @@ use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
     write_metrics_report,
 };
-use crate::config::{DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
+use crate::datasets;
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::progress::DownloadBar;
 use crate::run_dir::RunDir;
-use crate::{datasets, schema};
+use crate::schema::{DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
 
 /// Images in each per-epoch grid: 8 rows of 8.
 const GRID: usize = 8;
@@ -113,7 +113,7 @@ fn scoring_classifier(
             dir.display()
         )
     })?;
-    let exp: schema::Experiment = toml::from_str(&text).with_context(|| {
+    let exp: Experiment = toml::from_str(&text).with_context(|| {
         format!(
             "{}: {} is not a config this kiln reads",
             key(),

@@ -18,11 +18,11 @@ use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
     write_metrics_report, write_sample,
 };
-use crate::config::{DatasetKind, Experiment, GenerationConfig, LoadedExperiment};
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::prepare::CorpusData;
 use crate::run_dir::RunDir;
+use crate::schema::{DatasetKind, Experiment, GenerationConfig, LoadedExperiment};
 
 pub struct LanguageModelling;
 

@@ -25,10 +25,10 @@ use kiln_train::{
 };
 use serde_json::json;
 
-use crate::config::{DatasetKind, Experiment, LoadedExperiment};
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::run_dir::RunDir;
+use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 use crate::{charts, metrics_io};
 
 pub use classify::{initial_model, prepared_classifier};

@@ -18,11 +18,11 @@ use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
     write_metrics_report, write_sample,
 };
-use crate::config::{DatasetKind, Experiment, LoadedExperiment};
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::prepare::PairData;
 use crate::run_dir::RunDir;
+use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Translation;
 

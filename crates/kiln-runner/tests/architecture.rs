@@ -1,0 +1,125 @@
+//! The module graph of every crate in the workspace has no cycles: for each crate, a module's
+//! `crate::x` paths (outside comments and `#[cfg(test)]` code) are its edges to top-level
+//! module `x`, and no module reaches itself. ARCHITECTURE.md's layers depend on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Names that `lib.rs` re-exports (`pub use module::{A, B}`), with the module they come
+/// from, so that `crate::A` counts as an edge to that module.
+fn reexports(src: &Path) -> BTreeMap<String, String> {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for item in lib.split(';') {
+        let Some(rest) = item.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, names)) = rest.split_once("::") else {
+            continue;
+        };
+        for name in names.split([',', '{', '}', ' ', '\n']) {
+            let name = name.rsplit("::").next().unwrap_or(name).trim();
+            if !name.is_empty() {
+                out.insert(name.to_string(), module.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Top-level module -> the top-level modules its code names.
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let names = reexports(src);
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(src).unwrap();
+            let top = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let edges = out.entry(top.clone()).or_default();
+            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for (at, _) in line.match_indices("crate::") {
+                    let name: String = line[at + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let module = names.get(&name).cloned().unwrap_or(name);
+                    if !module.is_empty() && module != top {
+                        edges.insert(module);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A cycle through `start`, as the path of modules, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+    let mut seen = BTreeSet::new();
+    while let Some((node, path)) = stack.pop() {
+        for next in graph.get(&node).into_iter().flatten() {
+            if next == start {
+                let mut found = path.clone();
+                found.push(next.clone());
+                return Some(found);
+            }
+            if seen.insert(next.clone()) {
+                let mut longer = path.clone();
+                longer.push(next.clone());
+                stack.push((next.clone(), longer));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_crate_has_an_import_cycle_between_its_modules() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if !src.is_dir() {
+            continue;
+        }
+        let g = graph(&src);
+        assert!(g.len() > 1, "{} has its modules", src.display());
+        for module in g.keys() {
+            if let Some(found) = cycle(&g, module) {
+                panic!("{}: import cycle {}", src.display(), found.join(" -> "));
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} crates found");
+}
+
+#[test]
+fn a_cycle_is_found_when_there_is_one() {
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    g.entry("a".into()).or_default().insert("b".into());
+    g.entry("b".into()).or_default().insert("c".into());
+    g.entry("c".into()).or_default().insert("a".into());
+    assert_eq!(cycle(&g, "a").unwrap(), ["a", "b", "c", "a"]);
+    g.get_mut("c").unwrap().clear();
+    assert!(cycle(&g, "a").is_none());
+}
