@@ -436,7 +436,7 @@ batch_size = 32
 learning_rate = 1e-3
 "#;
 
-    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("exp.toml");
         std::fs::write(&path, text).unwrap();
