@@ -25,7 +25,8 @@ commands:
                                             configuration (table, markdown, csv or json)
   report [SELECTION] [--out FILE]           the same as one self-contained HTML page
   index [--rebuild]                         show, or rebuild from the run folders, the index
-  generate RUN [--prompt TEXT]              text from a finished language-model run, e.g.
+  generate RUN [--prompt TEXT]              text from a finished language-model run (a GAN
+                                            run: 64 new samples as a PNG grid), e.g.
       [--temperature T] [--length N]        cargo xtask generate results/charlstm_shakespeare/
       [--top-k K] [--seed S]                <run> --prompt \"ROMEO:\" --temperature 0.8
   translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,

@@ -117,7 +117,8 @@ pub enum Command {
         pytorch_script: PathBuf,
     },
     /// Write text with a finished language-model run: the prompt and what the model draws
-    /// after it. The same seed prints the same text.
+    /// after it; or, from a GAN run, 64 new samples as a PNG grid in its samples/ folder.
+    /// The same seed gives the same output.
     Generate {
         /// The run's folder, e.g. results/charlstm_shakespeare/20261124-080000-s42.
         run: PathBuf,
