@@ -215,8 +215,9 @@ fn wgpu_name(debug: &str) -> String {
 }
 
 /// Runs `f`, turning a panic into an `Err` without printing it: here a panic is the
-/// backend's way of saying a device is missing, and the caller words the error.
-fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
+/// backend's way of saying a device is missing (or, for a checkpoint probed by the GAN task,
+/// that its shapes do not fit), and the caller words the error.
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::thread::Result<T> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(f);

@@ -150,6 +150,27 @@ fn bad_gan_inputs_are_named_and_leave_no_run() {
         }
         assert!(sb.runs("gan_mnist").is_empty(), "{sets:?} left a run");
     }
+    // A classifier whose config no longer matches its checkpoint (or whose checkpoint was
+    // trained on other images) is refused before a run exists, whether burn notices at
+    // loading or only in the first forward pass.
+    classifier(&sb);
+    let mlp = sb.runs("mlp_mnist").pop().unwrap();
+    let config = mlp.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("hidden = [128]"), "{text}");
+    std::fs::write(&config, text.replace("hidden = [128]", "hidden = [64, 32]")).unwrap();
+    let mut extra = SMALL.to_vec();
+    extra.extend(["--set", "generation.classifier=results/mlp_mnist"]);
+    let out = sb.run(&experiment("gan_mnist"), &extra);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "a mismatched classifier was accepted"
+    );
+    assert!(err.contains("generation.classifier"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(sb.runs("gan_mnist").is_empty());
+
     // A classifier of text cannot score images.
     let lstm = sb.run(
         &experiment("quickstart_imdb"),

@@ -149,6 +149,20 @@ fn scoring_classifier(
             mnist.train.cols
         )
     })?;
+    // A checkpoint of other sizes may load into this model and only fail in its first
+    // forward pass: try one image now, while nothing is written.
+    let (rows, cols) = (mnist.train.rows, mnist.train.cols);
+    let probe = crate::backend::quietly(std::panic::AssertUnwindSafe(|| {
+        let image = Tensor::<4>::zeros([1, 1, rows, cols], &Device::flex());
+        model.image_features(image).map(|f| f.dims()[1])
+    }));
+    if !matches!(probe, Ok(Some(n)) if n > 0) {
+        anyhow::bail!(
+            "{}: {} does not read {rows}x{cols} images into features (its checkpoint was trained on images of another size)",
+            key(),
+            dir.display()
+        );
+    }
     // The classifier's own normalisation, from this data's training split: for the same
     // MNIST and seed it is the classifier's (0.1307, 0.3081 for the full set).
     let affine = match exp.data.normalize {
