@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod datasets;
+pub mod finished;
 pub mod index;
 pub mod inference;
 mod interrupt;

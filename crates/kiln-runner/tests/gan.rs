@@ -171,6 +171,15 @@ fn bad_gan_inputs_are_named_and_leave_no_run() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(sb.runs("gan_mnist").is_empty());
 
+    // A classifier run has nothing to generate.
+    let out = sb.kiln(&["generate", mlp.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("`generate` needs a language_model or gan run"),
+        "{}",
+        stderr(&out)
+    );
+
     // A classifier of text cannot score images.
     let lstm = sb.run(
         &experiment("quickstart_imdb"),

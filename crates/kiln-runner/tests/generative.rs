@@ -105,7 +105,7 @@ fn the_char_lm_trains_writes_samples_and_generates_repeatably() {
     let wrong = sb.kiln(&["translate", dir, "1+1"]);
     assert!(!wrong.status.success());
     assert!(
-        stderr(&wrong).contains("trained a language_model model; this command needs a seq2seq run"),
+        stderr(&wrong).contains("trained a language_model model; `translate` needs a seq2seq run"),
         "{}",
         stderr(&wrong)
     );

@@ -19,6 +19,7 @@ use super::{
     write_metrics_report,
 };
 use crate::datasets;
+use crate::finished::{Finished, GenerateArgs};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::progress::DownloadBar;
@@ -59,6 +60,25 @@ impl TaskKind for GanTask {
             ));
         }
         Ok(())
+    }
+
+    fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
+        let ModelConfig::Gan(config) = &run.experiment.model else {
+            return Err(run.not_for("generate", "a gan run"));
+        };
+        let manifest = crate::manifest::Manifest::read(&run.run.manifest())?;
+        let Some(image) = manifest.data.image else {
+            anyhow::bail!(
+                "{}: the manifest does not give the images' size",
+                run.run.manifest().display()
+            );
+        };
+        let device = Device::flex();
+        let gan = run.load(config.init(image, &device)?)?;
+        let noise = fixed_noise(GRID * GRID, gan.generator.latent(), args.seed, &device);
+        let path = run.run.generated_image(args.seed);
+        draw_grid(&path, &gan, noise, (image[1], image[2]))?;
+        Ok(format!("{} samples: {}", GRID * GRID, path.display()))
     }
 
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {

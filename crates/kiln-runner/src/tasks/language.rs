@@ -18,6 +18,7 @@ use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
     write_metrics_report, write_sample,
 };
+use crate::finished::{Finished, GenerateArgs};
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::prepare::CorpusData;
@@ -37,6 +38,61 @@ impl TaskKind for LanguageModelling {
 
     fn metrics(&self) -> &'static [Metric] {
         LANGUAGE_METRICS
+    }
+
+    fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
+        let ModelConfig::LanguageModel(config) = &run.experiment.model else {
+            return Err(run.not_for("generate", "a language_model run"));
+        };
+        let vocab = run.vocabulary(run.run.vocabulary())?;
+        let tokenizer = run.tokenizer();
+        let prompt_text = args
+            .prompt
+            .clone()
+            .unwrap_or_else(|| run.experiment.generation.prompt.clone());
+        let prompt: Vec<usize> = vocab
+            .encode(tokenizer.as_ref(), &prompt_text)
+            .into_iter()
+            .map(|t| t as usize)
+            .collect();
+        if prompt.is_empty() {
+            anyhow::bail!("--prompt {prompt_text:?} has no tokens to start from");
+        }
+        let unknown: Vec<String> =
+            kiln_data::text::tokenize::tokens(tokenizer.as_ref(), &prompt_text)
+                .into_iter()
+                .filter(|t| vocab.id(t) == Vocabulary::UNK)
+                .collect();
+        if !unknown.is_empty() {
+            eprintln!(
+                "warning: the run never saw {:?} in training; the model reads it as <unk>",
+                unknown
+            );
+        }
+        if run.experiment.data.stateful == Some(true)
+            && prompt.len() < run.experiment.data.seq_len()
+        {
+            eprintln!(
+                "warning: the run trained statefully, so its model rarely started from a zero state; \
+                 a prompt of a few lines ({} tokens or more) gives it the context it is used to",
+                run.experiment.data.seq_len()
+            );
+        }
+        let device = Device::flex();
+        let model: LanguageModel = run.load(config.init(vocab.len(), &device)?)?;
+        let drawn = model.generate(
+            &prompt,
+            args.length,
+            Sampling {
+                temperature: args.temperature,
+                top_k: args.top_k,
+            },
+            &mut Sampler::new(args.seed),
+            &SPECIALS,
+            &device,
+        );
+        let ids: Vec<u32> = prompt.iter().chain(&drawn).map(|&t| t as u32).collect();
+        Ok(vocab.decode(tokenizer.as_ref(), &ids))
     }
 
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {

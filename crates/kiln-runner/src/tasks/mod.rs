@@ -25,6 +25,7 @@ use kiln_train::{
 };
 use serde_json::json;
 
+use crate::finished::{Finished, GenerateArgs};
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::run_dir::RunDir;
@@ -76,6 +77,20 @@ pub trait TaskKind: Sync {
     /// Loads the data and builds the seeded model: everything that can be refused, before
     /// the run folder exists.
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>>;
+    /// `kiln generate` on a finished run of this task.
+    fn generate(&self, run: &Finished, _args: &GenerateArgs) -> anyhow::Result<String> {
+        Err(run.not_for("generate", "a language_model or gan run"))
+    }
+    /// `kiln translate` on a finished run of this task: one output line per input.
+    fn translate(
+        &self,
+        run: &Finished,
+        _inputs: &[String],
+        _beam_width: Option<usize>,
+        _out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<()> {
+        Err(run.not_for("translate", "a seq2seq run"))
+    }
 }
 
 /// A task with its data loaded and its model built, ready to train into a run folder.

@@ -3,6 +3,9 @@
 //! epoch and every test output in `test_outputs.tsv`.
 
 use std::fmt::Write as _;
+use std::io::BufRead;
+
+use anyhow::Context;
 use std::time::Instant;
 
 use burn::tensor::Device;
@@ -11,13 +14,14 @@ use kiln_data::text::{PairBatcher, Vocabulary};
 use kiln_models::{ModelConfig, Seq2Seq};
 use kiln_train::{
     Decoding, Metric, StepObserver, Steps, TRANSLATION_METRICS, Task, TrainError,
-    Translation as TranslationTask, evaluate_translation, fit_task,
+    Translation as TranslationTask, beam_one, evaluate_translation, fit_task,
 };
 
 use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
     write_metrics_report, write_sample,
 };
+use crate::finished::Finished;
 use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::prepare::PairData;
@@ -40,6 +44,50 @@ impl TaskKind for Translation {
 
     fn metrics(&self) -> &'static [Metric] {
         TRANSLATION_METRICS
+    }
+
+    fn translate(
+        &self,
+        run: &Finished,
+        inputs: &[String],
+        beam_width: Option<usize>,
+        out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<()> {
+        let ModelConfig::Seq2seq(config) = &run.experiment.model else {
+            return Err(run.not_for("translate", "a seq2seq run"));
+        };
+        let source_vocab = run.vocabulary(run.run.side_vocabulary("source"))?;
+        let target_vocab = run.vocabulary(run.run.side_vocabulary("target"))?;
+        let tokenizer = run.tokenizer();
+        let device = Device::flex();
+        let model: Seq2Seq =
+            run.load(config.init(source_vocab.len(), target_vocab.len(), &device)?)?;
+        let generation = &run.experiment.generation;
+        let decoding = Decoding {
+            beam_width: beam_width.unwrap_or(generation.beam_width),
+            length_penalty: generation.length_penalty,
+            max_len: generation.max_len.unwrap_or(100),
+        };
+        let mut one = |text: &str| -> anyhow::Result<()> {
+            let source = source_vocab.encode(tokenizer.as_ref(), text);
+            let output = if source.is_empty() {
+                Vec::new()
+            } else {
+                beam_one(&model, &source, decoding, &device)
+            };
+            writeln!(out, "{}", target_vocab.decode(tokenizer.as_ref(), &output))?;
+            Ok(())
+        };
+        if inputs.is_empty() {
+            for line in std::io::stdin().lock().lines() {
+                one(&line.context("reading stdin")?)?;
+            }
+        } else {
+            for text in inputs {
+                one(text)?;
+            }
+        }
+        Ok(())
     }
 
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {

@@ -1,0 +1,73 @@
+//! A finished run opened for use: its resolved config, its folder, its vocabularies and its
+//! best checkpoint, for `kiln generate` and `kiln translate`, which the run's task answers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::module::Module;
+use kiln_data::text::{Tokenizer, Vocabulary};
+
+use crate::prepare::generative_tokenizer;
+use crate::run_dir::RunDir;
+use crate::schema::Experiment;
+
+/// A finished run's config and folder.
+pub struct Finished {
+    pub run: RunDir,
+    pub experiment: Experiment,
+}
+
+impl Finished {
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let run = RunDir::open(dir);
+        let path = run.config();
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{}: not a run folder (expected {} inside it)",
+                dir.display(),
+                path.display()
+            )
+        })?;
+        let experiment: Experiment = toml::from_str(&text)
+            .with_context(|| format!("{}: not a config this kiln can read", path.display()))?;
+        if !run.best_checkpoint().exists() {
+            anyhow::bail!(
+                "{}: no checkpoint (the run never finished an epoch)",
+                run.best_checkpoint().display()
+            );
+        }
+        Ok(Self { run, experiment })
+    }
+
+    /// Why `command` does not apply to this run.
+    pub fn not_for(&self, command: &str, runs: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{}: the run trained a {} model; `{command}` needs {runs}",
+            self.run.root.display(),
+            self.experiment.model.kind()
+        )
+    }
+
+    pub fn tokenizer(&self) -> Box<dyn Tokenizer> {
+        generative_tokenizer(&self.experiment)
+    }
+
+    pub fn vocabulary(&self, path: PathBuf) -> anyhow::Result<Vocabulary> {
+        Vocabulary::load(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
+    pub fn load<M: Module>(&self, model: M) -> anyhow::Result<M> {
+        model
+            .try_load_file(self.run.best_checkpoint())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.run.best_checkpoint().display()))
+    }
+}
+
+/// What `kiln generate` was asked for.
+pub struct GenerateArgs {
+    pub prompt: Option<String>,
+    pub temperature: f32,
+    pub length: usize,
+    pub top_k: Option<usize>,
+    pub seed: u64,
+}
