@@ -176,8 +176,23 @@ pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid
             ),
         ));
     }
-    kiln_train::monitored_metric(&exp.train.monitor, task.metrics())
-        .map_err(|e| e.within("train"))?;
+    kiln_train::monitored_metric(&exp.train.monitor, task.metrics()).map_err(|mut e| {
+        let given = exp.train.monitor.name();
+        let closest = ["val", "train"]
+            .iter()
+            .flat_map(|split| {
+                task.metrics()
+                    .iter()
+                    .map(move |m| format!("{split}_{}", m.name))
+            })
+            .map(|name| (strsim::jaro_winkler(&given, &name), name))
+            .filter(|(score, _)| *score > 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, name)) = closest {
+            e.message.push_str(&format!("; did you mean `{name}`?"));
+        }
+        e.within("train")
+    })?;
     task.check(exp)?;
     Ok(task)
 }
@@ -302,6 +317,49 @@ mod tests {
                 .count();
             assert_eq!(n, 1, "{kind}");
         }
+    }
+
+    fn experiment(dataset: &str, model: &str, monitor: &str) -> Experiment {
+        toml::from_str(&format!(
+            "name = \"t\"\n[data]\ndataset = \"{dataset}\"\n[model]\n{model}\n\
+             [train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.01\nmonitor = \"{monitor}\"\n"
+        ))
+        .unwrap()
+    }
+
+    fn refused(exp: &Experiment) -> Invalid {
+        match for_experiment(exp) {
+            Ok(task) => panic!("accepted by the {} task", task.name()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn the_model_picks_the_task_which_must_take_the_data_and_report_the_monitor() {
+        let mlp = "kind = \"mlp\"\nhidden = [8]";
+        let task = for_experiment(&experiment("mnist", mlp, "val_accuracy")).unwrap();
+        assert_eq!(task.name(), "classification");
+        let gan = for_experiment(&experiment("mnist", "kind = \"gan\"", "val_loss")).unwrap();
+        assert_eq!(gan.name(), "gan");
+
+        let e = refused(&experiment("imdb", mlp, "val_accuracy"));
+        assert_eq!(e.field, "model.kind");
+        assert!(e.message.contains("use rnn, lstm or gru"), "{}", e.message);
+
+        let e = refused(&experiment("mnist", mlp, "val_acuracy"));
+        assert_eq!(e.field, "train.monitor");
+        assert!(
+            e.message.contains("did you mean `val_accuracy`"),
+            "{}",
+            e.message
+        );
+        let e = refused(&experiment("mnist", mlp, "val_bleu"));
+        assert!(e.message.contains("val_macro_f1") && !e.message.contains("did you mean"));
+
+        let custom = "kind = \"custom\"\nname = \"mine\"";
+        let e = refused(&experiment("mnist", custom, "val_loss"));
+        assert_eq!(e.field, "model.name");
+        assert!(e.message.contains("`mine`"), "{}", e.message);
     }
 
     #[test]
