@@ -193,13 +193,19 @@ pub struct Cnn {
 impl Cnn {
     /// `[batch, channels, height, width]` images to `[batch, outputs]` logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
-        self.head.forward(x.flatten(1, 3))
+        self.head.forward(self.convolved(x))
     }
 
     /// What the output layer reads: the dense head's last hidden activations.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
-        self.head.features(x.flatten(1, 3))
+        self.head.features(self.convolved(x))
+    }
+
+    /// The convolution blocks' output, flattened for the dense head.
+    fn convolved(&self, x: Tensor<4>) -> Tensor<2> {
+        self.blocks
+            .iter()
+            .fold(x, |x, b| b.forward(x))
+            .flatten(1, 3)
     }
 }

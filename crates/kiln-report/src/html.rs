@@ -146,20 +146,26 @@ impl Page {
                 escape(title)
             );
         }
-        let drawn: Vec<&RunEntry> = self.runs.iter().filter(|r| r.image.is_some()).collect();
+        let drawn: Vec<(&str, &str, &[u8])> = self
+            .runs
+            .iter()
+            .filter_map(|r| {
+                r.image
+                    .as_ref()
+                    .map(|(c, png)| (&r.id[..], &c[..], &png[..]))
+            })
+            .collect();
         if !drawn.is_empty() {
             out.push_str("<h2>Samples</h2>\n");
         }
-        for run in drawn {
-            if let Some((caption, png)) = &run.image {
-                let _ = writeln!(
-                    out,
-                    "<figure class=\"samples\"><img alt=\"samples of {id}\" src=\"data:image/png;base64,{}\"><figcaption>{id}: {}</figcaption></figure>",
-                    BASE64_STANDARD.encode(png),
-                    escape(caption),
-                    id = escape(&run.id),
-                );
-            }
+        for (id, caption, png) in drawn {
+            let _ = writeln!(
+                out,
+                "<figure class=\"samples\"><img alt=\"samples of {id}\" src=\"data:image/png;base64,{}\"><figcaption>{id}: {}</figcaption></figure>",
+                BASE64_STANDARD.encode(png),
+                escape(caption),
+                id = escape(id),
+            );
         }
         let _ = writeln!(out, "<h2>Runs ({})</h2>", self.runs.len());
         let header: Vec<String> = std::iter::once("run".to_string())

@@ -50,8 +50,7 @@ pub fn bench(
 ) -> anyhow::Result<BenchResult> {
     anyhow::ensure!(steps > 0, "--steps: must be at least 1");
     let exp = &loaded.experiment;
-    let task = crate::tasks::for_experiment(exp)
-        .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", loaded.file.display(), e.field, e.message))?;
+    let task = crate::tasks::for_file(exp, &loaded.file)?;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
     let prepared = task.prepare(loaded)?;
     let mut timer = StepTimer::new(warmup, warmup + steps);

@@ -605,9 +605,10 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
     let runs = (0..listed)
         .map(|i| {
             let path = paths[i].clone().unwrap_or_default();
-            let config = std::fs::read_to_string(RunDir::open(&sel.results.join(&path)).config())
+            let folder = RunDir::open(&sel.results.join(&path));
+            let config = std::fs::read_to_string(folder.config())
                 .unwrap_or_else(|e| format!("(no config.toml: {e})"));
-            let image = RunDir::open(&sel.results.join(&path))
+            let image = folder
                 .final_sample_image()
                 .and_then(|(caption, png)| Some((caption, std::fs::read(png).ok()?)));
             RunEntry {

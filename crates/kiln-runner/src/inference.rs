@@ -39,6 +39,5 @@ pub fn translate(
 }
 
 fn task_of(f: &Finished) -> anyhow::Result<&'static dyn crate::tasks::TaskKind> {
-    crate::tasks::for_experiment(&f.experiment)
-        .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", f.run.config().display(), e.field, e.message))
+    crate::tasks::for_file(&f.experiment, &f.run.config())
 }

@@ -46,8 +46,7 @@ pub fn run(
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
     let exp = &loaded.experiment;
-    let task = tasks::for_experiment(exp)
-        .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", loaded.file.display(), e.field, e.message))?;
+    let task = tasks::for_file(exp, &loaded.file)?;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
 
     let prepared = task.prepare(loaded)?;

@@ -239,14 +239,6 @@ pub struct Optimizers {
 }
 
 impl Optimizers {
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     /// Steps the parameters of `model` that `grads` holds with optimizer `index` (its state
     /// is its own: Adam's moments are not shared between networks).
     pub fn step<M: Module>(&mut self, index: usize, model: M, grads: GradientsParams) -> M {

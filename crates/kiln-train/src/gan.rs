@@ -59,12 +59,23 @@ pub fn fixed_noise(n: usize, latent: usize, seed: u64, device: &Device) -> Tenso
 /// (its training normalisation).
 pub struct FidScorer {
     classifier: Classifier,
-    scale: f32,
-    shift: f32,
+    affine: (f32, f32),
     real: Gaussian,
-    /// How many generated images each score draws (as many as real ones).
-    count: usize,
-    batch_size: usize,
+}
+
+/// Generated images are scored in batches of this many.
+const SCORE_BATCH: usize = 250;
+
+/// `classifier`'s features of images in `[0, 1]` mapped by `(scale, shift)`, row after row,
+/// and their dimension.
+fn features(
+    classifier: &Classifier,
+    (scale, shift): (f32, f32),
+    images: Tensor<4>,
+) -> Option<(Vec<f32>, usize)> {
+    let f = classifier.image_features(images * scale + shift)?;
+    let dims = f.dims()[1];
+    Some((f.into_data().try_into_vec::<f32>().ok()?, dims))
 }
 
 impl FidScorer {
@@ -72,59 +83,38 @@ impl FidScorer {
     /// the classifier does not read images or there are fewer than two images.
     pub fn new(
         classifier: Classifier,
-        (scale, shift): (f32, f32),
+        affine: (f32, f32),
         real: &ImageBatcher,
         device: &Device,
     ) -> Option<Self> {
-        let mut scorer = Self {
-            classifier,
-            scale,
-            shift,
-            real: Gaussian::fit(&[0.0, 0.0], 1)?,
-            count: real.len(),
-            batch_size: 250,
-        };
-        let mut features = Vec::new();
+        let mut all = Vec::new();
         let mut dims = 0;
         for indices in real.order(None) {
-            let (f, d) = scorer.features(real.batch(&indices, device).images)?;
-            features.extend(f);
+            let (f, d) = features(&classifier, affine, real.batch(&indices, device).images)?;
+            all.extend(f);
             dims = d;
         }
-        scorer.real = Gaussian::fit(&features, dims)?;
-        Some(scorer)
-    }
-
-    /// Features of images in `[0, 1]`, row after row, and their dimension.
-    fn features(&self, images: Tensor<4>) -> Option<(Vec<f32>, usize)> {
-        let f = self
-            .classifier
-            .image_features(images * self.scale + self.shift)?;
-        let dims = f.dims()[1];
-        Some((f.into_data().try_into_vec::<f32>().ok()?, dims))
+        Some(Self {
+            real: Gaussian::fit(&all, dims)?,
+            classifier,
+            affine,
+        })
     }
 
     /// The distance of `generator`'s images for `noise` (as many rows as real images) to
     /// the real images.
     pub fn score(&self, gan: &Gan, noise: &Tensor<2>) -> Option<f64> {
-        let mut features = Vec::new();
+        let mut all = Vec::new();
         let mut dims = 0;
         let n = noise.dims()[0];
-        for start in (0..n).step_by(self.batch_size) {
-            let z = noise.clone().slice(start..(start + self.batch_size).min(n));
+        for start in (0..n).step_by(SCORE_BATCH) {
+            let z = noise.clone().slice(start..(start + SCORE_BATCH).min(n));
             let images = (gan.generator.forward(z) + 1.0) * 0.5;
-            let (f, d) = self.features(images)?;
-            features.extend(f);
+            let (f, d) = features(&self.classifier, self.affine, images)?;
+            all.extend(f);
             dims = d;
         }
-        Some(frechet_distance(
-            &self.real,
-            &Gaussian::fit(&features, dims)?,
-        ))
-    }
-
-    pub fn count(&self) -> usize {
-        self.count
+        Some(frechet_distance(&self.real, &Gaussian::fit(&all, dims)?))
     }
 }
 
@@ -173,6 +163,8 @@ fn bce(logits: Tensor<1>, real: bool) -> Tensor<1> {
 /// The discriminator's losses and judgement of one real and one generated batch.
 struct Judged {
     loss: Tensor<1>,
+    /// The discriminator's logits on the generated batch.
+    on_fake: Tensor<1>,
     correct: usize,
     d_real: f64,
     d_fake: f64,
@@ -195,7 +187,8 @@ fn judge(gan: &Gan, real: Tensor<4>, fake: Tensor<4>) -> Judged {
         correct: r.iter().filter(|&&x| x > 0.0).count() + f.iter().filter(|&&x| x < 0.0).count(),
         d_real: mean(&r),
         d_fake: mean(&f),
-        loss: bce(on_real, true) + bce(on_fake, false),
+        loss: bce(on_real, true) + bce(on_fake.clone(), false),
+        on_fake,
     }
 }
 
@@ -292,13 +285,7 @@ impl Task for Adversarial<'_> {
         device: &Device,
         observer: &mut dyn Observer<Gan>,
     ) -> Result<SplitMetrics, TrainError> {
-        let data = self
-            .validation
-            .as_ref()
-            .ok_or(TrainError::EvaluationInterrupted {
-                batch: 0,
-                batches: 0,
-            })?;
+        let data = self.validation.as_ref().expect("has_validation checked it");
         evaluate_gan(
             gan,
             data,
@@ -340,8 +327,10 @@ pub fn evaluate_gan(
         let real = to_tanh_range(data.batch(indices, device).images);
         let k = fake.dims()[0];
         let real = if k < n { real.slice(0..k) } else { real };
-        let g = bce(gan.discriminator.forward(fake.clone()), true).into_scalar::<f32>();
         let judged = judge(gan, real, fake);
+        // Validation changes nothing, so the discriminator's judgement of the generated
+        // batch is also what the generator is scored by.
+        let g = bce(judged.on_fake.clone(), true).into_scalar::<f32>();
         d_loss += judged.loss.into_scalar::<f32>() as f64 * k as f64;
         g_loss += g as f64 * k as f64;
         d_real += judged.d_real * k as f64;

@@ -558,43 +558,31 @@ impl SweepSpec {
         if let Some(random) = &self.random {
             configs = cross(&configs, &random.samples());
         }
-        let seeds: Vec<Option<(u64, usize)>> = match &self.seeds {
-            Some((s, line)) => s.iter().map(|&s| Some((s, *line))).collect(),
-            None => vec![None],
+        let int = |key: &str, value: usize, line: usize| Assignment {
+            key: key.into(),
+            value: toml::Value::Integer(value as i64),
+            line,
         };
-        let folds: Vec<Option<(usize, usize, usize)>> = match self.folds {
-            Some((k, line)) => (0..k).map(|f| Some((k, f, line))).collect(),
-            None => vec![None],
+        let seeds: Vec<Vec<Assignment>> = match &self.seeds {
+            Some((s, line)) => s
+                .iter()
+                .map(|&s| vec![int("seed", s as usize, *line)])
+                .collect(),
+            None => vec![Vec::new()],
         };
-        let mut trials = Vec::new();
-        for seed in &seeds {
-            for fold in &folds {
-                for config in &configs {
-                    let mut assignments = config.clone();
-                    if let Some((k, f, line)) = fold {
-                        for (key, value) in [("data.folds", k), ("data.fold", f)] {
-                            assignments.push(Assignment {
-                                key: key.into(),
-                                value: toml::Value::Integer(*value as i64),
-                                line: *line,
-                            });
-                        }
-                    }
-                    if let Some((seed, line)) = seed {
-                        assignments.push(Assignment {
-                            key: "seed".into(),
-                            value: toml::Value::Integer(*seed as i64),
-                            line: *line,
-                        });
-                    }
-                    trials.push(TrialSpec {
-                        index: trials.len(),
-                        assignments,
-                    });
-                }
-            }
-        }
-        trials
+        let folds: Vec<Vec<Assignment>> = match self.folds {
+            Some((k, line)) => (0..k)
+                .map(|f| vec![int("data.folds", k, line), int("data.fold", f, line)])
+                .collect(),
+            None => vec![Vec::new()],
+        };
+        // Seeds outermost, then folds, then configurations; each trial's own values first.
+        cross(&seeds, &folds)
+            .iter()
+            .flat_map(|repetition| configs.iter().map(move |c| [&c[..], repetition].concat()))
+            .enumerate()
+            .map(|(index, assignments)| TrialSpec { index, assignments })
+            .collect()
     }
 }
 

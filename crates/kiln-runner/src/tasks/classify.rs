@@ -146,7 +146,7 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
 /// The experiment's model with its seeded initial weights. Initialised on flex whatever the
 /// backend, so that a seed gives the same weights everywhere; training moves them to the
 /// run's device.
-pub fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Result<Classifier> {
+fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Result<Classifier> {
     let exp = &loaded.experiment;
     let model_error = |e| model_error(loaded, e);
     let init_device = Device::flex();

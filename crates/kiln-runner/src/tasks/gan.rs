@@ -12,10 +12,10 @@ use burn::tensor::{Device, Tensor};
 use kiln_data::{ImageBatcher, Mnist, Normalization};
 use kiln_models::{Classifier, Gan, InputShape, Invalid, ModelConfig};
 use kiln_train::gan::{Adversarial, FidScorer, GAN_METRICS, evaluate_gan, fixed_noise};
-use kiln_train::{Metric, StepObserver, Steps, Task, TrainError, fit_task};
+use kiln_train::{Metric, StepObserver, TrainError, fit_task};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
     write_metrics_report,
 };
 use crate::datasets;
@@ -264,16 +264,16 @@ impl PreparedTask for Ready {
             exp.seed ^ NOISE_SEED,
             device,
         );
+        let validation_scorer = scorer(&validation);
+        if classifier.is_some() && validation_scorer.is_none() {
+            anyhow::bail!("the FID needs at least two validation images");
+        }
         let mut task = Adversarial::new(
             ImageBatcher::new(&mnist.train, train_idx, exp.train.batch_size, scale),
             (!validation.is_empty()).then_some(validation),
-            None,
+            validation_scorer,
             noise.clone(),
         );
-        task.scorer = task.validation.as_ref().and_then(scorer);
-        if classifier.is_some() && task.scorer.is_none() {
-            anyhow::bail!("the FID needs at least two validation images");
-        }
         let (rows, cols) = (mnist.train.rows, mnist.train.cols);
         let grid_noise = noise.clone().slice(0..GRID * GRID);
         let mut observer = RunObserver::<Gan>::new(run, exp.train.epochs).with_epoch_hook(
@@ -342,16 +342,7 @@ impl PreparedTask for Ready {
         );
         let noise = fixed_noise(1, model.generator.latent(), exp.seed, device);
         let mut task = Adversarial::new(train, None, None, noise);
-        let config = steps_config(exp, steps, task.num_batches());
-        fit_task(
-            model,
-            &config,
-            &mut task,
-            device,
-            exp.seed,
-            &mut Steps(observer),
-        )
-        .map(|_| ())
+        fit_steps(model, &mut task, exp, steps, device, observer)
     }
 }
 
@@ -369,12 +360,7 @@ fn write_grid(
 }
 
 /// Draws `gan`'s images for `noise` into `path`, through a temporary file renamed into place.
-pub fn draw_grid(
-    path: &Path,
-    gan: &Gan,
-    noise: Tensor<2>,
-    side: (usize, usize),
-) -> anyhow::Result<()> {
+fn draw_grid(path: &Path, gan: &Gan, noise: Tensor<2>, side: (usize, usize)) -> anyhow::Result<()> {
     let images = (gan.generator.forward(noise) + 1.0) * 0.5;
     let pixels = images
         .into_data()

@@ -10,19 +10,18 @@ use kiln_data::text::{Vocabulary, Windows};
 use kiln_models::decode::{Sampler, Sampling};
 use kiln_models::{LanguageModel, ModelConfig};
 use kiln_train::{
-    LANGUAGE_METRICS, LanguageModeling, Metric, StepObserver, Steps, Task, TrainError,
-    evaluate_language, fit_task,
+    LANGUAGE_METRICS, LanguageModeling, Metric, StepObserver, TrainError, evaluate_language,
+    fit_task,
 };
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
     write_metrics_report, write_sample,
 };
 use crate::finished::{Finished, GenerateArgs};
-use crate::manifest::{DataInfo, Manifest};
+use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::CorpusData;
-use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, GenerationConfig, LoadedExperiment};
 
 pub struct LanguageModelling;
@@ -125,15 +124,7 @@ impl PreparedTask for Ready {
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let Ready { data, model, .. } = *self;
-        language(
-            ctx.exp,
-            ctx.run,
-            &data,
-            model,
-            ctx.device,
-            ctx.eval_size,
-            ctx.manifest,
-        )
+        language(ctx, &data, model)
     }
 
     fn train_steps(
@@ -151,21 +142,12 @@ impl PreparedTask for Ready {
             exp.data.stateful.unwrap_or(false),
         );
         let mut task = LanguageModeling::new(windows, None, exp.train.loss);
-        let config = steps_config(exp, steps, task.num_batches());
-        fit_task(
-            model,
-            &config,
-            &mut task,
-            device,
-            exp.seed,
-            &mut Steps(observer),
-        )
-        .map(|_| ())
+        fit_steps(model, &mut task, exp, steps, device, observer)
     }
 }
 
 /// The language model for `data`, with seeded weights made on flex (as classifiers are).
-pub fn initial_language_model(
+fn initial_language_model(
     loaded: &LoadedExperiment,
     data: &CorpusData,
 ) -> anyhow::Result<LanguageModel> {
@@ -197,7 +179,7 @@ pub fn initial_language_model(
 }
 
 /// The special tokens (`<pad>`, `<unk>`, `<bos>`, `<eos>`): markers, not text to draw.
-pub const SPECIALS: [usize; 4] = [
+const SPECIALS: [usize; 4] = [
     Vocabulary::PAD as usize,
     Vocabulary::UNK as usize,
     Vocabulary::BOS as usize,
@@ -205,7 +187,7 @@ pub const SPECIALS: [usize; 4] = [
 ];
 
 /// One sample per temperature, from the same prompt.
-pub fn samples(
+fn samples(
     model: &LanguageModel,
     data: (&Vocabulary, &dyn kiln_data::text::Tokenizer),
     generation: &GenerationConfig,
@@ -243,15 +225,14 @@ pub fn samples(
     out
 }
 
-fn language(
-    exp: &Experiment,
-    run: &RunDir,
-    data: &CorpusData,
-    model: LanguageModel,
-    device: &Device,
-    eval_size: usize,
-    manifest: &mut Manifest,
-) -> anyhow::Result<Trained> {
+fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow::Result<Trained> {
+    let RunContext {
+        exp,
+        run,
+        device,
+        eval_size,
+        manifest,
+    } = ctx;
     data.vocab.save(&run.vocabulary())?;
     let seq_len = exp.data.seq_len();
     let stateful = exp.data.stateful.unwrap_or(false);

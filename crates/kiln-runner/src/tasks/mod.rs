@@ -14,6 +14,7 @@ mod gan;
 mod language;
 mod translation;
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::Context;
@@ -21,7 +22,7 @@ use burn::tensor::Device;
 use kiln_data::download::write_atomically;
 use kiln_models::Invalid;
 use kiln_train::{
-    EpochRecord, FitOutcome, Metric, SplitMetrics, StepObserver, TrainConfig, TrainError,
+    EpochRecord, FitOutcome, Metric, SplitMetrics, StepObserver, Steps, TrainConfig, TrainError,
 };
 use serde_json::json;
 
@@ -32,10 +33,7 @@ use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 use crate::{charts, metrics_io};
 
-pub use classify::{initial_model, prepared_classifier};
-pub use gan::draw_grid;
-pub use language::{SPECIALS, samples};
-pub use translation::decoding;
+pub use classify::prepared_classifier;
 
 /// Tasks registered by a plug-in crate's binary, beside [`TASKS`].
 static REGISTERED: OnceLock<Vec<&'static dyn TaskKind>> = OnceLock::new();
@@ -64,7 +62,7 @@ pub static TASKS: &[&dyn TaskKind] = &[
 
 /// A kind of learning problem.
 pub trait TaskKind: Sync {
-    /// As written in messages and the manifest, e.g. `classification`.
+    /// As messages name it, e.g. `classification`.
     fn name(&self) -> &'static str;
     /// The datasets it learns from, each with the `model.kind`s that can learn from it.
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])];
@@ -107,6 +105,19 @@ pub trait PreparedTask {
         device: &Device,
         observer: &mut dyn StepObserver,
     ) -> Result<(), TrainError>;
+}
+
+/// Runs `task` for `steps` steps and nothing else (see [`PreparedTask::train_steps`]).
+pub(crate) fn fit_steps<T: kiln_train::Task>(
+    model: T::Model,
+    task: &mut T,
+    exp: &Experiment,
+    steps: usize,
+    device: &Device,
+    observer: &mut dyn StepObserver,
+) -> Result<(), TrainError> {
+    let config = steps_config(exp, steps, task.num_batches());
+    kiln_train::fit_task(model, &config, task, device, exp.seed, &mut Steps(observer)).map(|_| ())
 }
 
 /// `config` with as many epochs as `steps` need and nothing between epochs that is not
@@ -195,6 +206,14 @@ pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid
     })?;
     task.check(exp)?;
     Ok(task)
+}
+
+/// [`for_experiment`] for the experiment read from `file`, its error naming the file. A loaded
+/// experiment has passed this check already (config loading runs it with line numbers);
+/// run, bench and inference ask again for the task itself.
+pub fn for_file(exp: &Experiment, file: &Path) -> anyhow::Result<&'static dyn TaskKind> {
+    for_experiment(exp)
+        .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", file.display(), e.field, e.message))
 }
 
 /// Every metric name any task reports, first seen first: the index's `test_<name>` columns.

@@ -13,19 +13,18 @@ use kiln_data::download::write_atomically;
 use kiln_data::text::{PairBatcher, Vocabulary};
 use kiln_models::{ModelConfig, Seq2Seq};
 use kiln_train::{
-    Decoding, Metric, StepObserver, Steps, TRANSLATION_METRICS, Task, TrainError,
+    Decoding, Metric, StepObserver, TRANSLATION_METRICS, TrainError,
     Translation as TranslationTask, beam_one, evaluate_translation, fit_task,
 };
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
     write_metrics_report, write_sample,
 };
 use crate::finished::Finished;
-use crate::manifest::{DataInfo, Manifest};
+use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::PairData;
-use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Translation;
@@ -120,15 +119,7 @@ impl PreparedTask for Ready {
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let Ready { data, model, .. } = *self;
-        translation(
-            ctx.exp,
-            ctx.run,
-            &data,
-            model,
-            ctx.device,
-            ctx.eval_size,
-            ctx.manifest,
-        )
+        translation(ctx, &data, model)
     }
 
     fn train_steps(
@@ -147,21 +138,12 @@ impl PreparedTask for Ready {
         );
         let decoding = decoding(exp, data.longest_target);
         let mut task = TranslationTask::new(train, None, decoding, &exp.train);
-        let config = steps_config(exp, steps, task.num_batches());
-        fit_task(
-            model,
-            &config,
-            &mut task,
-            device,
-            exp.seed,
-            &mut Steps(observer),
-        )
-        .map(|_| ())
+        fit_steps(model, &mut task, exp, steps, device, observer)
     }
 }
 
 /// The encoder-decoder for `data`, with seeded weights made on flex.
-pub fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Result<Seq2Seq> {
+fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Result<Seq2Seq> {
     let exp = &loaded.experiment;
     let ModelConfig::Seq2seq(config) = &exp.model else {
         return Err(model_error(
@@ -180,7 +162,7 @@ pub fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Re
 
 /// How outputs are decoded: the experiment's beam, up to its `max_len` or the longest
 /// target in the data plus 10.
-pub fn decoding(exp: &Experiment, longest_target: usize) -> Decoding {
+fn decoding(exp: &Experiment, longest_target: usize) -> Decoding {
     Decoding {
         beam_width: exp.generation.beam_width,
         length_penalty: exp.generation.length_penalty,
@@ -188,15 +170,14 @@ pub fn decoding(exp: &Experiment, longest_target: usize) -> Decoding {
     }
 }
 
-fn translation(
-    exp: &Experiment,
-    run: &RunDir,
-    data: &PairData,
-    model: Seq2Seq,
-    device: &Device,
-    eval_size: usize,
-    manifest: &mut Manifest,
-) -> anyhow::Result<Trained> {
+fn translation(ctx: RunContext, data: &PairData, model: Seq2Seq) -> anyhow::Result<Trained> {
+    let RunContext {
+        exp,
+        run,
+        device,
+        eval_size,
+        manifest,
+    } = ctx;
     data.source_vocab.save(&run.side_vocabulary("source"))?;
     data.target_vocab.save(&run.side_vocabulary("target"))?;
     let decoding = decoding(exp, data.longest_target);
