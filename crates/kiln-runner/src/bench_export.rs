@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::backend;
 use crate::prepare::{CorpusData, Prepared};
-use crate::schema::{DatasetKind, LoadedExperiment};
+use crate::schema::{DataConfig, LoadedExperiment};
 
 #[derive(Serialize)]
 struct Workload<'a> {
@@ -84,15 +84,10 @@ pub fn export(
         }
         Ok((xn, yn))
     };
-    let (outputs, vocab, unit) = match exp.data.dataset {
-        DatasetKind::Corpus => {
-            let (c, _) = CorpusData::load(exp)?;
-            let windows = Windows::new(
-                &c.train,
-                exp.data.seq_len(),
-                exp.train.batch_size,
-                exp.data.stateful.unwrap_or(false),
-            );
+    let (outputs, vocab, unit) = match &exp.data {
+        DataConfig::Corpus(d) => {
+            let (c, _) = CorpusData::load(exp, d)?;
+            let windows = Windows::new(&c.train, c.seq_len, exp.train.batch_size, c.stateful);
             anyhow::ensure!(
                 windows.num_batches() > 0,
                 "the corpus has no training window"
@@ -127,11 +122,11 @@ pub fn export(
             }
             (c.vocab.len(), Some(c.vocab.len()), "tokens")
         }
-        DatasetKind::Pairs | DatasetKind::Synthetic => anyhow::bail!(
+        DataConfig::Pairs(_) | DataConfig::Synthetic(_) => anyhow::bail!(
             "{}: there is no PyTorch twin of the encoder-decoder; compare it on kiln's backends with `bench --backends`",
             loaded.file.display()
         ),
-        DatasetKind::Mnist | DatasetKind::Imdb => {
+        DataConfig::Mnist(_) | DataConfig::Imdb(_) => {
             let prepared = Prepared::load(exp)?;
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             let [train, _, _] = prepared.batches(exp, eval_size);

@@ -7,36 +7,37 @@ use kiln_data::{
     Corpus, ImdbSource, LengthFilter, Mnist, MnistSource, Pairs, Reviews, download::Progress,
 };
 
-use crate::schema::{DataSource, Experiment};
+use crate::schema::{CorpusSettings, DataSource, ImdbSettings, MnistSettings, PairsSettings};
 
 /// The download cache, relative to the working directory (the workspace root under xtask).
 pub const CACHE_DIR: &str = "datasets";
 
-/// Resolves the MNIST source the experiment asks for. An explicit datasets folder is used as
-/// it is and never written to: missing files there are an error, not a download.
-pub fn mnist_source(experiment: &Experiment) -> MnistSource {
-    match (experiment.data.source, &experiment.datasets) {
+/// Resolves the MNIST source the settings ask for. An explicit datasets folder (`root`) is
+/// used as it is and never written to: missing files there are an error, not a download.
+pub fn mnist_source(d: &MnistSettings, root: Option<&Path>) -> MnistSource {
+    match (d.source, root) {
         (DataSource::Sample, _) => MnistSource::EmbeddedSample,
         (DataSource::Full, Some(root)) => MnistSource::Directory {
             dir: root.join("mnist"),
             download: false,
-            verify: experiment.data.verify,
+            verify: d.verify,
         },
         (DataSource::Full, None) => MnistSource::Directory {
             dir: Path::new(CACHE_DIR).join("mnist"),
-            download: experiment.data.download,
-            verify: experiment.data.verify,
+            download: d.download,
+            verify: d.verify,
         },
     }
 }
 
 pub fn load_mnist(
-    experiment: &Experiment,
+    d: &MnistSettings,
+    root: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<(Mnist, String), kiln_data::DataError> {
-    let source = mnist_source(experiment);
+    let source = mnist_source(d, root);
     let mut mnist = Mnist::load(&source, progress)?;
-    if let Some(limit) = experiment.data.train_limit {
+    if let Some(limit) = d.train_limit {
         mnist.train.truncate(limit);
     }
     let described = match &source {
@@ -47,35 +48,35 @@ pub fn load_mnist(
 }
 
 /// Resolves the IMDB source like [`mnist_source`]: an explicit folder is read as it is.
-pub fn imdb_source(experiment: &Experiment) -> ImdbSource {
-    let extract = experiment.data.extract.unwrap_or(false);
-    match (experiment.data.source, &experiment.datasets) {
+pub fn imdb_source(d: &ImdbSettings, root: Option<&Path>) -> ImdbSource {
+    match (d.source, root) {
         (DataSource::Sample, _) => ImdbSource::EmbeddedSample,
         (DataSource::Full, Some(root)) => ImdbSource::Directory {
-            dir: root.clone(),
+            dir: root.to_path_buf(),
             download: false,
             extract: false,
         },
         (DataSource::Full, None) => ImdbSource::Directory {
             dir: PathBuf::from(CACHE_DIR),
-            download: experiment.data.download,
-            extract,
+            download: d.download,
+            extract: d.extract,
         },
     }
 }
 
 pub fn load_imdb(
-    experiment: &Experiment,
+    d: &ImdbSettings,
+    root: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<(Reviews, String), kiln_data::DataError> {
-    let source = imdb_source(experiment);
-    if experiment.data.extract == Some(true) && experiment.datasets.is_some() {
+    let source = imdb_source(d, root);
+    if d.extract && root.is_some() {
         tracing::warn!(
             "data.extract is ignored: kiln never writes into a datasets folder you supply; the archive is read as a stream"
         );
     }
     let mut reviews = Reviews::load(&source, progress)?;
-    if let Some(limit) = experiment.data.train_limit {
+    if let Some(limit) = d.train_limit {
         // Reviews are stored negatives first; a plain prefix would be one class only.
         let (neg, pos): (Vec<_>, Vec<_>) = reviews.train.into_iter().partition(|r| !r.positive);
         let mut kept: Vec<_> = neg.into_iter().take(limit.div_ceil(2)).collect();
@@ -89,14 +90,14 @@ pub fn load_imdb(
     Ok((reviews, described))
 }
 
-/// The corpus an experiment asks for: its `path`, else tiny Shakespeare from the datasets
+/// The corpus the settings ask for: its `path`, else tiny Shakespeare from the datasets
 /// folder (read as it is) or the download cache.
 pub fn load_corpus(
-    experiment: &Experiment,
+    d: &CorpusSettings,
+    root: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<(Corpus, String), kiln_data::DataError> {
-    let d = &experiment.data;
-    let corpus = match (d.source, &d.path, &experiment.datasets) {
+    let corpus = match (d.source, &d.path, root) {
         (DataSource::Sample, _, _) => Corpus::embedded_sample(),
         (DataSource::Full, Some(path), _) => Corpus::read(path)?,
         (DataSource::Full, None, Some(root)) => {
@@ -117,20 +118,23 @@ pub fn load_corpus(
     Ok((corpus, described))
 }
 
-/// The sentence pairs an experiment asks for: its `path`, else `parallel/eng-spa.tsv` in the
+/// The sentence pairs the settings ask for: its `path`, else `parallel/eng-spa.tsv` in the
 /// datasets folder (there is no public mirror of that file to download).
 pub fn load_pairs(
-    experiment: &Experiment,
-    filter: LengthFilter,
+    d: &PairsSettings,
+    root: Option<&Path>,
 ) -> Result<(Pairs, String), kiln_data::DataError> {
-    let d = &experiment.data;
+    let filter = LengthFilter {
+        max_chars: d.max_chars,
+        max_words: d.max_words,
+    };
     if d.source == DataSource::Sample {
         return Ok((
             Pairs::embedded_sample(filter)?,
             "embedded eng-spa sample".into(),
         ));
     }
-    let path = match (&d.path, &experiment.datasets) {
+    let path = match (&d.path, root) {
         (Some(path), _) => path.clone(),
         (None, Some(root)) => root.join("parallel").join("eng-spa.tsv"),
         (None, None) => Path::new(CACHE_DIR).join("parallel").join("eng-spa.tsv"),
@@ -154,17 +158,14 @@ fn absolute(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn experiment(source: DataSource, datasets: Option<&str>) -> Experiment {
+    fn settings(source: DataSource) -> MnistSettings {
         let text = format!(
-            "name = \"t\"\n{}[data]\ndataset = \"mnist\"\nsource = \"{}\"\n[model]\nkind = \"mlp\"\nhidden = []\n[train]\nepochs = 1\nbatch_size = 1\nlearning_rate = 0.1\n",
-            datasets
-                .map(|d| format!("datasets = \"{d}\"\n"))
-                .unwrap_or_default(),
+            "source = \"{}\"",
             if source == DataSource::Full {
                 "full"
             } else {
                 "sample"
-            },
+            }
         );
         toml::from_str(&text).unwrap()
     }
@@ -172,17 +173,17 @@ mod tests {
     #[test]
     fn an_existing_folder_is_read_as_is_and_the_cache_may_download() {
         assert_eq!(
-            mnist_source(&experiment(DataSource::Sample, Some("/d"))),
+            mnist_source(&settings(DataSource::Sample), Some(Path::new("/d"))),
             MnistSource::EmbeddedSample
         );
         let MnistSource::Directory { dir, download, .. } =
-            mnist_source(&experiment(DataSource::Full, Some("/d")))
+            mnist_source(&settings(DataSource::Full), Some(Path::new("/d")))
         else {
             panic!()
         };
         assert_eq!((dir, download), (PathBuf::from("/d/mnist"), false));
         let MnistSource::Directory { dir, download, .. } =
-            mnist_source(&experiment(DataSource::Full, None))
+            mnist_source(&settings(DataSource::Full), None)
         else {
             panic!()
         };

@@ -28,7 +28,7 @@ impl Finished {
                 path.display()
             )
         })?;
-        let experiment: Experiment = toml::from_str(&text)
+        let experiment = Experiment::from_resolved(&text)
             .with_context(|| format!("{}: not a config this kiln can read", path.display()))?;
         if !run.best_checkpoint().exists() {
             anyhow::bail!(
@@ -49,7 +49,7 @@ impl Finished {
     }
 
     pub fn tokenizer(&self) -> Box<dyn Tokenizer> {
-        generative_tokenizer(&self.experiment)
+        generative_tokenizer(&self.experiment.data)
     }
 
     pub fn vocabulary(&self, path: PathBuf) -> anyhow::Result<Vocabulary> {

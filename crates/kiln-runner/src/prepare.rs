@@ -10,14 +10,15 @@ use kiln_data::text::{
     CharTokenizer, Pretrained, SequenceBatcher, Tokenizer, Truncate, Vocabulary, WordTokenizer,
     load_glove,
 };
-use kiln_data::{ImageBatcher, LengthFilter, Mnist, Normalization, Pair};
+use kiln_data::{ImageBatcher, Mnist, Normalization, Pair};
 use kiln_models::InputShape;
 use kiln_train::Batches;
 
 use crate::datasets;
 use crate::progress::DownloadBar;
 use crate::schema::{
-    DatasetKind, Experiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
+    CorpusSettings, DataConfig, Experiment, ImdbSettings, NormalizeKind, Problem, TokenizerKind,
+    TruncateKind,
 };
 
 pub struct ImageData {
@@ -33,6 +34,9 @@ pub struct TextData {
     test: Vec<Vec<u32>>,
     test_labels: Vec<u8>,
     pub pretrained: Option<Pretrained>,
+    max_len: usize,
+    truncate: Truncate,
+    bucket: bool,
 }
 
 /// A corpus as token ids, split contiguously.
@@ -41,6 +45,9 @@ pub struct CorpusData {
     pub tokenizer: Box<dyn Tokenizer>,
     pub train: Vec<u32>,
     pub validation: Vec<u32>,
+    /// Tokens per training window, and whether windows carry the state (`[data]`).
+    pub seq_len: usize,
+    pub stateful: bool,
 }
 
 /// Source/target pairs as token ids, each side with its own vocabulary learnt from the
@@ -64,14 +71,16 @@ pub enum Data {
     Text(TextData),
 }
 
-/// How a generative dataset's text becomes tokens: the experiment's `tokenizer`, else words
-/// for sentence pairs and characters for a corpus or a synthetic task.
-pub fn generative_tokenizer(exp: &Experiment) -> Box<dyn Tokenizer> {
-    let default = match exp.data.dataset {
-        DatasetKind::Pairs => TokenizerKind::Word,
+/// How a generative dataset's text becomes tokens: the dataset's `tokenizer` (words for
+/// sentence pairs and characters for a corpus by default); characters for a synthetic
+/// problem.
+pub fn generative_tokenizer(data: &DataConfig) -> Box<dyn Tokenizer> {
+    let kind = match data {
+        DataConfig::Corpus(d) => d.tokenizer,
+        DataConfig::Pairs(d) => d.tokenizer,
         _ => TokenizerKind::Char,
     };
-    match exp.data.tokenizer.unwrap_or(default) {
+    match kind {
         TokenizerKind::Word => Box::new(WordTokenizer),
         TokenizerKind::Char => Box::new(CharTokenizer {
             lowercase: false,
@@ -92,11 +101,12 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn load(exp: &Experiment) -> anyhow::Result<Self> {
-        match exp.data.dataset {
-            DatasetKind::Mnist => {
-                let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
-                let (train_idx, val_idx) = exp.data.split(mnist.train.len(), exp.seed);
-                let normalization = match exp.data.normalize {
+        let root = exp.datasets.as_deref();
+        match &exp.data {
+            DataConfig::Mnist(d) => {
+                let (mnist, source) = datasets::load_mnist(d, root, &DownloadBar::default())?;
+                let (train_idx, val_idx) = d.split().indices(mnist.train.len(), exp.seed);
+                let normalization = match d.normalize {
                     NormalizeKind::Scale => Normalization::Scale,
                     NormalizeKind::Standardize => {
                         Normalization::standardize_from(&mnist.train, &train_idx)
@@ -114,10 +124,10 @@ impl Prepared {
                     test_len,
                 })
             }
-            DatasetKind::Imdb => Self::load_imdb(exp),
+            DataConfig::Imdb(d) => Self::load_imdb(exp, d),
             other => anyhow::bail!(
                 "the {} dataset is not labelled for a classifier",
-                other.name()
+                other.kind().name()
             ),
         }
     }
@@ -131,23 +141,20 @@ impl Prepared {
 impl CorpusData {
     /// The corpus, tokenised, split and checked to hold one training window; and where it
     /// came from.
-    pub fn load(exp: &Experiment) -> anyhow::Result<(Self, String)> {
-        let (corpus, source) = datasets::load_corpus(exp, &DownloadBar::default())?;
-        let (train_text, validation_text) = corpus.split(exp.data.validation_fraction);
-        let train_text = match exp.data.train_limit {
+    pub fn load(exp: &Experiment, d: &CorpusSettings) -> anyhow::Result<(Self, String)> {
+        let (corpus, source) =
+            datasets::load_corpus(d, exp.datasets.as_deref(), &DownloadBar::default())?;
+        let (train_text, validation_text) = corpus.split(d.validation_fraction);
+        let train_text = match d.train_limit {
             Some(limit) => train_text
                 .char_indices()
                 .nth(limit)
                 .map_or(train_text, |(at, _)| &train_text[..at]),
             None => train_text,
         };
-        let tokenizer = generative_tokenizer(exp);
+        let tokenizer = generative_tokenizer(&exp.data);
         let counts = Vocabulary::count(tokenizer.as_ref(), &[train_text]);
-        let vocab = Vocabulary::build(
-            &counts,
-            Some(exp.data.vocab_size()),
-            exp.data.min_freq.unwrap_or(1),
-        );
+        let vocab = Vocabulary::build(&counts, Some(d.vocab_size), d.min_freq);
         let train = vocab.encode(tokenizer.as_ref(), train_text);
         let validation = vocab.encode(tokenizer.as_ref(), validation_text);
         tracing::info!(
@@ -156,7 +163,7 @@ impl CorpusData {
             validation.len(),
             vocab.len()
         );
-        let seq_len = exp.data.seq_len();
+        let seq_len = d.seq_len;
         if train.len() <= seq_len {
             anyhow::bail!(
                 "{source}: the training text has {} tokens, fewer than one window of data.seq_len = {seq_len} plus its target",
@@ -169,6 +176,8 @@ impl CorpusData {
                 tokenizer,
                 train,
                 validation,
+                seq_len,
+                stateful: d.stateful,
             },
             source,
         ))
@@ -179,33 +188,30 @@ impl PairData {
     /// Pairs read or made, split into train, validation and test, and tokenised with
     /// vocabularies learnt from the training pairs; and where they came from.
     pub fn load(exp: &Experiment) -> anyhow::Result<(Self, String)> {
-        let d = &exp.data;
-        let (pairs, source) = match d.task {
-            Some(task) if d.dataset == DatasetKind::Synthetic => {
-                let strings = kiln_data::Strings {
-                    min_len: d.min_length.unwrap_or(3),
-                    max_len: d.max_length.unwrap_or(10),
-                    alphabet: d.alphabet.unwrap_or(10),
-                };
-                let task = match task {
-                    SyntheticTask::Addition => kiln_data::Task::Addition {
-                        digits: d.digits.unwrap_or(3),
-                        reverse: d.reverse.unwrap_or(false),
+        let (pairs, source, held_out, train_limit, vocabulary) = match &exp.data {
+            DataConfig::Synthetic(d) => {
+                let task = match &d.problem {
+                    Problem::Addition(a) => kiln_data::Task::Addition {
+                        digits: a.digits,
+                        reverse: a.reverse,
                     },
-                    SyntheticTask::Reversal => kiln_data::Task::Reversal(strings),
-                    SyntheticTask::Sorting => kiln_data::Task::Sorting(strings),
+                    Problem::Reversal(s) => kiln_data::Task::Reversal(strings(s)),
+                    Problem::Sorting(s) => kiln_data::Task::Sorting(strings(s)),
                 };
-                let pairs = task
-                    .generate(d.count.unwrap_or(50_000), exp.seed)
-                    .context("data.task")?;
-                (pairs, format!("synthetic {task:?}"))
+                let pairs = task.generate(d.count, exp.seed).context("data.problem")?;
+                // Made-up problems have no rare words to drop.
+                let vocabulary = (20_000, 1);
+                let source = format!("synthetic {task:?}");
+                (
+                    pairs,
+                    source,
+                    (d.test_fraction, d.validation_fraction),
+                    d.train_limit,
+                    vocabulary,
+                )
             }
-            _ => {
-                let filter = LengthFilter {
-                    max_chars: d.max_chars,
-                    max_words: d.max_words,
-                };
-                let (read, source) = datasets::load_pairs(exp, filter)?;
+            DataConfig::Pairs(d) => {
+                let (read, source) = datasets::load_pairs(d, exp.datasets.as_deref())?;
                 if read.filtered_out > 0 {
                     tracing::info!(
                         "pairs: {} of {} dropped by the length filter",
@@ -213,8 +219,16 @@ impl PairData {
                         read.filtered_out + read.pairs.len()
                     );
                 }
-                (read.pairs, source)
+                let vocabulary = (d.vocab_size, d.min_freq);
+                (
+                    read.pairs,
+                    source,
+                    (d.test_fraction, d.validation_fraction),
+                    d.train_limit,
+                    vocabulary,
+                )
             }
+            other => anyhow::bail!("the {} dataset has no sentence pairs", other.kind().name()),
         };
         if pairs.is_empty() {
             anyhow::bail!(
@@ -222,12 +236,13 @@ impl PairData {
             );
         }
         let order = shuffled(&(0..pairs.len()).collect::<Vec<_>>(), exp.seed ^ 0x7e57);
-        let test_n = (pairs.len() as f64 * d.test_fraction()).round() as usize;
+        let (test_fraction, validation_fraction) = held_out;
+        let test_n = (pairs.len() as f64 * test_fraction).round() as usize;
         let (test_idx, rest) = order.split_at(test_n);
-        let val_n = (rest.len() as f64 * d.validation_fraction).round() as usize;
+        let val_n = (rest.len() as f64 * validation_fraction).round() as usize;
         let (val_idx, train_idx) = rest.split_at(val_n);
         let mut train_idx = train_idx.to_vec();
-        if let Some(limit) = d.train_limit {
+        if let Some(limit) = train_limit {
             train_idx.truncate(limit);
         }
         if train_idx.is_empty() {
@@ -236,11 +251,12 @@ impl PairData {
                 pairs.len()
             );
         }
-        let tokenizer = generative_tokenizer(exp);
+        let tokenizer = generative_tokenizer(&exp.data);
+        let (vocab_size, min_freq) = vocabulary;
         let vocab_of = |side: fn(&Pair) -> &str| {
             let texts: Vec<&str> = train_idx.iter().map(|&i| side(&pairs[i])).collect();
             let counts = Vocabulary::count(tokenizer.as_ref(), &texts);
-            Vocabulary::build(&counts, Some(d.vocab_size()), d.min_freq.unwrap_or(1))
+            Vocabulary::build(&counts, Some(vocab_size), min_freq)
         };
         let source_vocab = vocab_of(|p| p.source.as_str());
         let target_vocab = vocab_of(|p| p.target.as_str());
@@ -277,11 +293,12 @@ impl PairData {
 }
 
 impl Prepared {
-    fn load_imdb(exp: &Experiment) -> anyhow::Result<Self> {
+    fn load_imdb(exp: &Experiment, d: &ImdbSettings) -> anyhow::Result<Self> {
         let clock = Instant::now();
-        let (reviews, source) = datasets::load_imdb(exp, &DownloadBar::default())?;
+        let (reviews, source) =
+            datasets::load_imdb(d, exp.datasets.as_deref(), &DownloadBar::default())?;
         let read_s = clock.elapsed().as_secs_f64();
-        let tokenizer: Box<dyn Tokenizer> = match exp.data.tokenizer.unwrap_or_default() {
+        let tokenizer: Box<dyn Tokenizer> = match d.tokenizer {
             TokenizerKind::Word => Box::new(WordTokenizer),
             // Reviews carry `<br />` tags.
             TokenizerKind::Char => Box::new(CharTokenizer {
@@ -289,7 +306,7 @@ impl Prepared {
                 strip_html: true,
             }),
         };
-        let (train_idx, val_idx) = exp.data.split(reviews.train.len(), exp.seed);
+        let (train_idx, val_idx) = d.split().indices(reviews.train.len(), exp.seed);
         let clock = Instant::now();
         // The vocabulary is learnt from the training split only: validation and test words
         // the model never trained on must be `<unk>` to it.
@@ -298,11 +315,7 @@ impl Prepared {
             .map(|&i| reviews.train[i].text.as_str())
             .collect();
         let counts = Vocabulary::count(tokenizer.as_ref(), &train_texts);
-        let vocab = Vocabulary::build(
-            &counts,
-            Some(exp.data.vocab_size()),
-            exp.data.min_freq.unwrap_or(1),
-        );
+        let vocab = Vocabulary::build(&counts, Some(d.vocab_size), d.min_freq);
         let train = vocab.encode_all(tokenizer.as_ref(), &texts(&reviews.train));
         let test = vocab.encode_all(tokenizer.as_ref(), &texts(&reviews.test));
         let tokenize_s = clock.elapsed().as_secs_f64();
@@ -312,7 +325,7 @@ impl Prepared {
             reviews.train.len() + reviews.test.len(),
             vocab.len()
         );
-        let pretrained = match &exp.data.pretrained_embeddings {
+        let pretrained = match &d.pretrained_embeddings {
             None => None,
             Some(path) => {
                 let p = load_glove(path, &vocab)
@@ -340,6 +353,12 @@ impl Prepared {
                 vocab,
                 tokenizer,
                 pretrained,
+                max_len: d.max_len,
+                truncate: match d.truncate {
+                    TruncateKind::Head => Truncate::Head,
+                    TruncateKind::Tail => Truncate::Tail,
+                },
+                bucket: d.bucket,
             }),
             train_idx,
             val_idx,
@@ -387,12 +406,7 @@ impl Prepared {
                 ]
             }
             Data::Text(d) => {
-                let truncate = match exp.data.truncate.unwrap_or_default() {
-                    TruncateKind::Head => Truncate::Head,
-                    TruncateKind::Tail => Truncate::Tail,
-                };
-                let bucket = exp.data.bucket.unwrap_or(true);
-                let max_len = exp.data.max_len();
+                let (truncate, bucket, max_len) = (d.truncate, d.bucket, d.max_len);
                 let make = |seqs, labels, idx, size| {
                     sequences(seqs, labels, idx, size, max_len, truncate, bucket)
                 };
@@ -418,6 +432,14 @@ impl Prepared {
                 ]
             }
         }
+    }
+}
+
+fn strings(s: &crate::schema::Strings) -> kiln_data::Strings {
+    kiln_data::Strings {
+        min_len: s.min_length,
+        max_len: s.max_length,
+        alphabet: s.alphabet,
     }
 }
 
@@ -449,6 +471,7 @@ mod tests {
     fn the_vocabulary_knows_only_training_split_words() {
         let exp: Experiment = toml::from_str(
             r#"
+            task = "classification"
             name = "t"
             [data]
             dataset = "imdb"

@@ -58,7 +58,7 @@ pub fn run(
         data.train,
         data.validation,
         data.test,
-        if exp.data.dataset == crate::schema::DatasetKind::Corpus {
+        if exp.data.kind() == crate::schema::DatasetKind::Corpus {
             "tokens"
         } else {
             "items"

@@ -3,7 +3,7 @@
 mod common;
 use common::{Sandbox, stderr};
 
-const MLP: &str = r#"
+const MLP: &str = r#"task = "classification"
 name = "bench_mlp"
 seed = 1
 

@@ -8,7 +8,7 @@ use kiln_runner::metrics_io::{EPOCH_COLUMNS, STEP_COLUMNS, read_parquet};
 mod common;
 use common::{Sandbox, json, stderr};
 
-const QUICK: &str = r#"
+const QUICK: &str = r#"task = "classification"
 name = "e2e"
 seed = 7
 
@@ -31,7 +31,7 @@ eval_batch_size = 500
 "#;
 
 /// A small recurrent model on the embedded IMDB sample: seconds, not minutes.
-const TEXT: &str = r#"
+const TEXT: &str = r#"task = "classification"
 name = "e2e"
 seed = 3
 
@@ -414,8 +414,9 @@ fn text_and_image_settings_do_not_mix() {
         &cnn,
         &[],
         &[
-            "model.kind",
-            "cnn model cannot learn from the imdb dataset: use rnn, lstm or gru",
+            "cnn.toml:6",
+            "data.dataset",
+            "trains cnn on mnist, not on the imdb dataset",
         ],
     );
     let mnist = sb.write("mnist.toml", QUICK);
@@ -423,7 +424,7 @@ fn text_and_image_settings_do_not_mix() {
         &sb,
         &mnist,
         &["--set", "data.max_len=100"],
-        &["data.max_len", "does not apply to the mnist dataset"],
+        &["--set data.max_len", "unknown key", "normalize"],
     );
     let missing = sb.write(
         "glove.toml",

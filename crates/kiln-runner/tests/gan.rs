@@ -134,8 +134,8 @@ fn bad_gan_inputs_are_named_and_leave_no_run() {
         (
             &["--set", "data.dataset=imdb"],
             &[
-                "model.kind",
-                "a gan model cannot learn from the imdb dataset",
+                "data.dataset",
+                "trains gan on mnist, not on the imdb dataset",
             ],
         ),
     ];

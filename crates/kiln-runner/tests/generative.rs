@@ -199,7 +199,7 @@ fn refused(sb: &Sandbox, config: &str, needles: &[&str]) {
     assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
 }
 
-const PAIRS: &str = r#"
+const PAIRS: &str = r#"task = "translation"
 name = "e2e"
 [data]
 dataset = "pairs"
@@ -228,7 +228,7 @@ fn bad_generative_data_and_configs_are_named() {
     std::fs::write(sb.path().join("pairs.tsv"), b"one\tuno\ntwo\tdos \xff\n").unwrap();
     refused(&sb, PAIRS, &["pairs.tsv:2", "UTF-8"]);
 
-    let corpus = r#"
+    let corpus = r#"task = "language_modelling"
 name = "e2e"
 [data]
 dataset = "corpus"
@@ -253,7 +253,7 @@ learning_rate = 1e-2
         ),
         &[
             "model.kind",
-            "a lstm model cannot learn from the corpus dataset: use language_model",
+            "the language_modelling task trains language_model, not `lstm`; task = \"classification\" trains it",
         ],
     );
     refused(
@@ -262,12 +262,12 @@ learning_rate = 1e-2
             "dataset = \"pairs\"\npath = \"pairs.tsv\"",
             "dataset = \"synthetic\"",
         ),
-        &["data.task", "addition, reversal or sorting"],
+        &["data.problem", "missing"],
     );
     refused(
         &sb,
         &PAIRS.replace("path = \"pairs.tsv\"", "path = \"pairs.tsv\"\nseq_len = 5"),
-        &["data.seq_len", "does not apply to the pairs dataset"],
+        &["data.seq_len", "unknown key", "max_chars, max_words"],
     );
     refused(
         &sb,
@@ -284,13 +284,13 @@ learning_rate = 1e-2
         &format!("{}[generation]\ntemperatures = [0.5, 0.0]\n", corpus),
         &["generation.temperatures", "must be positive numbers, got 0"],
     );
-    let mnist = "name = \"e2e\"\n[data]\ndataset = \"mnist\"\nsource = \"sample\"\n[model]\nkind = \"mlp\"\nhidden = []\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.1\n[generation]\nbeam_width = 4\n";
+    let mnist = "task = \"classification\"\nname = \"e2e\"\n[data]\ndataset = \"mnist\"\nsource = \"sample\"\n[model]\nkind = \"mlp\"\nhidden = []\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.1\n[generation]\nbeam_width = 4\n";
     refused(
         &sb,
         mnist,
         &[
             "generation",
-            "only applies to generative models (language_model, seq2seq, gan), not mlp",
+            "the classification task has no generation settings",
         ],
     );
     refused(
@@ -302,9 +302,9 @@ learning_rate = 1e-2
         &sb,
         &PAIRS.replace(
             "dataset = \"pairs\"\npath = \"pairs.tsv\"",
-            "dataset = \"synthetic\"\ntask = \"addition\"\ndigits = 1\ncount = 100",
+            "dataset = \"synthetic\"\ncount = 100\nproblem = { kind = \"addition\", digits = 1 }",
         ),
-        &["data.task", "100 distinct problems", "only 55 exist"],
+        &["data.problem", "100 distinct problems", "only 55 exist"],
     );
 }
 

@@ -211,7 +211,7 @@ fn a_seed_gives_the_same_initial_weights_on_every_backend() {
 }
 
 /// An MLP without dropout on the embedded MNIST sample: 20 steps of plain SGD.
-const RUN: &str = r#"
+const RUN: &str = r#"task = "classification"
 name = "parity"
 seed = 11
 

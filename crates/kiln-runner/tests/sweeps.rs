@@ -10,7 +10,7 @@ mod common;
 use common::{Sandbox, json, stderr};
 
 /// Two learning rates × two seeds on a slice of the embedded MNIST sample.
-const SWEEP: &str = r#"
+const SWEEP: &str = r#"task = "classification"
 name = "e2e"
 
 [data]

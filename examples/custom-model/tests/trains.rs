@@ -90,7 +90,7 @@ fn bad_options_are_refused_with_their_key_and_line() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    for needle in ["bad.toml:17", "model.options", "unknown field `widht`"] {
+    for needle in ["bad.toml:18", "model.options", "unknown field `widht`"] {
         assert!(err.contains(needle), "lacks {needle}: {err}");
     }
     assert!(

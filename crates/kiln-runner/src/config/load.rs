@@ -5,6 +5,7 @@
 use std::ops::Range;
 use std::path::Path;
 
+use figment::error::Actual;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::{Figment, Metadata, Provider};
 use kiln_models::Invalid;
@@ -233,15 +234,33 @@ impl Source<'_> {
                 },
             });
         }
-        let experiment: Experiment = figment.extract().map_err(|errors| {
+        let described = |errors: figment::Error| {
             let lines: Vec<String> = errors
                 .into_iter()
                 .map(|e| self.describe(&figment, &e))
                 .collect();
             ConfigError(lines.join("\n"))
-        })?;
-        // Which task takes this model and dataset first: a wrong pairing explains the
-        // model's other complaints.
+        };
+        let mut experiment: Experiment = figment.extract().map_err(described)?;
+        // The task first: a wrong pairing of task, model and dataset explains the other
+        // complaints. Then its `[generation]`, typed and with its defaults.
+        let task =
+            crate::tasks::named(&experiment).map_err(|invalid| self.invalid(&figment, &invalid))?;
+        match task.generation(&figment) {
+            Some(generation) => {
+                experiment.generation = generation.map_err(|e| described(*e))?;
+            }
+            None if !experiment.generation.is_empty() => {
+                return Err(self.invalid(
+                    &figment,
+                    &Invalid::new(
+                        "generation",
+                        format!("the {} task has no generation settings", task.name()),
+                    ),
+                ));
+            }
+            None => {}
+        }
         crate::tasks::for_experiment(&experiment)
             .map(|_| ())
             .and_then(|()| experiment.validate())
@@ -265,12 +284,20 @@ impl Source<'_> {
             Some(_) => format!("{path}.{field}"),
         };
         let (key, what) = match &e.kind {
+            Kind::MissingField(field) if path.is_empty() && field == "task" => (
+                "task".to_string(),
+                format!(
+                    "missing: the file names what it learns, one of {} (files from before \
+                     kiln named tasks need this line)",
+                    crate::tasks::names().join(", ")
+                ),
+            ),
             Kind::UnknownField(field, expected) => {
                 let hint = did_you_mean(field, expected)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
                 (
-                    joined(field),
+                    nested(figment, &joined(field), field),
                     format!(
                         "unknown key{hint} (expected one of: {})",
                         expected.join(", ")
@@ -285,7 +312,8 @@ impl Source<'_> {
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
                 (
-                    holding_string(figment, &path, v).unwrap_or_else(|| path.clone()),
+                    holding(figment, &path, &Actual::Str(v.clone()))
+                        .unwrap_or_else(|| path.clone()),
                     format!(
                         "unknown value `{v}`{hint} (expected one of: {})",
                         expected.join(", ")
@@ -293,7 +321,7 @@ impl Source<'_> {
                 )
             }
             Kind::InvalidType(actual, expected) => (
-                path.clone(),
+                holding(figment, &path, actual).unwrap_or_else(|| path.clone()),
                 format!("wrong type: found {actual}, expected {expected}"),
             ),
             other => (path.clone(), other.to_string()),
@@ -334,16 +362,65 @@ impl Source<'_> {
     }
 }
 
-/// Inside a tagged enum serde reports the enum's path, not the field's: find the field of
-/// the table at `path` that holds the string `value`.
-fn holding_string(figment: &Figment, path: &str, value: &str) -> Option<String> {
+/// `key` when it is set; else, inside a tagged enum whose errors stop at the enum, the one
+/// key named `field` in a table below the enum's.
+fn nested(figment: &Figment, key: &str, field: &str) -> String {
+    if figment.find_value(key).is_ok() {
+        return key.to_string();
+    }
+    fn search(table: &figment::value::Dict, at: &str, field: &str, found: &mut Vec<String>) {
+        for (k, value) in table {
+            let here = format!("{at}.{k}");
+            if k == field {
+                found.push(here.clone());
+            }
+            if let Some(inner) = value.as_dict() {
+                search(inner, &here, field, found);
+            }
+        }
+    }
+    let parent = key.rsplit_once('.').map_or("", |(p, _)| p);
+    let mut found = Vec::new();
+    if let Some(table) = figment.find_value(parent).ok().and_then(|v| v.into_dict()) {
+        search(&table, parent, field, &mut found);
+    }
+    match found.as_slice() {
+        [one] => one.clone(),
+        _ => key.to_string(),
+    }
+}
+
+/// Inside a tagged enum (`[data]`, `[model]`) serde reports the enum's path, not the field's:
+/// the one field of the table at `path` (or of a table inside it) that holds `actual`.
+fn holding(figment: &Figment, path: &str, actual: &Actual) -> Option<String> {
+    fn holds(value: &figment::value::Value, actual: &Actual) -> bool {
+        use figment::value::Value as V;
+        match (value, actual) {
+            (V::String(_, s), Actual::Str(a)) => s == a,
+            (V::Bool(_, b), Actual::Bool(a)) => b == a,
+            (V::Num(_, n), Actual::Signed(a)) => n.to_i128() == Some(*a),
+            (V::Num(_, n), Actual::Unsigned(a)) => n.to_u128() == Some(*a),
+            (V::Num(_, n), Actual::Float(a)) => n.to_f64() == Some(*a),
+            (V::Dict(..), Actual::Map) | (V::Array(..), Actual::Seq) => true,
+            _ => false,
+        }
+    }
+    fn search(table: &figment::value::Dict, at: &str, actual: &Actual, found: &mut Vec<String>) {
+        for (key, value) in table {
+            let here = format!("{at}.{key}");
+            if holds(value, actual) {
+                found.push(here.clone());
+            }
+            if let Some(inner) = value.as_dict() {
+                search(inner, &here, actual, found);
+            }
+        }
+    }
     let table = figment.find_value(path).ok()?.into_dict()?;
-    let mut keys = table
-        .iter()
-        .filter(|(_, v)| v.as_str() == Some(value))
-        .map(|(k, _)| k);
-    match (keys.next(), keys.next()) {
-        (Some(key), None) => Some(format!("{path}.{key}")),
+    let mut found = Vec::new();
+    search(&table, path, actual, &mut found);
+    match found.as_slice() {
+        [one] => Some(one.clone()),
         _ => None,
     }
 }
@@ -416,7 +493,7 @@ fn key_span(doc: &Document<&str>, key: &str) -> Option<Range<usize>> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"
+    const GOOD: &str = r#"task = "classification"
 name = "t"
 
 [data]
@@ -485,7 +562,94 @@ learning_rate = 1e-3
         let e = load(&path, &[]).unwrap().experiment;
         assert_eq!(e.seed, 42);
         assert_eq!(e.train.eval_batch_size, 1000);
-        assert_eq!(e.data.validation_fraction, 0.1);
+        assert_eq!(e.data.validation_fraction(), 0.1);
+        let crate::schema::DataConfig::Mnist(mnist) = &e.data else {
+            panic!("{:?}", e.data)
+        };
+        assert!(mnist.download && mnist.verify && mnist.train_limit.is_none());
+    }
+
+    const LANGUAGE: &str = r#"task = "language_modelling"
+name = "t"
+[data]
+dataset = "corpus"
+source = "sample"
+[model]
+kind = "language_model"
+cell = "lstm"
+[train]
+epochs = 1
+batch_size = 8
+learning_rate = 1e-3
+[generation]
+prompt = "ROMEO:"
+"#;
+
+    #[test]
+    fn a_key_of_another_dataset_is_unknown_at_its_line() {
+        let e = err(&GOOD.replace("source = \"sample\"", "seq_len = 50"), &[]);
+        assert!(
+            e.contains("exp.toml:6: `data.seq_len`: unknown key")
+                && e.contains("normalize")
+                && !e.contains("tokenizer"),
+            "{e}"
+        );
+        let e = err(LANGUAGE, &["data.normalize=scale"]);
+        assert!(
+            e.contains("--set data.normalize") && e.contains("seq_len, stateful"),
+            "{e}"
+        );
+        let e = err(
+            &LANGUAGE.replace("source = \"sample\"", "seq_len = \"long\""),
+            &[],
+        );
+        assert!(e.contains("exp.toml:5: `data.seq_len`: wrong type"), "{e}");
+    }
+
+    #[test]
+    fn generation_is_the_tasks_own_typed_table() {
+        let (_dir, path) = write(LANGUAGE);
+        let e = load(&path, &[]).unwrap().experiment;
+        assert_eq!(e.generation["prompt"].as_str(), Some("ROMEO:"));
+        assert_eq!(e.generation["length"].as_integer(), Some(300));
+        let e = err(
+            &LANGUAGE.replace("prompt = ", "beam_width = 2\nprompt = "),
+            &[],
+        );
+        assert!(
+            e.contains("exp.toml:14: `generation.beam_width`: unknown key")
+                && e.contains("prompt, length, temperatures, top_k"),
+            "{e}"
+        );
+        let e = err(
+            &LANGUAGE.replace("prompt = \"ROMEO:\"", "temperatures = [0.5, -1]"),
+            &[],
+        );
+        assert!(e.contains("exp.toml:14: `generation.temperatures`"), "{e}");
+        let e = err(&format!("{GOOD}[generation]\nprompt = \"x\"\n"), &[]);
+        assert!(
+            e.contains("`generation`: the classification task has no generation settings"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_task_is_named_and_must_fit_the_model_and_data() {
+        let e = err(&GOOD.replace("task = \"classification\"\n", ""), &[]);
+        assert!(
+            e.contains("`task`: missing") && e.contains("language_modelling"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("\"classification\"", "\"translaton\""), &[]);
+        assert!(
+            e.contains("exp.toml:1: `task`") && e.contains("did you mean `translation`"),
+            "{e}"
+        );
+        let e = err(
+            &LANGUAGE.replace("dataset = \"corpus\"", "dataset = \"mnist\""),
+            &[],
+        );
+        assert!(e.contains("exp.toml:4: `data.dataset`"), "{e}");
     }
 
     #[test]
@@ -624,7 +788,12 @@ learning_rate = 1e-3
         let e = load(&path, &["datasets=/x".into()]).unwrap().experiment;
         let table: toml::Table = toml::from_str(&toml::to_string(&e).unwrap()).unwrap();
         let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
-        let mut expected = TOP_LEVEL_KEYS.to_vec();
+        // A classification has no `[generation]` to write.
+        let mut expected: Vec<&str> = TOP_LEVEL_KEYS
+            .iter()
+            .copied()
+            .filter(|k| *k != "generation")
+            .collect();
         keys.sort();
         expected.sort();
         assert_eq!(keys, expected);

@@ -7,7 +7,8 @@ mod load;
 pub mod sweep;
 
 pub use crate::schema::{
-    BackendKind, DataConfig, DataSource, DatasetKind, Experiment, GenerationConfig,
-    LoadedExperiment, NormalizeKind, SyntheticTask, TokenizerKind, TruncateKind,
+    AdditionProblem, BackendKind, CorpusSettings, DataConfig, DataSource, DatasetKind, Experiment,
+    ImdbSettings, LoadedExperiment, MnistSettings, NormalizeKind, PairsSettings, Problem, Split,
+    Strings, SyntheticSettings, TokenizerKind, TruncateKind,
 };
 pub use load::{ConfigError, Plan, Sweep, Trial, load, plan};

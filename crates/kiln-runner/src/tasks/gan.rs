@@ -3,7 +3,7 @@
 //! the digit FID against the held-out images when `generation.classifier` names a finished
 //! classifier run. The test split is scored like validation, against the test images.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,9 +14,12 @@ use kiln_models::{Classifier, Gan, InputShape, Invalid, ModelConfig};
 use kiln_train::gan::{Adversarial, FidScorer, GAN_METRICS, evaluate_gan, fixed_noise};
 use kiln_train::{Metric, StepObserver, TrainError, fit_task};
 
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
 use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
-    write_metrics_report,
+    read_generation, write_metrics_report,
 };
 use crate::datasets;
 use crate::finished::{Finished, GenerateArgs};
@@ -24,7 +27,7 @@ use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::progress::DownloadBar;
 use crate::run_dir::RunDir;
-use crate::schema::{DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
+use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
 
 /// Images in each per-epoch grid: 8 rows of 8.
 const GRID: usize = 8;
@@ -32,6 +35,24 @@ const GRID: usize = 8;
 const NOISE_SEED: u64 = 0x6a4e_0001;
 
 pub struct GanTask;
+
+/// A GAN's `[generation]`: how its samples are scored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FidSettings {
+    /// A finished image-classifier run (mlp or cnn), or an experiment's folder of runs (the
+    /// newest completed one), whose penultimate features score the samples by their Fréchet
+    /// distance to real images (`fid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
+    /// How many generated and real images each FID compares (at most the split's size).
+    #[serde(default = "default_fid_samples")]
+    pub fid_samples: usize,
+}
+
+fn default_fid_samples() -> usize {
+    2000
+}
 
 impl TaskKind for GanTask {
     fn name(&self) -> &'static str {
@@ -46,14 +67,19 @@ impl TaskKind for GanTask {
         GAN_METRICS
     }
 
+    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
+        Some(read_generation::<FidSettings>(figment))
+    }
+
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
-        if exp.generation.fid_samples.is_some_and(|n| n < 2) {
+        let settings: FidSettings = exp.generation_as()?;
+        if settings.fid_samples < 2 {
             return Err(Invalid::new(
                 "generation.fid_samples",
                 "must be at least 2: a covariance needs two images",
             ));
         }
-        if exp.train.monitor.metric() == "fid" && exp.generation.classifier.is_none() {
+        if exp.train.monitor.metric() == "fid" && settings.classifier.is_none() {
             return Err(Invalid::new(
                 "train.monitor",
                 "val_fid needs generation.classifier, the run folder of an image classifier",
@@ -89,8 +115,13 @@ impl TaskKind for GanTask {
                 Invalid::new("kind", "this task trains a gan"),
             ));
         };
-        let (mnist, source) = datasets::load_mnist(exp, &DownloadBar::default())?;
-        let (train_idx, val_idx) = exp.data.split(mnist.train.len(), exp.seed);
+        let DataConfig::Mnist(data) = &exp.data else {
+            anyhow::bail!("{}: a gan learns from IDX images", loaded.file.display());
+        };
+        let settings: FidSettings = exp.generation_as()?;
+        let (mnist, source) =
+            datasets::load_mnist(data, exp.datasets.as_deref(), &DownloadBar::default())?;
+        let (train_idx, val_idx) = data.split().indices(mnist.train.len(), exp.seed);
         if train_idx.is_empty() {
             anyhow::bail!("{source}: no training images left after the validation split");
         }
@@ -101,7 +132,7 @@ impl TaskKind for GanTask {
             .init(image, &device)
             .map_err(|e| model_error(loaded, e))?;
         kiln_models::portable::materialize(&model);
-        let classifier = match &exp.generation.classifier {
+        let classifier = match &settings.classifier {
             None => None,
             Some(dir) => Some(scoring_classifier(loaded, dir, &mnist, &train_idx)?),
         };
@@ -112,6 +143,7 @@ impl TaskKind for GanTask {
             val_idx,
             model,
             classifier,
+            fid_samples: settings.fid_samples,
         }))
     }
 }
@@ -133,7 +165,7 @@ fn scoring_classifier(
             dir.display()
         )
     })?;
-    let exp: Experiment = toml::from_str(&text).with_context(|| {
+    let exp = Experiment::from_resolved(&text).with_context(|| {
         format!(
             "{}: {} is not a config this kiln reads",
             key(),
@@ -185,7 +217,16 @@ fn scoring_classifier(
     }
     // The classifier's own normalisation, from this data's training split: for the same
     // MNIST and seed it is the classifier's (0.1307, 0.3081 for the full set).
-    let affine = match exp.data.normalize {
+    let normalize = match &exp.data {
+        DataConfig::Mnist(d) => d.normalize,
+        other => anyhow::bail!(
+            "{}: {} learnt from the {} dataset, not images",
+            key(),
+            dir.display(),
+            other.kind().name()
+        ),
+    };
+    let affine = match normalize {
         NormalizeKind::Scale => (1.0, 0.0),
         NormalizeKind::Standardize => {
             match Normalization::standardize_from(&mnist.train, train_idx) {
@@ -221,6 +262,7 @@ struct Ready {
     val_idx: Vec<usize>,
     model: Gan,
     classifier: Option<(Classifier, (f32, f32))>,
+    fid_samples: usize,
 }
 
 impl PreparedTask for Ready {
@@ -241,11 +283,11 @@ impl PreparedTask for Ready {
             val_idx,
             model,
             classifier,
+            fid_samples,
             ..
         } = *self;
         let (exp, run, device) = (ctx.exp, ctx.run, ctx.device);
         let scale = Normalization::Scale;
-        let fid_samples = exp.generation.fid_samples.unwrap_or(2000);
         let scored = |digits, idx: &[usize]| {
             let idx: Vec<usize> = idx.iter().copied().take(fid_samples).collect();
             ImageBatcher::new(digits, idx, ctx.eval_size, scale)

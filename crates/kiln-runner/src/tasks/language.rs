@@ -14,17 +14,72 @@ use kiln_train::{
     fit_task,
 };
 
+use figment::Figment;
+use kiln_models::Invalid;
+use serde::{Deserialize, Serialize};
+
 use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
-    write_metrics_report, write_sample,
+    read_generation, write_metrics_report, write_sample,
 };
 use crate::finished::{Finished, GenerateArgs};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::CorpusData;
-use crate::schema::{DatasetKind, Experiment, GenerationConfig, LoadedExperiment};
+use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment};
 
 pub struct LanguageModelling;
+
+/// A language model's `[generation]`: the samples written after every epoch, and the
+/// defaults of `kiln generate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSettings {
+    /// The text each sample starts from.
+    #[serde(default = "default_prompt")]
+    pub prompt: String,
+    /// Tokens drawn per sample.
+    #[serde(default = "default_length")]
+    pub length: usize,
+    /// One sample per temperature after every epoch.
+    #[serde(default = "default_temperatures")]
+    pub temperatures: Vec<f32>,
+    /// Draw only among the k likeliest tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+}
+
+fn default_prompt() -> String {
+    "\n".into()
+}
+fn default_length() -> usize {
+    300
+}
+fn default_temperatures() -> Vec<f32> {
+    vec![0.2, 0.5, 1.0, 1.2]
+}
+
+impl SampleSettings {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.length == 0 {
+            return Err(Invalid::new("length", "must be at least 1"));
+        }
+        if self.top_k == Some(0) {
+            return Err(Invalid::new("top_k", "must be at least 1"));
+        }
+        if let Some(t) = self
+            .temperatures
+            .iter()
+            .find(|t| !(t.is_finite() && **t > 0.0))
+        {
+            return Err(Invalid::new(
+                "temperatures",
+                format!("must be positive numbers, got {t}"),
+            ));
+        }
+        Ok(())
+    }
+}
 
 impl TaskKind for LanguageModelling {
     fn name(&self) -> &'static str {
@@ -39,16 +94,23 @@ impl TaskKind for LanguageModelling {
         LANGUAGE_METRICS
     }
 
+    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
+        Some(read_generation::<SampleSettings>(figment))
+    }
+
+    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
+        let settings: SampleSettings = exp.generation_as()?;
+        settings.validate().map_err(|e| e.within("generation"))
+    }
+
     fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
         let ModelConfig::LanguageModel(config) = &run.experiment.model else {
             return Err(run.not_for("generate", "a language_model run"));
         };
         let vocab = run.vocabulary(run.run.vocabulary())?;
         let tokenizer = run.tokenizer();
-        let prompt_text = args
-            .prompt
-            .clone()
-            .unwrap_or_else(|| run.experiment.generation.prompt.clone());
+        let settings: SampleSettings = run.experiment.generation_as()?;
+        let prompt_text = args.prompt.clone().unwrap_or(settings.prompt);
         let prompt: Vec<usize> = vocab
             .encode(tokenizer.as_ref(), &prompt_text)
             .into_iter()
@@ -68,13 +130,14 @@ impl TaskKind for LanguageModelling {
                 unknown
             );
         }
-        if run.experiment.data.stateful == Some(true)
-            && prompt.len() < run.experiment.data.seq_len()
+        if let DataConfig::Corpus(d) = &run.experiment.data
+            && d.stateful
+            && prompt.len() < d.seq_len
         {
             eprintln!(
                 "warning: the run trained statefully, so its model rarely started from a zero state; \
                  a prompt of a few lines ({} tokens or more) gives it the context it is used to",
-                run.experiment.data.seq_len()
+                d.seq_len
             );
         }
         let device = Device::flex();
@@ -95,7 +158,11 @@ impl TaskKind for LanguageModelling {
     }
 
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
-        let (data, source) = CorpusData::load(&loaded.experiment)?;
+        let exp = &loaded.experiment;
+        let DataConfig::Corpus(settings) = &exp.data else {
+            anyhow::bail!("{}: a language model reads a corpus", loaded.file.display());
+        };
+        let (data, source) = CorpusData::load(exp, settings)?;
         let model = initial_language_model(loaded, &data)?;
         Ok(Box::new(Ready {
             data,
@@ -137,9 +204,9 @@ impl PreparedTask for Ready {
         let Ready { data, model, .. } = *self;
         let windows = Windows::new(
             &data.train,
-            exp.data.seq_len(),
+            data.seq_len,
             exp.train.batch_size,
-            exp.data.stateful.unwrap_or(false),
+            data.stateful,
         );
         let mut task = LanguageModeling::new(windows, None, exp.train.loss);
         fit_steps(model, &mut task, exp, steps, device, observer)
@@ -158,15 +225,16 @@ fn initial_language_model(
             kiln_models::Invalid::new("kind", "the corpus dataset needs a language_model"),
         ));
     };
+    let settings: SampleSettings = exp.generation_as()?;
     if data
         .vocab
-        .encode(data.tokenizer.as_ref(), &exp.generation.prompt)
+        .encode(data.tokenizer.as_ref(), &settings.prompt)
         .is_empty()
     {
         anyhow::bail!(
             "{}: `generation.prompt` = {:?} has no tokens to start a sample from",
             loaded.file.display(),
-            exp.generation.prompt
+            settings.prompt
         );
     }
     let device = Device::flex();
@@ -190,7 +258,7 @@ const SPECIALS: [usize; 4] = [
 fn samples(
     model: &LanguageModel,
     data: (&Vocabulary, &dyn kiln_data::text::Tokenizer),
-    generation: &GenerationConfig,
+    generation: &SampleSettings,
     seed: u64,
     device: &Device,
 ) -> String {
@@ -234,8 +302,7 @@ fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow:
         manifest,
     } = ctx;
     data.vocab.save(&run.vocabulary())?;
-    let seq_len = exp.data.seq_len();
-    let stateful = exp.data.stateful.unwrap_or(false);
+    let (seq_len, stateful) = (data.seq_len, data.stateful);
     // Validation reads the text as contiguous lanes with the state carried, whatever the
     // training layout, as char-rnn and PyTorch's word_language_model evaluate: every character
     // but the lanes' first few is predicted from its full context. Lanes of ten windows or more.
@@ -247,7 +314,7 @@ fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow:
         validation,
         exp.train.loss,
     );
-    let generation = exp.generation.clone();
+    let generation: SampleSettings = exp.generation_as()?;
     let seed = exp.seed;
     let hook_device = device.clone();
     let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs).with_epoch_hook(

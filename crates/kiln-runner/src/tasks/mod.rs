@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use anyhow::Context;
 use burn::tensor::Device;
+use figment::Figment;
 use kiln_data::download::write_atomically;
 use kiln_models::Invalid;
 use kiln_train::{
@@ -62,12 +63,18 @@ pub static TASKS: &[&dyn TaskKind] = &[
 
 /// A kind of learning problem.
 pub trait TaskKind: Sync {
-    /// As messages name it, e.g. `classification`.
+    /// What an experiment file's `task` names, e.g. `classification`.
     fn name(&self) -> &'static str;
     /// The datasets it learns from, each with the `model.kind`s that can learn from it.
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])];
     /// What it reports for a split; `train.monitor` names one of them.
     fn metrics(&self) -> &'static [Metric];
+    /// Its `[generation]` settings read from `figment`, defaults filled in (with
+    /// [`read_generation`]), so serde refuses a key the task does not read; `None` when it
+    /// has no such settings.
+    fn generation(&self, _figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
+        None
+    }
     /// Checks of the experiment that only this task knows, by dotted key.
     fn check(&self, _exp: &Experiment) -> Result<(), Invalid> {
         Ok(())
@@ -89,6 +96,25 @@ pub trait TaskKind: Sync {
     ) -> anyhow::Result<()> {
         Err(run.not_for("translate", "a seq2seq run"))
     }
+}
+
+/// `[generation]` read as the task's typed settings `T`, with `T`'s defaults, back as the
+/// table that the resolved config records. Errors name their full key.
+pub fn read_generation<T>(figment: &Figment) -> Result<toml::Table, Box<figment::Error>>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let typed: T = figment.focus("generation").extract().map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|mut e| {
+                e.path.insert(0, "generation".into());
+                e
+            })
+            .reduce(figment::Error::chain)
+            .unwrap_or_else(|| figment::Error::from("`generation` cannot be read".to_string()))
+    })?;
+    toml::Table::try_from(typed).map_err(|e| Box::new(figment::Error::from(e.to_string())))
 }
 
 /// A task with its data loaded and its model built, ready to train into a run folder.
@@ -155,56 +181,115 @@ pub struct Trained {
     pub train_seconds: f64,
 }
 
-/// The task that trains the experiment's model, or why none does: the model picks the task,
-/// and the task must take the dataset.
+/// The task the experiment names, or why it cannot learn the experiment's model from its
+/// data. Several tasks may share a name (a plug-in's classification of its own model beside
+/// kiln's): the one that trains the model is taken.
 pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
-    let kind = exp.model.name();
-    let dataset = exp.data.dataset;
-    let trains = |t: &&dyn TaskKind| t.learns().iter().any(|(_, m)| m.contains(&kind));
-    let task = all().find(trains).ok_or_else(|| match &exp.model {
-        kiln_models::ModelConfig::Custom(_) => Invalid::new(
-            "model.name",
-            format!(
-                "no registered task trains a `{kind}` model: a custom model is trained by the \
-                 binary of the crate that registers it (see examples/custom-model)"
-            ),
-        ),
-        _ => Invalid::new("model.kind", format!("no task trains a {kind} model")),
-    })?;
-    let fits = |(d, models): &(DatasetKind, &[&str])| *d == dataset && models.contains(&kind);
-    if !task.learns().iter().any(fits) {
-        let takes: Vec<&str> = all()
-            .flat_map(|t| t.learns())
-            .filter(|(d, _)| *d == dataset)
-            .flat_map(|(_, models)| models.iter().copied())
-            .collect();
-        return Err(Invalid::new(
-            "model.kind",
-            format!(
-                "a {kind} model cannot learn from the {} dataset: use {}",
-                exp.data.dataset.name(),
-                or_list(&takes)
-            ),
-        ));
-    }
+    let task = named(exp)?;
     kiln_train::monitored_metric(&exp.train.monitor, task.metrics()).map_err(|mut e| {
-        let given = exp.train.monitor.name();
-        let closest = ["val", "train"]
-            .iter()
-            .flat_map(|split| {
-                task.metrics()
-                    .iter()
-                    .map(move |m| format!("{split}_{}", m.name))
-            })
-            .map(|name| (strsim::jaro_winkler(&given, &name), name))
-            .filter(|(score, _)| *score > 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((_, name)) = closest {
+        let names = ["val", "train"].iter().flat_map(|split| {
+            task.metrics()
+                .iter()
+                .map(move |m| format!("{split}_{}", m.name))
+        });
+        if let Some(name) = closest(&exp.train.monitor.name(), names, 0.85) {
             e.message.push_str(&format!("; did you mean `{name}`?"));
         }
         e.within("train")
     })?;
     task.check(exp)?;
+    Ok(task)
+}
+
+/// The name among `names` nearest `given`, if near enough to be a typo of it.
+fn closest(given: &str, names: impl Iterator<Item = String>, at_least: f64) -> Option<String> {
+    names
+        .map(|name| (strsim::jaro_winkler(given, &name), name))
+        .filter(|(score, _)| *score > at_least)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+/// The names an experiment's `task` may take, each once.
+pub fn names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in all().map(|t| t.name()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The task `exp.task` names that trains its model from its dataset.
+pub fn named(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
+    let named: Vec<&dyn TaskKind> = all().filter(|t| t.name() == exp.task).collect();
+    if named.is_empty() {
+        let names = names();
+        let hint = closest(&exp.task, names.iter().map(|n| n.to_string()), 0.8)
+            .map(|n| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
+        return Err(Invalid::new(
+            "task",
+            format!(
+                "unknown task `{}`{hint} (expected one of: {})",
+                exp.task,
+                names.join(", ")
+            ),
+        ));
+    }
+    let kind = exp.model.name();
+    let dataset = exp.data.kind();
+    let trains = |t: &&dyn TaskKind| t.learns().iter().any(|(_, m)| m.contains(&kind));
+    let Some(task) = named.iter().copied().find(trains) else {
+        let models: Vec<&str> = named
+            .iter()
+            .flat_map(|t| t.learns())
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        let elsewhere = all()
+            .find(trains)
+            .map(|t| format!("; task = \"{}\" trains it", t.name()))
+            .unwrap_or_else(|| match &exp.model {
+                kiln_models::ModelConfig::Custom(_) => "; a custom model is trained by the binary \
+                     of the crate that registers it (see examples/custom-model)"
+                    .into(),
+                _ => String::new(),
+            });
+        let key = match &exp.model {
+            kiln_models::ModelConfig::Custom(_) => "model.name",
+            _ => "model.kind",
+        };
+        return Err(Invalid::new(
+            key,
+            format!(
+                "the {} task trains {}, not `{kind}`{elsewhere}",
+                exp.task,
+                or_list(&models)
+            ),
+        ));
+    };
+    if !task
+        .learns()
+        .iter()
+        .any(|(d, m)| *d == dataset && m.contains(&kind))
+    {
+        let takes: Vec<&str> = task
+            .learns()
+            .iter()
+            .filter(|(_, m)| m.contains(&kind))
+            .map(|(d, _)| d.name())
+            .collect();
+        return Err(Invalid::new(
+            "data.dataset",
+            format!(
+                "the {} task trains {kind} on {}, not on the {} dataset",
+                exp.task,
+                or_list(&takes),
+                dataset.name()
+            ),
+        ));
+    }
     Ok(task)
 }
 
@@ -338,9 +423,9 @@ mod tests {
         }
     }
 
-    fn experiment(dataset: &str, model: &str, monitor: &str) -> Experiment {
+    fn experiment(task: &str, dataset: &str, model: &str, monitor: &str) -> Experiment {
         toml::from_str(&format!(
-            "name = \"t\"\n[data]\ndataset = \"{dataset}\"\n[model]\n{model}\n\
+            "task = \"{task}\"\nname = \"t\"\n[data]\ndataset = \"{dataset}\"\n[model]\n{model}\n\
              [train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 0.01\nmonitor = \"{monitor}\"\n"
         ))
         .unwrap()
@@ -354,31 +439,58 @@ mod tests {
     }
 
     #[test]
-    fn the_model_picks_the_task_which_must_take_the_data_and_report_the_monitor() {
+    fn the_file_names_the_task_which_must_train_the_model_on_the_data_and_report_the_monitor() {
         let mlp = "kind = \"mlp\"\nhidden = [8]";
-        let task = for_experiment(&experiment("mnist", mlp, "val_accuracy")).unwrap();
+        let classify =
+            |dataset, model, monitor| experiment("classification", dataset, model, monitor);
+        let task = for_experiment(&classify("mnist", mlp, "val_accuracy")).unwrap();
         assert_eq!(task.name(), "classification");
-        let gan = for_experiment(&experiment("mnist", "kind = \"gan\"", "val_loss")).unwrap();
-        assert_eq!(gan.name(), "gan");
+        let gan = experiment("gan", "mnist", "kind = \"gan\"", "val_loss");
+        assert_eq!(for_experiment(&gan).unwrap().name(), "gan");
 
-        let e = refused(&experiment("imdb", mlp, "val_accuracy"));
+        let e = refused(&experiment("clasification", "mnist", mlp, "val_accuracy"));
+        assert_eq!(e.field, "task");
+        assert!(
+            e.message.contains("did you mean `classification`"),
+            "{}",
+            e.message
+        );
+
+        let e = refused(&experiment("gan", "mnist", mlp, "val_loss"));
         assert_eq!(e.field, "model.kind");
-        assert!(e.message.contains("use rnn, lstm or gru"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("trains gan, not `mlp`; task = \"classification\" trains it"),
+            "{}",
+            e.message
+        );
 
-        let e = refused(&experiment("mnist", mlp, "val_acuracy"));
+        let e = refused(&classify("imdb", mlp, "val_accuracy"));
+        assert_eq!(e.field, "data.dataset");
+        assert!(
+            e.message.contains("on mnist, not on the imdb dataset"),
+            "{}",
+            e.message
+        );
+
+        let e = refused(&classify("mnist", mlp, "val_acuracy"));
         assert_eq!(e.field, "train.monitor");
         assert!(
             e.message.contains("did you mean `val_accuracy`"),
             "{}",
             e.message
         );
-        let e = refused(&experiment("mnist", mlp, "val_bleu"));
+        let e = refused(&classify("mnist", mlp, "val_bleu"));
         assert!(e.message.contains("val_macro_f1") && !e.message.contains("did you mean"));
 
         let custom = "kind = \"custom\"\nname = \"mine\"";
-        let e = refused(&experiment("mnist", custom, "val_loss"));
+        let e = refused(&classify("mnist", custom, "val_loss"));
         assert_eq!(e.field, "model.name");
-        assert!(e.message.contains("`mine`"), "{}", e.message);
+        assert!(
+            e.message.contains("`mine`") && e.message.contains("examples/custom-model"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -17,9 +17,13 @@ use kiln_train::{
     Translation as TranslationTask, beam_one, evaluate_translation, fit_task,
 };
 
+use figment::Figment;
+use kiln_models::Invalid;
+use serde::{Deserialize, Serialize};
+
 use super::{
     PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
-    write_metrics_report, write_sample,
+    read_generation, write_metrics_report, write_sample,
 };
 use crate::finished::Finished;
 use crate::manifest::DataInfo;
@@ -28,6 +32,35 @@ use crate::prepare::PairData;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Translation;
+
+/// An encoder-decoder's `[generation]`: how outputs are decoded for scoring and as examples.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeSettings {
+    /// 1 decodes greedily (a batch at once); wider beams pair by pair.
+    #[serde(default = "default_beam")]
+    pub beam_width: usize,
+    /// Beam scores are log-probability / length^this.
+    #[serde(default = "default_length_penalty")]
+    pub length_penalty: f64,
+    /// Output tokens at most (default: the longest target in the data + 10; 100 for
+    /// `kiln translate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// Validation pairs written with their outputs after every epoch.
+    #[serde(default = "default_examples")]
+    pub examples: usize,
+}
+
+fn default_beam() -> usize {
+    1
+}
+fn default_length_penalty() -> f64 {
+    1.0
+}
+fn default_examples() -> usize {
+    10
+}
 
 impl TaskKind for Translation {
     fn name(&self) -> &'static str {
@@ -43,6 +76,23 @@ impl TaskKind for Translation {
 
     fn metrics(&self) -> &'static [Metric] {
         TRANSLATION_METRICS
+    }
+
+    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
+        Some(read_generation::<DecodeSettings>(figment))
+    }
+
+    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
+        let settings: DecodeSettings = exp.generation_as()?;
+        for (key, value) in [
+            ("generation.beam_width", Some(settings.beam_width)),
+            ("generation.max_len", settings.max_len),
+        ] {
+            if value == Some(0) {
+                return Err(Invalid::new(key, "must be at least 1"));
+            }
+        }
+        Ok(())
     }
 
     fn translate(
@@ -61,7 +111,7 @@ impl TaskKind for Translation {
         let device = Device::flex();
         let model: Seq2Seq =
             run.load(config.init(source_vocab.len(), target_vocab.len(), &device)?)?;
-        let generation = &run.experiment.generation;
+        let generation: DecodeSettings = run.experiment.generation_as()?;
         let decoding = Decoding {
             beam_width: beam_width.unwrap_or(generation.beam_width),
             length_penalty: generation.length_penalty,
@@ -96,6 +146,7 @@ impl TaskKind for Translation {
             data,
             source,
             model,
+            settings: loaded.experiment.generation_as()?,
         }))
     }
 }
@@ -104,6 +155,7 @@ struct Ready {
     data: PairData,
     source: String,
     model: Seq2Seq,
+    settings: DecodeSettings,
 }
 
 impl PreparedTask for Ready {
@@ -118,8 +170,13 @@ impl PreparedTask for Ready {
     }
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
-        let Ready { data, model, .. } = *self;
-        translation(ctx, &data, model)
+        let Ready {
+            data,
+            model,
+            settings,
+            ..
+        } = *self;
+        translation(ctx, &data, model, &settings)
     }
 
     fn train_steps(
@@ -129,14 +186,19 @@ impl PreparedTask for Ready {
         device: &Device,
         observer: &mut dyn StepObserver,
     ) -> Result<(), TrainError> {
-        let Ready { data, model, .. } = *self;
+        let Ready {
+            data,
+            model,
+            settings,
+            ..
+        } = *self;
         let train = PairBatcher::new(
             &data.sources,
             &data.targets,
             data.train_idx.clone(),
             exp.train.batch_size,
         );
-        let decoding = decoding(exp, data.longest_target);
+        let decoding = decoding(&settings, data.longest_target);
         let mut task = TranslationTask::new(train, None, decoding, &exp.train);
         fit_steps(model, &mut task, exp, steps, device, observer)
     }
@@ -162,15 +224,20 @@ fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Result
 
 /// How outputs are decoded: the experiment's beam, up to its `max_len` or the longest
 /// target in the data plus 10.
-fn decoding(exp: &Experiment, longest_target: usize) -> Decoding {
+fn decoding(settings: &DecodeSettings, longest_target: usize) -> Decoding {
     Decoding {
-        beam_width: exp.generation.beam_width,
-        length_penalty: exp.generation.length_penalty,
-        max_len: exp.generation.max_len.unwrap_or(longest_target + 10),
+        beam_width: settings.beam_width,
+        length_penalty: settings.length_penalty,
+        max_len: settings.max_len.unwrap_or(longest_target + 10),
     }
 }
 
-fn translation(ctx: RunContext, data: &PairData, model: Seq2Seq) -> anyhow::Result<Trained> {
+fn translation(
+    ctx: RunContext,
+    data: &PairData,
+    model: Seq2Seq,
+    settings: &DecodeSettings,
+) -> anyhow::Result<Trained> {
     let RunContext {
         exp,
         run,
@@ -180,7 +247,7 @@ fn translation(ctx: RunContext, data: &PairData, model: Seq2Seq) -> anyhow::Resu
     } = ctx;
     data.source_vocab.save(&run.side_vocabulary("source"))?;
     data.target_vocab.save(&run.side_vocabulary("target"))?;
-    let decoding = decoding(exp, data.longest_target);
+    let decoding = decoding(settings, data.longest_target);
     let batcher =
         |idx: &[usize], size| PairBatcher::new(&data.sources, &data.targets, idx.to_vec(), size);
     let validation = (!data.val_idx.is_empty()).then(|| batcher(&data.val_idx, eval_size));
@@ -194,7 +261,7 @@ fn translation(ctx: RunContext, data: &PairData, model: Seq2Seq) -> anyhow::Resu
         .val_idx
         .iter()
         .chain(&data.train_idx)
-        .take(exp.generation.examples)
+        .take(settings.examples)
         .copied()
         .collect();
     let hook_device = device.clone();

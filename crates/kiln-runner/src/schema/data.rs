@@ -1,0 +1,483 @@
+//! `[data]`: the dataset, named by `dataset`, and the keys that dataset reads, each with its
+//! default filled in when the file is read. A key another dataset reads is an unknown key
+//! here, refused by serde at its line like any typo.
+//!
+//! Keys that several datasets read (`source`, `validation_fraction`, `train_limit`...) are
+//! written out in each struct rather than shared through `#[serde(flatten)]`: flatten turns
+//! off `deny_unknown_fields`' list of expected keys, and with it "did you mean".
+
+use std::path::PathBuf;
+
+use kiln_models::Invalid;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dataset", rename_all = "lowercase")]
+pub enum DataConfig {
+    /// Handwritten digits (or any IDX image set laid out like MNIST), 10 classes.
+    Mnist(MnistSettings),
+    /// Movie reviews, negative (0) or positive (1).
+    Imdb(ImdbSettings),
+    /// A plain UTF-8 text for a language model.
+    Corpus(CorpusSettings),
+    /// `source<TAB>target` lines for an encoder-decoder.
+    Pairs(PairsSettings),
+    /// Sequence problems made from the seed, for an encoder-decoder.
+    Synthetic(SyntheticSettings),
+}
+
+/// Which dataset, without its settings: what tasks declare they learn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetKind {
+    Mnist,
+    Imdb,
+    Corpus,
+    Pairs,
+    Synthetic,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Imdb => "imdb",
+            DatasetKind::Corpus => "corpus",
+            DatasetKind::Pairs => "pairs",
+            DatasetKind::Synthetic => "synthetic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MnistSettings {
+    /// `full` reads (or downloads) the whole dataset, `sample` the one compiled into kiln.
+    #[serde(default)]
+    pub source: DataSource,
+    /// Share of the training set held out for validation, by a split seeded with `seed`.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Cross-validation: the training set cut into `folds` seeded parts, part `fold` (from
+    /// 0) held out for validation instead. `[sweep] folds = k` sets both and runs every fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
+    /// Use only the first N training items (before the split), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Whether missing files may be downloaded into `datasets/`.
+    #[serde(default = "yes")]
+    pub download: bool,
+    /// Whether to check the SHA-256 of the files' decompressed content (downloads are always
+    /// checked).
+    #[serde(default = "yes")]
+    pub verify: bool,
+    #[serde(default)]
+    pub normalize: NormalizeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImdbSettings {
+    #[serde(default)]
+    pub source: DataSource,
+    /// Share of the training set held out for validation, by a split seeded with `seed`.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Cross-validation: the training set cut into `folds` seeded parts, part `fold` (from
+    /// 0) held out for validation instead. `[sweep] folds = k` sets both and runs every fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
+    /// Use only the first N training reviews (half of each class), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    #[serde(default = "yes")]
+    pub download: bool,
+    /// Unpack the downloaded archive into `datasets/` once and read the folder from then on,
+    /// instead of the archive's gzip stream every run (the archive you supply through
+    /// `datasets` is never unpacked).
+    #[serde(default)]
+    pub extract: bool,
+    /// How text becomes tokens: `word` (lower-cased words and punctuation) or `char`; HTML
+    /// is removed either way.
+    #[serde(default)]
+    pub tokenizer: TokenizerKind,
+    /// The vocabulary's size, the four special tokens included.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Tokens seen fewer times in the training split are `<unk>`.
+    #[serde(default = "default_min_freq")]
+    pub min_freq: u64,
+    /// Reviews are cut to this many tokens.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Which end of a long review is cut: `head` keeps the last `max_len` tokens.
+    #[serde(default)]
+    pub truncate: TruncateKind,
+    /// Batch reviews of similar length together.
+    #[serde(default = "yes")]
+    pub bucket: bool,
+    /// A GloVe-format text file of word vectors that initialises the embedding for the
+    /// words it knows (`model.embedding_dim` must match its size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_embeddings: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusSettings {
+    #[serde(default)]
+    pub source: DataSource,
+    /// The text to read; by default tiny Shakespeare from the datasets folder, or
+    /// downloaded. A relative path is read from the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The share of the text, from its end, held out for validation.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Use only the first N characters of the training text, for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    #[serde(default = "yes")]
+    pub download: bool,
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// `char` (the default) or `word`.
+    #[serde(default = "char_tokens")]
+    pub tokenizer: TokenizerKind,
+    /// The vocabulary's size, the four special tokens included.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Tokens seen fewer times in the training split are `<unk>`.
+    #[serde(default = "default_min_freq")]
+    pub min_freq: u64,
+    /// Tokens per training window.
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// Read the text as `batch_size` contiguous lanes and carry the model's state from one
+    /// window to the next (else windows in a shuffled order, each from a fresh state).
+    #[serde(default)]
+    pub stateful: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairsSettings {
+    #[serde(default)]
+    pub source: DataSource,
+    /// The `source<TAB>target` file; by default `parallel/eng-spa.tsv` in the datasets
+    /// folder. A relative path is read from the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The share held out for the final test; validation takes `validation_fraction` of
+    /// the rest.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Use only the first N training pairs, for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Drop pairs with a side longer than this many characters, or words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_words: Option<usize>,
+    /// `word` (the default) or `char`.
+    #[serde(default)]
+    pub tokenizer: TokenizerKind,
+    /// The vocabulary's size, the four special tokens included.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Tokens seen fewer times in the training split are `<unk>`.
+    #[serde(default = "default_min_freq")]
+    pub min_freq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticSettings {
+    /// Which problem, with its own settings: `[data.problem]` with `kind = "addition"`,
+    /// `"reversal"` or `"sorting"`.
+    pub problem: Problem,
+    /// How many distinct problems, split into train, validation and test.
+    #[serde(default = "default_count")]
+    pub count: usize,
+    /// The share held out for the final test; validation takes `validation_fraction` of
+    /// the rest.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Problem {
+    /// `a+b` -> the sum.
+    Addition(AdditionProblem),
+    /// A string -> the same string backwards.
+    Reversal(Strings),
+    /// A string -> its symbols in order.
+    Sorting(Strings),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdditionProblem {
+    /// The operands' largest number of digits.
+    #[serde(default = "default_digits")]
+    pub digits: usize,
+    /// Write the question backwards.
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+/// Strings of `min_length..=max_length` symbols from the first `alphabet` letters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strings {
+    #[serde(default = "default_min_length")]
+    pub min_length: usize,
+    #[serde(default = "default_max_length")]
+    pub max_length: usize,
+    #[serde(default = "default_alphabet")]
+    pub alphabet: usize,
+}
+
+/// How a labelled training set gives up its validation items: a seeded share, or one fold
+/// of a seeded k-fold cut.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    pub validation_fraction: f64,
+    pub folds: Option<usize>,
+    pub fold: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    #[default]
+    Full,
+    Sample,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormalizeKind {
+    /// Pixels scaled to [0, 1].
+    Scale,
+    /// Scaled, then standardised with the training split's mean and std.
+    #[default]
+    Standardize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerKind {
+    /// Lower-cased words and punctuation.
+    #[default]
+    Word,
+    /// Characters, case kept.
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TruncateKind {
+    /// Cut the beginning: keep the last `max_len` tokens.
+    #[default]
+    Head,
+    /// Cut the end: keep the first `max_len` tokens.
+    Tail,
+}
+
+impl DataConfig {
+    pub fn kind(&self) -> DatasetKind {
+        match self {
+            DataConfig::Mnist(_) => DatasetKind::Mnist,
+            DataConfig::Imdb(_) => DatasetKind::Imdb,
+            DataConfig::Corpus(_) => DatasetKind::Corpus,
+            DataConfig::Pairs(_) => DatasetKind::Pairs,
+            DataConfig::Synthetic(_) => DatasetKind::Synthetic,
+        }
+    }
+
+    pub fn validation_fraction(&self) -> f64 {
+        match self {
+            DataConfig::Mnist(d) => d.validation_fraction,
+            DataConfig::Imdb(d) => d.validation_fraction,
+            DataConfig::Corpus(d) => d.validation_fraction,
+            DataConfig::Pairs(d) => d.validation_fraction,
+            DataConfig::Synthetic(d) => d.validation_fraction,
+        }
+    }
+
+    /// How a labelled training set is split, for the datasets that have one.
+    pub fn split(&self) -> Option<Split> {
+        match self {
+            DataConfig::Mnist(d) => Some(d.split()),
+            DataConfig::Imdb(d) => Some(d.split()),
+            _ => None,
+        }
+    }
+
+    /// Range checks the types cannot express, by key below `data`.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let fraction = |key: &str, value: f64| {
+            if (0.0..1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(Invalid::new(key, format!("must be in [0, 1), got {value}")))
+            }
+        };
+        fraction("validation_fraction", self.validation_fraction())?;
+        if let Some(split) = self.split() {
+            split.validate()?;
+        }
+        let vocab_size = match self {
+            DataConfig::Imdb(d) => Some(d.vocab_size),
+            DataConfig::Corpus(d) => Some(d.vocab_size),
+            DataConfig::Pairs(d) => Some(d.vocab_size),
+            _ => None,
+        };
+        if vocab_size.is_some_and(|v| v < 5) {
+            return Err(Invalid::new(
+                "vocab_size",
+                "must be at least 5: the four special tokens and one word",
+            ));
+        }
+        let at_least_one = match self {
+            DataConfig::Mnist(d) => vec![("train_limit", d.train_limit)],
+            DataConfig::Imdb(d) => {
+                vec![("train_limit", d.train_limit), ("max_len", Some(d.max_len))]
+            }
+            DataConfig::Corpus(d) => {
+                vec![("train_limit", d.train_limit), ("seq_len", Some(d.seq_len))]
+            }
+            DataConfig::Pairs(d) => {
+                fraction("test_fraction", d.test_fraction)?;
+                vec![
+                    ("train_limit", d.train_limit),
+                    ("max_chars", d.max_chars),
+                    ("max_words", d.max_words),
+                ]
+            }
+            DataConfig::Synthetic(d) => {
+                fraction("test_fraction", d.test_fraction)?;
+                let mut keys = vec![("train_limit", d.train_limit), ("count", Some(d.count))];
+                match &d.problem {
+                    Problem::Addition(a) => keys.push(("problem.digits", Some(a.digits))),
+                    Problem::Reversal(s) | Problem::Sorting(s) => keys.extend([
+                        ("problem.min_length", Some(s.min_length)),
+                        ("problem.max_length", Some(s.max_length)),
+                        ("problem.alphabet", Some(s.alphabet)),
+                    ]),
+                }
+                keys
+            }
+        };
+        match at_least_one.into_iter().find(|(_, v)| *v == Some(0)) {
+            Some((key, _)) => Err(Invalid::new(key, "must be at least 1")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl MnistSettings {
+    pub fn split(&self) -> Split {
+        Split {
+            validation_fraction: self.validation_fraction,
+            folds: self.folds,
+            fold: self.fold,
+        }
+    }
+}
+
+impl ImdbSettings {
+    pub fn split(&self) -> Split {
+        Split {
+            validation_fraction: self.validation_fraction,
+            folds: self.folds,
+            fold: self.fold,
+        }
+    }
+}
+
+impl Split {
+    /// The training and validation indices of `n` training items, both seeded.
+    pub fn indices(&self, n: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+        match (self.folds, self.fold) {
+            (Some(k), Some(f)) => kiln_data::k_fold_split(n, k, f, seed),
+            _ => kiln_data::train_validation_split(n, self.validation_fraction, seed),
+        }
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        match (self.folds, self.fold) {
+            (None, None) => Ok(()),
+            (Some(k), _) if k < 2 => Err(Invalid::new(
+                "folds",
+                format!("must be at least 2, got {k}"),
+            )),
+            (Some(k), Some(f)) if f >= k => Err(Invalid::new(
+                "fold",
+                format!("must be below data.folds = {k} (folds count from 0), got {f}"),
+            )),
+            (Some(_), Some(_)) => Ok(()),
+            (None, Some(_)) => Err(Invalid::new(
+                "fold",
+                "needs data.folds, the number of folds",
+            )),
+            (Some(_), None) => Err(Invalid::new(
+                "folds",
+                "needs data.fold, the fold to validate on (or `[sweep] folds = k` to run them all)",
+            )),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn char_tokens() -> TokenizerKind {
+    TokenizerKind::Char
+}
+fn default_validation_fraction() -> f64 {
+    0.1
+}
+fn default_test_fraction() -> f64 {
+    0.1
+}
+fn default_vocab_size() -> usize {
+    20_000
+}
+fn default_min_freq() -> u64 {
+    1
+}
+fn default_max_len() -> usize {
+    200
+}
+fn default_seq_len() -> usize {
+    100
+}
+fn default_count() -> usize {
+    50_000
+}
+fn default_digits() -> usize {
+    3
+}
+fn default_min_length() -> usize {
+    3
+}
+fn default_max_length() -> usize {
+    10
+}
+fn default_alphabet() -> usize {
+    10
+}
