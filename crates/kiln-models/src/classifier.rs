@@ -55,6 +55,20 @@ pub enum InputShape {
     Tokens { vocab: usize },
 }
 
+impl Inputs {
+    /// Why a model that reads `reads` cannot take `inputs`.
+    pub fn mismatch(reads: &str, inputs: &Inputs) -> Invalid {
+        let found = match inputs {
+            Inputs::Images(_) => "images",
+            Inputs::Tokens { .. } => "token ids",
+        };
+        Invalid::new(
+            "model.kind",
+            format!("the model reads {reads}, but the data are {found}"),
+        )
+    }
+}
+
 /// A batch of inputs, matching [`InputShape`].
 #[derive(Debug, Clone)]
 pub enum Inputs {
@@ -181,27 +195,22 @@ pub enum Classifier {
 }
 
 impl Classifier {
-    /// Inputs to `[batch, classes]` logits.
-    ///
-    /// # Panics
-    /// If the inputs are not the kind the model was built for ([`ModelConfig::init`]
-    /// checks that against the data's [`InputShape`]).
-    pub fn forward(&self, inputs: Inputs) -> Tensor<2> {
-        match (self, inputs) {
+    /// Inputs to `[batch, classes]` logits; inputs of another kind than the model was built
+    /// for ([`ModelConfig::init`] checks that against the data's [`InputShape`]) are refused.
+    pub fn forward(&self, inputs: Inputs) -> Result<Tensor<2>, Invalid> {
+        Ok(match (self, inputs) {
             (Classifier::Mlp(m), Inputs::Images(images)) => m.forward(images.flatten(1, 3)),
             (Classifier::Cnn(m), Inputs::Images(images)) => m.forward(images),
             (Classifier::Recurrent(m), Inputs::Tokens { ids, lengths }) => m.forward(ids, &lengths),
-            (model, inputs) => panic!(
-                "model/input mismatch: {} got {}",
-                match model {
-                    Classifier::Recurrent(_) => "a recurrent model",
-                    _ => "an image model",
-                },
-                match inputs {
-                    Inputs::Images(_) => "images",
-                    Inputs::Tokens { .. } => "tokens",
-                }
-            ),
+            (model, inputs) => return Err(Inputs::mismatch(model.reads(), &inputs)),
+        })
+    }
+
+    /// What the model reads: `"images"` or `"token ids"`.
+    pub fn reads(&self) -> &'static str {
+        match self {
+            Classifier::Recurrent(_) => "token ids",
+            _ => "images",
         }
     }
 }
@@ -252,10 +261,12 @@ mod tests {
             .unwrap();
         // Keras' model.summary() for this network: 1,199,882 parameters.
         assert_eq!(m.num_params(), 1_199_882);
-        let logits = m.forward(Inputs::Images(Tensor::zeros(
-            [3, 1, 28, 28],
-            &Device::flex(),
-        )));
+        let logits = m
+            .forward(Inputs::Images(Tensor::zeros(
+                [3, 1, 28, 28],
+                &Device::flex(),
+            )))
+            .unwrap();
         assert_eq!(logits.dims(), [3, 10]);
     }
 
@@ -278,6 +289,7 @@ mod tests {
                 [2, 1, 28, 28],
                 &Device::flex()
             )))
+            .unwrap()
             .dims(),
             [2, 10]
         );
@@ -300,8 +312,19 @@ mod tests {
                 ids,
                 lengths: vec![4, 2, 1]
             })
+            .unwrap()
             .dims(),
             [3, 2]
+        );
+        // Images to a recurrent model: refused, not a panic.
+        let err = m
+            .forward(Inputs::Images(Tensor::zeros([1, 1, 2, 2], &device)))
+            .unwrap_err();
+        assert_eq!(err.field, "model.kind");
+        assert!(
+            err.message
+                .contains("reads token ids, but the data are images"),
+            "{err}"
         );
         let mlp: ModelConfig = serde_json::from_str(r#"{"kind": "mlp", "hidden": [4]}"#).unwrap();
         assert!(

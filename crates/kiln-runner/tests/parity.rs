@@ -137,7 +137,7 @@ fn one_step(model: Classifier, case: &Case, device: &Device) -> (Vec<f32>, f32, 
     let ad = device.clone().autodiff();
     let model = model.fork(&ad).train();
     let (inputs, targets) = batch(&case.shape, &ad);
-    let logits = model.forward(inputs);
+    let logits = model.forward(inputs).unwrap();
     let logit_values = values(logits.clone());
     let loss = LossKind::CrossEntropy.forward(logits, targets);
     let loss_value = loss.clone().into_scalar::<f32>();

@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
-use kiln_models::{Classifier, Inputs};
+use kiln_models::{Classifier, Inputs, Invalid};
 
 use crate::fit::{
     FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
@@ -30,12 +30,13 @@ pub const CLASSIFICATION_METRICS: &[Metric] = &[
 /// A model that classifies batches: kiln's own [`Classifier`], or a model a plug-in crate
 /// defines, which then trains and evaluates through the same task.
 pub trait Classify: Module {
-    /// Inputs to `[batch, classes]` logits.
-    fn logits(&self, inputs: Inputs) -> Tensor<2>;
+    /// Inputs to `[batch, classes]` logits; inputs of a kind the model does not read are an
+    /// `Invalid` (see [`Inputs::mismatch`]), never a panic.
+    fn logits(&self, inputs: Inputs) -> Result<Tensor<2>, Invalid>;
 }
 
 impl Classify for Classifier {
-    fn logits(&self, inputs: Inputs) -> Tensor<2> {
+    fn logits(&self, inputs: Inputs) -> Result<Tensor<2>, Invalid> {
         self.forward(inputs)
     }
 }
@@ -73,11 +74,11 @@ impl<M: Classify> Task for Classification<'_, M> {
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (M, StepOutcome) {
+    ) -> Result<(M, StepOutcome), TrainError> {
         let out = {
             let model = &model;
             let batch = self.splits.train.batch(indices, device);
-            let logits = model.logits(batch.inputs);
+            let logits = model.logits(batch.inputs)?;
             let predicted = predictions(&logits);
             let loss = self.loss.forward(logits, batch.targets);
             let correct = predicted
@@ -93,7 +94,7 @@ impl<M: Classify> Task for Classification<'_, M> {
                 correct,
             }
         };
-        optimizers.step_whole(model, out)
+        Ok(optimizers.step_whole(model, out))
     }
 
     fn train_metrics(&mut self, loss: f64, _accuracy: f64) -> SplitMetrics {
@@ -159,7 +160,7 @@ pub fn evaluate<M: Classify>(
             });
         }
         let batch = data.batch(indices, device);
-        let logits = model.logits(batch.inputs);
+        let logits = model.logits(batch.inputs)?;
         confusion.add(&predictions(&logits), &batch.labels);
         loss_sum +=
             loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;

@@ -285,7 +285,7 @@ pub trait Task {
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (Self::Model, StepOutcome);
+    ) -> Result<(Self::Model, StepOutcome), TrainError>;
     /// The epoch's training metrics, given the loop's mean `loss` and `correct / samples`.
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics;
     /// Metrics of a validation-mode `model` on the validation split.
@@ -357,7 +357,7 @@ pub fn fit_task<T: Task>(
             let lr = scheduler.step();
             learning_rate = lr.base();
             optimizers.lr = lr;
-            let (stepped, out) = task.optimize(model, indices, &ad_device, &mut optimizers);
+            let (stepped, out) = task.optimize(model, indices, &ad_device, &mut optimizers)?;
             model = stepped;
             let loss_value = out.loss;
             step += 1;

@@ -222,7 +222,7 @@ impl Task for Adversarial<'_> {
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (Gan, StepOutcome) {
+    ) -> Result<(Gan, StepOutcome), TrainError> {
         let batch = self.train.batch(indices, device);
         let n = batch.len;
         let real = to_tanh_range(batch.images);
@@ -238,7 +238,7 @@ impl Task for Adversarial<'_> {
             correct: judged.correct,
         };
         if !d_loss.is_finite() {
-            return (gan, outcome);
+            return Ok((gan, outcome));
         }
         let mut grads = judged.loss.backward();
         let grads = GradientsParams::from_module(&mut grads, &gan.discriminator);
@@ -249,7 +249,7 @@ impl Task for Adversarial<'_> {
         let g_value = g_loss.clone().into_scalar::<f32>();
         if !g_value.is_finite() {
             outcome.loss = g_value;
-            return (gan, outcome);
+            return Ok((gan, outcome));
         }
         let mut grads = g_loss.backward();
         let grads = GradientsParams::from_module(&mut grads, &gan.generator);
@@ -260,7 +260,7 @@ impl Task for Adversarial<'_> {
         r.d_real += judged.d_real * n as f64;
         r.d_fake += judged.d_fake * n as f64;
         r.samples += n;
-        (gan, outcome)
+        Ok((gan, outcome))
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {

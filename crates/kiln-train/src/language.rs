@@ -106,7 +106,7 @@ impl Task for LanguageModeling<'_> {
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (LanguageModel, StepOutcome) {
+    ) -> Result<(LanguageModel, StepOutcome), TrainError> {
         let out = {
             let model = &model;
             let carried = self.state.take();
@@ -122,7 +122,7 @@ impl Task for LanguageModeling<'_> {
                 correct,
             }
         };
-        optimizers.step_whole(model, out)
+        Ok(optimizers.step_whole(model, out))
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {

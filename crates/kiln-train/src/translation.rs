@@ -146,7 +146,7 @@ impl Task for Translation<'_> {
         indices: &[usize],
         device: &Device,
         optimizers: &mut Optimizers,
-    ) -> (Seq2Seq, StepOutcome) {
+    ) -> Result<(Seq2Seq, StepOutcome), TrainError> {
         let out = {
             let model = &model;
             let batch = self.train.batch(indices, device);
@@ -159,7 +159,7 @@ impl Task for Translation<'_> {
                 correct,
             }
         };
-        optimizers.step_whole(model, out)
+        Ok(optimizers.step_whole(model, out))
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {

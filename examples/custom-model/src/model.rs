@@ -66,18 +66,14 @@ pub struct ResidualMlp {
 }
 
 impl Classify for ResidualMlp {
-    fn logits(&self, inputs: Inputs) -> Tensor<2> {
+    fn logits(&self, inputs: Inputs) -> Result<Tensor<2>, Invalid> {
         let Inputs::Images(images) = inputs else {
-            // The task only pairs this model with image datasets.
-            return Tensor::zeros(
-                [0, self.output.weight.dims()[1]],
-                &self.output.weight.device(),
-            );
+            return Err(Inputs::mismatch("images", &inputs));
         };
         let mut x = relu(self.input.forward(images.flatten(1, 3)));
         for b in &self.blocks {
             x = x.clone() + b.project.forward(relu(b.expand.forward(b.norm.forward(x))));
         }
-        self.output.forward(x)
+        Ok(self.output.forward(x))
     }
 }
