@@ -119,6 +119,21 @@ impl Mnist {
         }
         let train = digits(&contents[0], &contents[1])?;
         let test = digits(&contents[2], &contents[3])?;
+        // A model is built for the training images' size; test images of another size
+        // would fail only after a whole epoch of training.
+        if (test.rows, test.cols) != (train.rows, train.cols) {
+            return Err(DataError::Format {
+                path: contents[2].0.clone(),
+                offset: 8,
+                expected: format!(
+                    "{}x{} images, the size of the training images in {}",
+                    train.rows,
+                    train.cols,
+                    contents[0].0.display()
+                ),
+                found: format!("{}x{}", test.rows, test.cols),
+            });
+        }
         Ok(Mnist { train, test })
     }
 }
@@ -168,6 +183,14 @@ fn read_or_fetch(
 fn digits(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Digits, DataError> {
     let img = idx::parse(&images.0, &images.1, 3)?;
     let lab = idx::parse(&labels.0, &labels.1, 1)?;
+    if img.dims[1] == 0 || img.dims[2] == 0 {
+        return Err(DataError::Format {
+            path: images.0.clone(),
+            offset: 8,
+            expected: "images of at least 1x1 pixels".into(),
+            found: format!("{}x{}", img.dims[1], img.dims[2]),
+        });
+    }
     if img.dims[0] != lab.dims[0] {
         return Err(DataError::Format {
             path: labels.0.clone(),
@@ -260,6 +283,32 @@ mod tests {
             .to_string();
         assert!(
             err.contains("train-labels-idx1-ubyte") && err.contains("3 labels"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn test_images_of_another_size_and_empty_images_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write_fixture(dir.path(), 3, 3);
+        let test_images = dir.path().join("t10k-images-idx3-ubyte");
+        std::fs::write(&test_images, idx::encode(&[1, 3, 3], &[0; 9])).unwrap();
+        let err = Mnist::load(&dir_source(dir.path()), &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t10k-images-idx3-ubyte")
+                && err.contains("expected 2x2 images")
+                && err.contains("found 3x3"),
+            "{err}"
+        );
+        let train_images = dir.path().join("train-images-idx3-ubyte");
+        std::fs::write(&train_images, idx::encode(&[3, 0, 0], &[])).unwrap();
+        let err = Mnist::load(&dir_source(dir.path()), &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte") && err.contains("found 0x0"),
             "{err}"
         );
     }

@@ -96,14 +96,24 @@ pub enum Chart {
 }
 
 impl Chart {
-    /// Draws into `path`; `.svg` gives SVG, anything else PNG.
+    /// Draws into `path`; `.svg` gives SVG, anything else PNG. The file is drawn under a
+    /// hidden name beside it and renamed into place, so a reader (or a crash) never sees
+    /// half a chart; that name is reused, so no strays pile up.
     pub fn save(&self, path: &Path) -> Result<(), ReportError> {
         register_font();
-        let drawn = match path.extension().and_then(|e| e.to_str()) {
-            Some("svg") => self.draw(SVGBackend::new(path, SIZE).into_drawing_area()),
-            _ => self.draw(BitMapBackend::new(path, SIZE).into_drawing_area()),
-        };
-        drawn.map_err(|e| ReportError::Chart(format!("{}: {e}", path.display())))
+        let fail = |e: String| ReportError::Chart(format!("{}: {e}", path.display()));
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png");
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        let partial = path.with_file_name(format!(".{name}.partial.{ext}"));
+        match ext {
+            "svg" => self.draw(SVGBackend::new(&partial, SIZE).into_drawing_area()),
+            _ => self.draw(BitMapBackend::new(&partial, SIZE).into_drawing_area()),
+        }
+        .map_err(fail)?;
+        std::fs::rename(&partial, path).map_err(|e| fail(e.to_string()))
     }
 
     /// The chart as an SVG document, for embedding in a page.

@@ -136,6 +136,10 @@ pub enum Command {
         top_k: Option<usize>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Use a run that did not complete (failed, killed or still training): its best
+        /// checkpoint so far.
+        #[arg(long)]
+        unfinished: bool,
     },
     /// Decode inputs with a finished seq2seq run: the texts given, or each line of stdin.
     Translate {
@@ -146,6 +150,9 @@ pub enum Command {
         /// Beam width; by default the run's `generation.beam_width`.
         #[arg(long)]
         beam_width: Option<usize>,
+        /// Use a run that did not complete: its best checkpoint so far.
+        #[arg(long)]
+        unfinished: bool,
     },
     /// Rebuild results/index.parquet from the run folders.
     Index {
@@ -374,6 +381,7 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             length,
             top_k,
             seed,
+            unfinished,
         } => crate::inference::generate(
             &run,
             &crate::inference::GenerateArgs {
@@ -383,13 +391,21 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
                 top_k,
                 seed,
             },
+            unfinished,
         )
         .map(|text| println!("{text}")),
         Command::Translate {
             run,
             texts,
             beam_width,
-        } => crate::inference::translate(&run, &texts, beam_width, &mut std::io::stdout()),
+            unfinished,
+        } => crate::inference::translate(
+            &run,
+            &texts,
+            beam_width,
+            unfinished,
+            &mut std::io::stdout(),
+        ),
         Command::Index { rebuild, results } => {
             if rebuild {
                 crate::index::rebuild(&results).map(|(rows, skipped)| {

@@ -66,7 +66,8 @@ pub struct Selection {
     /// --where train.learning_rate<=0.01 --where train.optimizer.name=adam
     #[arg(short, long = "where", value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Runs with this status: completed, failed, running or all.
+    /// Runs with this status: completed, failed, running, interrupted (its process ended
+    /// while it ran) or all.
     #[arg(long, default_value = "completed")]
     pub status: String,
     /// Group runs by these columns (comma-separated) and show mean ± std and the count over
@@ -138,16 +139,18 @@ fn keep_in(frame: &DataFrame, columns: &[&str], wanted: &[String]) -> anyhow::Re
 
 impl Selection {
     pub fn select(&self) -> anyhow::Result<DataFrame> {
-        let all = index::read(&self.results)?;
+        let all = index::read_live(&self.results)?;
         let mut runs = keep_in(&all, &["experiment"], &self.experiments)?;
         runs = keep_in(&runs, &["sweep"], &self.sweeps)?;
         runs = keep_in(&runs, &["run_id", "run"], &self.runs)?;
         match self.status.as_str() {
             "all" => {}
-            "completed" | "failed" | "running" => {
+            "completed" | "failed" | "running" | index::INTERRUPTED => {
                 runs = keep_in(&runs, &["status"], std::slice::from_ref(&self.status))?
             }
-            other => anyhow::bail!("--status {other}: expected completed, failed, running or all"),
+            other => anyhow::bail!(
+                "--status {other}: expected completed, failed, running, interrupted or all"
+            ),
         }
         let filters = self
             .filters

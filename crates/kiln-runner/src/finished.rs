@@ -7,6 +7,7 @@ use anyhow::Context;
 use burn::module::Module;
 use kiln_data::text::{Tokenizer, Vocabulary};
 
+use crate::manifest::{Manifest, Status};
 use crate::prepare::generative_tokenizer;
 use crate::run_dir::RunDir;
 use crate::schema::Experiment;
@@ -18,7 +19,9 @@ pub struct Finished {
 }
 
 impl Finished {
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    /// The run in `dir`. One that did not complete (it failed, was killed, or is still
+    /// training) is refused unless `unfinished`: its checkpoint is only the best so far.
+    pub fn open(dir: &Path, unfinished: bool) -> anyhow::Result<Self> {
         let run = RunDir::open(dir);
         let path = run.config();
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -35,6 +38,25 @@ impl Finished {
                 "{}: no checkpoint (the run never finished an epoch)",
                 run.best_checkpoint().display()
             );
+        }
+        let manifest = Manifest::read(&run.manifest())?;
+        if manifest.status != Status::Completed {
+            let why = match (&manifest.status, &manifest.error) {
+                (Status::Failed, Some(e)) => format!("failed ({e})"),
+                (Status::Failed, None) => "failed".to_string(),
+                _ => "did not complete (still training, or killed)".to_string(),
+            };
+            let state = format!(
+                "its checkpoint is the best of {} epoch(s) of {}",
+                manifest.epochs_run, experiment.train.epochs
+            );
+            if !unfinished {
+                anyhow::bail!(
+                    "{}: the run {why}; {state}. Pass --unfinished to use it anyway",
+                    dir.display()
+                );
+            }
+            eprintln!("warning: {}: the run {why}; {state}", dir.display());
         }
         Ok(Self { run, experiment })
     }

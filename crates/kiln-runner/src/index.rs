@@ -120,7 +120,7 @@ impl Row {
         row.set(
             "status",
             s(if killed {
-                "failed"
+                INTERRUPTED
             } else {
                 status.as_str().unwrap_or("unknown")
             }),
@@ -380,6 +380,37 @@ pub fn path(results: &Path) -> PathBuf {
     results.join(INDEX_FILE)
 }
 
+/// The status of a run whose process ended while its manifest said `running`.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// The index with the status of its `running` rows checked against their processes: a run
+/// whose process is gone from this machine shows as `interrupted`, without a rebuild.
+pub fn read_live(results: &Path) -> anyhow::Result<DataFrame> {
+    let mut frame = read(results)?;
+    let runs: Vec<Option<String>> = frame
+        .column("run")?
+        .str()?
+        .iter()
+        .map(|r| r.map(str::to_string))
+        .collect();
+    let statuses: Vec<Option<String>> = frame
+        .column("status")?
+        .str()?
+        .iter()
+        .zip(&runs)
+        .map(|(status, run)| match (status, run) {
+            (Some("running"), Some(run)) => {
+                let manifest = RunDir::open(&results.join(run)).manifest();
+                let killed = Manifest::read(&manifest).is_ok_and(|m| m.was_killed());
+                Some(if killed { INTERRUPTED } else { "running" }.to_string())
+            }
+            (status, _) => status.map(str::to_string),
+        })
+        .collect();
+    frame.with_column(Column::new("status".into(), statuses))?;
+    Ok(frame)
+}
+
 /// The whole index; an error that says how to make one when there is none.
 pub fn read(results: &Path) -> anyhow::Result<DataFrame> {
     let p = path(results);
@@ -389,7 +420,12 @@ pub fn read(results: &Path) -> anyhow::Result<DataFrame> {
             p.display()
         );
     }
-    read_parquet(&p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))
+    read_parquet(&p).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: the run index is damaged ({e}); rebuild it from the run folders with `cargo xtask index --rebuild`",
+            p.display()
+        )
+    })
 }
 
 fn write(results: &Path, frame: &mut DataFrame) -> anyhow::Result<()> {
@@ -434,7 +470,18 @@ pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
     let _lock = Lock::take(results)?;
-    let mut merged = match read_parquet(&path(results)) {
+    remove_strays(results);
+    let index = path(results);
+    let mut merged = match read_parquet(&index) {
+        // A damaged index is rebuilt whole (this run's folder among the rest), never
+        // replaced by this run's row alone.
+        Err(e) if index.exists() => {
+            tracing::warn!(
+                "{}: the run index was damaged ({e}); rebuilt from the run folders",
+                index.display()
+            );
+            frame(&rows_of_folders(results).0)?
+        }
         Ok(existing) => {
             let keep: BooleanChunked = existing
                 .column("run")?
@@ -477,9 +524,8 @@ pub fn run_folders(results: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Rebuilds the index from the run folders; returns the rows written and the folders skipped
-/// with why.
-pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+/// The rows of every run folder, and the folders skipped with why.
+fn rows_of_folders(results: &Path) -> (Vec<Row>, Vec<String>) {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for folder in run_folders(results) {
@@ -488,7 +534,30 @@ pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
             Err(e) => skipped.push(format!("{}: {e:#}", folder.display())),
         }
     }
+    (rows, skipped)
+}
+
+/// Temporary files of index writers that were killed mid-write. Only index writers, which
+/// hold the lock while they write, make temporary files in `results/` itself, so under the
+/// lock every one there is a stray.
+fn remove_strays(results: &Path) {
+    let Ok(entries) = std::fs::read_dir(results) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(".tmp") && entry.path().is_file() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Rebuilds the index from the run folders; returns the rows written and the folders skipped
+/// with why.
+pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
+    let (rows, skipped) = rows_of_folders(results);
     let _lock = Lock::take(results)?;
+    remove_strays(results);
     let mut f = frame(&rows)?;
     write(results, &mut f)?;
     Ok((rows.len(), skipped))
@@ -608,6 +677,28 @@ mod tests {
         assert_eq!((rows, skipped.len()), (3, 0));
         let rebuilt = read(results).unwrap();
         assert!(rebuilt.equals_missing(&live), "{rebuilt}\n{live}");
+    }
+
+    #[test]
+    fn a_damaged_index_is_named_with_its_repair_and_never_shrinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path();
+        for i in 0..3 {
+            update(results, &fake_run(results, i)).unwrap();
+        }
+        // Truncated, as a kill or a full disk mid-write would leave it.
+        let bytes = std::fs::read(path(results)).unwrap();
+        std::fs::write(path(results), &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::write(results.join(".tmpAb12Cd"), b"half an index").unwrap();
+        let e = read(results).unwrap_err().to_string();
+        assert!(
+            e.contains("damaged") && e.contains("cargo xtask index --rebuild"),
+            "{e}"
+        );
+        // The next run's update keeps every run, and clears the stray.
+        update(results, &fake_run(results, 3)).unwrap();
+        assert_eq!(read(results).unwrap().height(), 4);
+        assert!(!results.join(".tmpAb12Cd").exists());
     }
 
     #[test]

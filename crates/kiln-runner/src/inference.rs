@@ -8,8 +8,9 @@ use std::path::Path;
 use crate::finished::Finished;
 pub use crate::finished::GenerateArgs;
 
-/// What the run's task generates for `args`.
-pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
+/// What the run's task generates for `args`; `unfinished` accepts a run that did not
+/// complete.
+pub fn generate(dir: &Path, args: &GenerateArgs, unfinished: bool) -> anyhow::Result<String> {
     if !(args.temperature.is_finite() && args.temperature > 0.0) {
         anyhow::bail!(
             "--temperature must be a positive number, got {}",
@@ -19,7 +20,7 @@ pub fn generate(dir: &Path, args: &GenerateArgs) -> anyhow::Result<String> {
     if args.top_k == Some(0) {
         anyhow::bail!("--top-k must be at least 1");
     }
-    let f = Finished::open(dir)?;
+    let f = Finished::open(dir, unfinished)?;
     task_of(&f)?.generate(&f, args)
 }
 
@@ -29,12 +30,13 @@ pub fn translate(
     dir: &Path,
     inputs: &[String],
     beam_width: Option<usize>,
+    unfinished: bool,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     if beam_width == Some(0) {
         anyhow::bail!("--beam-width must be at least 1");
     }
-    let f = Finished::open(dir)?;
+    let f = Finished::open(dir, unfinished)?;
     task_of(&f)?.translate(&f, inputs, beam_width, out)
 }
 

@@ -43,6 +43,23 @@ pub fn forget_child(pid: u32) {
         .retain(|&p| p != pid);
 }
 
+/// When process `pid` started, from `/proc` (Linux): its start in clock ticks after boot,
+/// at the 100 ticks per second Linux reports to user space everywhere kiln runs.
+pub fn started_at(pid: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // Fields after the command: state is field 3, so start time (field 22) is the 20th.
+    let ticks: i64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: i64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    chrono::DateTime::from_timestamp_millis(boot * 1000 + ticks * 10)
+}
+
 /// Whether process `pid` is running on this machine. A zombie is not: a killed trial whose
 /// parent died too can stay one for as long as nobody reaps it.
 pub fn alive(pid: u32) -> bool {

@@ -15,6 +15,7 @@ pub mod index;
 pub mod inference;
 mod interrupt;
 pub mod manifest;
+mod memory;
 pub mod metrics_io;
 mod observer;
 pub mod prepare;

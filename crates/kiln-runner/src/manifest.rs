@@ -106,11 +106,16 @@ impl Manifest {
         kiln_data::download::write_atomically(path, &json)
     }
 
-    /// A run left `running` on this machine by a process that is gone: it was killed.
+    /// A run left `running` on this machine by a process that is gone: it was killed. A
+    /// process of that pid that started after the run did is another one (pids are reused).
     pub fn was_killed(&self) -> bool {
+        let reused = || {
+            crate::interrupt::started_at(self.pid)
+                .is_some_and(|t| t > self.started_at + chrono::Duration::seconds(2))
+        };
         self.status == Status::Running
             && self.host.hostname == host().hostname
-            && !crate::interrupt::alive(self.pid)
+            && (!crate::interrupt::alive(self.pid) || reused())
     }
 
     /// What a killed run's error says.

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use kiln_data::download::write_atomically;
 use kiln_train::{EpochRecord, StepRecord};
 use polars::prelude::*;
 
@@ -106,9 +107,15 @@ pub fn write(run: &RunDir, steps: &[StepRecord], epochs: &[EpochRecord]) -> anyh
     Ok(())
 }
 
+/// Both files written whole to a temporary name and renamed, so a crash or a full disk
+/// leaves the previous version (or none), never a truncated table.
 fn write_frame(frame: &mut DataFrame, parquet: &Path, csv: &Path) -> anyhow::Result<()> {
-    ParquetWriter::new(File::create(parquet)?).finish(frame)?;
-    CsvWriter::new(File::create(csv)?).finish(frame)?;
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(frame)?;
+    write_atomically(parquet, &bytes)?;
+    bytes.clear();
+    CsvWriter::new(&mut bytes).finish(frame)?;
+    write_atomically(csv, &bytes)?;
     Ok(())
 }
 

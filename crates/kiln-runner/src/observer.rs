@@ -1,5 +1,9 @@
 //! What the runner does while the loop trains: records metrics, draws progress, logs each
-//! epoch and keeps the best checkpoint on disk.
+//! epoch, keeps the best checkpoint on disk and rewrites the metric tables and charts after
+//! every epoch, so a run killed outright keeps every epoch it finished.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use kiln_models::Classifier;
 use kiln_train::{Checkpoint, EpochRecord, Observer, StepRecord};
@@ -8,6 +12,7 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::progress::bar;
 use crate::run_dir::RunDir;
+use crate::{charts, metrics_io};
 
 /// Called with the validation-mode model after every epoch (a generative run writes its
 /// samples there).
@@ -19,11 +24,28 @@ pub struct RunObserver<'a, M = Classifier> {
     pub steps: Vec<StepRecord>,
     pub epochs: Vec<EpochRecord>,
     pub checkpoint_error: Option<String>,
+    /// The first error writing the metrics or charts after an epoch.
+    pub write_error: Option<anyhow::Error>,
     /// The first error of `epoch_hook`, which ends the run once training stops.
     pub hook_error: Option<anyhow::Error>,
     epoch_hook: Option<EpochHook<'a, M>>,
     training: Option<EnteredSpan>,
     epoch: Option<EnteredSpan>,
+    /// Without a terminal (a log file, a cluster job) there are no bars: a plain line
+    /// every [`PLAIN_PROGRESS`] instead.
+    plain: Option<PlainProgress>,
+}
+
+/// How often a run writes a progress line when its output is not a terminal, unless
+/// `KILN_PROGRESS_SECONDS` says otherwise.
+const PLAIN_PROGRESS: Duration = Duration::from_secs(10);
+
+struct PlainProgress {
+    every: Duration,
+    last: Instant,
+    epoch: usize,
+    batch: usize,
+    batches: usize,
 }
 
 impl<'a, M> RunObserver<'a, M> {
@@ -34,16 +56,34 @@ impl<'a, M> RunObserver<'a, M> {
             steps: Vec::new(),
             epochs: Vec::new(),
             checkpoint_error: None,
+            write_error: None,
             hook_error: None,
             epoch_hook: None,
             training: None,
             epoch: None,
+            plain: (!std::io::stderr().is_terminal()).then(|| PlainProgress {
+                every: std::env::var("KILN_PROGRESS_SECONDS")
+                    .ok()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map_or(PLAIN_PROGRESS, Duration::from_secs_f64),
+                last: Instant::now(),
+                epoch: 0,
+                batch: 0,
+                batches: 0,
+            }),
         }
     }
 
     pub fn with_epoch_hook(mut self, hook: EpochHook<'a, M>) -> Self {
         self.epoch_hook = Some(hook);
         self
+    }
+
+    /// The metric tables and learning curves so far, each file replaced whole.
+    pub fn persist(&self) -> anyhow::Result<()> {
+        metrics_io::write(self.run, &self.steps, &self.epochs)?;
+        charts::learning_curves(&self.epochs, |name, ext| self.run.chart(name, ext))
     }
 }
 
@@ -56,6 +96,9 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
         self.epoch = None;
         let span = tracing::info_span!("epoch", indicatif.pb_show = true, n = epoch);
         self.epoch = Some(bar(span, batches as u64, "batches").entered());
+        if let Some(p) = &mut self.plain {
+            (p.epoch, p.batch, p.batches) = (epoch, 0, batches);
+        }
     }
 
     fn on_step(&mut self, step: &StepRecord) {
@@ -66,6 +109,21 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
             }
         }
         self.steps.push(*step);
+        if let Some(p) = &mut self.plain {
+            p.batch += 1;
+            if p.last.elapsed() >= p.every {
+                p.last = Instant::now();
+                tracing::info!(
+                    "epoch {}/{}: batch {}/{} ({:.0} %), loss {:.4}",
+                    p.epoch,
+                    self.epochs_total,
+                    p.batch,
+                    p.batches,
+                    100.0 * p.batch as f64 / p.batches.max(1) as f64,
+                    step.loss
+                );
+            }
+        }
     }
 
     fn on_evaluation_start(&mut self, batches: usize) {
@@ -115,6 +173,11 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
             if r.improved { " *" } else { "" }
         );
         self.epochs.push(r.clone());
+        if self.write_error.is_none()
+            && let Err(e) = self.persist()
+        {
+            self.write_error = Some(e);
+        }
     }
 
     fn stop_requested(&self) -> bool {

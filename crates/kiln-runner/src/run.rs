@@ -52,18 +52,37 @@ pub fn run(
     let prepared = task.prepare(loaded)?;
     let data = prepared.data();
     let load_data_s = clock.elapsed().as_secs_f64();
+    let unit = if exp.data.kind() == crate::schema::DatasetKind::Corpus {
+        "tokens"
+    } else {
+        "items"
+    };
     tracing::info!(
-        "data: {}: {} train, {} validation, {} test {} ({load_data_s:.2} s)",
+        "data: {}: {} train, {} validation, {} test {unit} ({load_data_s:.2} s)",
         data.source,
         data.train,
         data.validation,
         data.test,
-        if exp.data.kind() == crate::schema::DatasetKind::Corpus {
-            "tokens"
-        } else {
-            "items"
-        }
     );
+    if data.train == 0 {
+        anyhow::bail!(
+            "{}: {}: the data leave no training {unit} ({} validation, {} test); use more data or a smaller data.validation_fraction",
+            loaded.file.display(),
+            data.source,
+            data.validation,
+            data.test
+        );
+    }
+    if exp.train.monitor.needs_validation() && !prepared.validates() {
+        anyhow::bail!(
+            "{}: {}: the data are too small for `train.monitor` = {} ({} training and {} validation {unit} after the split): use more data or a larger data.validation_fraction, or monitor a train_ metric",
+            loaded.file.display(),
+            data.source,
+            exp.train.monitor.name(),
+            data.train,
+            data.validation
+        );
+    }
 
     let run = match trial {
         None => RunDir::create(results, &exp.name, exp.seed, started_at),

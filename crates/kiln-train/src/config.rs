@@ -91,6 +91,20 @@ pub enum OptimizerConfig {
     Adamw(AdamParams),
 }
 
+impl OptimizerConfig {
+    /// How many values the optimizer keeps per parameter (momentum, moments...).
+    pub fn state_per_parameter(&self) -> usize {
+        match self {
+            OptimizerConfig::Sgd { momentum, .. } => usize::from(*momentum != 0.0),
+            OptimizerConfig::Adagrad { .. } => 1,
+            OptimizerConfig::Rmsprop {
+                momentum, centered, ..
+            } => 1 + usize::from(*momentum != 0.0) + usize::from(*centered),
+            OptimizerConfig::Adam(p) | OptimizerConfig::Adamw(p) => 2 + usize::from(p.amsgrad),
+        }
+    }
+}
+
 /// The moments of Adam and AdamW, with PyTorch's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

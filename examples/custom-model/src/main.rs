@@ -74,6 +74,7 @@ impl TaskKind for ResidualMlpClassification {
             prepared.class_names().len(),
             &device,
         );
+        kiln_runner::tasks::fits_in_memory(loaded, &model)?;
         kiln_models::portable::materialize(&model);
         Ok(prepared_classifier(prepared, model))
     }

@@ -159,6 +159,7 @@ fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Resu
             &init_device,
         )
         .map_err(model_error)?;
+    super::fits_in_memory(loaded, &model)?;
     if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
         && let Some(pretrained) = &text.pretrained
     {

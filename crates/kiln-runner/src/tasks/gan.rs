@@ -131,6 +131,7 @@ impl TaskKind for GanTask {
         let model = config
             .init(image, &device)
             .map_err(|e| model_error(loaded, e))?;
+        super::fits_in_memory(loaded, &model)?;
         kiln_models::portable::materialize(&model);
         let classifier = match &settings.classifier {
             None => None,

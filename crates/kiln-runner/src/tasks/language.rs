@@ -189,6 +189,11 @@ impl PreparedTask for Ready {
         }
     }
 
+    /// Validation reads whole windows: the held-out text must be longer than one.
+    fn validates(&self) -> bool {
+        self.data.validation.len() > self.data.seq_len
+    }
+
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let Ready { data, model, .. } = *self;
         language(ctx, &data, model)
@@ -242,6 +247,7 @@ fn initial_language_model(
     let model = config
         .init(data.vocab.len(), &device)
         .map_err(|e| model_error(loaded, e))?;
+    super::fits_in_memory(loaded, &model)?;
     kiln_models::portable::materialize(&model);
     Ok(model)
 }

@@ -32,7 +32,6 @@ use crate::manifest::{DataInfo, Manifest};
 use crate::observer::RunObserver;
 use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
-use crate::{charts, metrics_io};
 
 pub use classify::prepared_classifier;
 
@@ -98,6 +97,39 @@ pub trait TaskKind: Sync {
     }
 }
 
+/// Refuses a model whose training would not fit in this machine's memory, before its
+/// weights are allocated (burn initialises parameters lazily, so `num_params` costs
+/// nothing): the weights, the best epoch's copy, the gradients and the optimizer's state,
+/// 4 bytes each. Activations are not counted. `KILN_SKIP_MEMORY_CHECK=1` skips it.
+pub fn fits_in_memory<M: burn::module::Module>(
+    loaded: &LoadedExperiment,
+    model: &M,
+) -> anyhow::Result<()> {
+    if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
+        return Ok(());
+    }
+    let Some(available) = crate::memory::available_bytes() else {
+        return Ok(());
+    };
+    let params = model.num_params() as u128;
+    let copies = 3 + loaded.experiment.train.optimizer.state_per_parameter() as u128;
+    let needed = params * 4 * copies;
+    if needed > available as u128 {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        anyhow::bail!(
+            "{}: `model`: {params} parameters need about {:.1} GiB to train (weights, the best \
+             epoch's copy, gradients and {} optimizer value(s) each, 4 bytes apiece), but this \
+             machine has {:.1} GiB available; make the model smaller, or set \
+             KILN_SKIP_MEMORY_CHECK=1 to try anyway",
+            loaded.file.display(),
+            gib(needed),
+            copies - 3,
+            gib(available as u128)
+        );
+    }
+    Ok(())
+}
+
 /// `[generation]` read as the task's typed settings `T`, with `T`'s defaults, back as the
 /// table that the resolved config records. Errors name their full key.
 pub fn read_generation<T>(figment: &Figment) -> Result<toml::Table, Box<figment::Error>>
@@ -121,6 +153,11 @@ where
 pub trait PreparedTask {
     /// Where the data came from and how large its splits are, for the manifest.
     fn data(&self) -> DataInfo;
+    /// Whether the data leave anything to validate on, which a `val_` monitor needs:
+    /// checked before the run folder exists.
+    fn validates(&self) -> bool {
+        self.data().validation > 0
+    }
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained>;
     /// Trains for `steps` steps (or until `observer` stops it) and nothing else: no
     /// validation, no run folder. What `kiln bench` times.
@@ -352,7 +389,8 @@ pub(crate) fn fit_and_record<M>(
     let train_seconds = clock.elapsed().as_secs_f64();
     manifest.timings.train_s = Some(train_seconds);
     manifest.epochs_run = observer.epochs.len();
-    metrics_io::write(run, &observer.steps, &observer.epochs)?;
+    // Written after every epoch already; once more for the steps of an unfinished epoch.
+    observer.persist()?;
     let outcome = fitted?;
     if let Some(e) = &observer.checkpoint_error {
         anyhow::bail!(
@@ -363,7 +401,9 @@ pub(crate) fn fit_and_record<M>(
     if let Some(e) = observer.hook_error.take() {
         return Err(e.context("writing the epoch's samples"));
     }
-    charts::learning_curves(&observer.epochs, |name, ext| run.chart(name, ext))?;
+    if let Some(e) = observer.write_error.take() {
+        return Err(e.context("writing the metrics after an epoch"));
+    }
     Ok((outcome, train_seconds))
 }
 

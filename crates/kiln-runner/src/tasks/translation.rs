@@ -218,6 +218,7 @@ fn initial_seq2seq(loaded: &LoadedExperiment, data: &PairData) -> anyhow::Result
     let model = config
         .init(data.source_vocab.len(), data.target_vocab.len(), &device)
         .map_err(|e| model_error(loaded, e))?;
+    super::fits_in_memory(loaded, &model)?;
     kiln_models::portable::materialize(&model);
     Ok(model)
 }

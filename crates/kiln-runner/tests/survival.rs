@@ -1,0 +1,216 @@
+//! Runs that end badly: killed outright, run on data too small for them, or used before
+//! they completed. Each keeps what it finished and says what is wrong.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+mod common;
+use common::{Sandbox, json, stderr};
+
+const LONG: &str = r#"task = "classification"
+name = "e2e"
+seed = 5
+
+[data]
+dataset = "mnist"
+source = "sample"
+train_limit = 600
+validation_fraction = 0.2
+
+[model]
+kind = "mlp"
+hidden = [16]
+
+[train]
+epochs = 400
+batch_size = 32
+learning_rate = 1e-3
+"#;
+
+fn experiment(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(format!("{name}.toml"))
+}
+
+#[test]
+fn a_killed_run_keeps_every_epoch_it_finished() {
+    let sb = Sandbox::new();
+    let file = sb.write("long.toml", LONG);
+    let mut child = sb
+        .run_command(&file, &[])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the third epoch has been logged, then kill without warning.
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut logged = 0;
+    for line in lines {
+        let line = line.unwrap();
+        if line.contains("/400: train loss") {
+            logged += 1;
+            if logged == 3 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(logged, 3, "the run never logged three epochs");
+
+    let runs = sb.runs("e2e");
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    let epochs = std::fs::read_to_string(run.join("metrics/epochs.csv")).unwrap();
+    // The third epoch's line is logged just before its tables are written.
+    let rows = epochs.lines().count() - 1;
+    assert!(rows >= 2, "{rows} epochs kept:\n{epochs}");
+    for (n, line) in epochs.lines().skip(1).enumerate() {
+        assert!(line.starts_with(&format!("{},", n + 1)), "{line}");
+    }
+    assert!(run.join("metrics/epochs.parquet").is_file());
+    assert!(run.join("metrics/steps.csv").is_file());
+    for chart in ["loss.png", "loss.svg", "accuracy.png"] {
+        let path = run.join("charts").join(chart);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 0),
+            "{}",
+            path.display()
+        );
+    }
+    let strays: Vec<String> = std::fs::read_dir(run.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(strays.len() <= 1, "partial charts left: {strays:?}");
+
+    // Its folder still says `running`; compare sees that its process is gone.
+    assert_eq!(json(&run.join("manifest.json"))["status"], "running");
+    let out = sb.kiln(&["compare", "--status", "interrupted", "--format", "csv"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(table.lines().count(), 2, "{table}");
+    let out = sb.kiln(&["compare", "--status", "running", "--format", "csv"]);
+    assert!(!out.status.success(), "a killed run listed as running");
+}
+
+#[test]
+fn without_a_terminal_a_progress_line_comes_during_the_epoch() {
+    let sb = Sandbox::new();
+    let file = sb.write("short.toml", &LONG.replace("epochs = 400", "epochs = 1"));
+    let out = sb
+        .run_command(&file, &[])
+        .env("KILN_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("epoch 1/1: batch 1/15 (7 %), loss "), "{err}");
+    assert!(err.contains("epoch 1/1: batch 15/15 (100 %)"), "{err}");
+}
+
+#[test]
+fn data_too_small_for_the_split_is_refused_before_a_folder_exists() {
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "tiny.toml",
+        &LONG.replace("train_limit = 600", "train_limit = 2"),
+    );
+    let out = sb.run(&file, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("too small for `train.monitor` = val_loss")
+            && err.contains("2 training and 0 validation items"),
+        "{err}"
+    );
+    assert_eq!(err.matches("too small").count(), 1, "said twice: {err}");
+    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
+
+    // A pairs file of one line: nothing left to validate on either.
+    sb.write("pairs.tsv", "one\tuno\n");
+    let pairs = sb.write(
+        "pairs.toml",
+        "task = \"translation\"\nname = \"e2e\"\n[data]\ndataset = \"pairs\"\npath = \"pairs.tsv\"\n\
+         [model]\nkind = \"seq2seq\"\ncell = \"gru\"\nhidden = 8\n\
+         [train]\nepochs = 1\nbatch_size = 4\nlearning_rate = 1e-2\n",
+    );
+    let out = sb.run(&pairs, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("pairs.tsv") && err.contains("too small"),
+        "{err}"
+    );
+    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
+}
+
+#[test]
+fn an_unfinished_run_is_used_only_when_asked() {
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &experiment("charlstm_shakespeare"),
+        &[
+            "--quiet",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "data.source=sample",
+            "--set",
+            "data.train_limit=20000",
+            "--set",
+            "model.hidden=16",
+            "--set",
+            "generation.length=10",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = sb.runs("charlstm_shakespeare").remove(0);
+    let dir = run.to_str().unwrap();
+    // As a run that failed in its second epoch leaves it.
+    let manifest = run.join("manifest.json");
+    let mut m = json(&manifest);
+    m["status"] = "failed".into();
+    m["error"] = "training diverged".into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+
+    let refused = sb.kiln(&["generate", dir, "--length", "5"]);
+    let err = stderr(&refused);
+    assert!(!refused.status.success());
+    assert!(
+        err.contains("the run failed (training diverged)") && err.contains("--unfinished"),
+        "{err}"
+    );
+    assert!(refused.stdout.is_empty());
+
+    let used = sb.kiln(&["generate", dir, "--length", "5", "--unfinished"]);
+    assert!(used.status.success(), "{}", stderr(&used));
+    assert!(stderr(&used).contains("warning:"));
+    assert!(!used.stdout.is_empty());
+}
+
+#[test]
+fn a_model_too_large_for_the_machine_is_refused_with_the_figures() {
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "huge.toml",
+        &LONG.replace("hidden = [16]", "hidden = [1000000, 1000000]"),
+    );
+    let out = sb.run(&file, &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("huge.toml")
+            && err.contains(" parameters need about ")
+            && err.contains("GiB available")
+            && err.contains("KILN_SKIP_MEMORY_CHECK"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("memory allocation"),
+        "{err}"
+    );
+    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
+}
