@@ -82,8 +82,15 @@ impl<'a, M> RunObserver<'a, M> {
 
     /// The metric tables and learning curves so far, each file replaced whole.
     pub fn persist(&self) -> anyhow::Result<()> {
+        let clock = Instant::now();
         metrics_io::write(self.run, &self.steps, &self.epochs)?;
-        charts::learning_curves(&self.epochs, |name, ext| self.run.chart(name, ext))
+        charts::learning_curves(&self.epochs, |name, ext| self.run.chart(name, ext))?;
+        tracing::debug!(
+            "metrics and charts of {} epochs written in {:.3} s",
+            self.epochs.len(),
+            clock.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 }
 
