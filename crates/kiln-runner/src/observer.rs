@@ -26,6 +26,8 @@ pub struct RunObserver<'a, M = Classifier> {
     pub checkpoint_error: Option<String>,
     /// The first error writing the metrics or charts after an epoch.
     pub write_error: Option<anyhow::Error>,
+    /// Steps and epochs on disk already, so that nothing is written twice.
+    written: Option<(usize, usize)>,
     /// The first error of `epoch_hook`, which ends the run once training stops.
     pub hook_error: Option<anyhow::Error>,
     epoch_hook: Option<EpochHook<'a, M>>,
@@ -57,6 +59,7 @@ impl<'a, M> RunObserver<'a, M> {
             epochs: Vec::new(),
             checkpoint_error: None,
             write_error: None,
+            written: None,
             hook_error: None,
             epoch_hook: None,
             training: None,
@@ -80,8 +83,13 @@ impl<'a, M> RunObserver<'a, M> {
         self
     }
 
-    /// The metric tables and learning curves so far, each file replaced whole.
-    pub fn persist(&self) -> anyhow::Result<()> {
+    /// The metric tables and learning curves so far, each file replaced whole; nothing when
+    /// no step or epoch came since the last time.
+    pub fn persist(&mut self) -> anyhow::Result<()> {
+        let now = (self.steps.len(), self.epochs.len());
+        if self.written == Some(now) {
+            return Ok(());
+        }
         let clock = Instant::now();
         metrics_io::write(self.run, &self.steps, &self.epochs)?;
         charts::learning_curves(&self.epochs, |name, ext| self.run.chart(name, ext))?;
@@ -90,6 +98,7 @@ impl<'a, M> RunObserver<'a, M> {
             self.epochs.len(),
             clock.elapsed().as_secs_f64()
         );
+        self.written = Some(now);
         Ok(())
     }
 }

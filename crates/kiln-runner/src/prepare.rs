@@ -188,7 +188,7 @@ impl PairData {
     /// Pairs read or made, split into train, validation and test, and tokenised with
     /// vocabularies learnt from the training pairs; and where they came from.
     pub fn load(exp: &Experiment) -> anyhow::Result<(Self, String)> {
-        let (pairs, source, held_out, train_limit, vocabulary) = match &exp.data {
+        let (pairs, source) = match &exp.data {
             DataConfig::Synthetic(d) => {
                 let task = match &d.problem {
                     Problem::Addition(a) => kiln_data::Task::Addition {
@@ -199,16 +199,7 @@ impl PairData {
                     Problem::Sorting(s) => kiln_data::Task::Sorting(strings(s)),
                 };
                 let pairs = task.generate(d.count, exp.seed).context("data.problem")?;
-                // Made-up problems have no rare words to drop.
-                let vocabulary = (20_000, 1);
-                let source = format!("synthetic {task:?}");
-                (
-                    pairs,
-                    source,
-                    (d.test_fraction, d.validation_fraction),
-                    d.train_limit,
-                    vocabulary,
-                )
+                (pairs, format!("synthetic {task:?}"))
             }
             DataConfig::Pairs(d) => {
                 let (read, source) = datasets::load_pairs(d, exp.datasets.as_deref())?;
@@ -219,30 +210,23 @@ impl PairData {
                         read.filtered_out + read.pairs.len()
                     );
                 }
-                let vocabulary = (d.vocab_size, d.min_freq);
-                (
-                    read.pairs,
-                    source,
-                    (d.test_fraction, d.validation_fraction),
-                    d.train_limit,
-                    vocabulary,
-                )
+                (read.pairs, source)
             }
             other => anyhow::bail!("the {} dataset has no sentence pairs", other.kind().name()),
         };
+        let d = &exp.data;
         if pairs.is_empty() {
             anyhow::bail!(
                 "{source}: no pairs left to learn from (check data.max_chars and data.max_words)"
             );
         }
         let order = shuffled(&(0..pairs.len()).collect::<Vec<_>>(), exp.seed ^ 0x7e57);
-        let (test_fraction, validation_fraction) = held_out;
-        let test_n = (pairs.len() as f64 * test_fraction).round() as usize;
+        let test_n = (pairs.len() as f64 * d.test_fraction().unwrap_or(0.0)).round() as usize;
         let (test_idx, rest) = order.split_at(test_n);
-        let val_n = (rest.len() as f64 * validation_fraction).round() as usize;
+        let val_n = (rest.len() as f64 * d.validation_fraction()).round() as usize;
         let (val_idx, train_idx) = rest.split_at(val_n);
         let mut train_idx = train_idx.to_vec();
-        if let Some(limit) = train_limit {
+        if let Some(limit) = d.train_limit() {
             train_idx.truncate(limit);
         }
         if train_idx.is_empty() {
@@ -252,7 +236,8 @@ impl PairData {
             );
         }
         let tokenizer = generative_tokenizer(&exp.data);
-        let (vocab_size, min_freq) = vocabulary;
+        // Made-up problems keep every symbol they use.
+        let (vocab_size, min_freq) = d.vocabulary().unwrap_or((20_000, 1));
         let vocab_of = |side: fn(&Pair) -> &str| {
             let texts: Vec<&str> = train_idx.iter().map(|&i| side(&pairs[i])).collect();
             let counts = Vocabulary::count(tokenizer.as_ref(), &texts);

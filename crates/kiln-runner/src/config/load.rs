@@ -368,57 +368,55 @@ fn nested(figment: &Figment, key: &str, field: &str) -> String {
     if figment.find_value(key).is_ok() {
         return key.to_string();
     }
-    fn search(table: &figment::value::Dict, at: &str, field: &str, found: &mut Vec<String>) {
-        for (k, value) in table {
-            let here = format!("{at}.{k}");
-            if k == field {
-                found.push(here.clone());
-            }
-            if let Some(inner) = value.as_dict() {
-                search(inner, &here, field, found);
-            }
-        }
-    }
     let parent = key.rsplit_once('.').map_or("", |(p, _)| p);
-    let mut found = Vec::new();
-    if let Some(table) = figment.find_value(parent).ok().and_then(|v| v.into_dict()) {
-        search(&table, parent, field, &mut found);
-    }
-    match found.as_slice() {
-        [one] => one.clone(),
-        _ => key.to_string(),
-    }
+    the_one_below(figment, parent, |k, _| k == field).unwrap_or_else(|| key.to_string())
 }
 
 /// Inside a tagged enum (`[data]`, `[model]`) serde reports the enum's path, not the field's:
 /// the one field of the table at `path` (or of a table inside it) that holds `actual`.
 fn holding(figment: &Figment, path: &str, actual: &Actual) -> Option<String> {
-    fn holds(value: &figment::value::Value, actual: &Actual) -> bool {
-        use figment::value::Value as V;
-        match (value, actual) {
-            (V::String(_, s), Actual::Str(a)) => s == a,
-            (V::Bool(_, b), Actual::Bool(a)) => b == a,
-            (V::Num(_, n), Actual::Signed(a)) => n.to_i128() == Some(*a),
-            (V::Num(_, n), Actual::Unsigned(a)) => n.to_u128() == Some(*a),
-            (V::Num(_, n), Actual::Float(a)) => n.to_f64() == Some(*a),
-            (V::Dict(..), Actual::Map) | (V::Array(..), Actual::Seq) => true,
-            _ => false,
-        }
-    }
-    fn search(table: &figment::value::Dict, at: &str, actual: &Actual, found: &mut Vec<String>) {
+    use figment::value::Value as V;
+    the_one_below(figment, path, |_, value| match (value, actual) {
+        (V::String(_, s), Actual::Str(a)) => s == a,
+        (V::Bool(_, b), Actual::Bool(a)) => b == a,
+        (V::Num(_, n), Actual::Signed(a)) => n.to_i128() == Some(*a),
+        (V::Num(_, n), Actual::Unsigned(a)) => n.to_u128() == Some(*a),
+        (V::Num(_, n), Actual::Float(a)) => n.to_f64() == Some(*a),
+        (V::Dict(..), Actual::Map) | (V::Array(..), Actual::Seq) => true,
+        _ => false,
+    })
+}
+
+/// The dotted key of the only entry, at any depth below the table at `path`, that `wanted`
+/// picks; `None` when none or several do.
+fn the_one_below(
+    figment: &Figment,
+    path: &str,
+    wanted: impl Fn(&str, &figment::value::Value) -> bool,
+) -> Option<String> {
+    fn search(
+        table: &figment::value::Dict,
+        at: &str,
+        wanted: &dyn Fn(&str, &figment::value::Value) -> bool,
+        found: &mut Vec<String>,
+    ) {
         for (key, value) in table {
-            let here = format!("{at}.{key}");
-            if holds(value, actual) {
+            let here = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            if wanted(key, value) {
                 found.push(here.clone());
             }
             if let Some(inner) = value.as_dict() {
-                search(inner, &here, actual, found);
+                search(inner, &here, wanted, found);
             }
         }
     }
     let table = figment.find_value(path).ok()?.into_dict()?;
     let mut found = Vec::new();
-    search(&table, path, actual, &mut found);
+    search(&table, path, &wanted, &mut found);
     match found.as_slice() {
         [one] => Some(one.clone()),
         _ => None,

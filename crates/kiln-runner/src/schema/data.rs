@@ -318,6 +318,37 @@ impl DataConfig {
         }
     }
 
+    /// Use only the first N training items (characters of a corpus).
+    pub fn train_limit(&self) -> Option<usize> {
+        match self {
+            DataConfig::Mnist(d) => d.train_limit,
+            DataConfig::Imdb(d) => d.train_limit,
+            DataConfig::Corpus(d) => d.train_limit,
+            DataConfig::Pairs(d) => d.train_limit,
+            DataConfig::Synthetic(d) => d.train_limit,
+        }
+    }
+
+    /// The share held out for the final test, for the sets made whole (pairs, synthetic
+    /// problems); the others come with their own test split.
+    pub fn test_fraction(&self) -> Option<f64> {
+        match self {
+            DataConfig::Pairs(d) => Some(d.test_fraction),
+            DataConfig::Synthetic(d) => Some(d.test_fraction),
+            _ => None,
+        }
+    }
+
+    /// `vocab_size` and `min_freq`, for the datasets whose vocabulary they shape.
+    pub fn vocabulary(&self) -> Option<(usize, u64)> {
+        match self {
+            DataConfig::Imdb(d) => Some((d.vocab_size, d.min_freq)),
+            DataConfig::Corpus(d) => Some((d.vocab_size, d.min_freq)),
+            DataConfig::Pairs(d) => Some((d.vocab_size, d.min_freq)),
+            _ => None,
+        }
+    }
+
     /// How a labelled training set is split, for the datasets that have one.
     pub fn split(&self) -> Option<Split> {
         match self {
@@ -340,48 +371,35 @@ impl DataConfig {
         if let Some(split) = self.split() {
             split.validate()?;
         }
-        let vocab_size = match self {
-            DataConfig::Imdb(d) => Some(d.vocab_size),
-            DataConfig::Corpus(d) => Some(d.vocab_size),
-            DataConfig::Pairs(d) => Some(d.vocab_size),
-            _ => None,
-        };
-        if vocab_size.is_some_and(|v| v < 5) {
+        if self.vocabulary().is_some_and(|(size, _)| size < 5) {
             return Err(Invalid::new(
                 "vocab_size",
                 "must be at least 5: the four special tokens and one word",
             ));
         }
-        let at_least_one = match self {
-            DataConfig::Mnist(d) => vec![("train_limit", d.train_limit)],
-            DataConfig::Imdb(d) => {
-                vec![("train_limit", d.train_limit), ("max_len", Some(d.max_len))]
-            }
-            DataConfig::Corpus(d) => {
-                vec![("train_limit", d.train_limit), ("seq_len", Some(d.seq_len))]
-            }
+        if let Some(test) = self.test_fraction() {
+            fraction("test_fraction", test)?;
+        }
+        let mut at_least_one = vec![("train_limit", self.train_limit())];
+        match self {
+            DataConfig::Mnist(_) => {}
+            DataConfig::Imdb(d) => at_least_one.push(("max_len", Some(d.max_len))),
+            DataConfig::Corpus(d) => at_least_one.push(("seq_len", Some(d.seq_len))),
             DataConfig::Pairs(d) => {
-                fraction("test_fraction", d.test_fraction)?;
-                vec![
-                    ("train_limit", d.train_limit),
-                    ("max_chars", d.max_chars),
-                    ("max_words", d.max_words),
-                ]
+                at_least_one.extend([("max_chars", d.max_chars), ("max_words", d.max_words)])
             }
             DataConfig::Synthetic(d) => {
-                fraction("test_fraction", d.test_fraction)?;
-                let mut keys = vec![("train_limit", d.train_limit), ("count", Some(d.count))];
+                at_least_one.push(("count", Some(d.count)));
                 match &d.problem {
-                    Problem::Addition(a) => keys.push(("problem.digits", Some(a.digits))),
-                    Problem::Reversal(s) | Problem::Sorting(s) => keys.extend([
+                    Problem::Addition(a) => at_least_one.push(("problem.digits", Some(a.digits))),
+                    Problem::Reversal(s) | Problem::Sorting(s) => at_least_one.extend([
                         ("problem.min_length", Some(s.min_length)),
                         ("problem.max_length", Some(s.max_length)),
                         ("problem.alphabet", Some(s.alphabet)),
                     ]),
                 }
-                keys
             }
-        };
+        }
         match at_least_one.into_iter().find(|(_, v)| *v == Some(0)) {
             Some((key, _)) => Err(Invalid::new(key, "must be at least 1")),
             None => Ok(()),

@@ -106,14 +106,13 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
         )?;
         ctx.manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
         write_test_report(run, &test, outcome.best_epoch, &prepared.class_names())?;
-        Ok(Trained {
-            epochs: observer.epochs,
-            best_epoch: outcome.best_epoch,
-            stopped_early: outcome.stopped_early,
+        Ok(Trained::new(
+            &outcome,
+            observer.epochs,
             test,
-            test_split: "test",
+            "test",
             train_seconds,
-        })
+        ))
     }
 
     fn train_steps(

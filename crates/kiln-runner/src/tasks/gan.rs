@@ -354,14 +354,13 @@ impl PreparedTask for Ready {
             (rows, cols),
         )?;
         write_metrics_report(run, &test, outcome.best_epoch, "test", test_data.len())?;
-        Ok(Trained {
-            epochs: observer.epochs,
-            best_epoch: outcome.best_epoch,
-            stopped_early: outcome.stopped_early,
+        Ok(Trained::new(
+            &outcome,
+            observer.epochs,
             test,
-            test_split: "test",
+            "test",
             train_seconds,
-        })
+        ))
     }
 
     fn train_steps(

@@ -163,11 +163,13 @@ impl TaskKind for LanguageModelling {
             anyhow::bail!("{}: a language model reads a corpus", loaded.file.display());
         };
         let (data, source) = CorpusData::load(exp, settings)?;
-        let model = initial_language_model(loaded, &data)?;
+        let samples: SampleSettings = exp.generation_as()?;
+        let model = initial_language_model(loaded, &data, &samples)?;
         Ok(Box::new(Ready {
             data,
             source,
             model,
+            samples,
         }))
     }
 }
@@ -176,6 +178,7 @@ struct Ready {
     data: CorpusData,
     source: String,
     model: LanguageModel,
+    samples: SampleSettings,
 }
 
 impl PreparedTask for Ready {
@@ -195,8 +198,13 @@ impl PreparedTask for Ready {
     }
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
-        let Ready { data, model, .. } = *self;
-        language(ctx, &data, model)
+        let Ready {
+            data,
+            model,
+            samples,
+            ..
+        } = *self;
+        language(ctx, &data, model, samples)
     }
 
     fn train_steps(
@@ -222,6 +230,7 @@ impl PreparedTask for Ready {
 fn initial_language_model(
     loaded: &LoadedExperiment,
     data: &CorpusData,
+    settings: &SampleSettings,
 ) -> anyhow::Result<LanguageModel> {
     let exp = &loaded.experiment;
     let ModelConfig::LanguageModel(config) = &exp.model else {
@@ -230,7 +239,6 @@ fn initial_language_model(
             kiln_models::Invalid::new("kind", "the corpus dataset needs a language_model"),
         ));
     };
-    let settings: SampleSettings = exp.generation_as()?;
     if data
         .vocab
         .encode(data.tokenizer.as_ref(), &settings.prompt)
@@ -299,7 +307,12 @@ fn samples(
     out
 }
 
-fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow::Result<Trained> {
+fn language(
+    ctx: RunContext,
+    data: &CorpusData,
+    model: LanguageModel,
+    generation: SampleSettings,
+) -> anyhow::Result<Trained> {
     let RunContext {
         exp,
         run,
@@ -320,7 +333,6 @@ fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow:
         validation,
         exp.train.loss,
     );
-    let generation: SampleSettings = exp.generation_as()?;
     let seed = exp.seed;
     let hook_device = device.clone();
     let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs).with_epoch_hook(
@@ -359,12 +371,11 @@ fn language(ctx: RunContext, data: &CorpusData, model: LanguageModel) -> anyhow:
     };
     manifest.timings.test_s = Some(clock.elapsed().as_secs_f64());
     write_metrics_report(run, &test, outcome.best_epoch, split, data.validation.len())?;
-    Ok(Trained {
-        epochs: observer.epochs,
-        best_epoch: outcome.best_epoch,
-        stopped_early: outcome.stopped_early,
+    Ok(Trained::new(
+        &outcome,
+        observer.epochs,
         test,
-        test_split: split,
+        split,
         train_seconds,
-    })
+    ))
 }

@@ -218,6 +218,27 @@ pub struct Trained {
     pub train_seconds: f64,
 }
 
+impl Trained {
+    /// The loop's `outcome` with the epochs its observer kept and the best model's metrics
+    /// on `test_split`.
+    pub fn new<M>(
+        outcome: &FitOutcome<M>,
+        epochs: Vec<EpochRecord>,
+        test: SplitMetrics,
+        test_split: &'static str,
+        train_seconds: f64,
+    ) -> Self {
+        Self {
+            epochs,
+            best_epoch: outcome.best_epoch,
+            stopped_early: outcome.stopped_early,
+            test,
+            test_split,
+            train_seconds,
+        }
+    }
+}
+
 /// The task the experiment names, or why it cannot learn the experiment's model from its
 /// data. Several tasks may share a name (a plug-in's classification of its own model beside
 /// kiln's): the one that trains the model is taken.

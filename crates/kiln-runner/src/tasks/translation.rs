@@ -323,14 +323,13 @@ fn translation(
         "test",
         data.test_idx.len(),
     )?;
-    Ok(Trained {
-        epochs: observer.epochs,
-        best_epoch: outcome.best_epoch,
-        stopped_early: outcome.stopped_early,
-        test: translated.metrics,
-        test_split: "test",
+    Ok(Trained::new(
+        &outcome,
+        observer.epochs,
+        translated.metrics,
+        "test",
         train_seconds,
-    })
+    ))
 }
 
 /// Decoding examples draws no progress and never stops early.
