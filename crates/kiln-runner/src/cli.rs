@@ -24,7 +24,12 @@ pub enum Command {
     /// [sweep] runs each trial not yet completed into results/<experiment>/<sweep>/.
     Run {
         /// The experiment file, e.g. experiments/cnn_mnist.toml.
-        file: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        /// Go on with an interrupted, killed or failed run from its newest checkpoint, in its
+        /// own folder (e.g. results/cnn_mnist/2026-12-02T10-00-00_seed42).
+        #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "sets", "jobs", "dry_run", "trial"])]
+        resume: Option<PathBuf>,
         /// Override a key, e.g. --set train.epochs=3 (repeatable; wins over KILN_* variables).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -304,21 +309,34 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
     crate::interrupt::install();
     let result = match cli.command {
         Command::Run {
+            resume: Some(dir), ..
+        } => crate::run::resume(&dir).map(|summary| {
+            if !cli.quiet {
+                crate::summary::print(&summary);
+            }
+        }),
+        Command::Run {
             file,
             sets,
             results,
             jobs,
             dry_run,
             trial,
-        } => run_command(
-            file,
-            sets,
-            results,
-            jobs as usize,
-            dry_run,
-            trial,
-            cli.quiet,
-        ),
+            resume: None,
+        } => match file {
+            Some(file) => run_command(
+                file,
+                sets,
+                results,
+                jobs as usize,
+                dry_run,
+                trial,
+                cli.quiet,
+            ),
+            None => Err(anyhow::anyhow!(
+                "run: give an experiment file, or --resume RUN"
+            )),
+        },
         Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
             Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
                 .map(|t| print!("{t}"))
@@ -432,6 +450,10 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<crate::run::Stopped>() => {
+            eprintln!("{e}");
+            ExitCode::from(crate::interrupt::RESUMABLE_EXIT)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

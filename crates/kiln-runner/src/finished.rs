@@ -44,6 +44,9 @@ impl Finished {
             let why = match (&manifest.status, &manifest.error) {
                 (Status::Failed, Some(e)) => format!("failed ({e})"),
                 (Status::Failed, None) => "failed".to_string(),
+                (Status::Interrupted, _) => {
+                    "was interrupted (`run --resume` finishes it)".to_string()
+                }
                 _ => "did not complete (still training, or killed)".to_string(),
             };
             let state = format!(

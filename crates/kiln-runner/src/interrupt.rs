@@ -1,34 +1,61 @@
-//! Ctrl-C (or SIGTERM, SIGHUP): the first one ends training or evaluation at the next batch,
-//! so the run is recorded as failed (interrupted) with the metrics so far; a second one exits
-//! at once.
+//! Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 (what Slurm sends before a time limit): the first one
+//! makes training take a checkpoint at the next step and stop, so the run is recorded as
+//! `interrupted` and `run --resume` goes on from there; a second Ctrl-C, SIGTERM or SIGHUP
+//! exits at once.
 //!
 //! A sweep's trials run in their own process groups, so a terminal's Ctrl-C reaches only the
 //! sweep; it passes each signal on to the trials it started, which then stop the same way.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+/// The exit status of a run stopped by a signal with its checkpoint written: EX_TEMPFAIL,
+/// "try again later", which is what `run --resume` does.
+pub const RESUMABLE_EXIT: u8 = 75;
+
 pub fn install() {
-    let _ = ctrlc::set_handler(|| {
-        let again = REQUESTED.swap(true, Ordering::SeqCst);
-        for &pid in CHILDREN.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGINT);
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for number in signals.forever() {
+            let again = REQUESTED.swap(true, Ordering::SeqCst);
+            let _ = SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+            let signal = Signal::try_from(number).unwrap_or(Signal::SIGINT);
+            for &pid in CHILDREN.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = kill(Pid::from_raw(pid as i32), signal);
+            }
+            if again && number != SIGUSR1 {
+                std::process::exit(128 + number);
+            }
+            if !again {
+                eprintln!(
+                    "\n{}: stopping at the next step with a checkpoint (again to quit at once)",
+                    signal.as_str()
+                );
+            }
         }
-        if again {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: stopping after this step (Ctrl-C again to quit at once)");
     });
 }
 
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
+}
+
+/// The signal that asked for the stop, e.g. `SIGTERM`.
+pub fn signal_name() -> Option<&'static str> {
+    Signal::try_from(SIGNAL.load(Ordering::Relaxed))
+        .ok()
+        .map(Signal::as_str)
 }
 
 /// Signals reaching this process are passed on to `pid` until [`forget_child`].

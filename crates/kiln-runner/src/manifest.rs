@@ -13,6 +13,22 @@ pub enum Status {
     Running,
     Completed,
     Failed,
+    /// Stopped by a signal, or its process found gone: `run --resume` goes on from its
+    /// newest checkpoint.
+    Interrupted,
+}
+
+/// One time a run went on after it had stopped (`run --resume`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumption {
+    pub at: DateTime<Utc>,
+    pub pid: u32,
+    pub host: String,
+    /// How the run had ended: `interrupted: ...`, `failed: ...` or `killed: ...`.
+    pub after: String,
+    /// The step of the checkpoint it went on from; `None` when it had none and started over.
+    pub from_step: Option<usize>,
+    pub from_epoch: Option<usize>,
 }
 
 /// Where a run sits in its sweep.
@@ -98,6 +114,10 @@ pub struct Manifest {
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub stopped_early: bool,
+    /// Every `run --resume` of this run, oldest first; what stopped it each time is in
+    /// `after`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumptions: Vec<Resumption>,
 }
 
 impl Manifest {
@@ -121,7 +141,7 @@ impl Manifest {
     /// What a killed run's error says.
     pub fn killed_error(&self) -> String {
         format!(
-            "interrupted: process {} ended while the run was running (killed or crashed)",
+            "killed: process {} ended while the run was running (killed or crashed)",
             self.pid
         )
     }

@@ -119,6 +119,43 @@ fn write_frame(frame: &mut DataFrame, parquet: &Path, csv: &Path) -> anyhow::Res
     Ok(())
 }
 
+/// The step table as Parquet bytes, for a checkpoint.
+pub fn steps_parquet(steps: &[StepRecord]) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut steps_frame(steps)?)?;
+    Ok(bytes)
+}
+
+/// Step records back from a table [`steps_parquet`] wrote.
+pub fn read_steps(path: &Path) -> anyhow::Result<Vec<StepRecord>> {
+    let frame = read_parquet(path)?;
+    let column = |name: &str| frame.column(name).and_then(|c| c.cast(&DataType::Float64));
+    let (step, epoch, loss) = (column("step")?, column("epoch")?, column("loss")?);
+    let (accuracy, lr, samples) = (
+        column("accuracy")?,
+        column("learning_rate")?,
+        column("samples")?,
+    );
+    let (step, epoch, loss) = (step.f64()?, epoch.f64()?, loss.f64()?);
+    let (accuracy, lr, samples) = (accuracy.f64()?, lr.f64()?, samples.f64()?);
+    (0..frame.height())
+        .map(|i| {
+            let get = |c: &Float64Chunked| {
+                c.get(i)
+                    .ok_or_else(|| anyhow::anyhow!("{}: a null in row {i}", path.display()))
+            };
+            Ok(StepRecord {
+                step: get(step)? as usize,
+                epoch: get(epoch)? as usize,
+                loss: get(loss)?,
+                accuracy: get(accuracy)?,
+                learning_rate: get(lr)?,
+                samples: get(samples)? as usize,
+            })
+        })
+        .collect()
+}
+
 pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     ParquetReader::new(File::open(path)?).finish()
 }

@@ -1,18 +1,28 @@
 //! What the runner does while the loop trains: records metrics, draws progress, logs each
-//! epoch, keeps the best checkpoint on disk and rewrites the metric tables and charts after
-//! every epoch, so a run killed outright keeps every epoch it finished.
+//! epoch, keeps the best checkpoint on disk, rewrites the metric tables and charts after
+//! every epoch, so a run killed outright keeps every epoch it finished, and writes training
+//! checkpoints as `[checkpoint]` says and when a signal stops the run.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use kiln_models::Classifier;
-use kiln_train::{Checkpoint, EpochRecord, Observer, StepRecord};
+use kiln_train::{Checkpoint, EpochRecord, Moment, Observer, StepRecord, TrainingState};
 use tracing::span::EnteredSpan;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
+use crate::checkpoints;
 use crate::progress::bar;
 use crate::run_dir::RunDir;
-use crate::{charts, metrics_io};
+use crate::schema::{CheckpointSettings, Every};
+use crate::{charts, fault, metrics_io};
+
+/// How a run keeps its training state: the experiment's settings, and the checkpoint a
+/// resumed run goes on from.
+pub struct Checkpointing {
+    pub settings: CheckpointSettings,
+    pub resume: Option<checkpoints::Loaded>,
+}
 
 /// Called with the validation-mode model after every epoch (a generative run writes its
 /// samples there).
@@ -36,6 +46,20 @@ pub struct RunObserver<'a, M = Classifier> {
     /// Without a terminal (a log file, a cluster job) there are no bars: a plain line
     /// every [`PLAIN_PROGRESS`] instead.
     plain: Option<PlainProgress>,
+    checkpoint: CheckpointSettings,
+    resume: Option<TrainingState>,
+    last_checkpoint: Instant,
+    steps_since_checkpoint: usize,
+    /// The step of the newest checkpoint written, with how long writing them took in all.
+    pub checkpoints: CheckpointLog,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CheckpointLog {
+    pub newest: Option<usize>,
+    pub written: usize,
+    pub seconds: f64,
+    pub bytes: u64,
 }
 
 /// How often a run writes a progress line when its output is not a terminal, unless
@@ -51,12 +75,20 @@ struct PlainProgress {
 }
 
 impl<'a, M> RunObserver<'a, M> {
-    pub fn new(run: &'a RunDir, epochs_total: usize) -> Self {
+    pub fn new(run: &'a RunDir, epochs_total: usize, checkpointing: Checkpointing) -> Self {
+        let (steps, epochs, resume) = match checkpointing.resume {
+            Some(loaded) => (
+                loaded.steps,
+                loaded.state.state.history.clone(),
+                Some(loaded.state),
+            ),
+            None => (Vec::new(), Vec::new(), None),
+        };
         Self {
             run,
             epochs_total,
-            steps: Vec::new(),
-            epochs: Vec::new(),
+            steps,
+            epochs,
             checkpoint_error: None,
             write_error: None,
             written: None,
@@ -75,6 +107,11 @@ impl<'a, M> RunObserver<'a, M> {
                 batch: 0,
                 batches: 0,
             }),
+            checkpoint: checkpointing.settings,
+            resume,
+            last_checkpoint: Instant::now(),
+            steps_since_checkpoint: 0,
+            checkpoints: CheckpointLog::default(),
         }
     }
 
@@ -125,6 +162,8 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
             }
         }
         self.steps.push(*step);
+        self.steps_since_checkpoint += 1;
+        fault::point("step");
         if let Some(p) = &mut self.plain {
             p.batch += 1;
             if p.last.elapsed() >= p.every {
@@ -152,6 +191,7 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
         if let Some(span) = &self.epoch {
             span.pb_inc(1);
         }
+        fault::point("evaluation");
     }
 
     fn on_epoch_end(&mut self, r: &EpochRecord) {
@@ -198,6 +238,45 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
 
     fn stop_requested(&self) -> bool {
         crate::interrupt::requested()
+    }
+
+    fn take_resume(&mut self) -> Option<TrainingState> {
+        self.resume.take()
+    }
+
+    fn checkpoint_due(&mut self, at: Moment) -> bool {
+        if crate::interrupt::requested() {
+            return true;
+        }
+        if at == Moment::Finished {
+            return self.checkpoint.every != Every::Never;
+        }
+        match self.checkpoint.every {
+            Every::Never => false,
+            Every::Steps(n) => self.steps_since_checkpoint >= n,
+            Every::Period(p) => self.last_checkpoint.elapsed() >= p,
+        }
+    }
+
+    fn on_checkpoint(&mut self, checkpoint: TrainingState) -> Result<(), String> {
+        let clock = Instant::now();
+        let step = checkpoint.state.step;
+        self.persist().map_err(|e| format!("{e:#}"))?;
+        let bytes = checkpoints::write(self.run, checkpoint, &self.steps, self.checkpoint.keep)
+            .map_err(|e| format!("{e:#}"))?;
+        let seconds = clock.elapsed().as_secs_f64();
+        tracing::debug!(
+            "checkpoint after step {step}: {:.1} MB in {seconds:.3} s",
+            bytes as f64 / 1e6
+        );
+        let log = &mut self.checkpoints;
+        log.newest = Some(step);
+        log.written += 1;
+        log.seconds += seconds;
+        log.bytes = bytes;
+        self.last_checkpoint = Instant::now();
+        self.steps_since_checkpoint = 0;
+        Ok(())
     }
 
     fn on_best(&mut self, _epoch: usize, model: &M) {

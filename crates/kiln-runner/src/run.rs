@@ -2,7 +2,8 @@
 //!
 //! Everything that can be refused (a bad config, an absent backend, missing or corrupt data)
 //! is checked before the run folder exists, so a refused run leaves nothing behind. Once the
-//! folder exists, the manifest says `running` until the end says `completed` or `failed`.
+//! folder exists, the manifest says `running` until the end says `completed`, `failed` or
+//! `interrupted`; `resume` goes on with an unfinished run in its own folder.
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,8 +13,10 @@ use kiln_data::download::write_atomically;
 use kiln_train::SplitMetrics;
 
 use crate::backend;
+use crate::checkpoints;
 use crate::config::{Experiment, LoadedExperiment};
-use crate::manifest::{self, DataInfo, Manifest, Status, Timings, TrialInfo};
+use crate::manifest::{self, DataInfo, Manifest, Resumption, Status, Timings, TrialInfo};
+use crate::observer::Checkpointing;
 use crate::run_dir::RunDir;
 use crate::tasks::{self, RunContext};
 
@@ -102,7 +105,183 @@ pub fn run(
     manifest.write(&run.manifest())?;
     update_index(results, &run);
     tracing::info!("run folder: {}", run.root.display());
+    let checkpointing = Checkpointing {
+        settings: exp.checkpoint.clone(),
+        resume: None,
+    };
+    train_and_record(
+        exp,
+        prepared,
+        &device,
+        (results, run),
+        manifest,
+        checkpointing,
+        clock,
+    )
+}
 
+/// Goes on with the run in `dir` from its newest checkpoint (from the start when it has
+/// none), in its own folder: one run, one index row, the interruption listed in its manifest.
+pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
+    let clock = Instant::now();
+    let run = RunDir::open(dir);
+    let mut manifest = Manifest::read(&run.manifest())
+        .with_context(|| format!("{}: not a run folder", dir.display()))?;
+    let after = match manifest.status {
+        Status::Completed => anyhow::bail!(
+            "{}: the run completed; there is nothing to resume",
+            dir.display()
+        ),
+        Status::Running if manifest.host.hostname != manifest::host().hostname => anyhow::bail!(
+            "{}: the run is recorded as running on {} (process {}); resume it there, or once \
+             that process is gone",
+            dir.display(),
+            manifest.host.hostname,
+            manifest.pid
+        ),
+        Status::Running if !manifest.was_killed() => anyhow::bail!(
+            "{}: the run is still running (process {})",
+            dir.display(),
+            manifest.pid
+        ),
+        Status::Running => manifest.killed_error(),
+        Status::Interrupted
+            if manifest
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("killed")) =>
+        {
+            manifest.error.clone().unwrap_or_default()
+        }
+        Status::Interrupted => format!(
+            "interrupted: {}",
+            manifest.error.as_deref().unwrap_or("no reason recorded")
+        ),
+        Status::Failed => format!(
+            "failed: {}",
+            manifest.error.as_deref().unwrap_or("no error recorded")
+        ),
+    };
+    let text = std::fs::read_to_string(run.config())
+        .with_context(|| format!("{}: not a run folder", dir.display()))?;
+    let mut experiment = Experiment::from_resolved(&text).with_context(|| {
+        format!(
+            "{}: not a config this kiln can read",
+            run.config().display()
+        )
+    })?;
+    if experiment.datasets.is_none() {
+        experiment.datasets = std::env::var_os("KILN_DATASETS").map(Into::into);
+    }
+    let loaded = LoadedExperiment {
+        experiment,
+        file: run.config(),
+        overrides: manifest.overrides.clone(),
+        env_overrides: manifest.env_overrides.clone(),
+    };
+    let exp = &loaded.experiment;
+    let task = tasks::for_file(exp, &loaded.file)?;
+    let device = backend::device(exp.backend, &exp.device, exp.seed)?;
+    let prepared = task.prepare(&loaded)?;
+    let data = prepared.data();
+    anyhow::ensure!(
+        (data.train, data.validation, data.test)
+            == (
+                manifest.data.train,
+                manifest.data.validation,
+                manifest.data.test
+            ),
+        "{}: the data changed since the run started: {} train, {} validation, {} test now, {} / {} / {} then",
+        dir.display(),
+        data.train,
+        data.validation,
+        data.test,
+        manifest.data.train,
+        manifest.data.validation,
+        manifest.data.test
+    );
+    let checkpoint = checkpoints::newest(&run)
+        .with_context(|| format!("{}: reading its checkpoints", dir.display()))?;
+    if let Some(c) = &checkpoint {
+        // The best epoch's weights on disk may be newer than the checkpoint's; the resumed
+        // run will write them again, and until then the checkpoint's are the best so far.
+        let best = run.training_checkpoint(c.step).best();
+        if best.exists() {
+            std::fs::copy(&best, run.best_checkpoint())
+                .with_context(|| format!("restoring {}", run.best_checkpoint().display()))?;
+        }
+    }
+    let position = checkpoint.as_ref().map(|c| {
+        let s = &c.state.state;
+        (s.step, if s.batch == 0 { s.epoch - 1 } else { s.epoch })
+    });
+    match position {
+        Some((step, epoch)) => tracing::info!(
+            "resuming {} from its checkpoint after step {step} (epoch {epoch})",
+            dir.display()
+        ),
+        None => tracing::info!(
+            "resuming {}: it has no checkpoint, so training starts over",
+            dir.display()
+        ),
+    }
+    manifest.resumptions.push(Resumption {
+        at: chrono::Utc::now(),
+        pid: std::process::id(),
+        host: manifest::host().hostname,
+        after,
+        from_step: position.map(|p| p.0),
+        from_epoch: position.map(|p| p.1),
+    });
+    manifest.status = Status::Running;
+    manifest.error = None;
+    manifest.finished_at = None;
+    manifest.pid = std::process::id();
+    manifest.host = manifest::host();
+    manifest.resolved_device = format!("{device:?}");
+    manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
+    manifest.write(&run.manifest())?;
+    let results = results_of(&run);
+    update_index(&results, &run);
+    let checkpointing = Checkpointing {
+        settings: exp.checkpoint.clone(),
+        resume: checkpoint,
+    };
+    train_and_record(
+        exp,
+        prepared,
+        &device,
+        (&results, run),
+        manifest,
+        checkpointing,
+        clock,
+    )
+}
+
+/// The `results` folder a run folder is in: the nearest folder above it holding the index,
+/// else the one two levels up (`results/<experiment>/<run>`).
+fn results_of(run: &RunDir) -> std::path::PathBuf {
+    run.root
+        .ancestors()
+        .skip(1)
+        .find(|a| crate::index::path(a).exists())
+        .or_else(|| run.root.ancestors().nth(2))
+        .unwrap_or(&run.root)
+        .to_path_buf()
+}
+
+/// Trains into the run folder whose manifest says `running`, tests, and records how it
+/// ended: `completed`, `failed`, or `interrupted` (a signal stopped it: the error says how
+/// to go on).
+fn train_and_record(
+    exp: &Experiment,
+    prepared: Box<dyn tasks::PreparedTask>,
+    device: &burn::tensor::Device,
+    (results, run): (&Path, RunDir),
+    mut manifest: Manifest,
+    checkpointing: Checkpointing,
+    clock: Instant,
+) -> anyhow::Result<RunSummary> {
     // A panic inside burn or plotters must still end as a `failed` manifest, not `running`.
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> anyhow::Result<RunSummary> {
@@ -117,9 +296,10 @@ pub fn run(
             let trained = prepared.train(RunContext {
                 exp,
                 run: &run,
-                device: &device,
+                device,
                 eval_size,
                 manifest: &mut manifest,
+                checkpointing,
             })?;
             manifest.best_epoch = Some(trained.best_epoch);
             manifest.stopped_early = trained.stopped_early;
@@ -146,16 +326,61 @@ pub fn run(
 
     manifest.finished_at = Some(chrono::Utc::now());
     manifest.timings.total_s = Some(clock.elapsed().as_secs_f64());
-    match &result {
-        Ok(_) => manifest.status = Status::Completed,
-        Err(e) => {
+    let stopped = result.as_ref().err().and_then(stopped_by_signal);
+    match (&result, &stopped) {
+        (Ok(_), _) => {
+            manifest.status = Status::Completed;
+            // Training state is for going on; a completed run keeps its best weights.
+            for (_, c) in checkpoints::list(&run) {
+                let _ = std::fs::remove_dir_all(&c.dir);
+            }
+        }
+        (Err(_), Some(how)) => {
+            manifest.status = Status::Interrupted;
+            manifest.error = Some(how.clone());
+        }
+        (Err(e), None) => {
             manifest.status = Status::Failed;
             manifest.error = Some(format!("{e:#}"));
         }
     }
     manifest.write(&run.manifest())?;
     update_index(results, &run);
-    result.with_context(|| format!("run {} failed", run.root.display()))
+    match (result, stopped) {
+        (Err(_), Some(how)) => Err(Stopped {
+            message: format!(
+                "run {} {how}; go on with: cargo xtask run --resume {}",
+                run.root.display(),
+                run.root.display()
+            ),
+        }
+        .into()),
+        (result, _) => result.with_context(|| format!("run {} failed", run.root.display())),
+    }
+}
+
+/// A run a signal stopped, resumable: the CLI exits with
+/// [`crate::interrupt::RESUMABLE_EXIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Stopped {
+    pub message: String,
+}
+
+/// How a signal stopped training or evaluation, when one did.
+fn stopped_by_signal(e: &anyhow::Error) -> Option<String> {
+    let by = crate::interrupt::signal_name()?;
+    e.chain()
+        .find_map(|c| c.downcast_ref::<kiln_train::TrainError>())
+        .and_then(|t| match t {
+            kiln_train::TrainError::Interrupted { epoch, step } => Some(format!(
+                "stopped by {by} after step {step} (epoch {epoch}), with a checkpoint there"
+            )),
+            kiln_train::TrainError::EvaluationInterrupted { .. } => Some(format!(
+                "stopped by {by} while evaluating; it goes on from its newest checkpoint"
+            )),
+            _ => None,
+        })
 }
 
 /// The run's results stand without the index, so a failure to update it is a warning.
@@ -201,6 +426,7 @@ fn new_manifest(
         epochs_run: 0,
         best_epoch: None,
         stopped_early: false,
+        resumptions: Vec::new(),
     }
 }
 

@@ -87,6 +87,26 @@ impl RunDir {
     pub fn best_checkpoint(&self) -> PathBuf {
         self.root.join("checkpoints").join("best.bpk")
     }
+    /// Where training checkpoints go, one folder each (see [`TrainingCheckpoint`]).
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    /// The training checkpoint taken after `step` steps.
+    pub fn training_checkpoint(&self, step: usize) -> TrainingCheckpoint {
+        TrainingCheckpoint {
+            dir: self.checkpoints().join(format!("step-{step:09}")),
+        }
+    }
+    /// The folder a checkpoint is written into before it is renamed into place.
+    pub fn partial_checkpoint(&self, step: usize) -> TrainingCheckpoint {
+        TrainingCheckpoint {
+            dir: self.checkpoints().join(format!(".step-{step:09}.partial")),
+        }
+    }
+    /// The step of a training checkpoint's folder name, `None` for anything else.
+    pub fn checkpoint_step(name: &str) -> Option<usize> {
+        name.strip_prefix("step-")?.parse().ok()
+    }
     pub fn test_report(&self) -> PathBuf {
         self.root.join("test.json")
     }
@@ -143,6 +163,31 @@ impl RunDir {
     /// Every test pair with the model's output, tab-separated.
     pub fn test_outputs(&self) -> PathBuf {
         self.root.join("test_outputs.tsv")
+    }
+}
+
+/// One training checkpoint's folder: the weights, each optimizer's state, the best epoch's
+/// weights, the step records so far and the loop's state, which is written last.
+#[derive(Debug, Clone)]
+pub struct TrainingCheckpoint {
+    pub dir: PathBuf,
+}
+
+impl TrainingCheckpoint {
+    pub fn model(&self) -> PathBuf {
+        self.dir.join("model.bpk")
+    }
+    pub fn optimizer(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("optimizer-{index}.bpk"))
+    }
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.bpk")
+    }
+    pub fn steps(&self) -> PathBuf {
+        self.dir.join("steps.parquet")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
     }
 }
 

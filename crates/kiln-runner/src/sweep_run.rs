@@ -21,11 +21,12 @@ use crate::manifest::{Manifest, Status, TrialInfo};
 use crate::run::TrialPlacement;
 use crate::run_dir::RunDir;
 
-/// 16 hex digits of the SHA-256 of the resolved config, without the datasets folder (where
-/// the data was read from does not change the trial).
+/// 16 hex digits of the SHA-256 of the resolved config, without the datasets folder and the
+/// checkpoint settings (neither changes what the trial computes).
 pub fn trial_key(exp: &Experiment) -> String {
     let mut exp = exp.clone();
     exp.datasets = None;
+    exp.checkpoint = Default::default();
     let text = toml::to_string(&exp).expect("a loaded experiment serialises");
     let digest = Sha256::digest(text.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -57,15 +58,17 @@ enum State {
     /// Running in a live process (pid), possibly another `kiln run` of the same sweep.
     Running(u32),
     /// Not completed; counts earlier failed attempts, and whether one of them was a process
-    /// that died while `running`.
+    /// that died while `running`. `resume` is the newest interrupted attempt (stopped by a
+    /// signal, or its process gone), which goes on from its checkpoint.
     ToRun {
         failed: usize,
         killed: usize,
+        resume: Option<PathBuf>,
     },
 }
 
 /// Each trial's state, from the manifests in the sweep's folder. With `mark`, runs left
-/// `running` by a dead process are recorded as failed (manifest and index).
+/// `running` by a dead process are recorded as interrupted (manifest and index).
 fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
     let dir = folder(sweep, results);
     let attempts: Vec<(PathBuf, Manifest)> = std::fs::read_dir(&dir)
@@ -85,6 +88,13 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
             let mut state = State::ToRun {
                 failed: 0,
                 killed: 0,
+                resume: None,
+            };
+            let mut interrupted: Option<(chrono::DateTime<chrono::Utc>, PathBuf)> = None;
+            let mut newest_interrupted = |path: &PathBuf, m: &Manifest| {
+                if interrupted.as_ref().is_none_or(|(t, _)| m.started_at > *t) {
+                    interrupted = Some((m.started_at, path.clone()));
+                }
             };
             for (path, m) in attempts
                 .iter()
@@ -99,7 +109,9 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
                         if mark {
                             mark_killed(results, path, m);
                         }
+                        newest_interrupted(path, m);
                     }
+                    Status::Interrupted => newest_interrupted(path, m),
                     Status::Running => state = State::Running(m.pid),
                     Status::Failed => {
                         if let State::ToRun { failed, .. } = &mut state {
@@ -108,6 +120,9 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
                     }
                 }
             }
+            if let State::ToRun { resume, .. } = &mut state {
+                *resume = interrupted.map(|(_, path)| path);
+            }
             state
         })
         .collect()
@@ -115,7 +130,7 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
 
 fn mark_killed(results: &Path, root: &Path, m: &Manifest) {
     let mut m = m.clone();
-    m.status = Status::Failed;
+    m.status = Status::Interrupted;
     m.error = Some(m.killed_error());
     if m.write(&RunDir::open(root).manifest()).is_ok() {
         let _ = crate::index::update(results, root);
@@ -127,10 +142,17 @@ fn describe(state: &State) -> String {
         State::Done(_) => "done".into(),
         State::Running(pid) => format!("running (process {pid})"),
         State::ToRun {
+            resume: Some(path), ..
+        } => format!(
+            "to resume ({})",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        State::ToRun {
             failed: 0,
             killed: 0,
+            ..
         } => "to run".into(),
-        State::ToRun { failed, killed } => {
+        State::ToRun { failed, killed, .. } => {
             let mut why = Vec::new();
             if *failed > 0 {
                 why.push(format!("failed ×{failed}"));
@@ -225,11 +247,15 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let clock = Instant::now();
     let mut active: Vec<(usize, Child, Instant)> = Vec::new();
-    let (mut completed, mut failed) = (Vec::new(), Vec::new());
+    let (mut completed, mut failed, mut stopped) = (Vec::new(), Vec::new(), Vec::new());
     loop {
         while !interrupt::requested() && active.len() < o.jobs {
             let Some(i) = queue.pop_front() else { break };
-            let child = spawn(&exe, o, i)?;
+            let resume = match &states[i] {
+                State::ToRun { resume, .. } => resume.as_deref(),
+                _ => None,
+            };
+            let child = spawn(&exe, o, i, resume)?;
             interrupt::adopt_child(child.id());
             active.push((i, child, Instant::now()));
         }
@@ -244,7 +270,9 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
                 result => {
                     interrupt::forget_child(child.id());
                     let ok = matches!(result, Ok(Some(s)) if s.success());
-                    let finished = completed.len() + failed.len() + 1;
+                    let resumable = matches!(result, Ok(Some(s))
+                        if s.code() == Some(i32::from(interrupt::RESUMABLE_EXIT)));
+                    let finished = completed.len() + failed.len() + stopped.len() + 1;
                     println!(
                         "[{finished}/{total}] trial {} ({}): {} in {:.1} s",
                         i + 1,
@@ -252,7 +280,11 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
                         outcome(sweep, o.results, i, ok),
                         started.elapsed().as_secs_f64()
                     );
-                    if ok { &mut completed } else { &mut failed }.push(i);
+                    match (ok, resumable) {
+                        (true, _) => completed.push(i),
+                        (false, true) => stopped.push(i),
+                        (false, false) => failed.push(i),
+                    }
                 }
             }
         }
@@ -260,16 +292,17 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
     }
     let dir = folder(sweep, o.results);
     println!(
-        "sweep `{}`: {} completed now, {} failed, {done} done before, in {:.1} s: {}",
+        "sweep `{}`: {} completed now, {} interrupted, {} failed, {done} done before, in {:.1} s: {}",
         sweep.name,
         completed.len(),
+        stopped.len(),
         failed.len(),
         clock.elapsed().as_secs_f64(),
         dir.display()
     );
-    if interrupt::requested() {
+    if interrupt::requested() || !stopped.is_empty() {
         anyhow::bail!(
-            "sweep interrupted with {} of {} trials done; run the same command again to finish the rest",
+            "sweep interrupted with {} of {} trials done; run the same command again to finish the rest (interrupted trials go on from their checkpoints)",
             done + completed.len(),
             sweep.trials.len()
         );
@@ -289,20 +322,28 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn(exe: &Path, o: &SweepOptions, i: usize) -> anyhow::Result<Child> {
+/// Starts trial `i`, or goes on with its interrupted attempt in `resume`.
+fn spawn(exe: &Path, o: &SweepOptions, i: usize, resume: Option<&Path>) -> anyhow::Result<Child> {
     let mut cmd = Command::new(exe);
     let quiet = o.quiet || o.jobs > 1;
     if quiet {
         cmd.arg("--quiet");
     }
-    cmd.arg("run").arg(o.file);
-    for s in o.sets {
-        cmd.arg("--set").arg(s);
+    match resume {
+        Some(dir) => {
+            cmd.arg("run").arg("--resume").arg(dir);
+        }
+        None => {
+            cmd.arg("run").arg(o.file);
+            for s in o.sets {
+                cmd.arg("--set").arg(s);
+            }
+            cmd.arg("--results")
+                .arg(o.results)
+                .arg("--trial")
+                .arg((i + 1).to_string());
+        }
     }
-    cmd.arg("--results")
-        .arg(o.results)
-        .arg("--trial")
-        .arg((i + 1).to_string());
     if o.jobs > 1 {
         cmd.stdout(Stdio::null());
     }
@@ -340,6 +381,10 @@ fn outcome(sweep: &Sweep, results: &Path, i: usize, ok: bool) -> String {
                 None => "completed".into(),
             }
         }
+        Some((_, _, m)) if m.status == Status::Interrupted => format!(
+            "interrupted ({}); running the sweep again resumes it",
+            m.error.unwrap_or_default()
+        ),
         Some((_, _, m)) => format!(
             "failed: {}",
             m.error.unwrap_or_else(|| "no error recorded".into())

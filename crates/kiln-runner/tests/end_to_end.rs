@@ -473,16 +473,19 @@ fn real_mnist_mlp_learns_in_one_epoch() {
 }
 
 #[test]
-fn ctrl_c_ends_the_run_as_failed_with_its_metrics_so_far() {
-    interrupted_run_is_recorded_as_failed("-INT");
+fn ctrl_c_stops_the_run_resumable_with_its_metrics_so_far() {
+    stopped_run_is_recorded_as_interrupted("-INT", "SIGINT");
 }
 
 #[test]
-fn sigterm_is_handled_like_ctrl_c() {
-    interrupted_run_is_recorded_as_failed("-TERM");
+fn sigterm_and_sigusr1_stop_a_run_like_ctrl_c() {
+    stopped_run_is_recorded_as_interrupted("-TERM", "SIGTERM");
+    stopped_run_is_recorded_as_interrupted("-USR1", "SIGUSR1");
 }
 
-fn interrupted_run_is_recorded_as_failed(signal: &str) {
+/// A signal stops the run at its next step with a checkpoint there: exit status 75, the
+/// manifest `interrupted`, the metrics so far on disk.
+fn stopped_run_is_recorded_as_interrupted(signal: &str, name: &str) {
     let sb = Sandbox::new();
     let long = QUICK
         .replace("epochs = 2", "epochs = 500")
@@ -512,10 +515,20 @@ fn interrupted_run_is_recorded_as_failed(signal: &str) {
         .unwrap();
     assert!(sent.success());
     let status = child.wait().unwrap();
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(75), "{signal}");
     let m = json(&manifest);
-    assert_eq!(m["status"], "failed");
-    assert!(m["error"].as_str().unwrap().contains("interrupted"), "{m}");
+    assert_eq!(m["status"], "interrupted");
+    let error = m["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("stopped by {name} after step")),
+        "{m}"
+    );
+    let checkpoints: Vec<String> = std::fs::read_dir(manifest.with_file_name("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(checkpoints.len(), 1, "{checkpoints:?}");
     assert!(
         manifest
             .with_file_name("metrics")

@@ -297,18 +297,19 @@ fn a_killed_sweep_runs_again_only_what_is_missing() {
     let after = trials(&sb, "grid");
     assert_eq!(
         after.len(),
-        before.len() + missing,
-        "one new folder per missing trial"
+        before.len() + missing - left_running.len(),
+        "one new folder per trial that never started; the killed ones resumed in theirs"
     );
-    // Completed trials were left alone; the killed ones are now recorded as failed.
+    // Completed trials were left alone; the killed ones went on in their own folders.
     for (f, s, bytes) in &before {
         let now = std::fs::read(f.join("manifest.json")).unwrap();
         match s.as_deref() {
             Some("completed") => assert_eq!(&now, bytes, "{} was touched", f.display()),
             Some("running") => {
                 let m = json(&f.join("manifest.json"));
-                assert_eq!(m["status"], "failed");
-                assert!(m["error"].as_str().unwrap().contains("interrupted"), "{m}");
+                assert_eq!(m["status"], "completed");
+                let after = m["resumptions"][0]["after"].as_str().unwrap();
+                assert!(after.starts_with("killed"), "{m}");
             }
             other => panic!("unexpected status {other:?}"),
         }
@@ -402,7 +403,7 @@ fn report_opens_in_headless_chromium() {
 }
 
 #[test]
-fn ctrl_c_stops_a_sweep_and_records_its_trials_as_failed() {
+fn ctrl_c_stops_a_sweep_and_records_its_trials_as_interrupted() {
     let sb = Sandbox::new();
     let endless = SWEEP.replace("epochs = 2", "epochs = 100000");
     let file = sb.write("sweep.toml", &endless);
@@ -433,12 +434,15 @@ fn ctrl_c_stops_a_sweep_and_records_its_trials_as_failed() {
     assert!(sent.success());
     let out = parent.wait_with_output().unwrap();
     assert!(!out.status.success());
-    assert!(stdout(&out).contains("2 failed"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("2 interrupted"), "{}", stdout(&out));
     let folders = trials(&sb, "grid");
     assert_eq!(folders.len(), 2, "no trial starts after the interrupt");
     for f in folders {
         let m = json(&f.join("manifest.json"));
-        assert_eq!(m["status"], "failed");
-        assert!(m["error"].as_str().unwrap().contains("interrupted"), "{m}");
+        assert_eq!(m["status"], "interrupted");
+        assert!(
+            m["error"].as_str().unwrap().contains("stopped by SIGINT"),
+            "{m}"
+        );
     }
 }

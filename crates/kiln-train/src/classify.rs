@@ -9,6 +9,7 @@ use crate::fit::{
     FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
     TrainStep, fit_task,
 };
+use crate::resume::{Carried, CarriedReader};
 use crate::{Batches, Confusion, LossKind, TrainConfig};
 
 /// What [`fit`] learns from: batches to train on, batches to validate on after each epoch,
@@ -95,6 +96,22 @@ impl<M: Classify> Task for Classification<'_, M> {
             }
         };
         Ok(optimizers.step_whole(model, out))
+    }
+
+    fn carried(&self) -> Carried {
+        Carried {
+            words: self.confusion.counts().to_vec(),
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, carried: &mut CarriedReader, _device: &Device) -> Result<(), String> {
+        let classes = self.splits.classes;
+        let counts = (0..classes * classes)
+            .map(|_| carried.word())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.confusion = Confusion::from_counts(classes, counts);
+        Ok(())
     }
 
     fn train_metrics(&mut self, loss: f64, _accuracy: f64) -> SplitMetrics {

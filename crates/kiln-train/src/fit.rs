@@ -5,37 +5,16 @@
 use std::path::Path;
 use std::time::Instant;
 
+pub use crate::records::{EpochRecord, Metric, SplitMetrics, StepRecord};
+use crate::resume::{
+    self, Carried, CarriedReader, EpochSums, LoopState, Moment, TrainingState, Unfit,
+};
+use crate::{Monitor, TrainConfig, optim, schedule};
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use kiln_models::{Classifier, Invalid};
-
-use crate::{Confusion, Monitor, TrainConfig, optim, schedule};
-
-/// A metric a task defines: its name (as in `val_<name>`, `test.json` and the index's
-/// `test_<name>` column) and which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
-    pub name: &'static str,
-    pub higher_is_better: bool,
-}
-
-impl Metric {
-    pub const fn lower(name: &'static str) -> Self {
-        Self {
-            name,
-            higher_is_better: false,
-        }
-    }
-
-    pub const fn higher(name: &'static str) -> Self {
-        Self {
-            name,
-            higher_is_better: true,
-        }
-    }
-}
 
 /// The definition of `monitor`'s metric among a task's `metrics`, or why there is none.
 pub fn monitored_metric(monitor: &Monitor, metrics: &[Metric]) -> Result<Metric, Invalid> {
@@ -80,80 +59,10 @@ pub enum TrainError {
     Interrupted { epoch: usize, step: usize },
     #[error("evaluation interrupted at batch {batch} of {batches}")]
     EvaluationInterrupted { batch: usize, batches: usize },
-}
-
-/// One optimisation step, as it happened.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepRecord {
-    pub step: usize,
-    pub epoch: usize,
-    pub loss: f64,
-    pub accuracy: f64,
-    pub learning_rate: f64,
-    /// What the step learnt from: images or sequences for classifiers and encoder-decoders,
-    /// predicted tokens for a language model.
-    pub samples: usize,
-}
-
-/// Loss and metrics over one split. Classifiers have a confusion matrix and macro F1;
-/// generative tasks name their own metrics in `extra` (bits per character, BLEU...).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SplitMetrics {
-    pub loss: f64,
-    /// Of classes for a classifier, of next tokens for generative models.
-    pub accuracy: f64,
-    pub macro_f1: Option<f64>,
-    pub confusion: Option<Confusion>,
-    pub extra: Vec<(&'static str, f64)>,
-}
-
-impl SplitMetrics {
-    pub fn classification(loss: f64, confusion: Confusion) -> Self {
-        Self {
-            loss,
-            accuracy: confusion.accuracy(),
-            macro_f1: Some(confusion.macro_f1()),
-            confusion: Some(confusion),
-            extra: Vec::new(),
-        }
-    }
-
-    /// A metric by its name: `loss`, `accuracy`, `macro_f1` or one of the task's own.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        match name {
-            "loss" => Some(self.loss),
-            "accuracy" => Some(self.accuracy),
-            "macro_f1" => self.macro_f1,
-            _ => self.extra.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
-        }
-    }
-}
-
-/// One epoch: training metrics are running means over the epoch's batches (dropout active),
-/// as Keras reports them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train: SplitMetrics,
-    pub validation: Option<SplitMetrics>,
-    /// Learning rate of the epoch's last step.
-    pub learning_rate: f64,
-    pub train_seconds: f64,
-    pub samples_per_second: f64,
-    pub epoch_seconds: f64,
-    /// Whether this epoch is the best so far by the monitored metric.
-    pub improved: bool,
-}
-
-impl EpochRecord {
-    pub fn monitored(&self, monitor: &Monitor) -> Option<f64> {
-        let split = if monitor.needs_validation() {
-            self.validation.as_ref()?
-        } else {
-            &self.train
-        };
-        split.get(monitor.metric())
-    }
+    #[error("writing a checkpoint at step {step}: {message}")]
+    Checkpoint { step: usize, message: String },
+    #[error(transparent)]
+    Resume(#[from] Unfit),
 }
 
 /// A model that can be written to disk, whatever its type.
@@ -181,6 +90,21 @@ pub trait Observer<M = Classifier> {
     /// Polled after every step; `true` ends training with [`TrainError::Interrupted`].
     fn stop_requested(&self) -> bool {
         false
+    }
+    /// The checkpoint to go on from, asked once when the loop starts.
+    fn take_resume(&mut self) -> Option<TrainingState> {
+        None
+    }
+    /// Asked after every step, every epoch and at the end: whether to take a checkpoint now
+    /// (taking one copies the weights and optimizer state to the host). Asked after a step
+    /// before [`Observer::stop_requested`], so a stop can leave a checkpoint behind.
+    fn checkpoint_due(&mut self, _at: Moment) -> bool {
+        false
+    }
+    /// Keeps a checkpoint the loop took because [`Observer::checkpoint_due`] said so; an
+    /// error ends training with [`TrainError::Checkpoint`].
+    fn on_checkpoint(&mut self, _checkpoint: TrainingState) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -288,6 +212,15 @@ pub trait Task {
     ) -> Result<(Self::Model, StepOutcome), TrainError>;
     /// The epoch's training metrics, given the loop's mean `loss` and `correct / samples`.
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics;
+    /// What the task carries from one batch to the next within an epoch (running sums, a
+    /// stateful model's hidden state, a random stream), for a checkpoint.
+    fn carried(&self) -> Carried {
+        Carried::default()
+    }
+    /// Takes back what [`Task::carried`] gave, after [`Task::start_epoch`] of the same epoch.
+    fn restore(&mut self, _carried: &mut CarriedReader, _device: &Device) -> Result<(), String> {
+        Ok(())
+    }
     /// Metrics of a validation-mode `model` on the validation split.
     fn validate(
         &mut self,
@@ -311,7 +244,9 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 /// Trains `model` (built on `device`) on `task`, validating after every epoch. `seed` fixes
-/// the order of the batches.
+/// the order of the batches and the backend's random numbers. When the observer hands over a
+/// checkpoint ([`Observer::take_resume`]), training goes on from it and ends as it would
+/// have without the interruption.
 pub fn fit_task<T: Task>(
     model: T::Model,
     config: &TrainConfig,
@@ -333,7 +268,6 @@ pub fn fit_task<T: Task>(
         .into());
     }
     let ad_device = device.clone().autodiff();
-    let mut model = model.fork(&ad_device).train();
     let mut optimizers = Optimizers {
         list: (0..task.optimizers().max(1))
             .map(|_| optim::build(&config.optimizer, config.weight_decay, config.grad_clip))
@@ -342,53 +276,123 @@ pub fn fit_task<T: Task>(
     };
     let mut scheduler = schedule::build(config, task.num_batches())?;
 
-    let mut history: Vec<EpochRecord> = Vec::new();
-    let mut best: Option<(f64, usize, T::Model)> = None;
-    let mut since_best = 0;
-    let mut step = 0;
-    let mut stopped_early = false;
-    for epoch in 1..=config.epochs {
+    let mut state = LoopState {
+        epoch: 1,
+        batch: 0,
+        step: 0,
+        finished: false,
+        stopped_early: false,
+        best: None,
+        since_best: 0,
+        history: Vec::new(),
+        sums: EpochSums::default(),
+        carried: Carried::default(),
+    };
+    let mut best: Option<T::Model> = None;
+    let mut model = match observer.take_resume() {
+        None => model,
+        Some(checkpoint) => {
+            if checkpoint.optimizers.len() != optimizers.list.len() {
+                return Err(Unfit(format!(
+                    "it holds {} optimizer states, the task steps {}",
+                    checkpoint.optimizers.len(),
+                    optimizers.list.len()
+                ))
+                .into());
+            }
+            for (optimizer, record) in optimizers.list.iter_mut().zip(checkpoint.optimizers) {
+                *optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip)
+                    .load_record(record);
+            }
+            best = match checkpoint.best {
+                Some(record) => Some(resume::load(model.clone(), record)?.fork(device)),
+                None => None,
+            };
+            for _ in 0..checkpoint.state.step {
+                scheduler.step();
+            }
+            state = checkpoint.state;
+            resume::load(model, checkpoint.model)?
+        }
+    };
+    if state.finished {
+        let best_epoch = state.best.map_or(0, |(_, epoch)| epoch);
+        return Ok(FitOutcome {
+            best: best
+                .ok_or_else(|| Unfit("it has finished training but has no best model".into()))?,
+            best_epoch,
+            history: state.history,
+            stopped_early: state.stopped_early,
+        });
+    }
+    model = model.fork(&ad_device).train();
+
+    while state.epoch <= config.epochs {
+        let epoch = state.epoch;
         let epoch_start = Instant::now();
         let order = task.start_epoch(epoch, epoch_seed(seed, epoch));
+        if state.batch > 0 {
+            let carried = std::mem::take(&mut state.carried);
+            task.restore(&mut CarriedReader::new(carried), &ad_device)
+                .map_err(Unfit)?;
+        } else {
+            state.sums = EpochSums {
+                learning_rate: config.learning_rate,
+                ..EpochSums::default()
+            };
+        }
         observer.on_epoch_start(epoch, order.len());
-        let (mut loss_sum, mut seen, mut predicted, mut correct) = (0.0f64, 0usize, 0usize, 0usize);
-        let mut learning_rate = config.learning_rate;
-        for indices in &order {
+        let before = state.sums.seconds;
+        for indices in &order[state.batch.min(order.len())..] {
             let lr = scheduler.step();
-            learning_rate = lr.base();
+            state.sums.learning_rate = lr.base();
             optimizers.lr = lr;
+            resume::seed_step(device, seed, state.step);
             let (stepped, out) = task.optimize(model, indices, &ad_device, &mut optimizers)?;
             model = stepped;
             let loss_value = out.loss;
-            step += 1;
+            state.step += 1;
+            state.batch += 1;
             if !loss_value.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
-                    step,
+                    step: state.step,
                     loss: loss_value,
                 });
             }
 
-            loss_sum += loss_value as f64 * out.predictions as f64;
-            seen += out.samples;
-            predicted += out.predictions;
-            correct += out.correct;
+            let sums = &mut state.sums;
+            sums.loss += loss_value as f64 * out.predictions as f64;
+            sums.samples += out.samples;
+            sums.predictions += out.predictions;
+            sums.correct += out.correct;
             observer.on_step(&StepRecord {
-                step,
+                step: state.step,
                 epoch,
                 loss: loss_value as f64,
                 accuracy: out.correct as f64 / out.predictions.max(1) as f64,
-                learning_rate,
+                learning_rate: sums.learning_rate,
                 samples: out.samples,
             });
+            if state.batch < order.len() && observer.checkpoint_due(Moment::Step) {
+                state.sums.seconds = before + epoch_start.elapsed().as_secs_f64();
+                state.carried = task.carried();
+                let kept = keep(observer, &state, &model, &optimizers, best.as_ref());
+                state.carried = Carried::default();
+                kept?;
+            }
             if observer.stop_requested() {
-                return Err(TrainError::Interrupted { epoch, step });
+                return Err(TrainError::Interrupted {
+                    epoch,
+                    step: state.step,
+                });
             }
         }
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train_seconds = before + epoch_start.elapsed().as_secs_f64();
+        let sums = state.sums;
         let train_metrics = task.train_metrics(
-            loss_sum / predicted.max(1) as f64,
-            correct as f64 / predicted.max(1) as f64,
+            sums.loss / sums.predictions.max(1) as f64,
+            sums.correct as f64 / sums.predictions.max(1) as f64,
         );
         let snapshot = model.valid();
         let validation = if task.has_validation() {
@@ -401,10 +405,10 @@ pub fn fit_task<T: Task>(
             epoch,
             train: train_metrics,
             validation,
-            learning_rate,
+            learning_rate: sums.learning_rate,
             train_seconds,
-            samples_per_second: seen as f64 / train_seconds,
-            epoch_seconds: epoch_start.elapsed().as_secs_f64(),
+            samples_per_second: sums.samples as f64 / train_seconds,
+            epoch_seconds: before + epoch_start.elapsed().as_secs_f64(),
             improved: false,
         };
         let value = record.monitored(&config.monitor).ok_or_else(|| {
@@ -414,37 +418,75 @@ pub fn fit_task<T: Task>(
             )
         })?;
         let min_delta = config.early_stopping.map_or(0.0, |e| e.min_delta);
-        let improved = match &best {
+        let improved = match state.best {
             None => true,
-            Some((best_value, _, _)) if monitored.higher_is_better => {
-                value > best_value + min_delta
-            }
-            Some((best_value, _, _)) => value < best_value - min_delta,
+            Some((best_value, _)) if monitored.higher_is_better => value > best_value + min_delta,
+            Some((best_value, _)) => value < best_value - min_delta,
         };
         record.improved = improved;
         if improved {
             observer.on_best(epoch, &snapshot);
-            best = Some((value, epoch, snapshot));
-            since_best = 0;
+            state.best = Some((value, epoch));
+            best = Some(snapshot);
+            state.since_best = 0;
         } else {
-            since_best += 1;
+            state.since_best += 1;
         }
         observer.on_epoch_end(&record);
-        history.push(record);
+        state.history.push(record);
+        state.epoch += 1;
+        state.batch = 0;
+        state.sums = EpochSums::default();
         if config
             .early_stopping
-            .is_some_and(|e| since_best >= e.patience)
+            .is_some_and(|e| state.since_best >= e.patience)
             && epoch < config.epochs
         {
-            stopped_early = true;
+            state.stopped_early = true;
             break;
         }
+        if state.epoch <= config.epochs && observer.checkpoint_due(Moment::EpochEnd) {
+            keep(observer, &state, &model, &optimizers, best.as_ref())?;
+        }
+        if observer.stop_requested() && state.epoch <= config.epochs {
+            return Err(TrainError::Interrupted {
+                epoch,
+                step: state.step,
+            });
+        }
     }
-    let (_, best_epoch, best) = best.expect("at least one epoch ran");
+    state.finished = true;
+    if observer.checkpoint_due(Moment::Finished) {
+        keep(observer, &state, &model, &optimizers, best.as_ref())?;
+    }
+    let best_epoch = state.best.map_or(0, |(_, epoch)| epoch);
     Ok(FitOutcome {
-        best,
+        best: best.expect("at least one epoch ran"),
         best_epoch,
-        history,
-        stopped_early,
+        history: state.history,
+        stopped_early: state.stopped_early,
     })
+}
+
+/// Hands the observer a checkpoint of the loop as it stands (`model` is the training model,
+/// `best` the best epoch's).
+fn keep<M: Module, V: Module>(
+    observer: &mut dyn Observer<V>,
+    state: &LoopState,
+    model: &M,
+    optimizers: &Optimizers,
+    best: Option<&V>,
+) -> Result<(), TrainError> {
+    let checkpoint = TrainingState {
+        state: state.clone(),
+        model: model.clone().into_record(),
+        optimizers: optimizers.list.iter().map(|o| o.to_record()).collect(),
+        best: best.map(|b| b.clone().into_record()),
+    };
+    observer
+        .on_checkpoint(checkpoint)
+        .map_err(|message| TrainError::Checkpoint {
+            step: state.step,
+            message,
+        })
 }

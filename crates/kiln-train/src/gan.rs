@@ -14,6 +14,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::fid::{Gaussian, frechet_distance};
 use crate::fit::{Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError};
+use crate::resume::{Carried, CarriedReader};
 
 /// What a GAN reports for a split. `loss` and `accuracy` are the discriminator's (its binary
 /// cross-entropy over real and generated images, and how many of them it told apart);
@@ -261,6 +262,26 @@ impl Task for Adversarial<'_> {
         r.d_fake += judged.d_fake * n as f64;
         r.samples += n;
         Ok((gan, outcome))
+    }
+
+    fn carried(&self) -> Carried {
+        let r = &self.running;
+        let mut carried = Carried::default();
+        for v in [r.g_loss, r.d_real, r.d_fake] {
+            carried.push_f64(v);
+        }
+        carried.words.push(r.samples as u64);
+        carried
+    }
+
+    fn restore(&mut self, carried: &mut CarriedReader, _device: &Device) -> Result<(), String> {
+        self.running = Running {
+            g_loss: carried.f64()?,
+            d_real: carried.f64()?,
+            d_fake: carried.f64()?,
+            samples: carried.usize()?,
+        };
+        Ok(())
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {

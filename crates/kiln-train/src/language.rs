@@ -13,6 +13,7 @@ use crate::LossKind;
 use crate::fit::{
     Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError, TrainStep,
 };
+use crate::resume::{Carried, CarriedReader};
 
 /// What a language model reports for a split: the loss in nats per token, its other two
 /// faces, and the share of next tokens guessed right.
@@ -123,6 +124,35 @@ impl Task for LanguageModeling<'_> {
             }
         };
         Ok(optimizers.step_whole(model, out))
+    }
+
+    fn carried(&self) -> Carried {
+        let mut carried = Carried::default();
+        if let Some(layers) = &self.state {
+            carried.words.push(layers.len() as u64);
+            for s in layers {
+                carried.tensors.push(s.h.to_data());
+                carried.tensors.push(s.c.to_data());
+            }
+        }
+        carried
+    }
+
+    fn restore(&mut self, carried: &mut CarriedReader, device: &Device) -> Result<(), String> {
+        self.state = match carried.word() {
+            Err(_) => None,
+            Ok(layers) => Some(
+                (0..layers)
+                    .map(|_| {
+                        Ok(CellState {
+                            h: Tensor::from_data(carried.tensor()?, device),
+                            c: Tensor::from_data(carried.tensor()?, device),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
+            ),
+        };
+        Ok(())
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {

@@ -15,6 +15,8 @@ mod language;
 mod loss;
 mod metrics;
 mod optim;
+mod records;
+pub mod resume;
 mod schedule;
 mod translation;
 
@@ -31,6 +33,7 @@ pub use fit::{
 };
 pub use language::{LANGUAGE_METRICS, LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;
+pub use resume::{Carried, CarriedReader, Moment, TrainingState};
 pub use translation::{
     Decoding, TRANSLATION_METRICS, Translated, Translation, beam_one, evaluate_translation,
 };

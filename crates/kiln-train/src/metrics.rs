@@ -1,6 +1,6 @@
 /// A confusion matrix, `counts[actual * classes + predicted]`, from which the classification
 /// metrics are derived.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Confusion {
     classes: usize,
     counts: Vec<u64>,
@@ -12,6 +12,16 @@ impl Confusion {
             classes,
             counts: vec![0; classes * classes],
         }
+    }
+
+    /// A matrix of `classes` x `classes` counts, row-major by actual class.
+    pub fn from_counts(classes: usize, counts: Vec<u64>) -> Self {
+        assert_eq!(counts.len(), classes * classes, "a square matrix of counts");
+        Self { classes, counts }
+    }
+
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
     }
 
     pub fn classes(&self) -> usize {

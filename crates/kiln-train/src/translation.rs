@@ -16,6 +16,7 @@ use crate::bleu::corpus_bleu;
 use crate::fit::{
     Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError, TrainStep,
 };
+use crate::resume::{Carried, CarriedReader};
 
 /// How outputs are decoded for scoring.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,7 +43,38 @@ pub struct Translation<'a> {
     pub decoding: Decoding,
     config: TrainConfig,
     ratio: f64,
+    coin: Coin,
+}
+
+/// The teacher-forcing coin: a seeded stream that counts its tosses, so that a checkpoint can
+/// put it back where it was (replaying is cheap: a few thousand tosses an epoch).
+struct Coin {
+    seed: u64,
     rng: ChaCha8Rng,
+    tosses: u64,
+}
+
+impl Coin {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            tosses: 0,
+        }
+    }
+
+    fn at(seed: u64, tosses: u64) -> Self {
+        let mut coin = Self::new(seed);
+        for _ in 0..tosses {
+            coin.toss();
+        }
+        coin
+    }
+
+    fn toss(&mut self) -> f64 {
+        self.tosses += 1;
+        self.rng.random::<f64>()
+    }
 }
 
 impl<'a> Translation<'a> {
@@ -58,14 +90,14 @@ impl<'a> Translation<'a> {
             decoding,
             config: config.clone(),
             ratio: 1.0,
-            rng: ChaCha8Rng::seed_from_u64(0),
+            coin: Coin::new(0),
         }
     }
 }
 
 /// Teacher-forced logits `[batch, time, vocab]`: every step at once when the ratio is 1, step
 /// by step otherwise.
-fn logits(model: &Seq2Seq, batch: &PairBatch, ratio: f64, rng: &mut ChaCha8Rng) -> Tensor<3> {
+fn logits(model: &Seq2Seq, batch: &PairBatch, ratio: f64, coin: &mut Coin) -> Tensor<3> {
     let encoded = model.encode(batch.sources.clone(), Vocabulary::PAD);
     if ratio >= 1.0 {
         return model
@@ -84,7 +116,7 @@ fn logits(model: &Seq2Seq, batch: &PairBatch, ratio: f64, rng: &mut ChaCha8Rng) 
         let (step_logits, next) = model.decode(input.clone(), &encoded, states);
         states = next;
         if t + 1 < steps {
-            input = if rng.random::<f64>() < ratio {
+            input = if coin.toss() < ratio {
                 batch.decoder_inputs.clone().narrow(1, t + 1, 1)
             } else {
                 step_logits.clone().detach().argmax(2).reshape([n, 1])
@@ -132,7 +164,7 @@ impl Task for Translation<'_> {
 
     fn start_epoch(&mut self, epoch: usize, seed: u64) -> Vec<Vec<usize>> {
         self.ratio = self.config.teacher_forcing_at(epoch);
-        self.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7eac_4e55);
+        self.coin = Coin::new(seed ^ 0x7eac_4e55);
         self.train.order(Some(seed))
     }
 
@@ -150,7 +182,7 @@ impl Task for Translation<'_> {
         let out = {
             let model = &model;
             let batch = self.train.batch(indices, device);
-            let logits = logits(model, &batch, self.ratio, &mut self.rng);
+            let logits = logits(model, &batch, self.ratio, &mut self.coin);
             let (loss, tokens, correct) = masked_loss(logits, batch.labels);
             TrainStep {
                 loss,
@@ -160,6 +192,19 @@ impl Task for Translation<'_> {
             }
         };
         Ok(optimizers.step_whole(model, out))
+    }
+
+    fn carried(&self) -> Carried {
+        Carried {
+            words: vec![self.coin.seed, self.coin.tosses],
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, carried: &mut CarriedReader, _device: &Device) -> Result<(), String> {
+        let (seed, tosses) = (carried.word()?, carried.word()?);
+        self.coin = Coin::at(seed, tosses);
+        Ok(())
     }
 
     fn train_metrics(&mut self, loss: f64, accuracy: f64) -> SplitMetrics {
@@ -207,7 +252,7 @@ pub fn evaluate_translation<M>(
         end: Vocabulary::EOS as usize,
         max_len: decoding.max_len,
     };
-    let mut unused = ChaCha8Rng::seed_from_u64(0);
+    let mut unused = Coin::new(0);
     for (b, indices) in order.iter().enumerate() {
         if observer.stop_requested() {
             return Err(TrainError::EvaluationInterrupted {

@@ -786,11 +786,12 @@ prompt = "ROMEO:"
         let e = load(&path, &["datasets=/x".into()]).unwrap().experiment;
         let table: toml::Table = toml::from_str(&toml::to_string(&e).unwrap()).unwrap();
         let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
-        // A classification has no `[generation]` to write.
+        // A classification has no `[generation]` to write; default checkpoint settings are
+        // not written.
         let mut expected: Vec<&str> = TOP_LEVEL_KEYS
             .iter()
             .copied()
-            .filter(|k| *k != "generation")
+            .filter(|k| !["generation", "checkpoint"].contains(k))
             .collect();
         keys.sort();
         expected.sort();

@@ -3,6 +3,7 @@
 //! task takes, its metrics and its own `[generation]` settings are the task's business
 //! (`crate::tasks`).
 
+mod checkpoint;
 mod data;
 mod legacy;
 
@@ -12,6 +13,7 @@ use kiln_models::{Invalid, ModelConfig};
 use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
+pub use checkpoint::{CheckpointSettings, Every};
 pub use data::{
     AdditionProblem, CorpusSettings, DataConfig, DataSource, DatasetKind, ImdbSettings,
     MnistSettings, NormalizeKind, PairsSettings, Problem, Split, Strings, SyntheticSettings,
@@ -42,6 +44,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "model",
     "train",
     "generation",
+    "checkpoint",
 ];
 
 /// An experiment as written in its TOML file. Unknown keys are errors everywhere.
@@ -76,6 +79,10 @@ pub struct Experiment {
     /// defaults when the file is loaded.
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub generation: toml::Table,
+    /// How often training state is saved for `run --resume`; written only when not the
+    /// default, and left out of a trial's identity (it does not change the results).
+    #[serde(default, skip_serializing_if = "CheckpointSettings::is_default")]
+    pub checkpoint: CheckpointSettings,
     /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
     #[serde(default, skip_serializing)]
     pub sweep: Option<serde::de::IgnoredAny>,
@@ -134,6 +141,12 @@ impl Experiment {
             ));
         }
         self.data.validate().map_err(|e| e.within("data"))?;
+        if self.checkpoint.keep == 0 {
+            return Err(Invalid::new(
+                "checkpoint.keep",
+                "at least 1 (the newest checkpoint is what `run --resume` goes on from)",
+            ));
+        }
         if !matches!(self.model, ModelConfig::Seq2seq(_))
             && let Some(key) = [
                 ("teacher_forcing", self.train.teacher_forcing.is_some()),

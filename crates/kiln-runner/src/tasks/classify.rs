@@ -85,7 +85,7 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
         }
         let classes = prepared.class_names().len();
         let [train, validation, test_data] = prepared.batches(exp, ctx.eval_size);
-        let mut observer = RunObserver::new(run, exp.train.epochs);
+        let mut observer = RunObserver::new(run, exp.train.epochs, ctx.checkpointing);
         let splits = Splits {
             train: train.as_ref(),
             validation: Some(validation.as_ref()),

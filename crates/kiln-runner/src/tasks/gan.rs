@@ -319,11 +319,10 @@ impl PreparedTask for Ready {
         );
         let (rows, cols) = (mnist.train.rows, mnist.train.cols);
         let grid_noise = noise.clone().slice(0..GRID * GRID);
-        let mut observer = RunObserver::<Gan>::new(run, exp.train.epochs).with_epoch_hook(
-            Box::new(move |epoch, gan: &Gan| {
+        let mut observer = RunObserver::<Gan>::new(run, exp.train.epochs, ctx.checkpointing)
+            .with_epoch_hook(Box::new(move |epoch, gan: &Gan| {
                 write_grid(run, epoch, gan, grid_noise.clone(), (rows, cols))
-            }),
-        );
+            }));
         let (outcome, train_seconds) = fit_and_record(run, ctx.manifest, &mut observer, |o| {
             fit_task(model, &exp.train, &mut task, device, exp.seed, o)
         })?;

@@ -319,6 +319,7 @@ fn language(
         device,
         eval_size,
         manifest,
+        checkpointing,
     } = ctx;
     data.vocab.save(&run.vocabulary())?;
     let (seq_len, stateful) = (data.seq_len, data.stateful);
@@ -335,8 +336,8 @@ fn language(
     );
     let seed = exp.seed;
     let hook_device = device.clone();
-    let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs).with_epoch_hook(
-        Box::new(move |epoch, model: &LanguageModel| {
+    let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs, checkpointing)
+        .with_epoch_hook(Box::new(move |epoch, model: &LanguageModel| {
             let text = samples(
                 model,
                 (&data.vocab, data.tokenizer.as_ref()),
@@ -351,8 +352,7 @@ fn language(
                 seed.wrapping_add(epoch as u64)
             );
             write_sample(run, epoch, &(header + &text))
-        }),
-    );
+        }));
     let (outcome, train_seconds) = fit_and_record(run, manifest, &mut observer, |o| {
         fit_task(model, &exp.train, &mut task, device, exp.seed, o)
     })?;

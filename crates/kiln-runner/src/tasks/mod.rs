@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::finished::{Finished, GenerateArgs};
 use crate::manifest::{DataInfo, Manifest};
-use crate::observer::RunObserver;
+use crate::observer::{Checkpointing, RunObserver};
 use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
@@ -205,6 +205,8 @@ pub struct RunContext<'a> {
     /// The evaluation batch size the backend takes (see [`crate::backend::eval_batch_size`]).
     pub eval_size: usize,
     pub manifest: &'a mut Manifest,
+    /// For the run's observer (see [`RunObserver::new`]).
+    pub checkpointing: Checkpointing,
 }
 
 /// What training and testing gave back.

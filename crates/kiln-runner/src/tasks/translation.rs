@@ -245,6 +245,7 @@ fn translation(
         device,
         eval_size,
         manifest,
+        checkpointing,
     } = ctx;
     data.source_vocab.save(&run.side_vocabulary("source"))?;
     data.target_vocab.save(&run.side_vocabulary("target"))?;
@@ -266,8 +267,8 @@ fn translation(
         .copied()
         .collect();
     let hook_device = device.clone();
-    let mut observer = RunObserver::<Seq2Seq>::new(run, exp.train.epochs).with_epoch_hook(
-        Box::new(move |epoch, model: &Seq2Seq| {
+    let mut observer = RunObserver::<Seq2Seq>::new(run, exp.train.epochs, checkpointing)
+        .with_epoch_hook(Box::new(move |epoch, model: &Seq2Seq| {
             if shown.is_empty() {
                 return Ok(());
             }
@@ -289,8 +290,7 @@ fn translation(
                 );
             }
             write_sample(run, epoch, &text)
-        }),
-    );
+        }));
     let (outcome, train_seconds) = fit_and_record(run, manifest, &mut observer, |o| {
         fit_task(model, &exp.train, &mut task, device, exp.seed, o)
     })?;

@@ -1,0 +1,169 @@
+//! A run's training checkpoints on disk: each written whole into a hidden folder and renamed
+//! into place, so a crash while writing leaves the previous ones intact; the newest
+//! `[checkpoint] keep` are kept. What is in one is [`kiln_train::TrainingState`] and the step
+//! records so far (see [`crate::run_dir::TrainingCheckpoint`]).
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::optim::OptimizerRecord;
+use burn::store::ModuleRecord;
+use kiln_data::download::write_atomically;
+use kiln_train::resume::LoopState;
+use kiln_train::{StepRecord, TrainingState};
+
+use crate::run_dir::{RunDir, TrainingCheckpoint};
+use crate::{fault, metrics_io};
+
+/// Writes `checkpoint` (and `steps`) into `run`, then removes all but the newest `keep`.
+/// Returns the bytes written.
+pub fn write(
+    run: &RunDir,
+    checkpoint: TrainingState,
+    steps: &[StepRecord],
+    keep: usize,
+) -> anyhow::Result<u64> {
+    let step = checkpoint.state.step;
+    let partial = run.partial_checkpoint(step);
+    if partial.dir.exists() {
+        std::fs::remove_dir_all(&partial.dir)
+            .with_context(|| format!("removing {}", partial.dir.display()))?;
+    }
+    std::fs::create_dir_all(&partial.dir)
+        .with_context(|| format!("creating {}", partial.dir.display()))?;
+    let saved = |what: &Path, r: Result<(), burn::store::RecordError>| {
+        r.map_err(|e| anyhow::anyhow!("writing {}: {e}", what.display()))
+    };
+    saved(&partial.model(), checkpoint.model.save(partial.model()))?;
+    fault::point("checkpoint");
+    for (i, o) in checkpoint.optimizers.into_iter().enumerate() {
+        saved(&partial.optimizer(i), o.save(partial.optimizer(i)))?;
+    }
+    if let Some(best) = checkpoint.best {
+        saved(&partial.best(), best.save(partial.best()))?;
+    }
+    write_atomically(&partial.steps(), &metrics_io::steps_parquet(steps)?)?;
+    let state = serde_json::to_vec(&checkpoint.state).context("serialising the loop's state")?;
+    write_atomically(&partial.state(), &state)?;
+    let bytes = folder_size(&partial.dir);
+
+    let done = run.training_checkpoint(step);
+    if done.dir.exists() {
+        std::fs::remove_dir_all(&done.dir)
+            .with_context(|| format!("removing {}", done.dir.display()))?;
+    }
+    std::fs::rename(&partial.dir, &done.dir)
+        .with_context(|| format!("renaming {} into place", partial.dir.display()))?;
+    prune(run, keep);
+    Ok(bytes)
+}
+
+/// The run's checkpoints, newest first.
+pub fn list(run: &RunDir) -> Vec<(usize, TrainingCheckpoint)> {
+    let mut found: Vec<(usize, TrainingCheckpoint)> = std::fs::read_dir(run.checkpoints())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let step = RunDir::checkpoint_step(&e.file_name().to_string_lossy())?;
+            Some((step, run.training_checkpoint(step)))
+        })
+        .collect();
+    found.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
+    found
+}
+
+/// Keeps the newest `keep` checkpoints and removes the folders of unfinished writes.
+fn prune(run: &RunDir, keep: usize) {
+    for (_, old) in list(run).into_iter().skip(keep) {
+        let _ = std::fs::remove_dir_all(&old.dir);
+    }
+    for entry in std::fs::read_dir(run.checkpoints())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".step-") && name.ends_with(".partial") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A checkpoint as read back: the loop's state and the step records up to it.
+pub struct Loaded {
+    pub step: usize,
+    pub state: TrainingState,
+    pub steps: Vec<StepRecord>,
+}
+
+/// The newest checkpoint that reads back whole, `None` when there is none; one that does
+/// not read (a damaged disk) is reported and the one before it taken.
+pub fn newest(run: &RunDir) -> anyhow::Result<Option<Loaded>> {
+    let mut problems = Vec::new();
+    for (step, checkpoint) in list(run) {
+        match read(&checkpoint) {
+            Ok((state, steps)) => {
+                for p in &problems {
+                    tracing::warn!("{p}; taking an older checkpoint");
+                }
+                return Ok(Some(Loaded { step, state, steps }));
+            }
+            Err(e) => problems.push(format!("{}: {e:#}", checkpoint.dir.display())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(None)
+    } else {
+        anyhow::bail!("no checkpoint reads back: {}", problems.join("; "))
+    }
+}
+
+fn read(c: &TrainingCheckpoint) -> anyhow::Result<(TrainingState, Vec<StepRecord>)> {
+    let bytes =
+        std::fs::read(c.state()).with_context(|| format!("reading {}", c.state().display()))?;
+    let state: LoopState = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not a kiln checkpoint state", c.state().display()))?;
+    let record = |path: &Path| {
+        ModuleRecord::load(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+    };
+    let model = record(&c.model())?;
+    let best = if c.best().exists() {
+        Some(record(&c.best())?)
+    } else {
+        None
+    };
+    let optimizers = (0..)
+        .take_while(|&i| c.optimizer(i).exists())
+        .map(|i| {
+            OptimizerRecord::load(c.optimizer(i))
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", c.optimizer(i).display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let steps = metrics_io::read_steps(&c.steps())?;
+    anyhow::ensure!(
+        steps.len() == state.step,
+        "{}: {} step records for a checkpoint after step {}",
+        c.steps().display(),
+        steps.len(),
+        state.step
+    );
+    Ok((
+        TrainingState {
+            state,
+            model,
+            optimizers,
+            best,
+        },
+        steps,
+    ))
+}
+
+fn folder_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

@@ -1,0 +1,338 @@
+//! Runs killed where it hurts (mid-epoch, while writing a checkpoint, while validating) or
+//! stopped by SIGTERM, then resumed with `run --resume`: the same folder ends with the same
+//! bits as a run that was never stopped. Kills come from `KILN_FAULT` (see `src/fault.rs`):
+//! the process sends itself SIGKILL at the named point, so nothing is cleaned up.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{Sandbox, json, stderr};
+
+const CLASSIFIER: &str = r#"task = "classification"
+name = "resume"
+seed = 9
+
+[data]
+dataset = "mnist"
+source = "sample"
+train_limit = 600
+validation_fraction = 0.2
+
+[model]
+kind = "mlp"
+hidden = [32]
+dropout = 0.3
+
+[train]
+epochs = 3
+batch_size = 32
+learning_rate = 1e-3
+schedule = { kind = "cosine" }
+monitor = "val_accuracy"
+
+[checkpoint]
+every = "4 steps"
+keep = 2
+"#;
+
+fn experiment(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(format!("{name}.toml"))
+}
+
+/// The newest run folder of `experiment`.
+fn newest(sb: &Sandbox, experiment: &str) -> PathBuf {
+    sb.runs(experiment).pop().expect("a run folder")
+}
+
+/// A CSV's rows without the columns that time things.
+fn without_timings(csv: &str) -> Vec<Vec<String>> {
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let timing = |name: &str| name.ends_with("seconds") || name == "samples_per_second";
+    let keep: Vec<usize> = (0..rows.first().map_or(0, Vec::len))
+        .filter(|&i| !timing(rows[0][i]))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].to_string()).collect())
+        .collect()
+}
+
+/// Asserts that run `b` ended exactly as run `a`: test metrics, every epoch's and step's
+/// metrics, and what the task wrote (samples, decoded test outputs).
+fn same_results(a: &Path, b: &Path) {
+    assert_eq!(json(&b.join("manifest.json"))["status"], "completed");
+    assert_eq!(json(&a.join("test.json")), json(&b.join("test.json")));
+    let read = |run: &Path, file: &str| std::fs::read_to_string(run.join(file)).unwrap();
+    assert_eq!(
+        without_timings(&read(a, "metrics/epochs.csv")),
+        without_timings(&read(b, "metrics/epochs.csv"))
+    );
+    assert_eq!(read(a, "metrics/steps.csv"), read(b, "metrics/steps.csv"));
+    for extra in ["test_outputs.tsv", "samples/epoch_002.txt", "confusion.csv"] {
+        if a.join(extra).exists() {
+            assert_eq!(read(a, extra), read(b, extra), "{extra}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_dir(b.join("checkpoints")).unwrap().count(),
+        1,
+        "a completed run keeps only its best weights"
+    );
+}
+
+fn resume(sb: &Sandbox, run: &Path) -> std::process::Output {
+    sb.kiln(&["--quiet", "run", "--resume", run.to_str().unwrap()])
+}
+
+#[test]
+fn a_classifier_killed_anywhere_resumes_to_the_same_bits() {
+    let sb = Sandbox::new();
+    let file = sb.write("resume.toml", CLASSIFIER);
+    let whole = sb.run(&file, &["--quiet"]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let reference = newest(&sb, "resume");
+
+    // 15 batches an epoch, a checkpoint every 4 steps: killed mid-epoch after step 10 (the
+    // newest checkpoint is step 8's), while writing the 3rd checkpoint (step 12's: the
+    // unfinished folder must be ignored), while validating epoch 2, and twice in a row.
+    for faults in [
+        &["step:10"][..],
+        &["checkpoint:3"],
+        &["evaluation:2"],
+        &["step:7", "step:30"],
+    ] {
+        let first = sb
+            .run_command(&file, &["--quiet"])
+            .env("KILN_FAULT", faults[0])
+            .output()
+            .unwrap();
+        assert_eq!(first.status.code(), None, "{faults:?}: killed by a signal");
+        let run = newest(&sb, "resume");
+        assert_eq!(json(&run.join("manifest.json"))["status"], "running");
+        for fault in &faults[1..] {
+            let again = sb
+                .command(&["--quiet", "run", "--resume", run.to_str().unwrap()])
+                .env("KILN_FAULT", fault)
+                .output()
+                .unwrap();
+            assert_eq!(again.status.code(), None, "{fault}");
+        }
+        let out = resume(&sb, &run);
+        assert!(out.status.success(), "{faults:?}: {}", stderr(&out));
+        same_results(&reference, &run);
+        let manifest = json(&run.join("manifest.json"));
+        let resumptions = manifest["resumptions"].as_array().unwrap();
+        assert_eq!(resumptions.len(), faults.len(), "{manifest}");
+        assert!(
+            resumptions[0]["after"]
+                .as_str()
+                .unwrap()
+                .starts_with("killed")
+        );
+        let from = resumptions[0]["from_step"].as_u64().unwrap();
+        let expected = match faults[0] {
+            "step:10" => 8,
+            "checkpoint:3" => 8,
+            "evaluation:2" => 28,
+            _ => 4,
+        };
+        assert_eq!(from, expected, "{faults:?}");
+    }
+    // One index row per run folder, each completed.
+    let out = sb.kiln(&["compare", "--results", "results", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(table.lines().count(), 1 + 5, "{table}");
+}
+
+#[test]
+fn sigterm_checkpoints_and_exits_resumable() {
+    let sb = Sandbox::new();
+    let file = sb.write("resume.toml", CLASSIFIER);
+    let whole = sb.run(&file, &["--quiet"]);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let reference = newest(&sb, "resume");
+
+    let stopped = sb
+        .run_command(&file, &["--quiet"])
+        .env("KILN_FAULT", "sigterm:21")
+        .output()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(75), "{}", stderr(&stopped));
+    let run = newest(&sb, "resume");
+    assert!(
+        stderr(&stopped).contains("stopped by SIGTERM after step 21")
+            && stderr(&stopped).contains("run --resume"),
+        "{}",
+        stderr(&stopped)
+    );
+    let manifest = json(&run.join("manifest.json"));
+    assert_eq!(manifest["status"], "interrupted");
+    assert!(run.join("checkpoints/step-000000021/state.json").is_file());
+    let out = sb.kiln(&["compare", "--results", "results", "--status", "interrupted"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("interrupted"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = resume(&sb, &run);
+    assert!(out.status.success(), "{}", stderr(&out));
+    same_results(&reference, &run);
+    let manifest = json(&run.join("manifest.json"));
+    assert_eq!(manifest["resumptions"][0]["from_step"], 21);
+    assert!(
+        manifest["resumptions"][0]["after"]
+            .as_str()
+            .unwrap()
+            .contains("SIGTERM")
+    );
+
+    // Nothing to resume in a completed run, a folder that is no run, or both a file and a run.
+    let again = resume(&sb, &run);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("completed; there is nothing to resume"));
+    let nothing = resume(&sb, &sb.path().join("results"));
+    assert!(!nothing.status.success());
+    assert!(
+        stderr(&nothing).contains("not a run folder"),
+        "{}",
+        stderr(&nothing)
+    );
+    let both = sb.kiln(&["run", "resume.toml", "--resume", run.to_str().unwrap()]);
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[test]
+fn bad_checkpoint_settings_are_named() {
+    let sb = Sandbox::new();
+    for (setting, needle) in [
+        ("every = \"5x\"", "is not a checkpoint period"),
+        ("every = \"0 steps\"", "at least 1 step"),
+        ("keep = 0", "`checkpoint.keep`: at least 1"),
+        ("evry = \"1m\"", "did you mean `every`"),
+    ] {
+        let text = CLASSIFIER.replace("every = \"4 steps\"\nkeep = 2", setting);
+        let file = sb.write("bad.toml", &text);
+        let out = sb.run(&file, &["--quiet"]);
+        assert!(!out.status.success(), "{setting}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "{setting}: {err}"
+        );
+        assert!(sb.runs("resume").is_empty(), "{setting}: no run folder");
+    }
+}
+
+/// Runs the shipped `name` with `sets`, then again killed after step `kill_after`, resumes
+/// it, and checks that it ends as the first did, from the checkpoint after step `from`.
+fn killed_and_resumed(name: &str, sets: &[&str], kill_after: usize, from: usize) {
+    let sb = Sandbox::new();
+    let file = experiment(name);
+    let mut extra = vec!["--quiet"];
+    for s in sets {
+        extra.extend(["--set", s]);
+    }
+    let whole = sb.run(&file, &extra);
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    let reference = newest(&sb, name);
+    let killed = sb
+        .run_command(&file, &extra)
+        .env("KILN_FAULT", format!("step:{kill_after}"))
+        .output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "{}", stderr(&killed));
+    let run = newest(&sb, name);
+    let out = resume(&sb, &run);
+    assert!(out.status.success(), "{}", stderr(&out));
+    same_results(&reference, &run);
+    assert_eq!(
+        json(&run.join("manifest.json"))["resumptions"][0]["from_step"],
+        from
+    );
+}
+
+#[test]
+fn a_stateful_char_lm_killed_mid_epoch_resumes_to_the_same_bits() {
+    // 27 windows an epoch; two LSTM layers whose state runs on from batch to batch.
+    let sets = [
+        "train.epochs=2",
+        "data.source=sample",
+        "data.train_limit=12000",
+        "data.stateful=true",
+        "data.seq_len=50",
+        "train.batch_size=8",
+        "model.hidden=24",
+        "model.layers=2",
+        "model.dropout=0.2",
+        "model.embedding_dim=8",
+        "generation.length=30",
+        "checkpoint.every=\"5 steps\"",
+    ];
+    killed_and_resumed("charlstm_shakespeare", &sets, 13, 10);
+}
+
+#[test]
+fn a_seq2seq_model_killed_mid_epoch_resumes_to_the_same_bits() {
+    // Teacher forcing at 0.5: the coin's tosses must be put back where they were.
+    let sets = [
+        "train.epochs=2",
+        "data.count=1500",
+        "model.hidden=24",
+        "model.dropout=0.1",
+        "train.teacher_forcing=0.5",
+        "generation.examples=2",
+        "checkpoint.every=\"6 steps\"",
+    ];
+    killed_and_resumed("seq2seq_addition", &sets, 15, 12);
+}
+
+#[test]
+fn a_sweep_run_again_resumes_its_interrupted_trials() {
+    let sb = Sandbox::new();
+    let sweep = format!("{CLASSIFIER}\n[sweep]\nname = \"s\"\nseeds = [1, 2]\n");
+    let file = sb.write("sweep.toml", &sweep);
+    // Every trial gets SIGTERM after its 6th step, checkpoints there and exits resumable.
+    let first = sb
+        .run_command(&file, &["--quiet"])
+        .env("KILN_FAULT", "sigterm:6")
+        .output()
+        .unwrap();
+    assert!(!first.status.success());
+    let trials = sb.path().join("results/resume/s");
+    let folders = |status: &str| -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&trials)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| json(&p.join("manifest.json"))["status"] == status)
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(folders("interrupted").len(), 2, "{}", stderr(&first));
+
+    let dry = sb.run(&file, &["--dry-run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout)
+            .matches("to resume")
+            .count(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&dry.stdout)
+    );
+    let second = sb.run(&file, &["--quiet"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let done = folders("completed");
+    assert_eq!(done.len(), 2, "the same two folders, completed");
+    for run in done {
+        let m = json(&run.join("manifest.json"));
+        assert_eq!(m["resumptions"][0]["from_step"], 6, "{m}");
+    }
+}
