@@ -195,22 +195,44 @@ pub(crate) fn status(mut cmd: Command) -> Result<(), String> {
 }
 
 fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), String> {
-    if needs_file {
-        if rest.is_empty() {
-            return Err(format!(
-                "`{command}` needs an experiment file, e.g. experiments/quickstart.toml"
-            ));
+    // `run --resume RUN`: the run folder stands for the file, its resolved config says which
+    // backends to build.
+    let resume = rest.iter().position(|a| a == "--resume");
+    let file = match resume {
+        Some(i) if command == "run" => {
+            let dir = rest
+                .get(i + 1)
+                .ok_or("`run --resume` needs a run folder, e.g. results/quickstart/<run>")?;
+            rest[i + 1] = absolute(dir);
+            Some(Path::new(&rest[i + 1]).join("config.toml"))
         }
-        rest[0] = absolute(&rest[0]);
-    }
+        _ if needs_file => {
+            if rest.is_empty() {
+                return Err(format!(
+                    "`{command}` needs an experiment file, e.g. experiments/quickstart.toml"
+                ));
+            }
+            rest[0] = absolute(&rest[0]);
+            Some(PathBuf::from(&rest[0]))
+        }
+        _ => None,
+    };
     user_paths_absolute(&mut rest);
     // The backends the experiment asks for are built in; flex always is.
-    let wanted = if needs_file {
-        backends::asked(Path::new(&rest[0]), &rest)
-    } else {
-        Vec::new()
+    let wanted = match &file {
+        Some(file) => backends::asked(file, &rest),
+        None => Vec::new(),
     };
-    status(kiln_with(&wanted, command, rest)?)
+    let mut cmd = kiln_with(&wanted, command, rest)?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start cargo run: {e}"))?;
+    // kiln has said what went wrong; its exit status (75: stopped, resumable) passes through.
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(code) => std::process::exit(code),
+        None => Err(format!("kiln ended by a signal ({status})")),
+    }
 }
 
 /// `cargo run` of the optimised `kiln` binary with the `wanted` backends built in (and
