@@ -1,7 +1,8 @@
 //! Deliberate crashes at named points, for the tests that kill runs where it hurts most:
 //! `KILN_FAULT=checkpoint:2` kills the process (SIGKILL, no clean-up) in the middle of
 //! writing its 2nd checkpoint; `step:N` after its Nth step, `evaluation:N` in its Nth
-//! evaluation batch; `sigterm:N` sends it SIGTERM after its Nth step, as a scheduler would.
+//! evaluation batch; `sigterm:N` sends it SIGTERM after its Nth step, as a scheduler would,
+//! and `sigterm-evaluation:N` in its Nth evaluation batch.
 //! Unset, each point costs one relaxed load.
 
 use std::sync::OnceLock;
@@ -34,7 +35,7 @@ fn planned() -> Option<&'static Fault> {
 pub fn point(name: &str) {
     let Some(fault) = planned() else { return };
     let signal = match (fault.point.as_str(), name) {
-        ("sigterm", "step") => Signal::SIGTERM,
+        ("sigterm", "step") | ("sigterm-evaluation", "evaluation") => Signal::SIGTERM,
         (planned, name) if planned == name => Signal::SIGKILL,
         _ => return,
     };

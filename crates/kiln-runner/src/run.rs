@@ -377,7 +377,8 @@ fn stopped_by_signal(e: &anyhow::Error) -> Option<String> {
                 "stopped by {by} after step {step} (epoch {epoch}), with a checkpoint there"
             )),
             kiln_train::TrainError::EvaluationInterrupted { .. } => Some(format!(
-                "stopped by {by} while evaluating; it goes on from its newest checkpoint"
+                "stopped by {by} while evaluating; it goes on from its newest checkpoint (a \
+                 validation stopped starts again)"
             )),
             _ => None,
         })

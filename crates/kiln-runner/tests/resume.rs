@@ -29,6 +29,7 @@ batch_size = 32
 learning_rate = 1e-3
 schedule = { kind = "cosine" }
 monitor = "val_accuracy"
+eval_batch_size = 50
 
 [checkpoint]
 every = "4 steps"
@@ -95,7 +96,8 @@ fn a_classifier_killed_anywhere_resumes_to_the_same_bits() {
 
     // 15 batches an epoch, a checkpoint every 4 steps: killed mid-epoch after step 10 (the
     // newest checkpoint is step 8's), while writing the 3rd checkpoint (step 12's: the
-    // unfinished folder must be ignored), while validating epoch 2, and twice in a row.
+    // unfinished folder must be ignored), while validating epoch 1 (3 batches of 50), and
+    // twice in a row.
     for faults in [
         &["step:10"][..],
         &["checkpoint:3"],
@@ -134,7 +136,7 @@ fn a_classifier_killed_anywhere_resumes_to_the_same_bits() {
         let expected = match faults[0] {
             "step:10" => 8,
             "checkpoint:3" => 8,
-            "evaluation:2" => 28,
+            "evaluation:2" => 12,
             _ => 4,
         };
         assert_eq!(from, expected, "{faults:?}");
@@ -189,6 +191,29 @@ fn sigterm_checkpoints_and_exits_resumable() {
             .contains("SIGTERM")
     );
 
+    // Stopped while validating epoch 1: a checkpoint of its last step (15), then validated
+    // again when resumed.
+    let stopped = sb
+        .run_command(&file, &["--quiet"])
+        .env("KILN_FAULT", "sigterm-evaluation:2")
+        .output()
+        .unwrap();
+    assert_eq!(stopped.status.code(), Some(75), "{}", stderr(&stopped));
+    assert!(
+        stderr(&stopped).contains("while evaluating"),
+        "{}",
+        stderr(&stopped)
+    );
+    let during = newest(&sb, "resume");
+    assert!(
+        during
+            .join("checkpoints/step-000000015/state.json")
+            .is_file()
+    );
+    let out = resume(&sb, &during);
+    assert!(out.status.success(), "{}", stderr(&out));
+    same_results(&reference, &during);
+
     // Nothing to resume in a completed run, a folder that is no run, or both a file and a run.
     let again = resume(&sb, &run);
     assert!(!again.status.success());
@@ -231,10 +256,19 @@ fn bad_checkpoint_settings_are_named() {
     }
 }
 
-/// Runs the shipped `name` with `sets`, then again killed after step `kill_after`, resumes
-/// it, and checks that it ends as the first did, from the checkpoint after step `from`.
-fn killed_and_resumed(name: &str, sets: &[&str], kill_after: usize, from: usize) {
+/// Runs the shipped `name` with `sets`; then, for each of three kills (after step
+/// `kill_after`, while writing the second checkpoint, in the second evaluation batch),
+/// runs it again killed there, resumes it, and checks that it ends as the first run did.
+/// The first kill must resume from the checkpoint after step `from`. `before` prepares the
+/// sandbox (runs the experiment needs).
+fn killed_and_resumed(
+    name: &str,
+    sets: &[&str],
+    (kill_after, from): (usize, usize),
+    before: impl Fn(&Sandbox),
+) {
     let sb = Sandbox::new();
+    before(&sb);
     let file = experiment(name);
     let mut extra = vec!["--quiet"];
     for s in sets {
@@ -243,24 +277,30 @@ fn killed_and_resumed(name: &str, sets: &[&str], kill_after: usize, from: usize)
     let whole = sb.run(&file, &extra);
     assert!(whole.status.success(), "{}", stderr(&whole));
     let reference = newest(&sb, name);
-    let killed = sb
-        .run_command(&file, &extra)
-        .env("KILN_FAULT", format!("step:{kill_after}"))
-        .output()
-        .unwrap();
-    assert_eq!(killed.status.code(), None, "{}", stderr(&killed));
-    let run = newest(&sb, name);
-    let out = resume(&sb, &run);
-    assert!(out.status.success(), "{}", stderr(&out));
-    same_results(&reference, &run);
-    assert_eq!(
-        json(&run.join("manifest.json"))["resumptions"][0]["from_step"],
-        from
-    );
+    for fault in [
+        format!("step:{kill_after}"),
+        "checkpoint:2".into(),
+        "evaluation:2".into(),
+    ] {
+        let killed = sb
+            .run_command(&file, &extra)
+            .env("KILN_FAULT", &fault)
+            .output()
+            .unwrap();
+        assert_eq!(killed.status.code(), None, "{fault}: {}", stderr(&killed));
+        let run = newest(&sb, name);
+        let out = resume(&sb, &run);
+        assert!(out.status.success(), "{fault}: {}", stderr(&out));
+        same_results(&reference, &run);
+        let resumed_from = &json(&run.join("manifest.json"))["resumptions"][0]["from_step"];
+        if fault.starts_with("step") {
+            assert_eq!(resumed_from, from, "{fault}");
+        }
+    }
 }
 
 #[test]
-fn a_stateful_char_lm_killed_mid_epoch_resumes_to_the_same_bits() {
+fn a_stateful_char_lm_killed_anywhere_resumes_to_the_same_bits() {
     // 27 windows an epoch; two LSTM layers whose state runs on from batch to batch.
     let sets = [
         "train.epochs=2",
@@ -276,11 +316,11 @@ fn a_stateful_char_lm_killed_mid_epoch_resumes_to_the_same_bits() {
         "generation.length=30",
         "checkpoint.every=\"5 steps\"",
     ];
-    killed_and_resumed("charlstm_shakespeare", &sets, 13, 10);
+    killed_and_resumed("charlstm_shakespeare", &sets, (13, 10), |_| {});
 }
 
 #[test]
-fn a_seq2seq_model_killed_mid_epoch_resumes_to_the_same_bits() {
+fn a_seq2seq_model_killed_anywhere_resumes_to_the_same_bits() {
     // Teacher forcing at 0.5: the coin's tosses must be put back where they were.
     let sets = [
         "train.epochs=2",
@@ -291,7 +331,35 @@ fn a_seq2seq_model_killed_mid_epoch_resumes_to_the_same_bits() {
         "generation.examples=2",
         "checkpoint.every=\"6 steps\"",
     ];
-    killed_and_resumed("seq2seq_addition", &sets, 15, 12);
+    killed_and_resumed("seq2seq_addition", &sets, (15, 12), |_| {});
+}
+
+#[test]
+fn a_gan_killed_anywhere_resumes_to_the_same_bits() {
+    // Two optimizers, noise from the backend's generator, running sums of D(x) and D(G(z)).
+    let sets = [
+        "data.source=sample",
+        "data.train_limit=640",
+        "data.validation_fraction=0.2",
+        "model.channels=4",
+        "model.latent=8",
+        "train.epochs=2",
+        "generation.fid_samples=100",
+        "checkpoint.every=\"3 steps\"",
+    ];
+    // Its FID is measured in the features of a classifier run.
+    let classifier = |sb: &Sandbox| {
+        let sets = [
+            "--quiet",
+            "--set",
+            "data.source=sample",
+            "--set",
+            "train.epochs=1",
+        ];
+        let out = sb.run(&experiment("mlp_mnist"), &sets);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    killed_and_resumed("gan_mnist", &sets, (5, 3), classifier);
 }
 
 #[test]

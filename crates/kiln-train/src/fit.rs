@@ -304,8 +304,10 @@ pub fn fit_task<T: Task>(
                 *optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip)
                     .load_record(record);
             }
+            // `valid` gives the best model batch-norm statistics of its own: a clone shares
+            // them with `model`, which the training weights are loaded into next.
             best = match checkpoint.best {
-                Some(record) => Some(resume::load(model.clone(), record)?.fork(device)),
+                Some(record) => Some(resume::load(model.clone(), record)?.valid().fork(device)),
                 None => None,
             };
             for _ in 0..checkpoint.state.step {
@@ -396,7 +398,19 @@ pub fn fit_task<T: Task>(
         );
         let snapshot = model.valid();
         let validation = if task.has_validation() {
-            Some(task.validate(&snapshot, device, observer)?)
+            match task.validate(&snapshot, device, observer) {
+                // Stopped while validating: the epoch's steps are done, so a checkpoint here
+                // goes on with its validation.
+                Err(stop @ TrainError::EvaluationInterrupted { .. })
+                    if observer.checkpoint_due(Moment::Step) =>
+                {
+                    state.sums.seconds = train_seconds;
+                    state.carried = task.carried();
+                    keep(observer, &state, &model, &optimizers, best.as_ref())?;
+                    return Err(stop);
+                }
+                result => Some(result?),
+            }
         } else {
             None
         };
@@ -470,16 +484,18 @@ pub fn fit_task<T: Task>(
 
 /// Hands the observer a checkpoint of the loop as it stands (`model` is the training model,
 /// `best` the best epoch's).
-fn keep<M: Module, V: Module>(
-    observer: &mut dyn Observer<V>,
+fn keep<M: Module>(
+    observer: &mut dyn Observer<M>,
     state: &LoopState,
     model: &M,
     optimizers: &Optimizers,
-    best: Option<&V>,
+    best: Option<&M>,
 ) -> Result<(), TrainError> {
     let checkpoint = TrainingState {
         state: state.clone(),
-        model: model.clone().into_record(),
+        // Through `valid`, which folds the batch norms' pending running statistics into their
+        // values first: a record of the training model would hold them one update behind.
+        model: model.valid().into_record(),
         optimizers: optimizers.list.iter().map(|o| o.to_record()).collect(),
         best: best.map(|b| b.clone().into_record()),
     };

@@ -195,8 +195,8 @@ fn digits(n: usize) -> Digits {
 
 #[test]
 fn a_stopped_classifier_resumes_to_the_same_bits() {
-    // Dropout (the backend's generator), Adam's moments, a cosine schedule with warm-up and
-    // the training confusion matrix all cross the stops. 8 batches an epoch: stops mid-epoch
+    // Dropout (the backend's generator), batch norm's running statistics, Adam's moments, a
+    // cosine schedule with warm-up and the training confusion matrix all cross the stops. 8 batches an epoch: stops mid-epoch
     // (3, 13), at an epoch's end (16) and twice in one epoch (19, 21).
     let data = digits(160);
     let mut config = config(4, 16, Monitor::val("accuracy"));
@@ -209,7 +209,7 @@ fn a_stopped_classifier_resumes_to_the_same_bits() {
             hidden: vec![8],
             activation: ActivationKind::Tanh,
             dropout: 0.3,
-            batch_norm: false,
+            batch_norm: true,
         })
         .init(InputShape::Image([1, 4, 4]), 2, &device)
         .unwrap();
