@@ -19,6 +19,12 @@ commands:
                                             cargo xtask run experiments/quickstart.toml
       [-j N] [--dry-run]                    a file with a [sweep] runs the trials not yet
                                             completed, N at a time; --dry-run lists them
+      --resume RUN                          go on with an interrupted run from its checkpoint
+  submit FILE --to slurm|kubernetes         a sweep's trials not yet completed as a Slurm job
+      [--dry-run]                           array (sbatch) or a Kubernetes Indexed Job
+  status FILE                               each trial of a sweep: completed, running, pending,
+                                            preempted, failed (folders and squeue)
+  cancel FILE                               cancel a sweep's Slurm jobs (trials checkpoint)
   check FILE [--set KEY=VALUE]...           validate an experiment and print it resolved
   compare [SELECTION] [--format F]          compare runs from results/index.parquet, e.g.
       [--charts DIR]                        cargo xtask compare --sweep optimizers --group-by
@@ -73,7 +79,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match command.as_str() {
-        "run" | "check" => kiln(&command, rest, true),
+        "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
         "generate" | "translate" => {
             // The run folder is relative to where the user stands.
@@ -450,6 +456,25 @@ fn chromium() -> Option<String> {
 }
 
 const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
+const SLURM_TEST: &str = "a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once";
+
+/// Whether a Slurm controller, node daemon and munge are installed (Debian's slurm-wlm and
+/// munge), and this is root, which slurmd needs to start jobs.
+fn slurm() -> bool {
+    let runs = |program: &str, arg: &str| {
+        Command::new(program)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    runs("slurmctld", "-V")
+        && runs("slurmd", "-V")
+        && runs("munged", "--version")
+        && Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
 
 fn test(rest: Vec<OsString>) -> Result<(), String> {
     let mut cmd = cargo();
@@ -508,15 +533,39 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             }
         }
     }
+    let slurm = slurm();
+    if slurm {
+        eprintln!("xtask: Slurm and munge found: submitting a sweep to a one-node cluster");
+    } else {
+        eprintln!("xtask: no Slurm (or not root): skipping the cluster test");
+        if real_data {
+            cmd.args(["--skip", SLURM_TEST]);
+        }
+    }
     cmd.args(&harness_args);
     status(cmd)?;
-    // Ignored tests other than the browser's need real data: without it, run that one alone.
+    // Ignored tests other than the browser's and Slurm's need real data: without it, run
+    // those alone.
     if let (Some(b), false) = (browser, real_data) {
         let mut only = cargo();
         only.args(["test", "--release", "-p", "kiln-runner", "--test", "sweeps"])
             .args(&cargo_args)
             .args(["--", "--ignored", "--exact", BROWSER_TEST])
             .env("KILN_CHROMIUM", b);
+        status(only)?;
+    }
+    if slurm && !real_data {
+        let mut only = cargo();
+        only.args([
+            "test",
+            "--release",
+            "-p",
+            "kiln-runner",
+            "--test",
+            "cluster",
+        ])
+        .args(&cargo_args)
+        .args(["--", "--ignored", "--exact", SLURM_TEST]);
         status(only)?;
     }
     Ok(())

@@ -46,6 +46,40 @@ pub enum Command {
         #[arg(long, hide = true)]
         trial: Option<usize>,
     },
+    /// Submit a sweep's trials not yet completed to a cluster: a Slurm job array (sbatch) or a
+    /// Kubernetes Indexed Job; its [cluster] table says what each trial needs.
+    Submit {
+        /// The experiment file with a [sweep].
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Where the trials' folders go; every node must see it at this path.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// slurm or kubernetes.
+        #[arg(long, value_enum)]
+        to: crate::cluster::Scheduler,
+        /// Print the script or manifest and submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A sweep's trials: completed, running, pending, preempted, failed, from their folders and
+    /// the scheduler's queue.
+    Status {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// Cancel a sweep's Slurm jobs; running trials checkpoint and can be resumed.
+    Cancel {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
     /// Check an experiment file and print it resolved, with every default filled in.
     Check {
         file: PathBuf,
@@ -200,8 +234,24 @@ fn run_command(
                     sweep.trials.len()
                 );
             }
-            let placement = sweep_run::placement(&sweep, n - 1);
-            let summary = crate::run::run(&sweep.trials[n - 1].loaded, &results, Some(&placement))?;
+            // A trial's task may run again (a requeue, a time limit): it goes on from where its
+            // last attempt stopped, and a completed trial is not run twice.
+            let summary = match sweep_run::states(&sweep, &results, true).swap_remove(n - 1) {
+                sweep_run::State::Done(dir) => {
+                    println!("trial {n} completed already: {}", dir.display());
+                    return Ok(());
+                }
+                sweep_run::State::Running(pid) => anyhow::bail!(
+                    "--trial {n}: the trial is running already (process {pid} on this machine)"
+                ),
+                sweep_run::State::ToRun {
+                    resume: Some(dir), ..
+                } => crate::run::resume(&dir)?,
+                sweep_run::State::ToRun { .. } => {
+                    let placement = sweep_run::placement(&sweep, n - 1);
+                    crate::run::run(&sweep.trials[n - 1].loaded, &results, Some(&placement))?
+                }
+            };
             if !quiet {
                 crate::summary::print(&summary);
             }
@@ -295,6 +345,17 @@ fn bench_command(
     Ok(())
 }
 
+/// The sweep `file` holds; a file without one is refused, since only sweeps go to clusters.
+fn sweep_of(file: &std::path::Path, sets: &[String]) -> anyhow::Result<crate::config::Sweep> {
+    match crate::config::plan(file, sets)? {
+        Plan::Sweep(sweep) => Ok(sweep),
+        Plan::Single(_) => anyhow::bail!(
+            "{}: no [sweep]; a cluster runs a sweep's trials (a single run: `kiln run`)",
+            file.display()
+        ),
+    }
+}
+
 pub fn main() -> ExitCode {
     main_with(&[])
 }
@@ -337,6 +398,34 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
                 "run: give an experiment file, or --resume RUN"
             )),
         },
+        Command::Submit {
+            file,
+            sets,
+            results,
+            to,
+            dry_run,
+        } => sweep_of(&file, &sets).and_then(|sweep| {
+            crate::cluster::submit(
+                &sweep,
+                &crate::cluster::SubmitOptions {
+                    file: &std::path::absolute(&file)?,
+                    sets: &sets,
+                    results: &std::path::absolute(&results)?,
+                    to,
+                    dry_run,
+                },
+            )
+        }),
+        Command::Status {
+            file,
+            sets,
+            results,
+        } => sweep_of(&file, &sets).and_then(|s| crate::cluster::status(&s, &results)),
+        Command::Cancel {
+            file,
+            sets,
+            results,
+        } => sweep_of(&file, &sets).and_then(|s| crate::cluster::cancel(&s, &results)),
         Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
             Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
                 .map(|t| print!("{t}"))

@@ -1,7 +1,6 @@
 //! Ctrl-C, SIGTERM, SIGHUP or SIGUSR1 (what Slurm sends before a time limit): the first one
 //! makes training take a checkpoint at the next step and stop, so the run is recorded as
-//! `interrupted` and `run --resume` goes on from there; a second Ctrl-C, SIGTERM or SIGHUP
-//! exits at once.
+//! `interrupted` and `run --resume` goes on from there; a second Ctrl-C exits at once.
 //!
 //! A sweep's trials run in their own process groups, so a terminal's Ctrl-C reaches only the
 //! sweep; it passes each signal on to the trials it started, which then stop the same way.
@@ -34,13 +33,20 @@ pub fn install() {
             for &pid in CHILDREN.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                 let _ = kill(Pid::from_raw(pid as i32), signal);
             }
-            if again && number != SIGUSR1 {
+            // Twice Ctrl-C is a person in a hurry; a scheduler may send SIGTERM to every
+            // process of a job and the job script pass it on too, so only SIGINT quits at once.
+            if again && number == SIGINT {
                 std::process::exit(128 + number);
             }
             if !again {
                 eprintln!(
-                    "\n{}: stopping at the next step with a checkpoint (again to quit at once)",
-                    signal.as_str()
+                    "\n{}: stopping at the next step with a checkpoint{}",
+                    signal.as_str(),
+                    if number == SIGINT {
+                        " (Ctrl-C again to quit at once)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

@@ -8,6 +8,7 @@ pub mod bench_pytorch;
 pub mod charts;
 pub mod checkpoints;
 pub mod cli;
+pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod datasets;

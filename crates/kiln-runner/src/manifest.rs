@@ -18,6 +18,37 @@ pub enum Status {
     Interrupted,
 }
 
+/// The cluster job a run ran in, from the scheduler's environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerJob {
+    /// `slurm` or `kubernetes`.
+    pub scheduler: String,
+    /// Slurm's array job id (or job id); the Kubernetes pod's name.
+    pub job: String,
+    /// Slurm's array task id; the Kubernetes completion index.
+    pub task: Option<String>,
+}
+
+impl SchedulerJob {
+    /// The job this process runs in, if a scheduler started it.
+    pub fn current() -> Option<Self> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        if let Some(job) = var("SLURM_ARRAY_JOB_ID").or_else(|| var("SLURM_JOB_ID")) {
+            return Some(Self {
+                scheduler: "slurm".into(),
+                job,
+                task: var("SLURM_ARRAY_TASK_ID"),
+            });
+        }
+        let index = var("JOB_COMPLETION_INDEX")?;
+        Some(Self {
+            scheduler: "kubernetes".into(),
+            job: var("HOSTNAME").unwrap_or_default(),
+            task: Some(index),
+        })
+    }
+}
+
 /// One time a run went on after it had stopped (`run --resume`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resumption {
@@ -118,6 +149,9 @@ pub struct Manifest {
     /// `after`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumptions: Vec<Resumption>,
+    /// The cluster job it runs in, when a scheduler started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerJob>,
 }
 
 impl Manifest {
@@ -136,6 +170,19 @@ impl Manifest {
         self.status == Status::Running
             && self.host.hostname == host().hostname
             && (!crate::interrupt::alive(self.pid) || reused())
+    }
+
+    /// A `running` run whose process is gone: killed on this machine, or an earlier
+    /// incarnation of the Slurm array task this process is (a requeued task runs once at a
+    /// time, so the one recorded is over, on whichever node it ran).
+    pub fn is_gone(&self) -> bool {
+        self.was_killed()
+            || (self.status == Status::Running
+                && self
+                    .scheduler
+                    .as_ref()
+                    .is_some_and(|s| s.scheduler == "slurm")
+                && self.scheduler == SchedulerJob::current())
     }
 
     /// What a killed run's error says.

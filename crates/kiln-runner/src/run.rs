@@ -132,14 +132,18 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
             "{}: the run completed; there is nothing to resume",
             dir.display()
         ),
-        Status::Running if manifest.host.hostname != manifest::host().hostname => anyhow::bail!(
-            "{}: the run is recorded as running on {} (process {}); resume it there, or once \
+        Status::Running
+            if manifest.host.hostname != manifest::host().hostname && !manifest.is_gone() =>
+        {
+            anyhow::bail!(
+                "{}: the run is recorded as running on {} (process {}); resume it there, or once \
              that process is gone",
-            dir.display(),
-            manifest.host.hostname,
-            manifest.pid
-        ),
-        Status::Running if !manifest.was_killed() => anyhow::bail!(
+                dir.display(),
+                manifest.host.hostname,
+                manifest.pid
+            )
+        }
+        Status::Running if !manifest.is_gone() => anyhow::bail!(
             "{}: the run is still running (process {})",
             dir.display(),
             manifest.pid
@@ -238,6 +242,7 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
     manifest.finished_at = None;
     manifest.pid = std::process::id();
     manifest.host = manifest::host();
+    manifest.scheduler = manifest::SchedulerJob::current();
     manifest.resolved_device = format!("{device:?}");
     manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
     manifest.write(&run.manifest())?;
@@ -428,6 +433,7 @@ fn new_manifest(
         best_epoch: None,
         stopped_early: false,
         resumptions: Vec::new(),
+        scheduler: manifest::SchedulerJob::current(),
     }
 }
 

@@ -166,6 +166,34 @@ impl RunDir {
     }
 }
 
+/// A sweep's folder, `results/<experiment>/<sweep>/`: its trials' run folders, and what was
+/// submitted to a cluster.
+#[derive(Debug, Clone)]
+pub struct SweepDir {
+    pub root: PathBuf,
+}
+
+impl SweepDir {
+    /// Every job submitted for the sweep, oldest first.
+    pub fn jobs(&self) -> PathBuf {
+        self.root.join("cluster").join("jobs.json")
+    }
+    /// The sbatch script of a submission made at `stamp`.
+    pub fn slurm_script(&self, stamp: &str) -> PathBuf {
+        self.root
+            .join("cluster")
+            .join(format!("submit-{stamp}.sbatch"))
+    }
+    /// The Kubernetes Indexed Job of a submission made at `stamp`.
+    pub fn kubernetes_job(&self, stamp: &str) -> PathBuf {
+        self.root.join("cluster").join(format!("job-{stamp}.json"))
+    }
+    /// Trial `trial`'s log on a cluster (1-based; every attempt appends).
+    pub fn trial_log(&self, trial: &str) -> PathBuf {
+        self.root.join("logs").join(format!("trial-{trial}.log"))
+    }
+}
+
 /// One training checkpoint's folder: the weights, each optimizer's state, the best epoch's
 /// weights, the step records so far and the loop's state, which is written last.
 #[derive(Debug, Clone)]

@@ -21,12 +21,13 @@ use crate::manifest::{Manifest, Status, TrialInfo};
 use crate::run::TrialPlacement;
 use crate::run_dir::RunDir;
 
-/// 16 hex digits of the SHA-256 of the resolved config, without the datasets folder and the
-/// checkpoint settings (neither changes what the trial computes).
+/// 16 hex digits of the SHA-256 of the resolved config, without the datasets folder, the
+/// checkpoint settings and the cluster's (none changes what the trial computes).
 pub fn trial_key(exp: &Experiment) -> String {
     let mut exp = exp.clone();
     exp.datasets = None;
     exp.checkpoint = Default::default();
+    exp.cluster = Default::default();
     let text = toml::to_string(&exp).expect("a loaded experiment serialises");
     let digest = Sha256::digest(text.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
@@ -53,7 +54,7 @@ pub fn folder(sweep: &Sweep, results: &Path) -> PathBuf {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum State {
+pub(crate) enum State {
     Done(PathBuf),
     /// Running in a live process (pid), possibly another `kiln run` of the same sweep.
     Running(u32),
@@ -69,7 +70,7 @@ enum State {
 
 /// Each trial's state, from the manifests in the sweep's folder. With `mark`, runs left
 /// `running` by a dead process are recorded as interrupted (manifest and index).
-fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
+pub(crate) fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
     let dir = folder(sweep, results);
     let attempts: Vec<(PathBuf, Manifest)> = std::fs::read_dir(&dir)
         .into_iter()
@@ -102,7 +103,7 @@ fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
             {
                 match m.status {
                     Status::Completed => return State::Done(path.clone()),
-                    Status::Running if m.was_killed() => {
+                    Status::Running if m.is_gone() => {
                         if let State::ToRun { killed, .. } = &mut state {
                             *killed += 1;
                         }
@@ -137,7 +138,7 @@ fn mark_killed(results: &Path, root: &Path, m: &Manifest) {
     }
 }
 
-fn describe(state: &State) -> String {
+pub(crate) fn describe(state: &State) -> String {
     match state {
         State::Done(_) => "done".into(),
         State::Running(pid) => format!("running (process {pid})"),

@@ -791,7 +791,7 @@ prompt = "ROMEO:"
         let mut expected: Vec<&str> = TOP_LEVEL_KEYS
             .iter()
             .copied()
-            .filter(|k| !["generation", "checkpoint"].contains(k))
+            .filter(|k| !["generation", "checkpoint", "cluster"].contains(k))
             .collect();
         keys.sort();
         expected.sort();

@@ -4,6 +4,7 @@
 //! (`crate::tasks`).
 
 mod checkpoint;
+mod cluster;
 mod data;
 mod legacy;
 
@@ -14,6 +15,7 @@ use kiln_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{CheckpointSettings, Every};
+pub use cluster::ClusterSettings;
 pub use data::{
     AdditionProblem, CorpusSettings, DataConfig, DataSource, DatasetKind, ImdbSettings,
     MnistSettings, NormalizeKind, PairsSettings, Problem, Split, Strings, SyntheticSettings,
@@ -45,6 +47,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "train",
     "generation",
     "checkpoint",
+    "cluster",
 ];
 
 /// An experiment as written in its TOML file. Unknown keys are errors everywhere.
@@ -83,6 +86,10 @@ pub struct Experiment {
     /// default, and left out of a trial's identity (it does not change the results).
     #[serde(default, skip_serializing_if = "CheckpointSettings::is_default")]
     pub checkpoint: CheckpointSettings,
+    /// What a sweep asks of a cluster when submitted (`kiln submit`); left out of a trial's
+    /// identity like `checkpoint`.
+    #[serde(default, skip_serializing_if = "ClusterSettings::is_default")]
+    pub cluster: ClusterSettings,
     /// Read separately (see `sweep.rs`), with its lines; here only so that it is allowed.
     #[serde(default, skip_serializing)]
     pub sweep: Option<serde::de::IgnoredAny>,
@@ -141,6 +148,7 @@ impl Experiment {
             ));
         }
         self.data.validate().map_err(|e| e.within("data"))?;
+        self.cluster.validate().map_err(|e| e.within("cluster"))?;
         if self.checkpoint.keep == 0 {
             return Err(Invalid::new(
                 "checkpoint.keep",
