@@ -35,6 +35,8 @@ commands:
                                             run: 64 new samples as a PNG grid), e.g.
       [--temperature T] [--length N]        cargo xtask generate results/charlstm_shakespeare/
       [--top-k K] [--seed S]                <run> --prompt \"ROMEO:\" --temperature 0.8
+  predict RUN [INPUTS]... [--top-k K]       a classifier's answers for images or texts (files,
+      [--format table|csv|json]             folders, a CSV column, stdin), with probabilities
   translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,
                                             or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
@@ -81,12 +83,13 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
-        "generate" | "translate" => {
-            // The run folder is relative to where the user stands.
+        "generate" | "translate" | "predict" => {
+            // The run folder (and predict's input files) are relative to where the user stands.
             let rest = rest
                 .iter()
                 .map(|a| {
-                    if Path::new(a).is_dir() {
+                    let path = Path::new(a);
+                    if path.is_dir() || (command == "predict" && path.is_file()) {
                         absolute(a)
                     } else {
                         a.clone()

@@ -80,6 +80,29 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// A trained classifier's answers for new inputs, with the top-k class probabilities:
+    /// images (PNG, JPEG, folders of them, IDX files) or texts (arguments, files, folders of
+    /// .txt, a CSV/TSV column, or lines on stdin), prepared as the run's data were.
+    Predict {
+        /// The run folder, e.g. results/cnn_mnist/<run>.
+        run: PathBuf,
+        inputs: Vec<String>,
+        /// How many classes to list per input, most probable first.
+        #[arg(long, default_value_t = 3)]
+        top_k: usize,
+        /// table, csv or json.
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::predict::Format,
+        /// The text column of a CSV or TSV input.
+        #[arg(long, default_value = "text")]
+        column: String,
+        /// Images drawn dark on light (MNIST's digits are light on dark).
+        #[arg(long)]
+        invert: bool,
+        /// Use a run that did not complete (its best checkpoint so far).
+        #[arg(long)]
+        unfinished: bool,
+    },
     /// Check an experiment file and print it resolved, with every default filled in.
     Check {
         file: PathBuf,
@@ -426,6 +449,26 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             sets,
             results,
         } => sweep_of(&file, &sets).and_then(|s| crate::cluster::cancel(&s, &results)),
+        Command::Predict {
+            run,
+            inputs,
+            top_k,
+            format,
+            column,
+            invert,
+            unfinished,
+        } => crate::predict::predict(
+            &run,
+            &crate::predict::PredictArgs {
+                inputs,
+                top_k,
+                format,
+                column,
+                invert,
+                unfinished,
+            },
+            &mut std::io::stdout(),
+        ),
         Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
             Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
                 .map(|t| print!("{t}"))

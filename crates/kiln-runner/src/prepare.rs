@@ -24,6 +24,8 @@ use crate::schema::{
 pub struct ImageData {
     pub mnist: Mnist,
     pub normalization: Normalization,
+    /// One name per class, label 0 first.
+    pub classes: Vec<String>,
 }
 
 pub struct TextData {
@@ -113,10 +115,27 @@ impl Prepared {
                     }
                 };
                 let test_len = mnist.test.len();
+                let highest = mnist
+                    .train
+                    .labels
+                    .iter()
+                    .chain(&mnist.test.labels)
+                    .copied()
+                    .max()
+                    .unwrap_or(0) as usize;
+                let classes = match &d.classes {
+                    Some(names) if names.len() <= highest => anyhow::bail!(
+                        "`data.classes`: {} names, but {source} has labels up to {highest}; name every class, label 0 first",
+                        names.len()
+                    ),
+                    Some(names) => names.clone(),
+                    None => (0..10.max(highest + 1)).map(|c| c.to_string()).collect(),
+                };
                 Ok(Prepared {
                     data: Data::Images(ImageData {
                         mnist,
                         normalization,
+                        classes,
                     }),
                     train_idx,
                     val_idx,
@@ -283,14 +302,7 @@ impl Prepared {
         let (reviews, source) =
             datasets::load_imdb(d, exp.datasets.as_deref(), &DownloadBar::default())?;
         let read_s = clock.elapsed().as_secs_f64();
-        let tokenizer: Box<dyn Tokenizer> = match d.tokenizer {
-            TokenizerKind::Word => Box::new(WordTokenizer),
-            // Reviews carry `<br />` tags.
-            TokenizerKind::Char => Box::new(CharTokenizer {
-                lowercase: false,
-                strip_html: true,
-            }),
-        };
+        let tokenizer = review_tokenizer(d.tokenizer);
         let (train_idx, val_idx) = d.split().indices(reviews.train.len(), exp.seed);
         let clock = Instant::now();
         // The vocabulary is learnt from the training split only: validation and test words
@@ -339,10 +351,7 @@ impl Prepared {
                 tokenizer,
                 pretrained,
                 max_len: d.max_len,
-                truncate: match d.truncate {
-                    TruncateKind::Head => Truncate::Head,
-                    TruncateKind::Tail => Truncate::Tail,
-                },
+                truncate: truncation(d.truncate),
                 bucket: d.bucket,
             }),
             train_idx,
@@ -362,7 +371,7 @@ impl Prepared {
 
     pub fn class_names(&self) -> Vec<String> {
         match &self.data {
-            Data::Images(_) => (0..10).map(|c| c.to_string()).collect(),
+            Data::Images(d) => d.classes.clone(),
             Data::Text(_) => vec!["neg".into(), "pos".into()],
         }
     }
@@ -430,6 +439,25 @@ fn strings(s: &crate::schema::Strings) -> kiln_data::Strings {
 
 fn texts(split: &[kiln_data::Review]) -> Vec<&str> {
     split.iter().map(|r| r.text.as_str()).collect()
+}
+
+/// How reviews are cut into tokens: also what `kiln predict` does to new text.
+pub fn review_tokenizer(kind: TokenizerKind) -> Box<dyn Tokenizer> {
+    match kind {
+        TokenizerKind::Word => Box::new(WordTokenizer),
+        // Reviews carry `<br />` tags.
+        TokenizerKind::Char => Box::new(CharTokenizer {
+            lowercase: false,
+            strip_html: true,
+        }),
+    }
+}
+
+pub fn truncation(kind: TruncateKind) -> Truncate {
+    match kind {
+        TruncateKind::Head => Truncate::Head,
+        TruncateKind::Tail => Truncate::Tail,
+    }
 }
 
 fn sequences<'a>(

@@ -118,6 +118,10 @@ impl RunDir {
     pub fn side_vocabulary(&self, side: &str) -> PathBuf {
         self.root.join(format!("vocab_{side}.txt"))
     }
+    /// How a classifier's inputs were prepared (see `preprocessing.rs`).
+    pub fn preprocessing(&self) -> PathBuf {
+        self.root.join("preprocessing.json")
+    }
     pub fn confusion(&self) -> PathBuf {
         self.root.join("confusion.csv")
     }

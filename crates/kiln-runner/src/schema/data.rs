@@ -75,6 +75,10 @@ pub struct MnistSettings {
     pub verify: bool,
     #[serde(default)]
     pub normalize: NormalizeKind,
+    /// Names of the classes, label 0 first (e.g. Fashion-MNIST's "T-shirt", "Trouser"...);
+    /// test.json, confusion.csv and `kiln predict` show them. Default: the digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -382,6 +386,23 @@ impl DataConfig {
         }
         let mut at_least_one = vec![("train_limit", self.train_limit())];
         match self {
+            DataConfig::Mnist(MnistSettings {
+                classes: Some(names),
+                ..
+            }) => {
+                let mut seen = std::collections::HashSet::new();
+                if let Some(bad) = names
+                    .iter()
+                    .find(|n| n.trim().is_empty() || n.contains([',', '\n']) || !seen.insert(*n))
+                {
+                    return Err(Invalid::new(
+                        "classes",
+                        format!(
+                            "`{bad}`: each class needs a name of its own, without commas or line breaks"
+                        ),
+                    ));
+                }
+            }
             DataConfig::Mnist(_) => {}
             DataConfig::Imdb(d) => at_least_one.push(("max_len", Some(d.max_len))),
             DataConfig::Corpus(d) => at_least_one.push(("seq_len", Some(d.seq_len))),

@@ -19,6 +19,7 @@ use super::{
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::{Data, Prepared};
+use crate::preprocessing::Preprocessing;
 use crate::run_dir::RunDir;
 use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
@@ -83,6 +84,16 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
         if let Data::Text(text) = &prepared.data {
             text.vocab.save(&run.vocabulary())?;
         }
+        let classes = prepared.class_names();
+        match &prepared.data {
+            Data::Images(d) => Preprocessing::Image {
+                shape: [1, d.mnist.train.rows, d.mnist.train.cols],
+                normalization: d.normalization.into(),
+                classes,
+            },
+            Data::Text(_) => Preprocessing::Text { classes },
+        }
+        .write(run)?;
         let classes = prepared.class_names().len();
         let [train, validation, test_data] = prepared.batches(exp, ctx.eval_size);
         let mut observer = RunObserver::new(run, exp.train.epochs, ctx.checkpointing);

@@ -1,0 +1,81 @@
+//! `preprocessing.json`: what a classifier run learnt about its inputs besides its weights,
+//! so that `kiln predict` prepares new inputs exactly as the training data were, never from
+//! the new data: the image size and normalisation statistics (which come from the training
+//! split) and the class names. A text run's tokenizer, length and truncation are in its
+//! config.toml and its vocabulary in vocab.txt.
+
+use anyhow::Context;
+use kiln_data::Normalization;
+use kiln_data::download::write_atomically;
+use serde::{Deserialize, Serialize};
+
+use crate::run_dir::RunDir;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "lowercase")]
+pub enum Preprocessing {
+    Image {
+        /// `[channels, height, width]`.
+        shape: [usize; 3],
+        normalization: Normalize,
+        classes: Vec<String>,
+    },
+    Text {
+        classes: Vec<String>,
+    },
+}
+
+/// [`Normalization`] as the record writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Normalize {
+    /// `x / 255`.
+    Scale,
+    /// `(x / 255 - mean) / std`, the training split's.
+    Standardize { mean: f32, std: f32 },
+}
+
+impl From<Normalization> for Normalize {
+    fn from(n: Normalization) -> Self {
+        match n {
+            Normalization::Scale => Normalize::Scale,
+            Normalization::Standardize { mean, std } => Normalize::Standardize { mean, std },
+        }
+    }
+}
+
+impl From<Normalize> for Normalization {
+    fn from(n: Normalize) -> Self {
+        match n {
+            Normalize::Scale => Normalization::Scale,
+            Normalize::Standardize { mean, std } => Normalization::Standardize { mean, std },
+        }
+    }
+}
+
+impl Preprocessing {
+    pub fn classes(&self) -> &[String] {
+        match self {
+            Preprocessing::Image { classes, .. } | Preprocessing::Text { classes } => classes,
+        }
+    }
+
+    pub fn write(&self, run: &RunDir) -> anyhow::Result<()> {
+        let path = run.preprocessing();
+        write_atomically(&path, &serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn read(run: &RunDir) -> anyhow::Result<Self> {
+        let path = run.preprocessing();
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "{}: the run has no preprocessing record (runs trained before `kiln predict` \
+                 existed lack it; train it again)",
+                path.display()
+            )
+        })?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a kiln preprocessing record", path.display()))
+    }
+}
