@@ -37,6 +37,8 @@ commands:
       [--top-k K] [--seed S]                <run> --prompt \"ROMEO:\" --temperature 0.8
   predict RUN [INPUTS]... [--top-k K]       a classifier's answers for images or texts (files,
       [--format table|csv|json]             folders, a CSV column, stdin), with probabilities
+  evaluate RUN --data PATH [--name N]       a classifier's best model on another labelled set
+                                            (IDX folder; aclImdb folder/archive, CSV/TSV)
   translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,
                                             or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
@@ -83,13 +85,15 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
-        "generate" | "translate" | "predict" => {
+        "generate" | "translate" | "predict" | "evaluate" => {
             // The run folder (and predict's input files) are relative to where the user stands.
             let rest = rest
                 .iter()
                 .map(|a| {
                     let path = Path::new(a);
-                    if path.is_dir() || (command == "predict" && path.is_file()) {
+                    if path.is_dir()
+                        || (command != "generate" && command != "translate" && path.is_file())
+                    {
                         absolute(a)
                     } else {
                         a.clone()

@@ -103,6 +103,30 @@ pub enum Command {
         #[arg(long)]
         unfinished: bool,
     },
+    /// A classifier run's best model on another labelled set of its kind, written as
+    /// evaluations/<name>/ (test.json, confusion.csv) inside the run.
+    Evaluate {
+        /// The run folder.
+        run: PathBuf,
+        /// An IDX folder (image runs); an aclImdb folder or .tar.gz, or a CSV/TSV (text runs).
+        #[arg(long)]
+        data: PathBuf,
+        /// The evaluation's name (default: the data's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The text column of a CSV or TSV.
+        #[arg(long, default_value = "text")]
+        column: String,
+        /// The label column of a CSV or TSV.
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        /// Map a label value to a class, e.g. --labels positive=pos (repeatable).
+        #[arg(long = "labels", value_name = "VALUE=CLASS")]
+        labels: Vec<String>,
+        /// Use a run that did not complete (its best checkpoint so far).
+        #[arg(long)]
+        unfinished: bool,
+    },
     /// Check an experiment file and print it resolved, with every default filled in.
     Check {
         file: PathBuf,
@@ -469,6 +493,26 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             },
             &mut std::io::stdout(),
         ),
+        Command::Evaluate {
+            run,
+            data,
+            name,
+            column,
+            label_column,
+            labels,
+            unfinished,
+        } => crate::predict::evaluate(
+            &run,
+            &crate::predict::EvaluateArgs {
+                data,
+                name,
+                column,
+                label_column,
+                labels,
+                unfinished,
+            },
+        )
+        .map(|_| ()),
         Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
             Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
                 .map(|t| print!("{t}"))
@@ -582,6 +626,15 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `kiln predict ... | head`: the reader has what it wanted.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) if e.is::<crate::run::Stopped>() => {
             eprintln!("{e}");
             ExitCode::from(crate::interrupt::RESUMABLE_EXIT)

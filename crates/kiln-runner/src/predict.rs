@@ -55,9 +55,16 @@ enum Item {
     Text(String, String),
 }
 
-pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    anyhow::ensure!(args.top_k >= 1, "--top-k must be at least 1");
-    let run = Finished::open(dir, args.unfinished)?;
+/// A classifier run opened for use: its config, preprocessing and best model.
+struct Ready {
+    run: Finished,
+    pre: Preprocessing,
+    model: Classifier,
+    device: Device,
+}
+
+fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Result<Ready> {
+    let run = Finished::open(dir, unfinished)?;
     let exp = &run.experiment;
     if !matches!(
         exp.model,
@@ -67,32 +74,51 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             | ModelConfig::Lstm(_)
             | ModelConfig::Gru(_)
     ) {
-        return Err(run.not_for("predict", "a classifier run (mlp, cnn, rnn, lstm or gru)"));
+        return Err(run.not_for(command, "a classifier run (mlp, cnn, rnn, lstm or gru)"));
     }
     let pre = Preprocessing::read(&run.run)?;
     let device = Device::flex();
+    let shape = match &pre {
+        Preprocessing::Image { shape, .. } => InputShape::Image(*shape),
+        Preprocessing::Text { .. } => InputShape::Tokens {
+            vocab: run.vocabulary(run.run.vocabulary())?.len(),
+        },
+    };
+    let model = exp
+        .model
+        .init(shape, pre.classes().len(), &device)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: `model.{}`: {}",
+                run.run.config().display(),
+                e.field,
+                e.message
+            )
+        })?;
+    let model: Classifier = run.load(model)?;
+    Ok(Ready {
+        run,
+        pre,
+        model,
+        device,
+    })
+}
+
+pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    anyhow::ensure!(args.top_k >= 1, "--top-k must be at least 1");
+    let Ready {
+        run,
+        pre,
+        model,
+        device,
+    } = open(dir, args.unfinished, "predict")?;
+    let exp = &run.experiment;
     let classes = pre.classes().to_vec();
-    let (items, shape) = match &pre {
-        Preprocessing::Image { shape, .. } => (
-            read_images(&args.inputs, *shape, args.invert)?,
-            InputShape::Image(*shape),
-        ),
-        Preprocessing::Text { .. } => {
-            let vocab = run.vocabulary(run.run.vocabulary())?;
-            let shape = InputShape::Tokens { vocab: vocab.len() };
-            (read_texts(&args.inputs, &args.column)?, shape)
-        }
+    let items = match &pre {
+        Preprocessing::Image { shape, .. } => read_images(&args.inputs, *shape, args.invert)?,
+        Preprocessing::Text { .. } => read_texts(&args.inputs, &args.column)?,
     };
     anyhow::ensure!(!items.is_empty(), "nothing to predict: no inputs given");
-    let model = exp.model.init(shape, classes.len(), &device).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: `model.{}`: {}",
-            run.run.config().display(),
-            e.field,
-            e.message
-        )
-    })?;
-    let model: Classifier = run.load(model)?;
 
     let probabilities = match &pre {
         Preprocessing::Image {
@@ -112,7 +138,8 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
                     digits.labels.push(0);
                 }
             }
-            let batcher = ImageBatcher::all(&digits, 256, (*normalization).into());
+            let batcher =
+                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
             forward(&model, &batcher, &device)?
         }
         Preprocessing::Text { .. } => {
@@ -133,9 +160,14 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
                 }
             }
             let labels = vec![0u8; seqs.len()];
-            let batcher =
-                SequenceBatcher::new(&seqs, &labels, (0..seqs.len()).collect(), 64, d.max_len)
-                    .truncate(truncation(d.truncate));
+            let batcher = SequenceBatcher::new(
+                &seqs,
+                &labels,
+                (0..seqs.len()).collect(),
+                exp.train.eval_batch_size,
+                d.max_len,
+            )
+            .truncate(truncation(d.truncate));
             forward(&model, &batcher, &device)?
         }
     };
@@ -413,4 +445,337 @@ fn print(predictions: &[Prediction], format: Format, out: &mut dyn Write) -> any
         }
     }
     Ok(())
+}
+
+/// What `kiln evaluate` was asked.
+pub struct EvaluateArgs {
+    /// An IDX folder (image runs); an aclImdb folder or archive, or a CSV/TSV (text runs).
+    pub data: PathBuf,
+    /// The evaluation's folder name under the run's `evaluations/`; default the data's name.
+    pub name: Option<String>,
+    pub column: String,
+    pub label_column: String,
+    /// `value=class` pairs mapping a table's label values to the run's classes.
+    pub labels: Vec<String>,
+    pub unfinished: bool,
+}
+
+/// `kiln evaluate RUN --data ...`: the run's best model on another labelled set prepared as
+/// its training data were, written as `evaluations/<name>/` (test.json, confusion.csv,
+/// source.json) inside the run. Returns that folder.
+pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
+    let Ready {
+        run,
+        pre,
+        model,
+        device,
+    } = open(dir, args.unfinished, "evaluate")?;
+    let exp = &run.experiment;
+    let classes = pre.classes().to_vec();
+    let data = &args.data;
+    anyhow::ensure!(
+        data.exists(),
+        "--data {}: no such file or folder",
+        data.display()
+    );
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => data
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".gz")
+                    .replace(['.', ' '], "_")
+            })
+            .unwrap_or_else(|| "evaluation".into()),
+    };
+    anyhow::ensure!(
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "--name `{name}`: letters, digits, `-` and `_` only (it names a folder)"
+    );
+    let folder = run.run.evaluation(&name);
+    anyhow::ensure!(
+        !folder.exists(),
+        "{}: an evaluation of that name exists; give another with --name",
+        folder.display()
+    );
+
+    let metrics = match &pre {
+        Preprocessing::Image {
+            shape,
+            normalization,
+            ..
+        } => {
+            let digits = labelled_images(data, *shape, classes.len())?;
+            // Batched as the run's own test was, so the figures are comparable to the bit.
+            let batcher =
+                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
+            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
+        }
+        Preprocessing::Text { .. } => {
+            let DataConfig::Imdb(d) = &exp.data else {
+                anyhow::bail!(
+                    "{}: a text classifier that did not learn from reviews",
+                    dir.display()
+                );
+            };
+            let (texts, labels) = labelled_texts(data, args, &classes)?;
+            let vocab = run.vocabulary(run.run.vocabulary())?;
+            let tokenizer = review_tokenizer(d.tokenizer);
+            let seqs = vocab.encode_all(tokenizer.as_ref(), &texts);
+            let batcher = SequenceBatcher::new(
+                &seqs,
+                &labels,
+                (0..seqs.len()).collect(),
+                exp.train.eval_batch_size,
+                d.max_len,
+            )
+            .truncate(truncation(d.truncate))
+            .bucket(d.bucket);
+            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
+        }
+    };
+
+    // Written whole under a hidden name, then renamed: never half an evaluation.
+    let partial = folder.with_file_name(format!(".{name}.partial"));
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial)?;
+    }
+    std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let manifest = crate::manifest::Manifest::read(&run.run.manifest())?;
+    let best_epoch = manifest.best_epoch.unwrap_or(0);
+    crate::tasks::classify::write_test_report(
+        &crate::run_dir::RunDir::open(&partial),
+        &metrics,
+        best_epoch,
+        &classes,
+    )?;
+    let source = serde_json::json!({
+        "data": std::path::absolute(data).unwrap_or_else(|_| data.clone()),
+        "items": metrics.confusion.as_ref().map_or(0, |c| c.total()),
+        "evaluated_at": chrono::Utc::now(),
+        "checkpoint": "best",
+    });
+    kiln_data::download::write_atomically(
+        &partial.join("source.json"),
+        &serde_json::to_vec_pretty(&source)?,
+    )?;
+    std::fs::rename(&partial, &folder)
+        .with_context(|| format!("renaming {} into place", partial.display()))?;
+    println!(
+        "{}: accuracy {:.2} %, loss {:.4}, macro F1 {:.4} on {} items of {}",
+        folder.display(),
+        metrics.accuracy * 100.0,
+        metrics.loss,
+        metrics.macro_f1.unwrap_or(f64::NAN),
+        metrics.confusion.as_ref().map_or(0, |c| c.total()),
+        data.display()
+    );
+    Ok(folder)
+}
+
+fn run_evaluation(
+    model: &Classifier,
+    data: &dyn Batches,
+    exp: &crate::schema::Experiment,
+    classes: usize,
+    device: &Device,
+) -> anyhow::Result<kiln_train::SplitMetrics> {
+    struct Quiet;
+    impl kiln_train::Observer<Classifier> for Quiet {
+        fn stop_requested(&self) -> bool {
+            crate::interrupt::requested()
+        }
+    }
+    Ok(kiln_train::evaluate(
+        model,
+        data,
+        exp.train.loss,
+        classes,
+        device,
+        &mut Quiet,
+    )?)
+}
+
+/// Images and labels from an IDX folder: one `*images-idx3-ubyte[.gz]` and its
+/// `*labels-idx1-ubyte[.gz]` (the `t10k` pair when there are several).
+fn labelled_images(folder: &Path, shape: [usize; 3], classes: usize) -> anyhow::Result<Digits> {
+    anyhow::ensure!(
+        folder.is_dir(),
+        "--data {}: an image run is evaluated on a folder of IDX files (images and labels)",
+        folder.display()
+    );
+    let mut images: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("reading {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("images-idx3-ubyte"))
+        })
+        .collect();
+    images.sort();
+    if images.len() > 1 {
+        images.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("t10k"))
+        });
+    }
+    let [images] = images.as_slice() else {
+        anyhow::bail!(
+            "{}: expected one `*-images-idx3-ubyte[.gz]` file (or a `t10k-` one among several)",
+            folder.display()
+        );
+    };
+    let labels_name = images
+        .file_name()
+        .map(|n| n.to_string_lossy().replace("images-idx3", "labels-idx1"))
+        .unwrap_or_default();
+    let labels = folder.join(&labels_name);
+    let labels = if labels.exists() {
+        labels
+    } else {
+        folder.join(labels_name.trim_end_matches(".gz"))
+    };
+    anyhow::ensure!(
+        labels.exists(),
+        "{}: no labels file {} beside it",
+        images.display(),
+        labels.display()
+    );
+    let pixels = kiln_data::idx::parse(images, &kiln_data::idx::read_maybe_gzip(images)?, 3)?;
+    let labels_idx = kiln_data::idx::parse(&labels, &kiln_data::idx::read_maybe_gzip(&labels)?, 1)?;
+    anyhow::ensure!(
+        pixels.dims[1..] == [shape[1], shape[2]],
+        "{}: images of {}x{}, but the run trained on {}x{}",
+        images.display(),
+        pixels.dims[1],
+        pixels.dims[2],
+        shape[1],
+        shape[2]
+    );
+    anyhow::ensure!(
+        pixels.dims[0] == labels_idx.dims[0],
+        "{} holds {} images but {} holds {} labels",
+        images.display(),
+        pixels.dims[0],
+        labels.display(),
+        labels_idx.dims[0]
+    );
+    if let Some((i, l)) = labels_idx
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l as usize >= classes)
+    {
+        anyhow::bail!(
+            "{} at item {i}: label {l}, but the run knows {classes} classes (0 to {})",
+            labels.display(),
+            classes - 1
+        );
+    }
+    anyhow::ensure!(
+        !labels_idx.data.is_empty(),
+        "{}: no images",
+        images.display()
+    );
+    Ok(Digits {
+        images: pixels.data,
+        labels: labels_idx.data,
+        rows: shape[1],
+        cols: shape[2],
+    })
+}
+
+/// Texts and class indices from an aclImdb folder or archive (its test split) or a CSV/TSV
+/// (`--column`, `--label-column`, label values mapped by `--labels value=class`, or equal to
+/// the class names or their indices).
+fn labelled_texts(
+    data: &Path,
+    args: &EvaluateArgs,
+    classes: &[String],
+) -> anyhow::Result<(Vec<String>, Vec<u8>)> {
+    let extension = data
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if data.is_dir() || extension == "gz" {
+        let reviews = if data.is_dir() {
+            kiln_data::imdb::read_folder(data)?
+        } else {
+            kiln_data::imdb::read_archive(
+                data,
+                &std::fs::read(data).with_context(|| format!("reading {}", data.display()))?,
+            )?
+        };
+        anyhow::ensure!(
+            !reviews.test.is_empty(),
+            "{}: no test reviews",
+            data.display()
+        );
+        return Ok(reviews
+            .test
+            .into_iter()
+            .map(|r| (r.text, r.positive as u8))
+            .unzip());
+    }
+    let separator = match extension.as_str() {
+        "csv" => b',',
+        "tsv" => b'\t',
+        _ => anyhow::bail!(
+            "--data {}: a text run is evaluated on an aclImdb folder or .tar.gz archive, or a .csv/.tsv table",
+            data.display()
+        ),
+    };
+    let texts: Vec<String> = table_column(data, &args.column, separator)?
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Text(_, t) => Some(t),
+            Item::Image(..) => None,
+        })
+        .collect();
+    let mut mapping: Vec<(String, u8)> = Vec::new();
+    for pair in &args.labels {
+        let (value, class) = pair.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--labels `{pair}`: expected value=class, e.g. positive=pos")
+        })?;
+        let index = classes.iter().position(|c| c == class).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--labels `{pair}`: `{class}` is not a class of the run ({})",
+                classes.join(", ")
+            )
+        })?;
+        mapping.push((value.to_string(), index as u8));
+    }
+    let labels: Vec<String> = table_column(data, &args.label_column, separator)?
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::Text(_, t) => Some(t),
+            Item::Image(..) => None,
+        })
+        .collect();
+    let labels = labels
+        .iter()
+        .enumerate()
+        .map(|(row, value)| {
+            let value = value.trim();
+            mapping
+                .iter()
+                .find(|(v, _)| v == value)
+                .map(|(_, i)| *i)
+                .or_else(|| classes.iter().position(|c| c == value).map(|i| i as u8))
+                .or_else(|| value.parse::<u8>().ok().filter(|&i| (i as usize) < classes.len()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} row {}: label `{value}` is not a class of the run ({}); map it with --labels {value}=<class>",
+                        data.display(),
+                        row + 2,
+                        classes.join(", ")
+                    )
+                })
+        })
+        .collect::<anyhow::Result<Vec<u8>>>()?;
+    Ok((texts, labels))
 }

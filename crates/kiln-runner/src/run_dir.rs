@@ -118,6 +118,10 @@ impl RunDir {
     pub fn side_vocabulary(&self, side: &str) -> PathBuf {
         self.root.join(format!("vocab_{side}.txt"))
     }
+    /// `kiln evaluate`'s results on another labelled set, `name`d.
+    pub fn evaluation(&self, name: &str) -> PathBuf {
+        self.root.join("evaluations").join(name)
+    }
     /// How a classifier's inputs were prepared (see `preprocessing.rs`).
     pub fn preprocessing(&self) -> PathBuf {
         self.root.join("preprocessing.json")

@@ -162,6 +162,65 @@ fn an_image_classifier_predicts_idx_and_png_inputs_as_its_test_did() {
     assert!(table.status.success(), "{}", stderr(&table));
     assert!(String::from_utf8_lossy(&table.stdout).contains("big.png"));
 
+    // evaluate on the same test set, as an IDX folder: test.json's figures again, in the
+    // run's evaluations/.
+    let mnist = samples().join("mnist");
+    let out = sb.kiln(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        "--data",
+        mnist.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluated = json(&run.join("evaluations/mnist/test.json"));
+    assert_eq!(evaluated["accuracy"], report["accuracy"]);
+    assert_eq!(evaluated["loss"], report["loss"]);
+    assert!(run.join("evaluations/mnist/confusion.csv").is_file());
+    let again = sb.kiln(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        "--data",
+        mnist.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&again).contains("an evaluation of that name exists"),
+        "{}",
+        stderr(&again)
+    );
+    // Labels the run does not know, and a folder without IDX images: nothing written.
+    let odd = sb.path().join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::copy(&images, odd.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let mut twelves = vec![12u8; labels.len()];
+    twelves[0] = 1;
+    std::fs::write(
+        odd.join("t10k-labels-idx1-ubyte"),
+        kiln_data::idx::encode(&[labels.len()], &twelves),
+    )
+    .unwrap();
+    for (data, needle) in [
+        (
+            odd.to_str().unwrap(),
+            "at item 1: label 12, but the run knows 10 classes",
+        ),
+        (
+            sb.path().join("pngs").to_str().unwrap(),
+            "expected one `*-images-idx3-ubyte[.gz]` file",
+        ),
+    ] {
+        let out = sb.kiln(&[
+            "evaluate",
+            run.to_str().unwrap(),
+            "--data",
+            data,
+            "--name",
+            "bad",
+        ]);
+        assert!(!out.status.success(), "{data}");
+        assert!(stderr(&out).contains(needle), "{data}: {}", stderr(&out));
+        assert!(!run.join("evaluations/bad").exists());
+    }
+
     // Bad inputs: named, non-zero, nothing printed as an answer.
     sb.write("note.txt", "not an image");
     let label_file = samples()
@@ -220,6 +279,62 @@ fn a_text_classifier_predicts_arguments_files_tables_and_stdin_as_its_test_did()
         right as f64 / reviews.test.len() as f64,
         report["accuracy"].as_f64().unwrap()
     );
+
+    // evaluate on the sample archive (its test split) and on the CSV: test.json's figures.
+    let out = sb.kiln(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        "--data",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluated = json(&run.join("evaluations/aclImdb_sample_tar/test.json"));
+    assert_eq!(evaluated["accuracy"], report["accuracy"]);
+    let run_s = run.to_str().unwrap();
+    let csv_args = [
+        "evaluate", run_s, "--data", "test.csv", "--column", "review",
+    ];
+    let out = sb.kiln(&csv_args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluated = json(&run.join("evaluations/test_csv/test.json"));
+    assert_eq!(evaluated["accuracy"], report["accuracy"]);
+    // Label values mapped by --labels; values the run does not know are refused.
+    sb.write(
+        "words.csv",
+        "text,label\n\"Great fun.\",positive\n\"Awful.\",negative\n",
+    );
+    let mapped = sb.kiln(&[
+        "evaluate",
+        run_s,
+        "--data",
+        "words.csv",
+        "--labels",
+        "positive=pos",
+        "--labels",
+        "negative=neg",
+    ]);
+    assert!(mapped.status.success(), "{}", stderr(&mapped));
+    assert_eq!(
+        json(&run.join("evaluations/words_csv/test.json"))["samples"],
+        2
+    );
+    for (extra, needle) in [
+        (
+            vec![],
+            "row 2: label `positive` is not a class of the run (neg, pos)",
+        ),
+        (
+            vec!["--labels", "positive=good"],
+            "`good` is not a class of the run",
+        ),
+    ] {
+        let mut args = vec!["evaluate", run_s, "--data", "words.csv", "--name", "bad"];
+        args.extend(extra);
+        let out = sb.kiln(&args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+        assert!(!run.join("evaluations/bad").exists());
+    }
 
     // Arguments, a folder of .txt files, stdin; table and CSV.
     let out = predict(

@@ -458,7 +458,7 @@ mod tests {
             None,
             noise,
         );
-        let outcome = crate::fit_task(gan, &config(3), &mut task, &device, 1, &mut Quiet).unwrap();
+        let outcome = crate::fit_task(gan, &config(6), &mut task, &device, 1, &mut Quiet).unwrap();
         let (g1, d1) = (
             float_params(&outcome.best.generator),
             float_params(&outcome.best.discriminator),
@@ -471,7 +471,8 @@ mod tests {
             let val = last.validation.as_ref().unwrap().get(name);
             assert!(val.is_some_and(f64::is_finite), "val {name}");
         }
-        // No scorer, no FID; a discriminator that tells squares from noise.
+        // No scorer, no FID; a discriminator that tells squares from noise (6 epochs: other
+        // tests draw from flex's one generator meanwhile, so the run is not the same each time).
         assert!(last.validation.as_ref().unwrap().get("fid").is_none());
         assert!(last.train.accuracy > 0.5, "{}", last.train.accuracy);
     }

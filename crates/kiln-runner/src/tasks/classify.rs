@@ -211,7 +211,7 @@ struct BinaryReport {
     f1: f64,
 }
 
-fn write_test_report(
+pub(crate) fn write_test_report(
     run: &RunDir,
     test: &SplitMetrics,
     best_epoch: usize,

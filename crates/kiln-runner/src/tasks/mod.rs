@@ -9,7 +9,7 @@
 //! a crate of one's own, a `TaskKind` passed to [`crate::cli::main_with`], which registers
 //! it beside these (see `examples/custom-model`).
 
-mod classify;
+pub(crate) mod classify;
 mod gan;
 mod language;
 mod translation;
