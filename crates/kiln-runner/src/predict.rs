@@ -329,6 +329,11 @@ fn read_texts(inputs: &[String], column: &str) -> anyhow::Result<Vec<Item>> {
                 items.push(text_file(&f)?);
             }
         } else if path.is_file() {
+            anyhow::ensure!(
+                !is_image(path),
+                "{}: an image, but the run is a text classifier (it reads texts)",
+                path.display()
+            );
             match path
                 .extension()
                 .map(|e| e.to_string_lossy().to_lowercase())

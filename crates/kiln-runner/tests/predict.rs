@@ -390,11 +390,18 @@ fn a_text_classifier_predicts_arguments_files_tables_and_stdin_as_its_test_did()
 
     // Bad inputs.
     std::fs::write(sb.path().join("binary.dat"), [0xff, 0xfe, 0x00, 0x9f]).unwrap();
+    image::GrayImage::new(28, 28)
+        .save(sb.path().join("pic.png"))
+        .unwrap();
     for (args, needle) in [
         (vec![""], "input 1: an empty text"),
         (
             vec!["binary.dat"],
             "binary.dat: not a readable UTF-8 text file",
+        ),
+        (
+            vec!["pic.png"],
+            "pic.png: an image, but the run is a text classifier",
         ),
         (
             vec!["test.csv", "--column", "text"],
