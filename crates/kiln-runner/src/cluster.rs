@@ -295,6 +295,13 @@ pub fn kubernetes_job(sweep: &Sweep, o: &SubmitOptions, workdir: &Path) -> serde
 /// `kiln submit FILE --to slurm|kubernetes`.
 pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
     let dir = sweep_dir(sweep, o.results);
+    // Two submits of one sweep at once would both see its trials unqueued: one at a time
+    // (the lock is released when `_turn` is dropped, after the job is recorded).
+    let _turn = if o.dry_run {
+        None
+    } else {
+        Some(lock_jobs(&dir)?)
+    };
     let states = sweep_run::states(sweep, o.results, false);
     let jobs = read_jobs(&dir)?;
     let queue = queued(&jobs);
@@ -408,6 +415,24 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
 }
 
 /// Adds the job `(scheduler, id)` over `trials`, submitted with `script`, to the sweep's list.
+/// An exclusive advisory lock on the sweep's `cluster/.jobs.lock`, held while it lives.
+fn lock_jobs(dir: &SweepDir) -> anyhow::Result<std::fs::File> {
+    let path = dir.jobs_lock();
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
+}
+
 fn record(
     dir: &SweepDir,
     mut jobs: Vec<Job>,

@@ -186,6 +186,10 @@ impl SweepDir {
     pub fn jobs(&self) -> PathBuf {
         self.root.join("cluster").join("jobs.json")
     }
+    /// Held by `submit` while it reads the queue and records its job.
+    pub fn jobs_lock(&self) -> PathBuf {
+        self.root.join("cluster").join(".jobs.lock")
+    }
     /// The sbatch script of a submission made at `stamp`.
     pub fn slurm_script(&self, stamp: &str) -> PathBuf {
         self.root

@@ -348,9 +348,31 @@ fn a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once() {
             .unwrap()
     };
     let clock = Instant::now();
-    let out = kiln(&["submit", "sweep.toml", "--to", "slurm"]);
+    // Two submits at once: one submits the six trials, the other finds them queued.
+    let submit = || {
+        sb.command(&["submit", "sweep.toml", "--to", "slurm"])
+            .env("SLURM_CONF", slurm.conf())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (submit(), submit());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (out, other) = if a.status.success() { (a, b) } else { (b, a) };
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !other.status.success(),
+        "both submitted: {}",
+        stdout(&other)
+    );
+    assert!(
+        stderr(&other).contains("nothing left to run (0 of 6 trials completed; trial 1 is"),
+        "{}",
+        stderr(&other)
+    );
     let jobs = json(&sb.path().join("results/e2e/grid/cluster/jobs.json"));
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
     let job = jobs[0]["id"].as_str().unwrap().to_string();
     assert!(stdout(&out).contains(&format!("submitted job {job}")));
 
