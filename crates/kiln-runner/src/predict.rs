@@ -160,14 +160,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
                 }
             }
             let labels = vec![0u8; seqs.len()];
-            let batcher = SequenceBatcher::new(
-                &seqs,
-                &labels,
-                (0..seqs.len()).collect(),
-                exp.train.eval_batch_size,
-                d.max_len,
-            )
-            .truncate(truncation(d.truncate));
+            let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
             forward(&model, &batcher, &device)?
         }
     };
@@ -191,6 +184,17 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
         })
         .collect();
     print(&predictions, args.format, out)
+}
+
+/// Every review of `seqs`, in order, cut to the run's length as its test split was.
+fn review_batches<'a>(
+    seqs: &'a [Vec<u32>],
+    labels: &'a [u8],
+    size: usize,
+    d: &crate::schema::ImdbSettings,
+) -> SequenceBatcher<'a> {
+    SequenceBatcher::new(seqs, labels, (0..seqs.len()).collect(), size, d.max_len)
+        .truncate(truncation(d.truncate))
 }
 
 /// Class probabilities of every item of `data`, in order.
@@ -531,15 +535,9 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
             let vocab = run.vocabulary(run.run.vocabulary())?;
             let tokenizer = review_tokenizer(d.tokenizer);
             let seqs = vocab.encode_all(tokenizer.as_ref(), &texts);
-            let batcher = SequenceBatcher::new(
-                &seqs,
-                &labels,
-                (0..seqs.len()).collect(),
-                exp.train.eval_batch_size,
-                d.max_len,
-            )
-            .truncate(truncation(d.truncate))
-            .bucket(d.bucket);
+            // Bucketed as the run's test was: order does not matter for metrics.
+            let batcher =
+                review_batches(&seqs, &labels, exp.train.eval_batch_size, d).bucket(d.bucket);
             run_evaluation(&model, &batcher, exp, classes.len(), &device)?
         }
     };
