@@ -85,15 +85,27 @@ fn torch_lib(dir: &Path) -> Option<PathBuf> {
         .then(|| PathBuf::from(lib))
 }
 
-/// `setup tch`: a venv with torch 2.9.0, made once.
+/// safetensors for Python, which `kiln export`'s model.py and its round-trip test read
+/// weights with.
+const SAFETENSORS_VERSION: &str = "0.8.0";
+
+/// `setup tch`: a venv with torch 2.9.0 and safetensors, made once.
 pub fn setup_tch() -> Result<(), String> {
     let dir = torch_dir();
+    let pip = |package: String| {
+        let mut c = Command::new(dir.join("bin").join("pip"));
+        c.args(["install", "--quiet", &package]);
+        crate::status(c)
+    };
     if let Some(lib) = torch_lib(&dir) {
         println!(
             "torch {TORCH_VERSION} is already in {} (libtorch: {})",
             dir.display(),
             lib.display()
         );
+        if !has_safetensors(&dir) {
+            pip(format!("safetensors=={SAFETENSORS_VERSION}"))?;
+        }
         return Ok(());
     }
     println!(
@@ -105,14 +117,25 @@ pub fn setup_tch() -> Result<(), String> {
         c.args(["-m", "venv"]).arg(&dir);
         c
     })?;
-    crate::status({
-        let mut c = Command::new(dir.join("bin").join("pip"));
-        c.args(["install", "--quiet", &format!("torch=={TORCH_VERSION}")]);
-        c
-    })?;
+    pip(format!("torch=={TORCH_VERSION}"))?;
+    pip(format!("safetensors=={SAFETENSORS_VERSION}"))?;
     let lib = torch_lib(&dir).ok_or("torch installed but cannot be imported")?;
     println!("libtorch: {}", lib.display());
     Ok(())
+}
+
+fn has_safetensors(dir: &Path) -> bool {
+    Command::new(dir.join("bin").join("python"))
+        .args(["-c", "import safetensors.torch"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The venv's Python when it has torch and safetensors: what the PyTorch round trip of
+/// `kiln export` is tested with.
+pub fn export_test_python() -> Option<PathBuf> {
+    let dir = torch_dir();
+    (torch_lib(&dir).is_some() && has_safetensors(&dir)).then(|| dir.join("bin").join("python"))
 }
 
 /// The Python of the venv `setup tch` made, which has torch (for the PyTorch comparison).

@@ -39,6 +39,8 @@ commands:
       [--format table|csv|json]             folders, a CSV column, stdin), with probabilities
   evaluate RUN --data PATH [--name N]       a classifier's best model on another labelled set
                                             (IDX folder; aclImdb folder/archive, CSV/TSV)
+  export RUN [--out DIR]                    a classifier's best weights for PyTorch: safetensors
+                                            with PyTorch's names, the torch.nn module, a check
   translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,
                                             or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
@@ -85,7 +87,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
-        "generate" | "translate" | "predict" | "evaluate" => {
+        "generate" | "translate" | "predict" | "evaluate" | "export" => {
             // The run folder (and predict's input files) are relative to where the user stands.
             let rest = rest
                 .iter()
@@ -464,6 +466,7 @@ fn chromium() -> Option<String> {
 
 const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
 const SLURM_TEST: &str = "a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once";
+const TORCH_TEST: &str = "pytorch_gives_kilns_logits_for_every_exported_classifier";
 
 /// Whether a Slurm controller, node daemon and munge are installed (Debian's slurm-wlm and
 /// munge), and this is root, which slurmd needs to start jobs.
@@ -512,7 +515,6 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
         }
     }
     cmd.args(&cargo_args).arg("--");
-    let browser = chromium();
     let real_data = match datasets_env(&mut cmd) {
         Some(path) if path.is_dir() => {
             eprintln!(
@@ -528,52 +530,61 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             false
         }
     };
-    match &browser {
-        Some(b) => {
-            eprintln!("xtask: {b} found: checking the HTML report in it");
-            cmd.env("KILN_CHROMIUM", b);
+    // Ignored tests that need a tool rather than real data: with real data they run in the
+    // main pass unless the tool is missing; without it, alone afterwards if it is there.
+    let browser = chromium();
+    let torch = backends::export_test_python();
+    let optional: [(&str, &str, bool, &str, &str); 3] = [
+        (
+            BROWSER_TEST,
+            "sweeps",
+            browser.is_some(),
+            "chromium found: checking the HTML report in it",
+            "no chromium: skipping the report's browser test",
+        ),
+        (
+            SLURM_TEST,
+            "cluster",
+            slurm(),
+            "Slurm and munge found: submitting a sweep to a one-node cluster",
+            "no Slurm (or not root): skipping the cluster test",
+        ),
+        (
+            TORCH_TEST,
+            "export",
+            torch.is_some(),
+            "torch and safetensors found: loading exported weights in PyTorch",
+            "no torch venv with safetensors (`cargo xtask setup tch`): skipping the PyTorch round trip",
+        ),
+    ];
+    let tools = |c: &mut Command| {
+        if let Some(b) = &browser {
+            c.env("KILN_CHROMIUM", b);
         }
-        None => {
-            eprintln!("xtask: no chromium: skipping the report's browser test");
-            if real_data {
-                cmd.args(["--skip", BROWSER_TEST]);
-            }
+        if let Some(p) = &torch {
+            c.env("KILN_TORCH_PYTHON", p);
         }
-    }
-    let slurm = slurm();
-    if slurm {
-        eprintln!("xtask: Slurm and munge found: submitting a sweep to a one-node cluster");
-    } else {
-        eprintln!("xtask: no Slurm (or not root): skipping the cluster test");
-        if real_data {
-            cmd.args(["--skip", SLURM_TEST]);
+    };
+    tools(&mut cmd);
+    for (test, _, available, found, missing) in optional {
+        eprintln!("xtask: {}", if available { found } else { missing });
+        if !available && real_data {
+            cmd.args(["--skip", test]);
         }
     }
     cmd.args(&harness_args);
     status(cmd)?;
-    // Ignored tests other than the browser's and Slurm's need real data: without it, run
-    // those alone.
-    if let (Some(b), false) = (browser, real_data) {
-        let mut only = cargo();
-        only.args(["test", "--release", "-p", "kiln-runner", "--test", "sweeps"])
-            .args(&cargo_args)
-            .args(["--", "--ignored", "--exact", BROWSER_TEST])
-            .env("KILN_CHROMIUM", b);
-        status(only)?;
-    }
-    if slurm && !real_data {
-        let mut only = cargo();
-        only.args([
-            "test",
-            "--release",
-            "-p",
-            "kiln-runner",
-            "--test",
-            "cluster",
-        ])
-        .args(&cargo_args)
-        .args(["--", "--ignored", "--exact", SLURM_TEST]);
-        status(only)?;
+    if !real_data {
+        for (test, target, available, _, _) in optional {
+            if available {
+                let mut only = cargo();
+                only.args(["test", "--release", "-p", "kiln-runner", "--test", target])
+                    .args(&cargo_args)
+                    .args(["--", "--ignored", "--exact", test]);
+                tools(&mut only);
+                status(only)?;
+            }
+        }
     }
     Ok(())
 }

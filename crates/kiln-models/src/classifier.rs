@@ -206,6 +206,15 @@ impl Classifier {
         })
     }
 
+    /// The model as a `torch.nn` module and its `state_dict` ([`crate::pytorch`]).
+    pub fn pytorch(&self) -> Result<crate::pytorch::Twin, Invalid> {
+        match self {
+            Classifier::Mlp(m) => m.pytorch(),
+            Classifier::Cnn(m) => m.pytorch(),
+            Classifier::Recurrent(m) => m.pytorch(),
+        }
+    }
+
     /// What the model reads: `"images"` or `"token ids"`.
     pub fn reads(&self) -> &'static str {
         match self {

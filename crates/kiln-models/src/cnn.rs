@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invalid::check_dropout;
 use crate::kernels;
+use crate::pytorch::{self, Twin, TwinBuilder};
 use crate::{ActivationKind, Invalid, MlpConfig};
 
 fn one() -> usize {
@@ -199,6 +200,34 @@ impl Cnn {
     /// What the output layer reads: the dense head's last hidden activations.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         self.head.features(self.convolved(x))
+    }
+
+    /// The blocks, `nn.Flatten()` and the dense head in one `nn.Sequential`. kiln may pool
+    /// before an activation that commutes with max; the twin keeps the written order, which
+    /// gives the same values.
+    pub fn pytorch(&self) -> Result<Twin, Invalid> {
+        let mut twin = TwinBuilder::default();
+        let mut layers = Vec::new();
+        let at = |layers: &Vec<String>| format!("layers.{}", layers.len());
+        for block in &self.blocks {
+            let conv = twin.conv2d(&at(&layers), &block.conv)?;
+            layers.push(conv);
+            if let Some(norm) = &block.norm {
+                let norm = twin.batch_norm(&at(&layers), norm, 2);
+                layers.push(norm);
+            }
+            layers.push(pytorch::activation(&at(&layers), &block.activation)?);
+            if let Some(pool) = &block.pool {
+                layers.push(pytorch::max_pool2d(&at(&layers), pool)?);
+            }
+            layers.push(pytorch::dropout(&block.dropout));
+        }
+        layers.push("nn.Flatten()".into());
+        self.head.pytorch_layers("layers", &mut layers, &mut twin)?;
+        Ok(Twin {
+            tensors: twin.tensors,
+            source: pytorch::sequential_model("A kiln CNN, exported by `kiln export`.", &layers),
+        })
     }
 
     /// The convolution blocks' output, flattened for the dense head.

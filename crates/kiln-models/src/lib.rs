@@ -15,6 +15,7 @@ mod kernels;
 pub mod language_model;
 mod mlp;
 pub mod portable;
+pub mod pytorch;
 mod recurrent;
 pub mod seq2seq;
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invalid::check_dropout;
 use crate::kernels;
+use crate::pytorch::{self, Twin, TwinBuilder};
 use crate::{ActivationKind, Invalid};
 
 /// A multi-layer perceptron: `input -> hidden... -> output`, each hidden layer being
@@ -91,6 +92,25 @@ impl DenseBlock {
         }
         kernels::dropout(&self.dropout, self.activation.forward(x))
     }
+
+    /// Appends the block to a twin's `nn.Sequential` called `seq`.
+    pub(crate) fn pytorch(
+        &self,
+        seq: &str,
+        layers: &mut Vec<String>,
+        twin: &mut TwinBuilder,
+    ) -> Result<(), Invalid> {
+        let at = |layers: &Vec<String>| format!("{seq}.{}", layers.len());
+        let linear = twin.linear(&at(layers), &self.linear);
+        layers.push(linear);
+        if let Some(norm) = &self.norm {
+            let norm = twin.batch_norm(&at(layers), norm, 1);
+            layers.push(norm);
+        }
+        layers.push(pytorch::activation(&at(layers), &self.activation)?);
+        layers.push(pytorch::dropout(&self.dropout));
+        Ok(())
+    }
 }
 
 #[derive(Module, Debug)]
@@ -108,5 +128,31 @@ impl Mlp {
     /// What the output layer reads: the last hidden layer's activations.
     pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
         self.hidden.iter().fold(x, |x, block| block.forward(x))
+    }
+
+    /// The MLP on images: `nn.Flatten()` then its layers, in one `nn.Sequential`.
+    pub fn pytorch(&self) -> Result<Twin, Invalid> {
+        let mut twin = TwinBuilder::default();
+        let mut layers = vec!["nn.Flatten()".to_string()];
+        self.pytorch_layers("layers", &mut layers, &mut twin)?;
+        Ok(Twin {
+            tensors: twin.tensors,
+            source: pytorch::sequential_model("A kiln MLP, exported by `kiln export`.", &layers),
+        })
+    }
+
+    /// Appends the hidden blocks and the output layer to a twin's `nn.Sequential` `seq`.
+    pub(crate) fn pytorch_layers(
+        &self,
+        seq: &str,
+        layers: &mut Vec<String>,
+        twin: &mut TwinBuilder,
+    ) -> Result<(), Invalid> {
+        for block in &self.hidden {
+            block.pytorch(seq, layers, twin)?;
+        }
+        let output = twin.linear(&format!("{seq}.{}", layers.len()), &self.output);
+        layers.push(output);
+        Ok(())
     }
 }

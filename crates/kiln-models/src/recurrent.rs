@@ -18,6 +18,7 @@ use crate::cells::{Cell, CellKind};
 use crate::invalid::{check_dropout, check_positive};
 use crate::kernels;
 use crate::mlp::DenseBlock;
+use crate::pytorch::{self, Twin, TwinBuilder};
 use crate::{ActivationKind, Invalid};
 
 /// How the per-step outputs of the last layer become one vector per sequence.
@@ -305,6 +306,113 @@ impl RecurrentClassifier {
 
     pub fn embedding_weights(&self) -> Tensor<2> {
         self.embedding.weight.val()
+    }
+
+    /// `nn.Embedding`, one `nn.RNN`/`nn.LSTM`/`nn.GRU` (stacked, bidirectional, on packed
+    /// sequences so that each direction sees only real tokens, as kiln's does), the pooling,
+    /// and the head as an `nn.Sequential`.
+    pub fn pytorch(&self) -> Result<Twin, Invalid> {
+        let mut twin = TwinBuilder::default();
+        let [vocab, dim] = self.embedding.weight.dims();
+        twin.float("embedding.weight", self.embedding.weight.val());
+        let kind = self.layers[0].forward.kind();
+        let bidirectional = self.layers[0].backward.is_some();
+        for (k, layer) in self.layers.iter().enumerate() {
+            let cells = [Some(&layer.forward), layer.backward.as_ref()];
+            for (cell, suffix) in cells.into_iter().zip(["", "_reverse"]) {
+                let Some(cell) = cell else { continue };
+                for (name, linear) in [("ih", &cell.input), ("hh", &cell.hidden)] {
+                    twin.linear_as(
+                        format!("rnn.weight_{name}_l{k}{suffix}"),
+                        format!("rnn.bias_{name}_l{k}{suffix}"),
+                        linear,
+                    );
+                }
+            }
+        }
+        let mut head = vec![pytorch::dropout(&self.dropout)];
+        for block in &self.head {
+            block.pytorch("head", &mut head, &mut twin)?;
+        }
+        let output = twin.linear(&format!("head.{}", head.len()), &self.output);
+        head.push(output);
+
+        let rnn = match kind {
+            CellKind::Rnn => "nn.RNN",
+            CellKind::Lstm => "nn.LSTM",
+            CellKind::Gru => "nn.GRU",
+        };
+        let layers = self.layers.len();
+        let between = if layers > 1 {
+            format!(", dropout={}", pytorch::python_float(self.dropout.prob))
+        } else {
+            String::new()
+        };
+        let h = self.hidden;
+        let pooled = match (self.pooling, bidirectional) {
+            (Pooling::Last, false) => {
+                "out[torch.arange(len(ids), device=out.device), lengths - 1]".to_string()
+            }
+            // The backward direction ends at position 0.
+            (Pooling::Last, true) => format!(
+                "torch.cat([out[torch.arange(len(ids), device=out.device), lengths - 1, :{h}], \
+                 out[:, 0, {h}:]], 1)"
+            ),
+            (Pooling::Mean, _) => {
+                "out.sum(1) / lengths.to(out.dtype).unsqueeze(1)  # padding is zero".to_string()
+            }
+            (Pooling::Max, _) => {
+                "out.masked_fill((steps >= lengths.unsqueeze(1)).unsqueeze(2), -1e9).amax(1)"
+                    .to_string()
+            }
+        };
+        let mut s = String::new();
+        s.push_str(&format!(
+            "class Model(nn.Module):\n    \"\"\"A kiln {} classifier, exported by `kiln export`.\"\"\"\n\n",
+            rnn.trim_start_matches("nn.")
+        ));
+        s.push_str("    def __init__(self):\n        super().__init__()\n");
+        s.push_str(&format!(
+            "        self.embedding = nn.Embedding({vocab}, {dim})\n"
+        ));
+        s.push_str(&format!(
+            "        self.embedding_dropout = {}\n",
+            pytorch::dropout(&self.embedding_dropout)
+        ));
+        s.push_str(&format!(
+            "        self.rnn = {rnn}({dim}, {h}, num_layers={layers}, bidirectional={}, batch_first=True{between})\n",
+            if bidirectional { "True" } else { "False" }
+        ));
+        s.push_str("        self.head = nn.Sequential(\n");
+        for l in &head {
+            s.push_str(&format!("            {l},\n"));
+        }
+        s.push_str("        )\n\n");
+        s.push_str(
+            "    def forward(self, ids, lengths):\n        \
+             \"\"\"`[batch, time]` token ids, padded after each row's `lengths[b]` (at least 1) \
+             real ones, to `[batch, classes]` logits.\"\"\"\n",
+        );
+        s.push_str("        lengths = lengths.to(device=ids.device, dtype=torch.long)\n");
+        s.push_str("        time = ids.shape[1]\n");
+        s.push_str("        x = self.embedding_dropout(self.embedding(ids))\n");
+        s.push_str(
+            "        packed = nn.utils.rnn.pack_padded_sequence(\n            \
+             x, lengths.cpu(), batch_first=True, enforce_sorted=False\n        )\n",
+        );
+        s.push_str(
+            "        out, _ = nn.utils.rnn.pad_packed_sequence(\n            \
+             self.rnn(packed)[0], batch_first=True, total_length=time\n        )\n",
+        );
+        if self.pooling == Pooling::Max {
+            s.push_str("        steps = torch.arange(time, device=ids.device).unsqueeze(0)\n");
+        }
+        s.push_str(&format!("        pooled = {pooled}\n"));
+        s.push_str("        return self.head(pooled)\n");
+        Ok(Twin {
+            tensors: twin.tensors,
+            source: s,
+        })
     }
 }
 

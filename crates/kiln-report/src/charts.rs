@@ -1,6 +1,6 @@
 //! Charts across runs, drawn with plotters into PNG or SVG (by the file's extension):
-//! overlaid learning curves with a band over seeds, a bar chart with error bars, and a
-//! scatter of a metric against a parameter.
+//! overlaid learning curves with a band over seeds, a bar chart with error bars, a
+//! scatter of a metric against a parameter, and a classifier's confusion matrix.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, SegmentValue, ValueFormatter};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::ReportError;
 use crate::group::Stats;
@@ -93,6 +94,12 @@ pub enum Chart {
         groups: Vec<String>,
         points: Vec<Point>,
     },
+    /// `counts[actual][predicted]`, shaded by the share of each actual class's items.
+    Confusion {
+        title: String,
+        classes: Vec<String>,
+        counts: Vec<Vec<u64>>,
+    },
 }
 
 impl Chart {
@@ -143,6 +150,11 @@ impl Chart {
                 groups,
                 points,
             } => scatter(&root, metric, parameter, groups, points),
+            Chart::Confusion {
+                title,
+                classes,
+                counts,
+            } => confusion(&root, title, classes, counts),
         }?;
         root.present().map_err(|e| e.to_string())
     }
@@ -380,6 +392,91 @@ where
     Ok(())
 }
 
+/// Actual classes top to bottom, predicted left to right; a cell's shade is its share of
+/// the actual class (its recall on the diagonal), its number the count (up to 30 classes).
+fn confusion<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    classes: &[String],
+    counts: &[Vec<u64>],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let n = classes.len().max(1) as u32;
+    let labels: Vec<String> = classes.iter().map(|c| short(c, 12)).collect();
+    let label = |v: &SegmentValue<u32>, flip: bool| match v {
+        SegmentValue::CenterOf(i) => {
+            let i = if flip { n - 1 - i } else { *i };
+            labels.get(i as usize).cloned().unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    let mut chart = frame(root, title.to_string(), 20)
+        .build_cartesian_2d(
+            (0u32..n - 1).into_segmented(),
+            (0u32..n - 1).into_segmented(),
+        )
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(n as usize)
+        .y_labels(n as usize)
+        .x_label_formatter(&|v| label(v, false))
+        .y_label_formatter(&|v| label(v, true))
+        .x_desc("predicted")
+        .y_desc("actual")
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let mut cells = Vec::new();
+    for (a, row) in counts.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        for (p, &count) in row.iter().enumerate() {
+            let share = if total == 0 {
+                0.0
+            } else {
+                count as f64 / total as f64
+            };
+            cells.push((p as u32, n - 1 - a as u32, count, share));
+        }
+    }
+    let blue = color(0);
+    let shade = |share: f64| {
+        let mix = |c: u8| (255.0 - share * (255.0 - c as f64)).round() as u8;
+        RGBColor(mix(blue.0), mix(blue.1), mix(blue.2))
+    };
+    chart
+        .draw_series(cells.iter().map(|&(x, y, _, share)| {
+            Rectangle::new(
+                [
+                    (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                ],
+                shade(share).filled(),
+            )
+        }))
+        .map_err(e)?;
+    if n <= 30 {
+        let size = if n <= 12 { 14 } else { 10 };
+        chart
+            .draw_series(cells.iter().map(|&(x, y, count, share)| {
+                let ink = if share > 0.5 { WHITE } else { BLACK };
+                Text::new(
+                    count.to_string(),
+                    (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
+                    ("sans-serif", size)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )
+            }))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
 fn scatter<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     metric: &str,
@@ -554,6 +651,11 @@ mod tests {
                     },
                 ],
             },
+            Chart::Confusion {
+                title: "test: accuracy 75.00 %".into(),
+                classes: vec!["neg".into(), "pos".into()],
+                counts: vec![vec![40, 10], vec![15, 35]],
+            },
         ];
         for (i, chart) in charts.iter().enumerate() {
             let svg = chart.svg().unwrap();
@@ -564,5 +666,9 @@ mod tests {
         }
         let bars = charts[1].svg().unwrap();
         assert!(bars.contains("adam") && bars.contains("sgd") && bars.contains("axis zoomed"));
+        let confusion = charts[3].svg().unwrap();
+        for text in ["neg", "pos", "predicted", "actual", "\n40\n", "\n15\n"] {
+            assert!(confusion.contains(text), "{text} not in {confusion}");
+        }
     }
 }

@@ -127,6 +127,18 @@ pub enum Command {
         #[arg(long)]
         unfinished: bool,
     },
+    /// A classifier run's best weights for PyTorch: model.safetensors with PyTorch's names,
+    /// model.py with the matching torch.nn module, and a self-check (`python model.py`).
+    Export {
+        /// The run folder.
+        run: PathBuf,
+        /// The folder to write (default: RUN/pytorch); it must not exist yet.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use a run that did not complete (its best checkpoint so far).
+        #[arg(long)]
+        unfinished: bool,
+    },
     /// Check an experiment file and print it resolved, with every default filled in.
     Check {
         file: PathBuf,
@@ -513,6 +525,13 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             },
         )
         .map(|_| ()),
+        Command::Export {
+            run,
+            out,
+            unfinished,
+        } => crate::export::export(&run, out.as_deref(), unfinished).map(|dir| {
+            println!("{}", dir.display());
+        }),
         Command::Check { file, sets } => match crate::config::plan(&file, &sets) {
             Ok(Plan::Single(l)) => toml::to_string_pretty(&l.experiment)
                 .map(|t| print!("{t}"))

@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod datasets;
+pub mod export;
 mod fault;
 pub mod finished;
 pub mod index;

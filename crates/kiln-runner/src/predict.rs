@@ -56,14 +56,14 @@ enum Item {
 }
 
 /// A classifier run opened for use: its config, preprocessing and best model.
-struct Ready {
-    run: Finished,
-    pre: Preprocessing,
-    model: Classifier,
-    device: Device,
+pub(crate) struct Ready {
+    pub run: Finished,
+    pub pre: Preprocessing,
+    pub model: Classifier,
+    pub device: Device,
 }
 
-fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Result<Ready> {
+pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Result<Ready> {
     let run = Finished::open(dir, unfinished)?;
     let exp = &run.experiment;
     if !matches!(

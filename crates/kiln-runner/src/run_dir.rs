@@ -122,7 +122,24 @@ impl RunDir {
     pub fn evaluation(&self, name: &str) -> PathBuf {
         self.root.join("evaluations").join(name)
     }
+
+    /// The names of the run's finished evaluations (not those being written), sorted.
+    pub fn evaluations(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("evaluations"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
     /// How a classifier's inputs were prepared (see `preprocessing.rs`).
+    /// Where `kiln export` puts the PyTorch twin unless told otherwise.
+    pub fn pytorch_export(&self) -> PathBuf {
+        self.root.join("pytorch")
+    }
+
     pub fn preprocessing(&self) -> PathBuf {
         self.root.join("preprocessing.json")
     }

@@ -176,6 +176,19 @@ fn an_image_classifier_predicts_idx_and_png_inputs_as_its_test_did() {
     assert_eq!(evaluated["accuracy"], report["accuracy"]);
     assert_eq!(evaluated["loss"], report["loss"]);
     assert!(run.join("evaluations/mnist/confusion.csv").is_file());
+    // A confusion chart beside the run's own, with the class names.
+    for chart in [
+        run.join("charts/confusion.svg"),
+        run.join("evaluations/mnist/charts/confusion.svg"),
+    ] {
+        let svg = std::fs::read_to_string(&chart).unwrap();
+        assert!(
+            svg.contains("seven") && svg.contains("predicted"),
+            "{}",
+            chart.display()
+        );
+    }
+    assert!(run.join("evaluations/mnist/charts/confusion.png").is_file());
     let again = sb.kiln(&[
         "evaluate",
         run.to_str().unwrap(),
@@ -318,6 +331,35 @@ fn a_text_classifier_predicts_arguments_files_tables_and_stdin_as_its_test_did()
         json(&run.join("evaluations/words_csv/test.json"))["samples"],
         2
     );
+    // compare shows each evaluation beside the run's test metrics, and can filter on them.
+    let out = sb.kiln(&["compare", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 1);
+    for name in ["aclImdb_sample_tar", "test_csv", "words_csv"] {
+        assert_eq!(
+            rows[0][format!("eval.{name}.accuracy")],
+            json(&run.join(format!("evaluations/{name}/test.json")))["accuracy"],
+            "{name}: {}",
+            rows[0]
+        );
+    }
+    let out = sb.kiln(&[
+        "compare",
+        "--metrics",
+        "eval.words_csv.samples,test_accuracy",
+        "--where",
+        "eval.test_csv.accuracy>=0",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("run_id,seed,eval.words_csv.samples,test_accuracy\n"),
+        "{text}"
+    );
+    assert!(text.contains(",2"), "{text}");
     for (extra, needle) in [
         (
             vec![],

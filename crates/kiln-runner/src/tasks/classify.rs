@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use anyhow::Context;
+
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
 use kiln_models::{Classifier, InputShape};
@@ -261,5 +263,23 @@ pub(crate) fn write_test_report(
         csv.push('\n');
     }
     write_atomically(&run.confusion(), csv.as_bytes())?;
+    let chart = kiln_report::charts::Chart::Confusion {
+        title: format!(
+            "confusion on {} items: accuracy {:.2} %",
+            c.total(),
+            100.0 * test.accuracy
+        ),
+        classes: (0..c.classes()).map(name).collect(),
+        counts: (0..c.classes())
+            .map(|a| (0..c.classes()).map(|p| c.count(a, p)).collect())
+            .collect(),
+    };
+    let charts = run.chart("confusion", "png");
+    if let Some(dir) = charts.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    for ext in ["png", "svg"] {
+        chart.save(&run.chart("confusion", ext))?;
+    }
     Ok(())
 }

@@ -1,0 +1,371 @@
+//! `kiln export RUN`: a trained classifier for PyTorch. The folder it writes holds
+//! `model.safetensors` (the best weights under PyTorch's names and layouts, from
+//! `kiln_models::pytorch`), `model.py` (the `torch.nn` module they load into, the input
+//! preparation, and a self-check), `example.safetensors` (inputs and the logits kiln gives
+//! for them, which the self-check compares against), `preprocessing.json` and, for a text
+//! model, `vocab.txt`. It is written under a hidden name and renamed, so it is whole or absent.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use kiln_data::text::Vocabulary;
+use kiln_models::pytorch::{Named, Values};
+use kiln_models::{Classifier, Inputs};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::predict::Ready;
+use crate::preprocessing::{Normalize, Preprocessing};
+use crate::schema::DataConfig;
+
+/// How many example inputs the self-check runs.
+const EXAMPLES: usize = 8;
+
+/// Writes the export of the run in `dir` to `out` (default: the run's `pytorch/`); returns
+/// the folder.
+pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Result<PathBuf> {
+    let ready = crate::predict::open(dir, unfinished, "export")?;
+    let out = out.map_or_else(|| ready.run.run.pytorch_export(), Path::to_path_buf);
+    if out.exists() {
+        anyhow::bail!(
+            "{}: already exists; remove it or pass another --out",
+            out.display()
+        );
+    }
+    let twin = ready.model.pytorch().map_err(|e| {
+        anyhow::anyhow!(
+            "{}: `model.{}` cannot be exported: {}",
+            ready.run.run.config().display(),
+            e.field,
+            e.message
+        )
+    })?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = out
+        .file_name()
+        .with_context(|| format!("{}: not a folder name", out.display()))?;
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a folder in {}", parent.display()))?;
+
+    let run_id = ready
+        .run
+        .run
+        .root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("kiln_run".to_string(), run_id.clone()),
+        (
+            "kiln_model".to_string(),
+            ready.run.experiment.model.kind().to_string(),
+        ),
+        (
+            "classes".to_string(),
+            serde_json::to_string(ready.pre.classes())?,
+        ),
+    ]);
+    write_tensors(
+        &partial.path().join("model.safetensors"),
+        &twin.tensors,
+        metadata.clone(),
+    )?;
+    let example = example(&ready)?;
+    write_tensors(
+        &partial.path().join("example.safetensors"),
+        &example,
+        metadata,
+    )?;
+    let python = python(&ready, &run_id, &twin.source)?;
+    std::fs::write(partial.path().join("model.py"), python)?;
+    std::fs::copy(
+        ready.run.run.preprocessing(),
+        partial.path().join("preprocessing.json"),
+    )
+    .with_context(|| format!("copying {}", ready.run.run.preprocessing().display()))?;
+    if matches!(ready.pre, Preprocessing::Text { .. }) {
+        std::fs::copy(ready.run.run.vocabulary(), partial.path().join("vocab.txt"))
+            .with_context(|| format!("copying {}", ready.run.run.vocabulary().display()))?;
+    }
+    let partial = partial.keep();
+    std::fs::rename(&partial, &out)
+        .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    Ok(out)
+}
+
+fn write_tensors(
+    path: &Path,
+    tensors: &[Named],
+    metadata: HashMap<String, String>,
+) -> anyhow::Result<()> {
+    let bytes: Vec<(Vec<u8>, Dtype)> = tensors
+        .iter()
+        .map(|t| match &t.values {
+            Values::F32(v) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), Dtype::F32),
+            Values::I64(v) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), Dtype::I64),
+        })
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, (data, dtype))| {
+            TensorView::new(*dtype, t.shape.clone(), data).map(|view| (t.name.as_str(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Seeded inputs of the model's kind (standard-normal images, as pixels are after
+/// normalisation; token ids of every length from 1 to the longest) and kiln's logits for
+/// them: what `model.py`'s `check()` compares the twin against.
+fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let device = &ready.device;
+    let (inputs, mut named) = match &ready.pre {
+        Preprocessing::Image { shape, .. } => {
+            let dims = [EXAMPLES, shape[0], shape[1], shape[2]];
+            device.seed(0);
+            let images = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), device);
+            let values = images
+                .to_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading the example images: {e:?}"))?;
+            let named = vec![Named {
+                name: "images".into(),
+                shape: dims.to_vec(),
+                values: Values::F32(values),
+            }];
+            (Inputs::Images(images), named)
+        }
+        Preprocessing::Text { .. } => {
+            let vocab = ready.run.vocabulary(ready.run.run.vocabulary())?.len() as u32;
+            let time = match &ready.run.experiment.data {
+                DataConfig::Imdb(d) => d.max_len.min(24),
+                _ => 24,
+            };
+            let lengths: Vec<usize> = (0..EXAMPLES)
+                .map(|i| (time - i * time / EXAMPLES).max(1))
+                .collect();
+            let mut ids = Vec::with_capacity(EXAMPLES * time);
+            for &len in &lengths {
+                for t in 0..time {
+                    ids.push(if t < len {
+                        rng.random_range(Vocabulary::UNK..vocab.max(Vocabulary::UNK + 1)) as i64
+                    } else {
+                        Vocabulary::PAD as i64
+                    });
+                }
+            }
+            let tensor =
+                Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [EXAMPLES, time]), device);
+            let named = vec![
+                Named {
+                    name: "ids".into(),
+                    shape: vec![EXAMPLES, time],
+                    values: Values::I64(ids),
+                },
+                Named {
+                    name: "lengths".into(),
+                    shape: vec![EXAMPLES],
+                    values: Values::I64(lengths.iter().map(|&l| l as i64).collect()),
+                },
+            ];
+            (
+                Inputs::Tokens {
+                    ids: tensor,
+                    lengths,
+                },
+                named,
+            )
+        }
+    };
+    let logits = ready
+        .model
+        .forward(inputs)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let shape = logits.dims().to_vec();
+    let values = logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the logits: {e:?}"))?;
+    named.push(Named {
+        name: "logits".into(),
+        shape,
+        values: Values::F32(values),
+    });
+    Ok(named)
+}
+
+/// `model.py`: the docstring with the lines that load the weights, the input preparation,
+/// the twin's class, `load()` and `check()`.
+fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
+    let kind = ready.run.experiment.model.kind();
+    let (imports, call, example_call) = match ready.model {
+        Classifier::Recurrent(_) => (
+            "Model, CLASSES, encode, vocabulary",
+            "ids, lengths = encode([[\"a\", \"fine\", \"film\"]], vocabulary())\n    \
+             logits = model(ids, lengths)",
+            "model(example[\"ids\"], example[\"lengths\"])",
+        ),
+        _ => (
+            "Model, CLASSES, preprocess",
+            "logits = model(preprocess(pixels))  # pixels: uint8 [batch, *INPUT_SHAPE]",
+            "model(example[\"images\"])",
+        ),
+    };
+    let mut s = String::new();
+    writeln!(
+        s,
+        r#""""PyTorch twin of the kiln run `{run_id}` ({kind}), written by `kiln export`.
+
+    from safetensors.torch import load_file
+    from model import {imports}
+
+    model = Model()
+    model.load_state_dict(load_file("model.safetensors"))
+    model.eval()
+    {call}
+    print(CLASSES[logits.argmax(1)[0]])
+
+`python model.py` loads the weights and prints the largest difference between this
+module's logits and kiln's on the inputs saved in example.safetensors.
+"""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CLASSES = {classes}"#,
+        classes = serde_json::to_string(ready.pre.classes())?,
+    )?;
+    match &ready.pre {
+        Preprocessing::Image {
+            shape,
+            normalization,
+            ..
+        } => {
+            let [c, h, w] = shape;
+            writeln!(
+                s,
+                "INPUT_SHAPE = ({c}, {h}, {w})  # channels, height, width\n"
+            )?;
+            let body = match normalization {
+                Normalize::Scale => "return pixels.to(torch.float32) / 255".to_string(),
+                Normalize::Standardize { mean, std } => format!(
+                    "return (pixels.to(torch.float32) / 255 - {mean:?}) / {std:?}  # the training split's mean and std"
+                ),
+            };
+            writeln!(
+                s,
+                r#"
+def preprocess(pixels):
+    """uint8 pixels `[batch, *INPUT_SHAPE]` (grey, resized to the run's size, light
+    strokes on dark as the training data) as the model reads them."""
+    {body}
+"#
+            )?;
+        }
+        Preprocessing::Text { .. } => {
+            let DataConfig::Imdb(d) = &ready.run.experiment.data else {
+                anyhow::bail!("a text classifier that did not learn from reviews");
+            };
+            let keep = match d.truncate {
+                crate::schema::TruncateKind::Head => "ids[-MAX_LEN:]",
+                crate::schema::TruncateKind::Tail => "ids[:MAX_LEN]",
+            };
+            writeln!(
+                s,
+                r#"MAX_LEN = {max_len}  # tokens kept; longer texts lose {cut}
+PAD, UNK = {pad}, {unk}
+
+
+def vocabulary(folder=Path(__file__).parent):
+    """Token to id: vocab.txt holds token `i` on line `i`, with `\\`, newline, carriage
+    return and tab escaped."""
+    unescape = {{"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}}
+    tokens = {{}}
+    for i, line in enumerate((Path(folder) / "vocab.txt").read_text("utf-8").split("\n")[:-1]):
+        out, j = [], 0
+        while j < len(line):
+            pair = line[j : j + 2]
+            if pair in unescape:
+                out.append(unescape[pair])
+                j += 2
+            else:
+                out.append(line[j])
+                j += 1
+        tokens.setdefault("".join(out), i)
+    return tokens
+
+
+def encode(tokens, vocab):
+    """Already tokenized texts (lists of tokens, split as the run's {tokenizer} tokenizer
+    does; `kiln predict` does all of this from raw text) to padded `ids` and `lengths`."""
+    rows = []
+    for t in tokens:
+        if not t:
+            raise ValueError("an empty text has no tokens")
+        ids = [vocab.get(token, UNK) for token in t]
+        rows.append({keep})
+    lengths = torch.tensor([len(r) for r in rows])
+    ids = torch.full((len(rows), int(lengths.max())), PAD, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+    return ids, lengths
+"#,
+                max_len = d.max_len,
+                pad = Vocabulary::PAD,
+                unk = Vocabulary::UNK,
+                tokenizer = format!("{:?}", d.tokenizer).to_lowercase(),
+                cut = match d.truncate {
+                    crate::schema::TruncateKind::Head => "their beginning",
+                    crate::schema::TruncateKind::Tail => "their end",
+                },
+            )?;
+        }
+    }
+    writeln!(s, "\n{twin}")?;
+    writeln!(
+        s,
+        r#"
+def load(folder=Path(__file__).parent):
+    """The module with the exported weights, in evaluation mode."""
+    from safetensors.torch import load_file
+
+    model = Model()
+    model.load_state_dict(load_file(Path(folder) / "model.safetensors"))
+    return model.eval()
+
+
+def check(folder=Path(__file__).parent):
+    """Largest absolute difference between this module's logits and kiln's."""
+    from safetensors.torch import load_file
+
+    example = load_file(Path(folder) / "example.safetensors")
+    model = load(folder)
+    with torch.no_grad():
+        logits = {example_call}
+    return (logits - example["logits"]).abs().max().item()
+
+
+if __name__ == "__main__":
+    print(f"largest difference from kiln's logits: {{check():.3g}}")"#
+    )?;
+    Ok(s)
+}

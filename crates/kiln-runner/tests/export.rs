@@ -1,0 +1,471 @@
+//! `kiln export` through the real binary: the weights under PyTorch's names and layouts, and
+//! PyTorch itself (the venv of `cargo xtask setup tch`) giving kiln's logits within 1e-4 with
+//! them, for MLPs, CNNs and RNN/LSTM/GRU classifiers of every pooling and direction; and
+//! `predict`'s answers for real inputs equal to the twin's on the same inputs prepared by
+//! model.py.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+use common::{Sandbox, stderr};
+
+/// The one test that needs torch; `cargo xtask test` runs it where `setup tch` was done.
+const TORCH_TEST: &str = "pytorch_gives_kilns_logits_for_every_exported_classifier";
+
+fn digits(model: &str) -> String {
+    format!(
+        r#"task = "classification"
+name = "digits"
+seed = 5
+
+[data]
+dataset = "mnist"
+source = "sample"
+train_limit = 600
+validation_fraction = 0.2
+normalize = "standardize"
+
+[model]
+{model}
+
+[train]
+epochs = 1
+batch_size = 32
+learning_rate = 2e-3
+"#
+    )
+}
+
+fn reviews(model: &str) -> String {
+    format!(
+        r#"task = "classification"
+name = "reviews"
+seed = 6
+
+[data]
+dataset = "imdb"
+source = "sample"
+train_limit = 600
+validation_fraction = 0.1
+vocab_size = 3000
+max_len = 50
+
+[model]
+embedding_dim = 12
+hidden = 10
+dropout = 0.2
+{model}
+
+[train]
+epochs = 1
+batch_size = 32
+learning_rate = 1e-2
+"#
+    )
+}
+
+/// The models exported: every layer kind and option the twins write.
+fn models() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "mlp",
+            digits(
+                r#"kind = "mlp"
+hidden = [24, 16]
+activation = "gelu"
+batch_norm = true
+dropout = 0.3"#,
+            ),
+        ),
+        (
+            "cnn",
+            digits(
+                r#"kind = "cnn"
+activation = "leaky_relu"
+blocks = [
+  { channels = 6, kernel = 3, padding = 1, batch_norm = true },
+  { channels = 8, kernel = 3, stride = 2, pool = 2, dropout = 0.25 },
+]
+dense = [16]
+dense_batch_norm = true
+dense_dropout = 0.5"#,
+            ),
+        ),
+        (
+            "lstm",
+            reviews(
+                r#"kind = "lstm"
+layers = 2
+bidirectional = true
+pooling = "last""#,
+            ),
+        ),
+        (
+            "gru",
+            reviews(
+                r#"kind = "gru"
+pooling = "mean"
+head = [8]
+head_activation = "tanh""#,
+            ),
+        ),
+        (
+            "rnn",
+            reviews(
+                r#"kind = "rnn"
+bidirectional = true
+pooling = "max""#,
+            ),
+        ),
+    ]
+}
+
+fn trained(sb: &Sandbox, name: &str, config: &str) -> PathBuf {
+    let file = sb.write(&format!("{name}.toml"), config);
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sb.runs(config_name(config)).pop().unwrap()
+}
+
+fn config_name(config: &str) -> &str {
+    if config.contains("\"digits\"") {
+        "digits"
+    } else {
+        "reviews"
+    }
+}
+
+fn export(sb: &Sandbox, run: &Path, out: &Path) {
+    let o = sb.kiln(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        out.to_str().unwrap()
+    );
+}
+
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, safetensors::Dtype)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.shape().to_vec(), view.dtype()))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn the_export_has_pytorch_names_and_layouts() {
+    let sb = Sandbox::new();
+    let (_, mlp) = &models()[0];
+    let run = trained(&sb, "mlp", mlp);
+    let out = sb.path().join("exported");
+    export(&sb, &run, &out);
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "example.safetensors",
+            "model.py",
+            "model.safetensors",
+            "preprocessing.json"
+        ]
+    );
+    use safetensors::Dtype::{F32, I64};
+    let t = |name: &str, shape: &[usize], dtype| (name.to_string(), shape.to_vec(), dtype);
+    // nn.Sequential(Flatten, Linear, BatchNorm1d, GELU, Dropout, Linear, ...): PyTorch's
+    // [out, in] weights, batch norm's weight/bias/running statistics and step count.
+    assert_eq!(
+        tensors(&out.join("model.safetensors")),
+        [
+            t("layers.1.bias", &[24], F32),
+            t("layers.1.weight", &[24, 784], F32),
+            t("layers.2.bias", &[24], F32),
+            t("layers.2.num_batches_tracked", &[], I64),
+            t("layers.2.running_mean", &[24], F32),
+            t("layers.2.running_var", &[24], F32),
+            t("layers.2.weight", &[24], F32),
+            t("layers.5.bias", &[16], F32),
+            t("layers.5.weight", &[16, 24], F32),
+            t("layers.6.bias", &[16], F32),
+            t("layers.6.num_batches_tracked", &[], I64),
+            t("layers.6.running_mean", &[16], F32),
+            t("layers.6.running_var", &[16], F32),
+            t("layers.6.weight", &[16], F32),
+            t("layers.9.bias", &[10], F32),
+            t("layers.9.weight", &[10, 16], F32),
+        ]
+    );
+    assert_eq!(
+        tensors(&out.join("example.safetensors")),
+        [
+            t("images", &[8, 1, 28, 28], F32),
+            t("logits", &[8, 10], F32),
+        ]
+    );
+    let py = std::fs::read_to_string(out.join("model.py")).unwrap();
+    for line in [
+        "nn.Linear(784, 24)",
+        "nn.BatchNorm1d(24, eps=1e-5, momentum=0.1)",
+        "nn.GELU()",
+        "nn.Dropout(0.3)",
+        "nn.Linear(16, 10)",
+        "(pixels.to(torch.float32) / 255 - ",
+    ] {
+        assert!(py.contains(line), "{line} not in\n{py}");
+    }
+
+    // The metadata names the run and the classes.
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["kiln_model"], "mlp");
+    assert_eq!(meta["kiln_run"], run.file_name().unwrap().to_str().unwrap());
+    assert!(meta["classes"].contains("\"9\""), "{meta:?}");
+
+    // The default folder is the run's pytorch/; an existing folder is never overwritten.
+    let o = sb.kiln(&["export", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(run.join("pytorch").join("model.safetensors").is_file());
+    let o = sb.kiln(&["export", run.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_text_export_carries_its_vocabulary_and_recurrent_weights() {
+    let sb = Sandbox::new();
+    let (_, lstm) = &models()[2];
+    let run = trained(&sb, "lstm", lstm);
+    let out = sb.path().join("lstm");
+    export(&sb, &run, &out);
+    assert_eq!(
+        std::fs::read(out.join("vocab.txt")).unwrap(),
+        std::fs::read(run.join("vocab.txt")).unwrap()
+    );
+    let names: Vec<(String, Vec<usize>)> = tensors(&out.join("model.safetensors"))
+        .into_iter()
+        .map(|(n, s, _)| (n, s))
+        .collect();
+    let vocab = std::fs::read_to_string(run.join("vocab.txt"))
+        .unwrap()
+        .lines()
+        .count();
+    // nn.LSTM(12, 10, num_layers=2, bidirectional=True): [4 * hidden, in] per direction,
+    // the second layer reading both directions.
+    for (name, shape) in [
+        ("embedding.weight", vec![vocab, 12]),
+        ("rnn.weight_ih_l0", vec![40, 12]),
+        ("rnn.weight_hh_l0_reverse", vec![40, 10]),
+        ("rnn.bias_ih_l1", vec![40]),
+        ("rnn.weight_ih_l1_reverse", vec![40, 20]),
+        ("head.1.weight", vec![2, 20]),
+    ] {
+        assert!(
+            names.contains(&(name.to_string(), shape.clone())),
+            "{name} {shape:?} not in {names:?}"
+        );
+    }
+    assert_eq!(names.len(), 1 + 2 * 2 * 4 + 2);
+    let example = tensors(&out.join("example.safetensors"));
+    assert_eq!(example[0].0, "ids");
+    assert_eq!(example[0].2, safetensors::Dtype::I64);
+    assert_eq!(example[1].0, "lengths");
+}
+
+#[test]
+fn export_refuses_what_it_cannot_export_and_leaves_nothing() {
+    let sb = Sandbox::new();
+    // Not a run.
+    let o = sb.kiln(&["export", sb.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+
+    // A generative run: not a classifier.
+    sb.write(
+        "text.txt",
+        &"to be or not to be, that is the question\n".repeat(40),
+    );
+    let file = sb.write(
+        "lm.toml",
+        r#"task = "language_modelling"
+name = "lm"
+seed = 1
+
+[data]
+dataset = "corpus"
+path = "text.txt"
+
+[model]
+kind = "language_model"
+cell = "lstm"
+embedding_dim = 8
+hidden = 8
+
+[train]
+epochs = 1
+batch_size = 4
+learning_rate = 1e-2
+"#,
+    );
+    let o = sb.run(&file, &["--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lm = sb.runs("lm").pop().unwrap();
+    let o = sb.kiln(&["export", lm.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("`export` needs"), "{}", stderr(&o));
+    assert!(!lm.join("pytorch").exists());
+
+    // A classifier whose weights are gone.
+    let (_, mlp) = &models()[0];
+    let run = trained(&sb, "mlp", mlp);
+    std::fs::rename(
+        run.join("checkpoints"),
+        sb.path().join("checkpoints-elsewhere"),
+    )
+    .unwrap();
+    let out = sb.path().join("out");
+    let o = sb.kiln(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("best.bpk"), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(sb.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') || n == "out")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The Python of the torch venv, with safetensors.
+fn torch_python() -> PathBuf {
+    PathBuf::from(std::env::var_os("KILN_TORCH_PYTHON").unwrap_or_else(|| {
+        panic!(
+            "{TORCH_TEST} needs KILN_TORCH_PYTHON, a Python with torch and safetensors \
+             (`cargo xtask setup tch` makes one; `cargo xtask test` passes it)"
+        )
+    }))
+}
+
+fn python(script: &str, args: &[&Path]) -> String {
+    let out = Command::new(torch_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The twin's output on kiln's example inputs, strictly loaded; prints the largest
+/// difference and how much the logits vary, so that a constant model cannot pass.
+const CHECK: &str = r#"
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import model
+from safetensors.torch import load_file
+example = load_file(sys.argv[1] + "/example.safetensors")
+print(model.check(sys.argv[1]), example["logits"].std(0).max().item())
+"#;
+
+/// `predict`'s probabilities for real inputs against the twin's on the same inputs, which
+/// model.py prepares: IDX pixels through `preprocess`, word lists through `encode`.
+const SAME_ANSWERS: &str = r#"
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+import model
+twin = model.load(sys.argv[1])
+predicted = json.load(open(sys.argv[2]))
+with torch.no_grad():
+    if hasattr(model, "preprocess"):
+        raw = open(sys.argv[3], "rb").read()
+        count = int.from_bytes(raw[4:8], "big")
+        pixels = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8)
+        logits = twin(model.preprocess(pixels.reshape(count, *model.INPUT_SHAPE)))
+    else:
+        words = [line.split() for line in open(sys.argv[3]).read().splitlines()]
+        logits = twin(*model.encode(words, model.vocabulary(sys.argv[1])))
+p = torch.softmax(logits, 1)
+worst = 0.0
+for row, answer in zip(p, predicted):
+    for name, q in answer["top"]:
+        worst = max(worst, abs(row[model.CLASSES.index(name)].item() - q))
+print(len(predicted), worst)
+"#;
+
+#[test]
+#[ignore = "needs torch and safetensors: KILN_TORCH_PYTHON (cargo xtask test sets it after `setup tch`)"]
+fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
+    let sb = Sandbox::new();
+    // Six test digits as an IDX file, and reviews whose words kiln's tokenizer splits at the
+    // spaces.
+    let images = kiln_data::idx::read_maybe_gzip(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../datasets/samples/mnist/t10k-images-idx3-ubyte.gz"),
+    )
+    .unwrap();
+    let mut idx = images[..16].to_vec();
+    idx[4..8].copy_from_slice(&6u32.to_be_bytes());
+    idx.extend_from_slice(&images[16..16 + 6 * 784]);
+    let digits = sb.path().join("six-digits-idx3-ubyte");
+    std::fs::write(&digits, idx).unwrap();
+    let reviews = [
+        "a wonderful film with a great cast",
+        "the worst movie i have ever seen",
+        "boring and far too long",
+        "zzzunknownword",
+    ];
+    let texts = sb.write("reviews.txt", &(reviews.join("\n") + "\n"));
+
+    for (kind, config) in models() {
+        let run = trained(&sb, kind, &config);
+        let out = sb.path().join(format!("{kind}-pytorch"));
+        export(&sb, &run, &out);
+
+        let printed = python(CHECK, &[&out]);
+        let (diff, spread) = printed.trim().split_once(' ').unwrap();
+        let (diff, spread): (f64, f64) = (diff.parse().unwrap(), spread.parse().unwrap());
+        assert!(diff < 1e-4, "{kind}: largest logit difference {diff}");
+        assert!(
+            spread > 1e-3,
+            "{kind}: the logits barely depend on the input"
+        );
+
+        let is_digits = config_name(&config) == "digits";
+        let input = if is_digits { &digits } else { &texts };
+        let mut args = vec!["predict", run.to_str().unwrap(), "--format", "json"];
+        args.extend(["--top-k", "10"]);
+        if is_digits {
+            args.push(digits.to_str().unwrap());
+        } else {
+            args.extend(reviews);
+        }
+        let answers = sb.kiln(&args);
+        let answers_file = sb.path().join(format!("{kind}-answers.json"));
+        assert!(answers.status.success(), "{}", stderr(&answers));
+        std::fs::write(&answers_file, &answers.stdout).unwrap();
+        let printed = python(SAME_ANSWERS, &[&out, &answers_file, input]);
+        let (count, worst) = printed.trim().split_once(' ').unwrap();
+        let expected = if is_digits { 6 } else { reviews.len() };
+        assert_eq!(count.parse::<usize>().unwrap(), expected, "{kind}");
+        let worst: f64 = worst.parse().unwrap();
+        assert!(worst < 1e-4, "{kind}: probabilities differ by {worst}");
+    }
+}
