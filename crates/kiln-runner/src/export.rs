@@ -20,7 +20,11 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::predict::Ready;
 use crate::preprocessing::{Normalize, Preprocessing};
-use crate::schema::DataConfig;
+use crate::schema::{DataConfig, TokenizerKind, TruncateKind};
+
+/// model.py's text preparation (kiln's tokenizers ported, vocab.txt, truncation), with the
+/// run's settings put in for the `@NAME@` marks.
+const TEXT_HELPERS: &str = include_str!("export_text.py");
 
 /// How many example inputs the self-check runs.
 const EXAMPLES: usize = 8;
@@ -211,15 +215,23 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
     Ok(named)
 }
 
+/// Strings as a Python list literal (JSON's string escapes are Python's).
+fn python_list(items: &[String]) -> anyhow::Result<String> {
+    let items = items
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!("[{}]", items.join(", ")))
+}
+
 /// `model.py`: the docstring with the lines that load the weights, the input preparation,
 /// the twin's class, `load()` and `check()`.
 fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
     let kind = ready.run.experiment.model.kind();
     let (imports, call, example_call) = match ready.model {
         Classifier::Recurrent(_) => (
-            "Model, CLASSES, encode, vocabulary",
-            "ids, lengths = encode([[\"a\", \"fine\", \"film\"]], vocabulary())\n    \
-             logits = model(ids, lengths)",
+            "Model, CLASSES, encode",
+            "logits = model(*encode([\"A fine film.\"]))  # ids and lengths",
             "model(example[\"ids\"], example[\"lengths\"])",
         ),
         _ => (
@@ -252,7 +264,7 @@ import torch
 from torch import nn
 
 CLASSES = {classes}"#,
-        classes = serde_json::to_string(ready.pre.classes())?,
+        classes = python_list(ready.pre.classes())?,
     )?;
     match &ready.pre {
         Preprocessing::Image {
@@ -285,62 +297,28 @@ def preprocess(pixels):
             let DataConfig::Imdb(d) = &ready.run.experiment.data else {
                 anyhow::bail!("a text classifier that did not learn from reviews");
             };
-            let keep = match d.truncate {
-                crate::schema::TruncateKind::Head => "ids[-MAX_LEN:]",
-                crate::schema::TruncateKind::Tail => "ids[:MAX_LEN]",
+            let (keep, cut) = match d.truncate {
+                TruncateKind::Head => ("ids[-MAX_LEN:]", "their beginning"),
+                TruncateKind::Tail => ("ids[:MAX_LEN]", "their end"),
             };
-            writeln!(
-                s,
-                r#"MAX_LEN = {max_len}  # tokens kept; longer texts lose {cut}
-PAD, UNK = {pad}, {unk}
-
-
-def vocabulary(folder=Path(__file__).parent):
-    """Token to id: vocab.txt holds token `i` on line `i`, with `\\`, newline, carriage
-    return and tab escaped."""
-    unescape = {{"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}}
-    tokens = {{}}
-    for i, line in enumerate((Path(folder) / "vocab.txt").read_text("utf-8").split("\n")[:-1]):
-        out, j = [], 0
-        while j < len(line):
-            pair = line[j : j + 2]
-            if pair in unescape:
-                out.append(unescape[pair])
-                j += 2
-            else:
-                out.append(line[j])
-                j += 1
-        tokens.setdefault("".join(out), i)
-    return tokens
-
-
-def encode(tokens, vocab):
-    """Already tokenized texts (lists of tokens, split as the run's {tokenizer} tokenizer
-    does; `kiln predict` does all of this from raw text) to padded `ids` and `lengths`."""
-    rows = []
-    for t in tokens:
-        if not t:
-            raise ValueError("an empty text has no tokens")
-        ids = [vocab.get(token, UNK) for token in t]
-        rows.append({keep})
-    lengths = torch.tensor([len(r) for r in rows])
-    ids = torch.full((len(rows), int(lengths.max())), PAD, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-    return ids, lengths
-"#,
-                max_len = d.max_len,
-                pad = Vocabulary::PAD,
-                unk = Vocabulary::UNK,
-                tokenizer = format!("{:?}", d.tokenizer).to_lowercase(),
-                cut = match d.truncate {
-                    crate::schema::TruncateKind::Head => "their beginning",
-                    crate::schema::TruncateKind::Tail => "their end",
-                },
-            )?;
+            let tokenizer = match d.tokenizer {
+                TokenizerKind::Word => "word",
+                TokenizerKind::Char => "char",
+            };
+            s.push_str(
+                &TEXT_HELPERS
+                    .replace("@TOKENIZER@", tokenizer)
+                    .replace("@MAX_LEN@", &d.max_len.to_string())
+                    .replace("@CUT@", cut)
+                    .replace("@PAD@", &Vocabulary::PAD.to_string())
+                    .replace("@UNK@", &Vocabulary::UNK.to_string())
+                    .replace("@KEEP@", keep),
+            );
         }
     }
-    writeln!(s, "\n{twin}")?;
+    // PEP 8's two blank lines before a top-level definition.
+    s.truncate(s.trim_end().len());
+    writeln!(s, "\n\n\n{twin}")?;
     writeln!(
         s,
         r#"

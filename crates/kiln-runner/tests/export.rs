@@ -118,6 +118,17 @@ bidirectional = true
 pooling = "max""#,
             ),
         ),
+        (
+            "gru-chars",
+            reviews(
+                r#"kind = "gru"
+pooling = "last""#,
+            )
+            .replace(
+                "max_len = 50",
+                "max_len = 50\ntokenizer = \"char\"\ntruncate = \"tail\"",
+            ),
+        ),
     ]
 }
 
@@ -386,7 +397,8 @@ print(model.check(sys.argv[1]), example["logits"].std(0).max().item())
 "#;
 
 /// `predict`'s probabilities for real inputs against the twin's on the same inputs, which
-/// model.py prepares: IDX pixels through `preprocess`, word lists through `encode`.
+/// model.py prepares: IDX pixels through `preprocess`, raw texts through `encode` (kiln's
+/// tokenizers ported).
 const SAME_ANSWERS: &str = r#"
 import json, sys, torch
 sys.path.insert(0, sys.argv[1])
@@ -400,8 +412,8 @@ with torch.no_grad():
         pixels = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8)
         logits = twin(model.preprocess(pixels.reshape(count, *model.INPUT_SHAPE)))
     else:
-        words = [line.split() for line in open(sys.argv[3]).read().splitlines()]
-        logits = twin(*model.encode(words, model.vocabulary(sys.argv[1])))
+        texts = json.load(open(sys.argv[3]))
+        logits = twin(*model.encode(texts, model.vocabulary(sys.argv[1])))
 p = torch.softmax(logits, 1)
 worst = 0.0
 for row, answer in zip(p, predicted):
@@ -414,8 +426,9 @@ print(len(predicted), worst)
 #[ignore = "needs torch and safetensors: KILN_TORCH_PYTHON (cargo xtask test sets it after `setup tch`)"]
 fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
     let sb = Sandbox::new();
-    // Six test digits as an IDX file, and reviews whose words kiln's tokenizer splits at the
-    // spaces.
+    // Six test digits as an IDX file, and reviews with what kiln's tokenizers handle:
+    // markup, entities, apostrophes, punctuation, accents, unknown words, and more tokens
+    // than the run keeps (50).
     let images = kiln_data::idx::read_maybe_gzip(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../datasets/samples/mnist/t10k-images-idx3-ubyte.gz"),
@@ -426,14 +439,17 @@ fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
     idx.extend_from_slice(&images[16..16 + 6 * 784]);
     let digits = sb.path().join("six-digits-idx3-ubyte");
     std::fs::write(&digits, idx).unwrap();
+    let long = "a great film, ".repeat(20) + "but the ending is terrible and boring.";
     let reviews = [
-        "a wonderful film with a great cast",
-        "the worst movie i have ever seen",
-        "boring and far too long",
-        "zzzunknownword",
+        "A wonderful film with a great cast.",
+        "Don't miss it!<br /><br />A 10/10 film... Really.",
+        "<i>Terrible</i> &quot;acting&quot;, a plot that&#39;s a mess &amp; l\u{2019}ennui \u{2014} 1/10",
+        "CAF\u{c9} na\u{ef}ve \u{ab}Ok\u{bb} 'quoted' zzzunknownword < not a tag > x<3",
+        // U+001C: a space to Python's `isspace`, a token to kiln.
+        "\tboring\u{a0}and far\u{2003}too long\u{1c}\n",
+        long.as_str(),
     ];
-    let texts = sb.write("reviews.txt", &(reviews.join("\n") + "\n"));
-
+    let texts = sb.write("reviews.json", &serde_json::to_string(&reviews).unwrap());
     for (kind, config) in models() {
         let run = trained(&sb, kind, &config);
         let out = sb.path().join(format!("{kind}-pytorch"));
