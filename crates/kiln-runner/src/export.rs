@@ -92,7 +92,8 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
         metadata,
     )?;
     let python = python(&ready, &run_id, &twin.source)?;
-    std::fs::write(partial.path().join("model.py"), python)?;
+    let module = partial.path().join("model.py");
+    std::fs::write(&module, python).with_context(|| format!("writing {}", module.display()))?;
     std::fs::copy(
         ready.run.run.preprocessing(),
         partial.path().join("preprocessing.json"),
@@ -102,9 +103,10 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
         std::fs::copy(ready.run.run.vocabulary(), partial.path().join("vocab.txt"))
             .with_context(|| format!("copying {}", ready.run.run.vocabulary().display()))?;
     }
-    let partial = partial.keep();
-    std::fs::rename(&partial, &out)
-        .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    // Renamed while still owned, so that a failed rename removes it.
+    std::fs::rename(partial.path(), &out)
+        .with_context(|| format!("renaming {} to {}", partial.path().display(), out.display()))?;
+    let _moved = partial.keep();
     Ok(out)
 }
 
@@ -134,7 +136,7 @@ fn write_tensors(
 }
 
 /// Seeded inputs of the model's kind (standard-normal images, as pixels are after
-/// normalisation; token ids of every length from 1 to the longest) and kiln's logits for
+/// normalisation; token ids in rows of falling lengths, padded) and kiln's logits for
 /// them: what `model.py`'s `check()` compares the twin against.
 fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
