@@ -126,6 +126,30 @@ pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), DataError> {
     Ok(())
 }
 
+/// Fills a folder at `hidden` (beside `dest`, under a name readers skip) with `fill`, then
+/// renames it to `dest`, replacing what was there: no reader sees half a folder. A
+/// failure removes it; one left by a killed process is removed by the next write.
+pub fn write_folder_atomically<E: From<DataError>>(
+    hidden: &Path,
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    if hidden.exists() {
+        std::fs::remove_dir_all(hidden).map_err(|e| DataError::io(hidden, e))?;
+    }
+    std::fs::create_dir_all(hidden).map_err(|e| DataError::io(hidden, e))?;
+    let placed = fill(hidden).and_then(|()| {
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(|e| DataError::io(dest, e))?;
+        }
+        std::fs::rename(hidden, dest).map_err(|e| E::from(DataError::io(dest, e)))
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_dir_all(hidden);
+    }
+    placed
+}
+
 /// A temporary file that, once renamed into place, is readable like any other file
 /// (tempfile's default of 0600 would hide datasets and results from the rest of a team).
 pub fn readable_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
@@ -141,6 +165,25 @@ pub fn readable_temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_is_placed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hidden, dest) = (dir.path().join(".out.partial"), dir.path().join("out"));
+        let failed: Result<(), DataError> = write_folder_atomically(&hidden, &dest, |d| {
+            std::fs::write(d.join("a"), b"1").unwrap();
+            Err(DataError::io(d, std::io::Error::other("disk full")))
+        });
+        assert!(failed.is_err());
+        assert!(!hidden.exists() && !dest.exists());
+        std::fs::create_dir_all(hidden.join("stale")).unwrap();
+        write_folder_atomically::<DataError>(&hidden, &dest, |d| {
+            std::fs::write(d.join("a"), b"2").map_err(|e| DataError::io(d, e))
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(dest.join("a")).unwrap(), b"2");
+        assert!(!dest.join("stale").exists() && !hidden.exists());
+    }
 
     #[test]
     fn sha256_of_known_input() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
-use kiln_data::download::write_atomically;
+use kiln_data::download::{write_atomically, write_folder_atomically};
 use kiln_train::resume::LoopState;
 use kiln_train::{StepRecord, TrainingState};
 
@@ -25,35 +25,29 @@ pub fn write(
 ) -> anyhow::Result<u64> {
     let step = checkpoint.state.step;
     let partial = run.partial_checkpoint(step);
-    if partial.dir.exists() {
-        std::fs::remove_dir_all(&partial.dir)
-            .with_context(|| format!("removing {}", partial.dir.display()))?;
-    }
-    std::fs::create_dir_all(&partial.dir)
-        .with_context(|| format!("creating {}", partial.dir.display()))?;
-    let saved = |what: &Path, r: Result<(), burn::store::RecordError>| {
-        r.map_err(|e| anyhow::anyhow!("writing {}: {e}", what.display()))
-    };
-    saved(&partial.model(), checkpoint.model.save(partial.model()))?;
-    fault::point("checkpoint");
-    for (i, o) in checkpoint.optimizers.into_iter().enumerate() {
-        saved(&partial.optimizer(i), o.save(partial.optimizer(i)))?;
-    }
-    if let Some(best) = checkpoint.best {
-        saved(&partial.best(), best.save(partial.best()))?;
-    }
-    write_atomically(&partial.steps(), &metrics_io::steps_parquet(steps)?)?;
-    let state = serde_json::to_vec(&checkpoint.state).context("serialising the loop's state")?;
-    write_atomically(&partial.state(), &state)?;
-    let bytes = folder_size(&partial.dir);
-
-    let done = run.training_checkpoint(step);
-    if done.dir.exists() {
-        std::fs::remove_dir_all(&done.dir)
-            .with_context(|| format!("removing {}", done.dir.display()))?;
-    }
-    std::fs::rename(&partial.dir, &done.dir)
-        .with_context(|| format!("renaming {} into place", partial.dir.display()))?;
+    let mut bytes = 0;
+    write_folder_atomically(&partial.dir, &run.training_checkpoint(step).dir, |dir| {
+        let partial = TrainingCheckpoint {
+            dir: dir.to_path_buf(),
+        };
+        let saved = |what: &Path, r: Result<(), burn::store::RecordError>| {
+            r.map_err(|e| anyhow::anyhow!("writing {}: {e}", what.display()))
+        };
+        saved(&partial.model(), checkpoint.model.save(partial.model()))?;
+        fault::point("checkpoint");
+        for (i, o) in checkpoint.optimizers.into_iter().enumerate() {
+            saved(&partial.optimizer(i), o.save(partial.optimizer(i)))?;
+        }
+        if let Some(best) = checkpoint.best {
+            saved(&partial.best(), best.save(partial.best()))?;
+        }
+        write_atomically(&partial.steps(), &metrics_io::steps_parquet(steps)?)?;
+        let state =
+            serde_json::to_vec(&checkpoint.state).context("serialising the loop's state")?;
+        write_atomically(&partial.state(), &state)?;
+        bytes = folder_size(dir);
+        anyhow::Ok(())
+    })?;
     prune(run, keep);
     Ok(bytes)
 }
@@ -83,8 +77,7 @@ fn prune(run: &RunDir, keep: usize) {
         .flatten()
         .filter_map(|e| e.ok())
     {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".step-") && name.ends_with(".partial") {
+        if RunDir::is_partial_checkpoint(&entry.file_name().to_string_lossy()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

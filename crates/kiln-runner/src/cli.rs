@@ -86,46 +86,16 @@ pub enum Command {
     Predict {
         /// The run folder, e.g. results/cnn_mnist/<run>.
         run: PathBuf,
-        inputs: Vec<String>,
-        /// How many classes to list per input, most probable first.
-        #[arg(long, default_value_t = 3)]
-        top_k: usize,
-        /// table, csv or json.
-        #[arg(long, value_enum, default_value = "table")]
-        format: crate::predict::Format,
-        /// The text column of a CSV or TSV input.
-        #[arg(long, default_value = "text")]
-        column: String,
-        /// Images drawn dark on light (MNIST's digits are light on dark).
-        #[arg(long)]
-        invert: bool,
-        /// Use a run that did not complete (its best checkpoint so far).
-        #[arg(long)]
-        unfinished: bool,
+        #[command(flatten)]
+        args: crate::predict::PredictArgs,
     },
     /// A classifier run's best model on another labelled set of its kind, written as
-    /// evaluations/<name>/ (test.json, confusion.csv) inside the run.
+    /// evaluations/<name>/ (test.json, confusion.csv and chart) inside the run.
     Evaluate {
         /// The run folder.
         run: PathBuf,
-        /// An IDX folder (image runs); an aclImdb folder or .tar.gz, or a CSV/TSV (text runs).
-        #[arg(long)]
-        data: PathBuf,
-        /// The evaluation's name (default: the data's file name).
-        #[arg(long)]
-        name: Option<String>,
-        /// The text column of a CSV or TSV.
-        #[arg(long, default_value = "text")]
-        column: String,
-        /// The label column of a CSV or TSV.
-        #[arg(long, default_value = "label")]
-        label_column: String,
-        /// Map a label value to a class, e.g. --labels positive=pos (repeatable).
-        #[arg(long = "labels", value_name = "VALUE=CLASS")]
-        labels: Vec<String>,
-        /// Use a run that did not complete (its best checkpoint so far).
-        #[arg(long)]
-        unfinished: bool,
+        #[command(flatten)]
+        args: crate::predict::EvaluateArgs,
     },
     /// A classifier run's best weights for PyTorch: model.safetensors with PyTorch's names,
     /// model.py with the matching torch.nn module, and a self-check (`python model.py`).
@@ -485,46 +455,10 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             sets,
             results,
         } => sweep_of(&file, &sets).and_then(|s| crate::cluster::cancel(&s, &results)),
-        Command::Predict {
-            run,
-            inputs,
-            top_k,
-            format,
-            column,
-            invert,
-            unfinished,
-        } => crate::predict::predict(
-            &run,
-            &crate::predict::PredictArgs {
-                inputs,
-                top_k,
-                format,
-                column,
-                invert,
-                unfinished,
-            },
-            &mut std::io::stdout(),
-        ),
-        Command::Evaluate {
-            run,
-            data,
-            name,
-            column,
-            label_column,
-            labels,
-            unfinished,
-        } => crate::predict::evaluate(
-            &run,
-            &crate::predict::EvaluateArgs {
-                data,
-                name,
-                column,
-                label_column,
-                labels,
-                unfinished,
-            },
-        )
-        .map(|_| ()),
+        Command::Predict { run, args } => {
+            crate::predict::predict(&run, &args, &mut std::io::stdout())
+        }
+        Command::Evaluate { run, args } => crate::predict::evaluate(&run, &args).map(|_| ()),
         Command::Export {
             run,
             out,

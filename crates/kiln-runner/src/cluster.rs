@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::config::Sweep;
+use crate::lock::FileLock;
 use crate::run_dir::SweepDir;
 use crate::schema::ClusterSettings;
 use crate::sweep_run::{self, State};
@@ -296,11 +297,12 @@ pub fn kubernetes_job(sweep: &Sweep, o: &SubmitOptions, workdir: &Path) -> serde
 pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
     let dir = sweep_dir(sweep, o.results);
     // Two submits of one sweep at once would both see its trials unqueued: one at a time
-    // (the lock is released when `_turn` is dropped, after the job is recorded).
+    // (the lock is released when `_turn` is dropped, after the job is recorded; taking it
+    // makes the `cluster/` folder the script is written to).
     let _turn = if o.dry_run {
         None
     } else {
-        Some(lock_jobs(&dir)?)
+        Some(FileLock::take(&dir.jobs_lock())?)
     };
     let states = sweep_run::states(sweep, o.results, false);
     let jobs = read_jobs(&dir)?;
@@ -345,9 +347,8 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
                 return Ok(());
             }
             let path = dir.slurm_script(&stamp);
-            std::fs::create_dir_all(dir.trial_log("x").parent().expect("logs folder"))
-                .with_context(|| format!("creating the logs folder in {}", dir.root.display()))?;
-            std::fs::create_dir_all(path.parent().expect("cluster folder"))?;
+            std::fs::create_dir_all(dir.logs())
+                .with_context(|| format!("creating {}", dir.logs().display()))?;
             write_atomically(&path, script.as_bytes())?;
             let out = Command::new("sbatch")
                 .arg("--parsable")
@@ -395,7 +396,6 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
                 return Ok(());
             }
             let path = dir.kubernetes_job(&stamp);
-            std::fs::create_dir_all(path.parent().expect("cluster folder"))?;
             write_atomically(&path, text.as_bytes())?;
             let name = job["metadata"]["name"]
                 .as_str()
@@ -415,24 +415,6 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
 }
 
 /// Adds the job `(scheduler, id)` over `trials`, submitted with `script`, to the sweep's list.
-/// An exclusive advisory lock on the sweep's `cluster/.jobs.lock`, held while it lives.
-fn lock_jobs(dir: &SweepDir) -> anyhow::Result<std::fs::File> {
-    let path = dir.jobs_lock();
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("locking {}", path.display()))?;
-    Ok(file)
-}
-
 fn record(
     dir: &SweepDir,
     mut jobs: Vec<Job>,

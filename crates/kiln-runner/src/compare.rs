@@ -1,7 +1,6 @@
 //! `kiln compare` and `kiln report`: select runs from the index, show them one per row or
 //! grouped (mean, std and count over seeds), chart them, and write an HTML page.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -140,7 +139,7 @@ fn keep_in(frame: &DataFrame, columns: &[&str], wanted: &[String]) -> anyhow::Re
 
 impl Selection {
     pub fn select(&self) -> anyhow::Result<DataFrame> {
-        let all = with_evaluations(index::read_live(&self.results)?, &self.results)?;
+        let all = index::read_live(&self.results)?;
         let mut runs = keep_in(&all, &["experiment"], &self.experiments)?;
         runs = keep_in(&runs, &["sweep"], &self.sweeps)?;
         runs = keep_in(&runs, &["run_id", "run"], &self.runs)?;
@@ -199,7 +198,7 @@ impl Selection {
             let evaluations = runs
                 .get_column_names()
                 .into_iter()
-                .filter(|c| c.starts_with(EVALUATION) && c.ends_with(".accuracy"))
+                .filter(|c| c.starts_with(index::EVALUATION) && c.ends_with(".accuracy"))
                 .map(|c| c.to_string());
             let mut metrics: Vec<String> = DEFAULT_METRICS
                 .iter()
@@ -275,42 +274,6 @@ impl Selection {
     }
 }
 
-/// Prefix of the columns `with_evaluations` adds.
-const EVALUATION: &str = "eval.";
-
-/// The numbers of each run's `kiln evaluate` reports (`evaluations/<name>/test.json`) as
-/// columns `eval.<name>.<metric>` (accuracy, loss, macro_f1, samples), so that `compare`,
-/// `--where` and `--sort` treat them as the run's own test metrics; empty for runs without.
-fn with_evaluations(mut runs: DataFrame, results: &Path) -> anyhow::Result<DataFrame> {
-    let paths = strings(&runs, "run");
-    let mut columns: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
-    for (i, path) in paths.iter().enumerate() {
-        let Some(path) = path else { continue };
-        let run = RunDir::open(&results.join(path));
-        for name in run.evaluations() {
-            let report = run.evaluation(&name).join("test.json");
-            let Ok(bytes) = std::fs::read(&report) else {
-                continue;
-            };
-            let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                tracing::warn!("{}: not a test report; left out", report.display());
-                continue;
-            };
-            for metric in ["accuracy", "loss", "macro_f1", "samples"] {
-                if let Some(v) = json.get(metric).and_then(serde_json::Value::as_f64) {
-                    columns
-                        .entry(format!("{EVALUATION}{name}.{metric}"))
-                        .or_insert_with(|| vec![None; paths.len()])[i] = Some(v);
-                }
-            }
-        }
-    }
-    for (name, values) in columns {
-        runs.with_column(Column::new(name.into(), values))?;
-    }
-    Ok(runs)
-}
-
 /// Identity columns, then what tells the runs apart, then the metrics.
 fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
     let varies = |name: &str| {
@@ -335,7 +298,7 @@ fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
             .get_column_names()
             .iter()
             .map(|c| c.to_string())
-            .filter(|c| c.contains('.') && !c.starts_with(EVALUATION) && varies(c))
+            .filter(|c| c.contains('.') && !c.starts_with(index::EVALUATION) && varies(c))
             .collect();
         params.sort_by_key(|c| {
             ["model.", "train.", "data."]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use kiln_data::download::{write_atomically, write_folder_atomically};
 use kiln_data::text::Vocabulary;
 use kiln_models::pytorch::{Named, Values};
 use kiln_models::{Classifier, Inputs};
@@ -48,19 +49,10 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
             e.message
         )
     })?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = out
         .file_name()
         .with_context(|| format!("{}: not a folder name", out.display()))?;
-    let partial = tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a folder in {}", parent.display()))?;
-
+    let hidden = out.with_file_name(format!(".{}.partial", name.to_string_lossy()));
     let run_id = ready
         .run
         .run
@@ -80,33 +72,26 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
             serde_json::to_string(ready.pre.classes())?,
         ),
     ]);
-    write_tensors(
-        &partial.path().join("model.safetensors"),
-        &twin.tensors,
-        metadata.clone(),
-    )?;
     let example = example(&ready)?;
-    write_tensors(
-        &partial.path().join("example.safetensors"),
-        &example,
-        metadata,
-    )?;
     let python = python(&ready, &run_id, &twin.source)?;
-    let module = partial.path().join("model.py");
-    std::fs::write(&module, python).with_context(|| format!("writing {}", module.display()))?;
-    std::fs::copy(
-        ready.run.run.preprocessing(),
-        partial.path().join("preprocessing.json"),
-    )
-    .with_context(|| format!("copying {}", ready.run.run.preprocessing().display()))?;
-    if matches!(ready.pre, Preprocessing::Text { .. }) {
-        std::fs::copy(ready.run.run.vocabulary(), partial.path().join("vocab.txt"))
-            .with_context(|| format!("copying {}", ready.run.run.vocabulary().display()))?;
-    }
-    // Renamed while still owned, so that a failed rename removes it.
-    std::fs::rename(partial.path(), &out)
-        .with_context(|| format!("renaming {} to {}", partial.path().display(), out.display()))?;
-    let _moved = partial.keep();
+    write_folder_atomically(&hidden, &out, |dir| {
+        write_tensors(
+            &dir.join("model.safetensors"),
+            &twin.tensors,
+            metadata.clone(),
+        )?;
+        write_tensors(&dir.join("example.safetensors"), &example, metadata)?;
+        write_atomically(&dir.join("model.py"), python.as_bytes())?;
+        let copy = |from: PathBuf, to: &str| {
+            std::fs::copy(&from, dir.join(to))
+                .with_context(|| format!("copying {}", from.display()))
+        };
+        copy(ready.run.run.preprocessing(), "preprocessing.json")?;
+        if matches!(ready.pre, Preprocessing::Text { .. }) {
+            copy(ready.run.run.vocabulary(), "vocab.txt")?;
+        }
+        anyhow::Ok(())
+    })?;
     Ok(out)
 }
 
@@ -132,7 +117,7 @@ fn write_tensors(
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    Ok(write_atomically(path, &bytes)?)
 }
 
 /// Seeded inputs of the model's kind (standard-normal images, as pixels are after

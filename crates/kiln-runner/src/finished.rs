@@ -12,6 +12,20 @@ use crate::prepare::generative_tokenizer;
 use crate::run_dir::RunDir;
 use crate::schema::Experiment;
 
+/// The resolved experiment a run folder recorded (its config.toml).
+pub fn recorded_experiment(run: &RunDir) -> anyhow::Result<Experiment> {
+    let path = run.config();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: not a run folder (expected {} inside it)",
+            run.root.display(),
+            path.display()
+        )
+    })?;
+    Experiment::from_resolved(&text)
+        .with_context(|| format!("{}: not a config this kiln can read", path.display()))
+}
+
 /// A finished run's config and folder.
 pub struct Finished {
     pub run: RunDir,
@@ -23,16 +37,7 @@ impl Finished {
     /// training) is refused unless `unfinished`: its checkpoint is only the best so far.
     pub fn open(dir: &Path, unfinished: bool) -> anyhow::Result<Self> {
         let run = RunDir::open(dir);
-        let path = run.config();
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "{}: not a run folder (expected {} inside it)",
-                dir.display(),
-                path.display()
-            )
-        })?;
-        let experiment = Experiment::from_resolved(&text)
-            .with_context(|| format!("{}: not a config this kiln can read", path.display()))?;
+        let experiment = recorded_experiment(&run)?;
         if !run.best_checkpoint().exists() {
             anyhow::bail!(
                 "{}: no checkpoint (the run never finished an epoch)",

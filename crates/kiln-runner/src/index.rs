@@ -7,7 +7,6 @@
 //! into place: readers never see a half-written index and no writer loses another's row.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -15,6 +14,7 @@ use kiln_data::download::write_atomically;
 use kiln_report::group::Stats;
 use polars::prelude::*;
 
+use crate::lock::FileLock;
 use crate::manifest::Manifest;
 use crate::metrics_io::read_parquet;
 use crate::run_dir::RunDir;
@@ -80,6 +80,11 @@ pub enum Cell {
 }
 
 /// One run as named cells.
+/// Prefix of the columns of a run's evaluations: `eval.<name>.<metric>`.
+pub const EVALUATION: &str = "eval.";
+/// What each evaluation contributes to the run's row.
+const EVALUATION_METRICS: [&str; 4] = ["accuracy", "loss", "macro_f1", "samples"];
+
 #[derive(Debug, Clone, Default)]
 pub struct Row {
     pub cells: BTreeMap<String, Cell>,
@@ -166,6 +171,20 @@ impl Row {
         for metric in crate::tasks::metric_names() {
             let v = test.as_ref().and_then(|t| t[metric].as_f64());
             row.set(&format!("test_{metric}"), Cell::F64(v));
+        }
+        // `kiln evaluate`'s reports, beside the run's own test.
+        for name in folder.evaluations() {
+            let report = folder.evaluation(&name).join("test.json");
+            let Some(json) = std::fs::read(&report)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            else {
+                continue;
+            };
+            for metric in EVALUATION_METRICS {
+                let v = json[metric].as_f64();
+                row.set(&format!("{EVALUATION}{name}.{metric}"), Cell::F64(v));
+            }
         }
         let epochs = folder.metrics("epochs", "parquet");
         let frame = read_parquet(&epochs).ok();
@@ -435,28 +454,24 @@ fn write(results: &Path, frame: &mut DataFrame) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Holds the index's lock until dropped.
-struct Lock(File);
-
-impl Lock {
-    fn take(results: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(results)?;
-        let p = results.join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .with_context(|| format!("opening {}", p.display()))?;
-        file.lock()
-            .with_context(|| format!("locking {}", p.display()))?;
-        Ok(Self(file))
-    }
+/// The `results` folder the run folder `root` is in: the nearest folder above it holding the
+/// index, else the one two levels up (`results/<experiment>/<run>`).
+pub fn results_of(root: &Path) -> PathBuf {
+    root.ancestors()
+        .skip(1)
+        .find(|a| path(a).exists())
+        .or_else(|| root.ancestors().nth(2))
+        .unwrap_or(root)
+        .to_path_buf()
 }
 
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = self.0.unlock();
+/// [`update`], with a failure a warning: the run's results stand without the index.
+pub fn update_or_warn(results: &Path, root: &Path) {
+    if let Err(e) = update(results, root) {
+        tracing::warn!(
+            "{} not updated ({e:#}); `cargo xtask index --rebuild` rebuilds it from the run folders",
+            path(results).display()
+        );
     }
 }
 
@@ -469,7 +484,7 @@ pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
         .get(0)
         .unwrap_or_default()
         .to_string();
-    let _lock = Lock::take(results)?;
+    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
     remove_strays(results);
     let index = path(results);
     let mut merged = match read_parquet(&index) {
@@ -556,7 +571,7 @@ fn remove_strays(results: &Path) {
 /// with why.
 pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
     let (rows, skipped) = rows_of_folders(results);
-    let _lock = Lock::take(results)?;
+    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
     remove_strays(results);
     let mut f = frame(&rows)?;
     write(results, &mut f)?;
@@ -565,7 +580,7 @@ pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
 
 /// Writes `rows` as the whole index (synthetic indexes for benchmarks).
 pub fn replace(results: &Path, rows: &[Row]) -> anyhow::Result<()> {
-    let _lock = Lock::take(results)?;
+    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
     let mut f = frame(rows)?;
     write(results, &mut f)
 }

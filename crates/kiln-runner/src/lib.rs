@@ -18,6 +18,7 @@ pub mod finished;
 pub mod index;
 pub mod inference;
 mod interrupt;
+mod lock;
 pub mod manifest;
 mod memory;
 pub mod metrics_io;

@@ -50,16 +50,6 @@ pub struct RunObserver<'a, M = Classifier> {
     resume: Option<TrainingState>,
     last_checkpoint: Instant,
     steps_since_checkpoint: usize,
-    /// The step of the newest checkpoint written, with how long writing them took in all.
-    pub checkpoints: CheckpointLog,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CheckpointLog {
-    pub newest: Option<usize>,
-    pub written: usize,
-    pub seconds: f64,
-    pub bytes: u64,
 }
 
 /// How often a run writes a progress line when its output is not a terminal, unless
@@ -111,7 +101,6 @@ impl<'a, M> RunObserver<'a, M> {
             resume,
             last_checkpoint: Instant::now(),
             steps_since_checkpoint: 0,
-            checkpoints: CheckpointLog::default(),
         }
     }
 
@@ -269,11 +258,6 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
             "checkpoint after step {step}: {:.1} MB in {seconds:.3} s",
             bytes as f64 / 1e6
         );
-        let log = &mut self.checkpoints;
-        log.newest = Some(step);
-        log.written += 1;
-        log.seconds += seconds;
-        log.bytes = bytes;
         self.last_checkpoint = Instant::now();
         self.steps_since_checkpoint = 0;
         Ok(())

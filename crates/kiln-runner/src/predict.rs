@@ -11,6 +11,7 @@ use anyhow::Context;
 use burn::tensor::{Device, activation::softmax};
 use kiln_data::Digits;
 use kiln_data::ImageBatcher;
+use kiln_data::download::{write_atomically, write_folder_atomically};
 use kiln_data::text::SequenceBatcher;
 use kiln_models::{Classifier, InputShape, ModelConfig};
 use kiln_train::{Batches, Classify};
@@ -29,14 +30,25 @@ pub enum Format {
     Json,
 }
 
+/// What `kiln predict` was asked (its command-line options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct PredictArgs {
+    /// Image or text files, folders, CSV/TSV tables, or texts; none: the lines of stdin.
     pub inputs: Vec<String>,
+    /// How many classes to list per input, most probable first.
+    #[arg(long, default_value_t = 3)]
     pub top_k: usize,
+    /// table, csv or json.
+    #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// The text column of a CSV or TSV input.
+    #[arg(long, default_value = "text")]
     pub column: String,
-    /// Images drawn dark on light, the reverse of MNIST's digits.
+    /// Images drawn dark on light (MNIST's digits are light on dark).
+    #[arg(long)]
     pub invert: bool,
+    /// Use a run that did not complete (its best checkpoint so far).
+    #[arg(long)]
     pub unfinished: bool,
 }
 
@@ -456,16 +468,26 @@ fn print(predictions: &[Prediction], format: Format, out: &mut dyn Write) -> any
     Ok(())
 }
 
-/// What `kiln evaluate` was asked.
+/// What `kiln evaluate` was asked (its command-line options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct EvaluateArgs {
-    /// An IDX folder (image runs); an aclImdb folder or archive, or a CSV/TSV (text runs).
+    /// An IDX folder (image runs); an aclImdb folder or .tar.gz, or a CSV/TSV (text runs).
+    #[arg(long)]
     pub data: PathBuf,
-    /// The evaluation's folder name under the run's `evaluations/`; default the data's name.
+    /// The evaluation's name (default: the data's file name).
+    #[arg(long)]
     pub name: Option<String>,
+    /// The text column of a CSV or TSV.
+    #[arg(long, default_value = "text")]
     pub column: String,
+    /// The label column of a CSV or TSV.
+    #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// `value=class` pairs mapping a table's label values to the run's classes.
+    /// Map a label value to a class, e.g. --labels positive=pos (repeatable).
+    #[arg(long = "labels", value_name = "VALUE=CLASS")]
     pub labels: Vec<String>,
+    /// Use a run that did not complete (its best checkpoint so far).
+    #[arg(long)]
     pub unfinished: bool,
 }
 
@@ -542,32 +564,34 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
         }
     };
 
-    // Written whole under a hidden name, then renamed: never half an evaluation.
-    let partial = folder.with_file_name(format!(".{name}.partial"));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)?;
-    }
-    std::fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
     let manifest = crate::manifest::Manifest::read(&run.run.manifest())?;
     let best_epoch = manifest.best_epoch.unwrap_or(0);
-    crate::tasks::classify::write_test_report(
-        &crate::run_dir::RunDir::open(&partial),
-        &metrics,
-        best_epoch,
-        &classes,
-    )?;
     let source = serde_json::json!({
         "data": std::path::absolute(data).unwrap_or_else(|_| data.clone()),
         "items": metrics.confusion.as_ref().map_or(0, |c| c.total()),
         "evaluated_at": chrono::Utc::now(),
         "checkpoint": "best",
     });
-    kiln_data::download::write_atomically(
-        &partial.join("source.json"),
-        &serde_json::to_vec_pretty(&source)?,
-    )?;
-    std::fs::rename(&partial, &folder)
-        .with_context(|| format!("renaming {} into place", partial.display()))?;
+    // Never half an evaluation.
+    let hidden = folder.with_file_name(format!(".{name}.partial"));
+    write_folder_atomically(&hidden, &folder, |dir| {
+        crate::tasks::classify::write_test_report(
+            &crate::run_dir::RunDir::open(dir),
+            &metrics,
+            best_epoch,
+            &classes,
+        )?;
+        write_atomically(
+            &dir.join("source.json"),
+            &serde_json::to_vec_pretty(&source)?,
+        )?;
+        anyhow::Ok(())
+    })?;
+    // The run's index row gains it, for compare to show beside the run's own test.
+    let results = crate::index::results_of(&run.run.root);
+    if crate::index::path(&results).exists() {
+        crate::index::update_or_warn(&results, &run.run.root);
+    }
     println!(
         "{}: accuracy {:.2} %, loss {:.4}, macro F1 {:.4} on {} items of {}",
         folder.display(),

@@ -103,7 +103,7 @@ pub fn run(
     let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
     write_atomically(&run.config(), resolved.as_bytes())?;
     manifest.write(&run.manifest())?;
-    update_index(results, &run);
+    crate::index::update_or_warn(results, &run.root);
     tracing::info!("run folder: {}", run.root.display());
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
@@ -166,14 +166,7 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
             manifest.error.as_deref().unwrap_or("no error recorded")
         ),
     };
-    let text = std::fs::read_to_string(run.config())
-        .with_context(|| format!("{}: not a run folder", dir.display()))?;
-    let mut experiment = Experiment::from_resolved(&text).with_context(|| {
-        format!(
-            "{}: not a config this kiln can read",
-            run.config().display()
-        )
-    })?;
+    let mut experiment = crate::finished::recorded_experiment(&run)?;
     if experiment.datasets.is_none() {
         experiment.datasets = std::env::var_os("KILN_DATASETS").map(Into::into);
     }
@@ -246,8 +239,8 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
     manifest.resolved_device = format!("{device:?}");
     manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
     manifest.write(&run.manifest())?;
-    let results = results_of(&run);
-    update_index(&results, &run);
+    let results = crate::index::results_of(&run.root);
+    crate::index::update_or_warn(&results, &run.root);
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
         resume: checkpoint,
@@ -261,18 +254,6 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
         checkpointing,
         clock,
     )
-}
-
-/// The `results` folder a run folder is in: the nearest folder above it holding the index,
-/// else the one two levels up (`results/<experiment>/<run>`).
-fn results_of(run: &RunDir) -> std::path::PathBuf {
-    run.root
-        .ancestors()
-        .skip(1)
-        .find(|a| crate::index::path(a).exists())
-        .or_else(|| run.root.ancestors().nth(2))
-        .unwrap_or(&run.root)
-        .to_path_buf()
 }
 
 /// Trains into the run folder whose manifest says `running`, tests, and records how it
@@ -350,7 +331,7 @@ fn train_and_record(
         }
     }
     manifest.write(&run.manifest())?;
-    update_index(results, &run);
+    crate::index::update_or_warn(results, &run.root);
     match (result, stopped) {
         (Err(_), Some(how)) => Err(Stopped {
             message: format!(
@@ -387,16 +368,6 @@ fn stopped_by_signal(e: &anyhow::Error) -> Option<String> {
             )),
             _ => None,
         })
-}
-
-/// The run's results stand without the index, so a failure to update it is a warning.
-fn update_index(results: &Path, run: &RunDir) {
-    if let Err(e) = crate::index::update(results, &run.root) {
-        tracing::warn!(
-            "{} not updated ({e:#}); `cargo xtask index --rebuild` rebuilds it from the run folders",
-            crate::index::path(results).display()
-        );
-    }
 }
 
 fn new_manifest(

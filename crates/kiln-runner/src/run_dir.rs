@@ -107,6 +107,10 @@ impl RunDir {
     pub fn checkpoint_step(name: &str) -> Option<usize> {
         name.strip_prefix("step-")?.parse().ok()
     }
+    /// Whether `name` is a checkpoint folder still being written (or left by a crash).
+    pub fn is_partial_checkpoint(name: &str) -> bool {
+        name.starts_with(".step-") && name.ends_with(".partial")
+    }
     pub fn test_report(&self) -> PathBuf {
         self.root.join("test.json")
     }
@@ -134,12 +138,11 @@ impl RunDir {
         names.sort();
         names
     }
-    /// How a classifier's inputs were prepared (see `preprocessing.rs`).
     /// Where `kiln export` puts the PyTorch twin unless told otherwise.
     pub fn pytorch_export(&self) -> PathBuf {
         self.root.join("pytorch")
     }
-
+    /// How a classifier's inputs were prepared (see `preprocessing.rs`).
     pub fn preprocessing(&self) -> PathBuf {
         self.root.join("preprocessing.json")
     }
@@ -199,27 +202,33 @@ pub struct SweepDir {
 }
 
 impl SweepDir {
+    /// What was submitted to a cluster: scripts, manifests, the job list and its lock.
+    pub fn cluster(&self) -> PathBuf {
+        self.root.join("cluster")
+    }
     /// Every job submitted for the sweep, oldest first.
     pub fn jobs(&self) -> PathBuf {
-        self.root.join("cluster").join("jobs.json")
+        self.cluster().join("jobs.json")
     }
     /// Held by `submit` while it reads the queue and records its job.
     pub fn jobs_lock(&self) -> PathBuf {
-        self.root.join("cluster").join(".jobs.lock")
+        self.cluster().join(".jobs.lock")
     }
     /// The sbatch script of a submission made at `stamp`.
     pub fn slurm_script(&self, stamp: &str) -> PathBuf {
-        self.root
-            .join("cluster")
-            .join(format!("submit-{stamp}.sbatch"))
+        self.cluster().join(format!("submit-{stamp}.sbatch"))
     }
     /// The Kubernetes Indexed Job of a submission made at `stamp`.
     pub fn kubernetes_job(&self, stamp: &str) -> PathBuf {
-        self.root.join("cluster").join(format!("job-{stamp}.json"))
+        self.cluster().join(format!("job-{stamp}.json"))
+    }
+    /// The trials' logs on a cluster.
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
     }
     /// Trial `trial`'s log on a cluster (1-based; every attempt appends).
     pub fn trial_log(&self, trial: &str) -> PathBuf {
-        self.root.join("logs").join(format!("trial-{trial}.log"))
+        self.logs().join(format!("trial-{trial}.log"))
     }
 }
 

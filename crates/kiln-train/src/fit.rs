@@ -318,14 +318,7 @@ pub fn fit_task<T: Task>(
         }
     };
     if state.finished {
-        let best_epoch = state.best.map_or(0, |(_, epoch)| epoch);
-        return Ok(FitOutcome {
-            best: best
-                .ok_or_else(|| Unfit("it has finished training but has no best model".into()))?,
-            best_epoch,
-            history: state.history,
-            stopped_early: state.stopped_early,
-        });
+        return outcome(state, best);
     }
     model = model.fork(&ad_device).train();
 
@@ -473,10 +466,14 @@ pub fn fit_task<T: Task>(
     if observer.checkpoint_due(Moment::Finished) {
         keep(observer, &state, &model, &optimizers, best.as_ref())?;
     }
-    let best_epoch = state.best.map_or(0, |(_, epoch)| epoch);
+    outcome(state, best)
+}
+
+/// What training gave once it has finished (or a resumed run found it finished).
+fn outcome<M>(state: LoopState, best: Option<M>) -> Result<FitOutcome<M>, TrainError> {
     Ok(FitOutcome {
-        best: best.expect("at least one epoch ran"),
-        best_epoch,
+        best: best.ok_or_else(|| Unfit("training finished without a best model".into()))?,
+        best_epoch: state.best.map_or(0, |(_, epoch)| epoch),
         history: state.history,
         stopped_early: state.stopped_early,
     })
