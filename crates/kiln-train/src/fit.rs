@@ -369,7 +369,11 @@ pub fn fit_task<T: Task>(
                 learning_rate: sums.learning_rate,
                 samples: out.samples,
             });
-            if state.batch < order.len() && observer.checkpoint_due(Moment::Step) {
+            // After an epoch's last step, its end (after validation) checkpoints and stops.
+            if state.batch == order.len() {
+                continue;
+            }
+            if observer.checkpoint_due(Moment::Step) {
                 state.sums.seconds = before + epoch_start.elapsed().as_secs_f64();
                 state.carried = task.carried();
                 let kept = keep(observer, &state, &model, &optimizers, best.as_ref());

@@ -224,6 +224,67 @@ fn a_stopped_classifier_resumes_to_the_same_bits() {
     });
 }
 
+/// Asks to stop after step `at`, as a signal does: every checkpoint is due from then on.
+struct Signalled {
+    at: usize,
+    step: usize,
+    checkpoints: Vec<usize>,
+}
+
+impl<M> Observer<M> for Signalled {
+    fn on_step(&mut self, step: &StepRecord) {
+        self.step = step.step;
+    }
+    fn checkpoint_due(&mut self, _at: Moment) -> bool {
+        self.step >= self.at
+    }
+    fn on_checkpoint(&mut self, checkpoint: TrainingState) -> Result<(), String> {
+        self.checkpoints.push(checkpoint.state.step);
+        Ok(())
+    }
+    fn stop_requested(&self) -> bool {
+        self.step >= self.at
+    }
+}
+
+#[test]
+fn a_stop_asked_at_any_step_leaves_a_checkpoint_there() {
+    // 8 batches an epoch: mid-epoch, an epoch's last step (whose checkpoint is the epoch
+    // end's, after validation) and the last step of all.
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let data = digits(160);
+    let config = config(2, 16, Monitor::val("accuracy"));
+    for at in [5, 8, 16] {
+        let device = Device::flex();
+        device.seed(3);
+        let model = ModelConfig::Mlp(MlpConfig {
+            hidden: vec![8],
+            activation: ActivationKind::Relu,
+            dropout: 0.0,
+            batch_norm: false,
+        })
+        .init(InputShape::Image([1, 4, 4]), 2, &device)
+        .unwrap();
+        let train = ImageBatcher::new(&data, (0..128).collect(), 16, Normalization::Scale);
+        let val = ImageBatcher::new(&data, (128..160).collect(), 64, Normalization::Scale);
+        let splits = Splits {
+            train: &train,
+            validation: Some(&val),
+            classes: 2,
+        };
+        let mut observer = Signalled {
+            at,
+            step: 0,
+            checkpoints: Vec::new(),
+        };
+        match fit(model, &config, splits, &device, 3, &mut observer) {
+            Err(TrainError::Interrupted { .. } | TrainError::EvaluationInterrupted { .. }) => {}
+            other => panic!("step {at}: {:?}", other.map(|_| ())),
+        }
+        assert_eq!(observer.checkpoints, [at], "a stop after step {at}");
+    }
+}
+
 #[test]
 fn a_stopped_stateful_language_model_resumes_to_the_same_bits() {
     // Stateful windows carry two layers' LSTM state from batch to batch; dropout between the
