@@ -468,6 +468,16 @@ const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
 const SLURM_TEST: &str = "a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once";
 const TORCH_TEST: &str = "pytorch_gives_kilns_logits_for_every_exported_classifier";
 
+/// An ignored test that needs a tool (not real data), and whether this machine has it.
+struct OptionalTest {
+    name: &'static str,
+    /// Its test binary in kiln-runner.
+    target: &'static str,
+    runnable: bool,
+    found: &'static str,
+    missing: &'static str,
+}
+
 /// Whether a Slurm controller, node daemon and munge are installed (Debian's slurm-wlm and
 /// munge), and this is root, which slurmd needs to start jobs.
 fn slurm() -> bool {
@@ -534,28 +544,28 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
     // main pass unless the tool is missing; without it, alone afterwards if it is there.
     let browser = chromium();
     let torch = backends::export_test_python();
-    let optional: [(&str, &str, bool, &str, &str); 3] = [
-        (
-            BROWSER_TEST,
-            "sweeps",
-            browser.is_some(),
-            "chromium found: checking the HTML report in it",
-            "no chromium: skipping the report's browser test",
-        ),
-        (
-            SLURM_TEST,
-            "cluster",
-            slurm(),
-            "Slurm and munge found: submitting a sweep to a one-node cluster",
-            "no Slurm (or not root): skipping the cluster test",
-        ),
-        (
-            TORCH_TEST,
-            "export",
-            torch.is_some(),
-            "torch and safetensors found: loading exported weights in PyTorch",
-            "no torch venv with safetensors (`cargo xtask setup tch`): skipping the PyTorch round trip",
-        ),
+    let optional = [
+        OptionalTest {
+            name: BROWSER_TEST,
+            target: "sweeps",
+            runnable: browser.is_some(),
+            found: "chromium found: checking the HTML report in it",
+            missing: "no chromium: skipping the report's browser test",
+        },
+        OptionalTest {
+            name: SLURM_TEST,
+            target: "cluster",
+            runnable: slurm(),
+            found: "Slurm and munge found: submitting a sweep to a one-node cluster",
+            missing: "no Slurm (or not root): skipping the cluster test",
+        },
+        OptionalTest {
+            name: TORCH_TEST,
+            target: "export",
+            runnable: torch.is_some(),
+            found: "torch and safetensors found: loading exported weights in PyTorch",
+            missing: "no torch venv with safetensors (`cargo xtask setup tch`): skipping the PyTorch round trip",
+        },
     ];
     let tools = |c: &mut Command| {
         if let Some(b) = &browser {
@@ -566,24 +576,22 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
         }
     };
     tools(&mut cmd);
-    for (test, _, available, found, missing) in optional {
-        eprintln!("xtask: {}", if available { found } else { missing });
-        if !available && real_data {
-            cmd.args(["--skip", test]);
+    for t in &optional {
+        eprintln!("xtask: {}", if t.runnable { t.found } else { t.missing });
+        if !t.runnable && real_data {
+            cmd.args(["--skip", t.name]);
         }
     }
     cmd.args(&harness_args);
     status(cmd)?;
     if !real_data {
-        for (test, target, available, _, _) in optional {
-            if available {
-                let mut only = cargo();
-                only.args(["test", "--release", "-p", "kiln-runner", "--test", target])
-                    .args(&cargo_args)
-                    .args(["--", "--ignored", "--exact", test]);
-                tools(&mut only);
-                status(only)?;
-            }
+        for t in optional.iter().filter(|t| t.runnable) {
+            let mut only = cargo();
+            only.args(["test", "--release", "-p", "kiln-runner", "--test", t.target])
+                .args(&cargo_args)
+                .args(["--", "--ignored", "--exact", t.name]);
+            tools(&mut only);
+            status(only)?;
         }
     }
     Ok(())

@@ -180,7 +180,16 @@ fn read_or_fetch(
     Ok((dest, bytes))
 }
 
-fn digits(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Digits, DataError> {
+/// Images and their labels from an IDX pair (gzipped or not), of any size and label range:
+/// the two files must hold as many items, of at least 1x1 pixels.
+pub fn read_pair(images: &Path, labels: &Path) -> Result<Digits, DataError> {
+    pair(
+        &(images.to_path_buf(), idx::read_maybe_gzip(images)?),
+        &(labels.to_path_buf(), idx::read_maybe_gzip(labels)?),
+    )
+}
+
+fn pair(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Digits, DataError> {
     let img = idx::parse(&images.0, &images.1, 3)?;
     let lab = idx::parse(&labels.0, &labels.1, 1)?;
     if img.dims[1] == 0 || img.dims[2] == 0 {
@@ -203,20 +212,26 @@ fn digits(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Di
             found: format!("{}", lab.dims[0]),
         });
     }
-    if let Some(pos) = lab.data.iter().position(|&l| l > 9) {
-        return Err(DataError::Format {
-            path: labels.0.clone(),
-            offset: 8 + pos as u64,
-            expected: "a digit label 0..=9".into(),
-            found: format!("{}", lab.data[pos]),
-        });
-    }
     Ok(Digits {
         images: img.data,
         labels: lab.data,
         rows: img.dims[1],
         cols: img.dims[2],
     })
+}
+
+/// An MNIST pair: [`pair`], with digit labels.
+fn digits(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Digits, DataError> {
+    let digits = pair(images, labels)?;
+    if let Some(pos) = digits.labels.iter().position(|&l| l > 9) {
+        return Err(DataError::Format {
+            path: labels.0.clone(),
+            offset: 8 + pos as u64,
+            expected: "a digit label 0..=9".into(),
+            found: format!("{}", digits.labels[pos]),
+        });
+    }
+    Ok(digits)
 }
 
 #[cfg(test)]

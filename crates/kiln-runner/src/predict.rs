@@ -248,18 +248,7 @@ fn read_images(inputs: &[String], shape: [usize; 3], invert: bool) -> anyhow::Re
     for input in inputs {
         let path = Path::new(input);
         let files: Vec<PathBuf> = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_image(p))
-                .collect();
-            files.sort();
-            anyhow::ensure!(
-                !files.is_empty(),
-                "{}: no PNG or JPEG file in it",
-                path.display()
-            );
-            files
+            files_in(path, is_image, "PNG or JPEG file")?
         } else if path.is_file() {
             vec![path.to_path_buf()]
         } else {
@@ -312,6 +301,18 @@ fn read_images(inputs: &[String], shape: [usize; 3], invert: bool) -> anyhow::Re
     Ok(items)
 }
 
+/// The files of folder `dir` that `keep` accepts, sorted; none is an error naming `what`.
+fn files_in(dir: &Path, keep: impl Fn(&Path) -> bool, what: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| keep(p))
+        .collect();
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "{}: no {what} in it", dir.display());
+    Ok(files)
+}
+
 fn is_image(path: &Path) -> bool {
     path.extension()
         .map(|e| e.to_string_lossy().to_lowercase())
@@ -334,14 +335,8 @@ fn read_texts(inputs: &[String], column: &str) -> anyhow::Result<Vec<Item>> {
     for (n, input) in inputs.iter().enumerate() {
         let path = Path::new(input);
         if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-                .collect();
-            files.sort();
-            anyhow::ensure!(!files.is_empty(), "{}: no .txt file in it", path.display());
-            for f in files {
+            let is_text = |p: &Path| p.extension().is_some_and(|e| e == "txt");
+            for f in files_in(path, is_text, ".txt file")? {
                 items.push(text_file(&f)?);
             }
         } else if path.is_file() {
@@ -376,13 +371,27 @@ fn text_file(path: &Path) -> anyhow::Result<Item> {
 
 /// The `column` of a CSV or TSV file with a header row, one input per row.
 fn table_column(path: &Path, column: &str, separator: u8) -> anyhow::Result<Vec<Item>> {
+    texts_of(&read_table(path, separator)?, path, column)
+}
+
+/// A CSV or TSV file with a header row.
+fn read_table(path: &Path, separator: u8) -> anyhow::Result<polars::prelude::DataFrame> {
     use polars::prelude::*;
-    let frame = CsvReadOptions::default()
+    CsvReadOptions::default()
         .with_has_header(true)
         .with_parse_options(CsvParseOptions::default().with_separator(separator))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
-        .map_err(|e| anyhow::anyhow!("{}: not a readable table: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: not a readable table: {e}", path.display()))
+}
+
+/// The non-empty texts of `column` of the table read from `path`, named by their rows.
+fn texts_of(
+    frame: &polars::prelude::DataFrame,
+    path: &Path,
+    column: &str,
+) -> anyhow::Result<Vec<Item>> {
+    use polars::prelude::*;
     let names: Vec<String> = frame
         .get_column_names()
         .iter()
@@ -672,27 +681,18 @@ fn labelled_images(folder: &Path, shape: [usize; 3], classes: usize) -> anyhow::
         images.display(),
         labels.display()
     );
-    let pixels = kiln_data::idx::parse(images, &kiln_data::idx::read_maybe_gzip(images)?, 3)?;
-    let labels_idx = kiln_data::idx::parse(&labels, &kiln_data::idx::read_maybe_gzip(&labels)?, 1)?;
+    let digits = kiln_data::mnist::read_pair(images, &labels)?;
     anyhow::ensure!(
-        pixels.dims[1..] == [shape[1], shape[2]],
+        [digits.rows, digits.cols] == [shape[1], shape[2]],
         "{}: images of {}x{}, but the run trained on {}x{}",
         images.display(),
-        pixels.dims[1],
-        pixels.dims[2],
+        digits.rows,
+        digits.cols,
         shape[1],
         shape[2]
     );
-    anyhow::ensure!(
-        pixels.dims[0] == labels_idx.dims[0],
-        "{} holds {} images but {} holds {} labels",
-        images.display(),
-        pixels.dims[0],
-        labels.display(),
-        labels_idx.dims[0]
-    );
-    if let Some((i, l)) = labels_idx
-        .data
+    if let Some((i, l)) = digits
+        .labels
         .iter()
         .enumerate()
         .find(|(_, l)| **l as usize >= classes)
@@ -703,17 +703,8 @@ fn labelled_images(folder: &Path, shape: [usize; 3], classes: usize) -> anyhow::
             classes - 1
         );
     }
-    anyhow::ensure!(
-        !labels_idx.data.is_empty(),
-        "{}: no images",
-        images.display()
-    );
-    Ok(Digits {
-        images: pixels.data,
-        labels: labels_idx.data,
-        rows: shape[1],
-        cols: shape[2],
-    })
+    anyhow::ensure!(!digits.labels.is_empty(), "{}: no images", images.display());
+    Ok(digits)
 }
 
 /// Texts and class indices from an aclImdb folder or archive (its test split) or a CSV/TSV
@@ -756,13 +747,17 @@ fn labelled_texts(
             data.display()
         ),
     };
-    let texts: Vec<String> = table_column(data, &args.column, separator)?
-        .into_iter()
-        .filter_map(|item| match item {
-            Item::Text(_, t) => Some(t),
-            Item::Image(..) => None,
-        })
-        .collect();
+    let table = read_table(data, separator)?;
+    let column = |name: &str| -> anyhow::Result<Vec<String>> {
+        Ok(texts_of(&table, data, name)?
+            .into_iter()
+            .filter_map(|item| match item {
+                Item::Text(_, t) => Some(t),
+                Item::Image(..) => None,
+            })
+            .collect())
+    };
+    let texts = column(&args.column)?;
     let mut mapping: Vec<(String, u8)> = Vec::new();
     for pair in &args.labels {
         let (value, class) = pair.split_once('=').ok_or_else(|| {
@@ -776,13 +771,7 @@ fn labelled_texts(
         })?;
         mapping.push((value.to_string(), index as u8));
     }
-    let labels: Vec<String> = table_column(data, &args.label_column, separator)?
-        .into_iter()
-        .filter_map(|item| match item {
-            Item::Text(_, t) => Some(t),
-            Item::Image(..) => None,
-        })
-        .collect();
+    let labels = column(&args.label_column)?;
     let labels = labels
         .iter()
         .enumerate()
