@@ -15,6 +15,7 @@ pub mod mnist;
 pub mod pairs;
 pub mod split;
 pub mod synthetic;
+pub mod table;
 pub mod text;
 
 pub use batch::{ImageBatch, ImageBatcher, Normalization};

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::cells::CellKind;
 use crate::{
     Cnn, CnnConfig, GanConfig, Invalid, LanguageModelConfig, Mlp, MlpConfig, RecurrentClassifier,
-    RecurrentConfig, Seq2SeqConfig,
+    RecurrentConfig, Seq2SeqConfig, Tabular, TabularConfig,
 };
 
 /// Which model to build; `kind` picks the variant in serialised form. Classifiers: image
@@ -19,6 +19,8 @@ pub enum ModelConfig {
     Rnn(RecurrentConfig),
     Lstm(RecurrentConfig),
     Gru(RecurrentConfig),
+    /// Tables: category embeddings and numbers into an MLP.
+    Tabular(TabularConfig),
     #[serde(rename = "language_model")]
     LanguageModel(LanguageModelConfig),
     Seq2seq(Seq2SeqConfig),
@@ -47,12 +49,15 @@ impl CustomConfig {
 }
 
 /// What a classifier reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputShape {
     /// `[channels, height, width]`.
     Image([usize; 3]),
     /// Token ids below `vocab`.
     Tokens { vocab: usize },
+    /// Table rows: `numeric` numbers and one level id per categorical column, below that
+    /// column's entry in `levels`.
+    Table { numeric: usize, levels: Vec<usize> },
 }
 
 impl Inputs {
@@ -61,6 +66,7 @@ impl Inputs {
         let found = match inputs {
             Inputs::Images(_) => "images",
             Inputs::Tokens { .. } => "token ids",
+            Inputs::Table { .. } => "table rows",
         };
         Invalid::new(
             "model.kind",
@@ -79,6 +85,11 @@ pub enum Inputs {
         ids: Tensor<2, Int>,
         lengths: Vec<usize>,
     },
+    /// Standardised numbers `[batch, numeric]` and level ids `[batch, categorical columns]`.
+    Table {
+        numeric: Tensor<2>,
+        categories: Tensor<2, Int>,
+    },
 }
 
 impl ModelConfig {
@@ -87,6 +98,7 @@ impl ModelConfig {
             ModelConfig::Mlp(c) => c.validate(),
             ModelConfig::Cnn(c) => c.validate(),
             ModelConfig::Rnn(c) | ModelConfig::Lstm(c) | ModelConfig::Gru(c) => c.validate(),
+            ModelConfig::Tabular(c) => c.validate(),
             ModelConfig::LanguageModel(c) => c.validate(),
             ModelConfig::Seq2seq(c) => c.validate(),
             ModelConfig::Gan(c) => c.validate(),
@@ -101,6 +113,7 @@ impl ModelConfig {
             ModelConfig::Rnn(_) => "rnn",
             ModelConfig::Lstm(_) => "lstm",
             ModelConfig::Gru(_) => "gru",
+            ModelConfig::Tabular(_) => "tabular",
             ModelConfig::LanguageModel(_) => "language_model",
             ModelConfig::Seq2seq(_) => "seq2seq",
             ModelConfig::Gan(_) => "gan",
@@ -116,7 +129,7 @@ impl ModelConfig {
         }
     }
 
-    /// Whether the model reads token ids (else images).
+    /// Whether the model reads token ids.
     pub fn reads_tokens(&self) -> bool {
         matches!(
             self,
@@ -149,22 +162,26 @@ impl ModelConfig {
                 ),
             )
         };
-        let recurrent = |cell, config: &RecurrentConfig| match input {
+        let recurrent = |cell, config: &RecurrentConfig| match &input {
             InputShape::Tokens { vocab } => Ok(Classifier::Recurrent(
-                config.init(cell, vocab, classes, device),
+                config.init(cell, *vocab, classes, device),
             )),
-            InputShape::Image(_) => Err(mismatch("token ids")),
+            _ => Err(mismatch("token ids")),
         };
-        Ok(match (self, input) {
+        Ok(match (self, &input) {
             (ModelConfig::Mlp(c), InputShape::Image(shape)) => {
                 Classifier::Mlp(c.init(shape.iter().product(), classes, device))
             }
             (ModelConfig::Cnn(c), InputShape::Image(shape)) => {
-                Classifier::Cnn(c.init(shape, classes, device)?)
+                Classifier::Cnn(c.init(*shape, classes, device)?)
             }
-            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), InputShape::Tokens { .. }) => {
+            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), _) => {
                 return Err(mismatch("images"));
             }
+            (ModelConfig::Tabular(c), InputShape::Table { numeric, levels }) => {
+                Classifier::Tabular(c.init(*numeric, levels, classes, device))
+            }
+            (ModelConfig::Tabular(_), _) => return Err(mismatch("table rows")),
             (ModelConfig::Rnn(r), _) => recurrent(CellKind::Rnn, r)?,
             (ModelConfig::Lstm(r), _) => recurrent(CellKind::Lstm, r)?,
             (ModelConfig::Gru(r), _) => recurrent(CellKind::Gru, r)?,
@@ -192,6 +209,7 @@ pub enum Classifier {
     Mlp(Mlp),
     Cnn(Cnn),
     Recurrent(RecurrentClassifier),
+    Tabular(Tabular),
 }
 
 impl Classifier {
@@ -202,6 +220,13 @@ impl Classifier {
             (Classifier::Mlp(m), Inputs::Images(images)) => m.forward(images.flatten(1, 3)),
             (Classifier::Cnn(m), Inputs::Images(images)) => m.forward(images),
             (Classifier::Recurrent(m), Inputs::Tokens { ids, lengths }) => m.forward(ids, &lengths),
+            (
+                Classifier::Tabular(m),
+                Inputs::Table {
+                    numeric,
+                    categories,
+                },
+            ) => m.forward(numeric, categories),
             (model, inputs) => return Err(Inputs::mismatch(model.reads(), &inputs)),
         })
     }
@@ -212,6 +237,10 @@ impl Classifier {
             Classifier::Mlp(m) => m.pytorch(),
             Classifier::Cnn(m) => m.pytorch(),
             Classifier::Recurrent(m) => m.pytorch(),
+            Classifier::Tabular(_) => Err(Invalid::new(
+                "model.kind",
+                "a tabular model has no PyTorch export yet",
+            )),
         }
     }
 
@@ -219,6 +248,7 @@ impl Classifier {
     pub fn reads(&self) -> &'static str {
         match self {
             Classifier::Recurrent(_) => "token ids",
+            Classifier::Tabular(_) => "table rows",
             _ => "images",
         }
     }
@@ -232,7 +262,7 @@ impl Classifier {
         match self {
             Classifier::Mlp(m) => Some(m.features(images.flatten(1, 3))),
             Classifier::Cnn(m) => Some(m.features(images)),
-            Classifier::Recurrent(_) => None,
+            Classifier::Recurrent(_) | Classifier::Tabular(_) => None,
         }
     }
 }

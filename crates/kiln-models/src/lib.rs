@@ -18,6 +18,7 @@ pub mod portable;
 pub mod pytorch;
 mod recurrent;
 pub mod seq2seq;
+mod tabular;
 
 pub use activation::ActivationKind;
 pub use cells::{CellKind, CellState};
@@ -29,3 +30,4 @@ pub use language_model::{LanguageModel, LanguageModelConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use recurrent::{Pooling, RecurrentClassifier, RecurrentConfig};
 pub use seq2seq::{AttentionKind, Encoded, Seq2Seq, Seq2SeqConfig};
+pub use tabular::{Tabular, TabularConfig, embedding_width};

@@ -126,7 +126,11 @@ pub fn export(
             "{}: there is no PyTorch twin of the encoder-decoder; compare it on kiln's backends with `bench --backends`",
             loaded.file.display()
         ),
-        DataConfig::Mnist(_) | DataConfig::Imdb(_) => {
+        DataConfig::Table(_) => anyhow::bail!(
+            "{}: there is no PyTorch twin of the tabular model; compare it on kiln's backends with `bench --backends`",
+            loaded.file.display()
+        ),
+        DataConfig::Mnist(_) | DataConfig::Imdb(_) | DataConfig::Texts(_) => {
             let prepared = Prepared::load(exp)?;
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             let [train, _, _] = prepared.batches(exp, eval_size);
@@ -153,6 +157,9 @@ pub fn export(
                             let shape = BatchShape::Tokens { dims, outputs };
                             (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
                         }
+                        Inputs::Table { .. } => {
+                            anyhow::bail!("table rows have no PyTorch workload")
+                        }
                     };
                     let y_shape = vec![x_shape[0]];
                     let (x, y) = write(i, x, y)?;
@@ -171,7 +178,7 @@ pub fn export(
             }
             let vocab = match prepared.input_shape() {
                 InputShape::Tokens { vocab } => Some(vocab),
-                InputShape::Image(_) => None,
+                _ => None,
             };
             (classes, vocab, "samples")
         }

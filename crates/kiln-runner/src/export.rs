@@ -21,7 +21,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::predict::Ready;
 use crate::preprocessing::{Normalize, Preprocessing};
-use crate::schema::{DataConfig, TokenizerKind, TruncateKind};
+use crate::schema::{TokenizerKind, TruncateKind};
 
 /// model.py's text preparation (kiln's tokenizers ported, vocab.txt, truncation), with the
 /// run's settings put in for the `@NAME@` marks.
@@ -144,9 +144,9 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
         }
         Preprocessing::Text { .. } => {
             let vocab = ready.run.vocabulary(ready.run.run.vocabulary())?.len() as u32;
-            let time = match &ready.run.experiment.data {
-                DataConfig::Imdb(d) => d.max_len.min(24),
-                _ => 24,
+            let time = match ready.run.experiment.data.text_shape() {
+                Some(d) => d.max_len.min(24),
+                None => 24,
             };
             let lengths: Vec<usize> = (0..EXAMPLES)
                 .map(|i| (time - i * time / EXAMPLES).max(1))
@@ -183,6 +183,7 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
                 named,
             )
         }
+        Preprocessing::Table { .. } => anyhow::bail!("a table run has no PyTorch export"),
     };
     let logits = ready
         .model
@@ -281,8 +282,8 @@ def preprocess(pixels):
             )?;
         }
         Preprocessing::Text { .. } => {
-            let DataConfig::Imdb(d) = &ready.run.experiment.data else {
-                anyhow::bail!("a text classifier that did not learn from reviews");
+            let Some(d) = ready.run.experiment.data.text_shape() else {
+                anyhow::bail!("a text classifier that did not learn from labelled texts");
             };
             let (keep, cut) = match d.truncate {
                 TruncateKind::Head => ("ids[-MAX_LEN:]", "their beginning"),
@@ -302,6 +303,7 @@ def preprocess(pixels):
                     .replace("@KEEP@", keep),
             );
         }
+        Preprocessing::Table { .. } => anyhow::bail!("a table run has no PyTorch export"),
     }
     // PEP 8's two blank lines before a top-level definition.
     s.truncate(s.trim_end().len());

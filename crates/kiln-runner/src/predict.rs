@@ -20,7 +20,6 @@ use serde::Serialize;
 use crate::finished::Finished;
 use crate::prepare::{review_tokenizer, truncation};
 use crate::preprocessing::Preprocessing;
-use crate::schema::DataConfig;
 
 /// How `predict` prints its answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,6 +94,9 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
         Preprocessing::Text { .. } => InputShape::Tokens {
             vocab: run.vocabulary(run.run.vocabulary())?.len(),
         },
+        Preprocessing::Table { .. } => {
+            return Err(run.not_for(command, "an image or text classifier run"));
+        }
     };
     let model = exp
         .model
@@ -129,6 +131,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
     let items = match &pre {
         Preprocessing::Image { shape, .. } => read_images(&args.inputs, *shape, args.invert)?,
         Preprocessing::Text { .. } => read_texts(&args.inputs, &args.column)?,
+        Preprocessing::Table { .. } => Vec::new(),
     };
     anyhow::ensure!(!items.is_empty(), "nothing to predict: no inputs given");
 
@@ -155,9 +158,9 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             forward(&model, &batcher, &device)?
         }
         Preprocessing::Text { .. } => {
-            let DataConfig::Imdb(d) = &exp.data else {
+            let Some(d) = exp.data.text_shape() else {
                 anyhow::bail!(
-                    "{}: a text classifier that did not learn from reviews",
+                    "{}: a text classifier that did not learn from labelled texts",
                     dir.display()
                 );
             };
@@ -174,6 +177,12 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             let labels = vec![0u8; seqs.len()];
             let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
             forward(&model, &batcher, &device)?
+        }
+        Preprocessing::Table { .. } => {
+            anyhow::bail!(
+                "{}: a table run; `predict` reads images and texts",
+                dir.display()
+            )
         }
     };
 
@@ -203,7 +212,7 @@ fn review_batches<'a>(
     seqs: &'a [Vec<u32>],
     labels: &'a [u8],
     size: usize,
-    d: &crate::schema::ImdbSettings,
+    d: crate::schema::TextShape,
 ) -> SequenceBatcher<'a> {
     SequenceBatcher::new(seqs, labels, (0..seqs.len()).collect(), size, d.max_len)
         .truncate(truncation(d.truncate))
@@ -556,9 +565,9 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
             run_evaluation(&model, &batcher, exp, classes.len(), &device)?
         }
         Preprocessing::Text { .. } => {
-            let DataConfig::Imdb(d) = &exp.data else {
+            let Some(d) = exp.data.text_shape() else {
                 anyhow::bail!(
-                    "{}: a text classifier that did not learn from reviews",
+                    "{}: a text classifier that did not learn from labelled texts",
                     dir.display()
                 );
             };
@@ -570,6 +579,12 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
             let batcher =
                 review_batches(&seqs, &labels, exp.train.eval_batch_size, d).bucket(d.bucket);
             run_evaluation(&model, &batcher, exp, classes.len(), &device)?
+        }
+        Preprocessing::Table { .. } => {
+            anyhow::bail!(
+                "{}: a table run; `evaluate` reads images and texts",
+                dir.display()
+            )
         }
     };
 

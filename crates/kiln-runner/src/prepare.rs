@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use kiln_data::split::shuffled;
+use kiln_data::table::TableBatcher;
 use kiln_data::text::{
     CharTokenizer, Pretrained, SequenceBatcher, Tokenizer, Truncate, Vocabulary, WordTokenizer,
     load_glove,
@@ -15,6 +16,7 @@ use kiln_models::InputShape;
 use kiln_train::Batches;
 
 use crate::datasets;
+use crate::own_files::{self, TableData};
 use crate::progress::DownloadBar;
 use crate::schema::{
     CorpusSettings, DataConfig, Experiment, ImdbSettings, NormalizeKind, Problem, TokenizerKind,
@@ -31,14 +33,16 @@ pub struct ImageData {
 pub struct TextData {
     pub vocab: Vocabulary,
     pub tokenizer: Box<dyn Tokenizer>,
-    train: Vec<Vec<u32>>,
-    train_labels: Vec<u8>,
-    test: Vec<Vec<u32>>,
-    test_labels: Vec<u8>,
+    pub(crate) train: Vec<Vec<u32>>,
+    pub(crate) train_labels: Vec<u8>,
+    pub(crate) test: Vec<Vec<u32>>,
+    pub(crate) test_labels: Vec<u8>,
     pub pretrained: Option<Pretrained>,
-    max_len: usize,
-    truncate: Truncate,
-    bucket: bool,
+    pub(crate) max_len: usize,
+    pub(crate) truncate: Truncate,
+    pub(crate) bucket: bool,
+    /// One name per class, label 0 first.
+    pub classes: Vec<String>,
 }
 
 /// A corpus as token ids, split contiguously.
@@ -67,10 +71,11 @@ pub struct PairData {
     pub longest_target: usize,
 }
 
-/// A classifier's data: images or labelled token sequences.
+/// A classifier's data: images, labelled token sequences or table rows.
 pub enum Data {
     Images(ImageData),
     Text(TextData),
+    Table(TableData),
 }
 
 /// How a generative dataset's text becomes tokens: the dataset's `tokenizer` (words for
@@ -144,6 +149,10 @@ impl Prepared {
                 })
             }
             DataConfig::Imdb(d) => Self::load_imdb(exp, d),
+            DataConfig::Texts(d) => own_files::load_texts(exp, d),
+            DataConfig::Table(d) => {
+                own_files::load_table(exp, d, kiln_data::table::TargetKind::Classes)
+            }
             other => anyhow::bail!(
                 "the {} dataset is not labelled for a classifier",
                 other.kind().name()
@@ -353,6 +362,7 @@ impl Prepared {
                 max_len: d.max_len,
                 truncate: truncation(d.truncate),
                 bucket: d.bucket,
+                classes: vec!["neg".into(), "pos".into()],
             }),
             train_idx,
             val_idx,
@@ -366,13 +376,23 @@ impl Prepared {
             Data::Text(d) => InputShape::Tokens {
                 vocab: d.vocab.len(),
             },
+            Data::Table(d) => InputShape::Table {
+                numeric: d.codec.numeric_width(),
+                levels: d.codec.cardinalities(),
+            },
         }
     }
 
+    /// The class names, label 0 first (empty for a regression table).
     pub fn class_names(&self) -> Vec<String> {
         match &self.data {
             Data::Images(d) => d.classes.clone(),
-            Data::Text(_) => vec!["neg".into(), "pos".into()],
+            Data::Text(d) => d.classes.clone(),
+            Data::Table(d) => d
+                .codec
+                .class_names()
+                .map(<[String]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 
@@ -425,6 +445,15 @@ impl Prepared {
                     )),
                 ]
             }
+            Data::Table(d) => [
+                Box::new(TableBatcher::new(
+                    &d.rows,
+                    self.train_idx.clone(),
+                    train_size,
+                )),
+                Box::new(TableBatcher::new(&d.rows, self.val_idx.clone(), eval_size)),
+                Box::new(TableBatcher::new(&d.rows, d.test_idx.clone(), eval_size)),
+            ],
         }
     }
 }

@@ -23,6 +23,12 @@ pub enum Preprocessing {
     Text {
         classes: Vec<String>,
     },
+    /// A table's columns, fill values, statistics and category levels, learnt from the
+    /// training rows.
+    Table {
+        codec: kiln_data::table::TableCodec,
+        classes: Vec<String>,
+    },
 }
 
 /// [`Normalization`] as the record writes it.
@@ -56,7 +62,9 @@ impl From<Normalize> for Normalization {
 impl Preprocessing {
     pub fn classes(&self) -> &[String] {
         match self {
-            Preprocessing::Image { classes, .. } | Preprocessing::Text { classes } => classes,
+            Preprocessing::Image { classes, .. }
+            | Preprocessing::Text { classes }
+            | Preprocessing::Table { classes, .. } => classes,
         }
     }
 

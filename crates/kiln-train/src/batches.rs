@@ -2,7 +2,7 @@
 //! model inputs in a seeded order.
 
 use burn::tensor::{Device, Int, Tensor};
-use kiln_data::{ImageBatcher, text::SequenceBatcher};
+use kiln_data::{ImageBatcher, table::TableBatcher, text::SequenceBatcher};
 use kiln_models::Inputs;
 
 /// A labelled batch of model inputs.
@@ -62,6 +62,30 @@ impl Batches for SequenceBatcher<'_> {
             inputs: Inputs::Tokens {
                 ids: b.tokens,
                 lengths: b.lengths,
+            },
+            targets: b.targets,
+            labels: b.labels,
+            len: b.len,
+        }
+    }
+}
+
+impl Batches for TableBatcher<'_> {
+    fn len(&self) -> usize {
+        TableBatcher::len(self)
+    }
+    fn num_batches(&self) -> usize {
+        TableBatcher::num_batches(self)
+    }
+    fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
+        TableBatcher::order(self, seed)
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> Batch {
+        let b = TableBatcher::batch(self, indices, device);
+        Batch {
+            inputs: Inputs::Table {
+                numeric: b.numeric,
+                categories: b.categories,
             },
             targets: b.targets,
             labels: b.labels,

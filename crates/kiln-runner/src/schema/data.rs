@@ -24,6 +24,10 @@ pub enum DataConfig {
     Pairs(PairsSettings),
     /// Sequence problems made from the seed, for an encoder-decoder.
     Synthetic(SyntheticSettings),
+    /// Your own table (CSV, TSV, Parquet or JSON lines): a target column and features.
+    Table(TableSettings),
+    /// Your own labelled texts: a table file with a text column and a label column.
+    Texts(TextsSettings),
 }
 
 /// Which dataset, without its settings: what tasks declare they learn from.
@@ -34,6 +38,8 @@ pub enum DatasetKind {
     Corpus,
     Pairs,
     Synthetic,
+    Table,
+    Texts,
 }
 
 impl DatasetKind {
@@ -44,6 +50,8 @@ impl DatasetKind {
             DatasetKind::Corpus => "corpus",
             DatasetKind::Pairs => "pairs",
             DatasetKind::Synthetic => "synthetic",
+            DatasetKind::Table => "table",
+            DatasetKind::Texts => "texts",
         }
     }
 }
@@ -221,6 +229,143 @@ pub struct SyntheticSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSettings {
+    /// The training file (.csv, .tsv, .parquet or .jsonl). A relative path is read from the
+    /// working directory.
+    pub path: PathBuf,
+    /// A test file with the same columns; without one, `test_fraction` of `path`'s rows
+    /// are held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// A validation file with the same columns; without one, `validation_fraction` of the
+    /// training rows are held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<PathBuf>,
+    /// The column to predict: a class for classification, one or more numeric columns
+    /// (a list) for regression.
+    #[serde(deserialize_with = "one_or_many")]
+    pub target: Vec<String>,
+    /// The feature columns; by default every column but the target and `ignore`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Columns read as categories whatever their type (e.g. numeric codes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
+    /// Columns read as numbers whatever their type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numeric: Vec<String>,
+    /// Columns that are not features (identifiers, leaks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// Integer columns with at most this many distinct values are categories, not numbers;
+    /// text and true/false columns always are.
+    #[serde(default = "default_max_levels")]
+    pub max_levels: usize,
+    #[serde(default = "default_table_test_fraction")]
+    pub test_fraction: f64,
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Hold out the same share of every class (classification only).
+    #[serde(default = "yes")]
+    pub stratify: bool,
+    /// `utf-8` or `latin-1`, for CSV, TSV and JSON lines.
+    #[serde(default)]
+    pub encoding: TextEncoding,
+    /// Use only the first N training rows (after the splits), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextsSettings {
+    /// The training file (.csv, .tsv, .parquet or .jsonl) with a text and a label column. A
+    /// relative path is read from the working directory.
+    pub path: PathBuf,
+    /// A test file with the same columns; without one, `test_fraction` of `path`'s rows
+    /// are held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// A validation file; without one, `validation_fraction` of the training rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<PathBuf>,
+    /// The column holding the texts.
+    #[serde(default = "default_text_column")]
+    pub text: String,
+    /// The column holding each text's class name.
+    #[serde(default = "default_label_column")]
+    pub label: String,
+    #[serde(default)]
+    pub encoding: TextEncoding,
+    #[serde(default = "default_table_test_fraction")]
+    pub test_fraction: f64,
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Hold out the same share of every class.
+    #[serde(default = "yes")]
+    pub stratify: bool,
+    /// Use only the first N training texts (after the splits), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// How text becomes tokens: `word` (lower-cased words and punctuation) or `char`; HTML
+    /// is removed either way.
+    #[serde(default)]
+    pub tokenizer: TokenizerKind,
+    /// The vocabulary's size, the four special tokens included.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Tokens seen fewer times in the training split are `<unk>`.
+    #[serde(default = "default_min_freq")]
+    pub min_freq: u64,
+    /// Texts are cut to this many tokens.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// Which end of a long text is cut: `head` keeps the last `max_len` tokens.
+    #[serde(default)]
+    pub truncate: TruncateKind,
+    /// Batch texts of similar length together.
+    #[serde(default = "yes")]
+    pub bucket: bool,
+    /// A GloVe-format text file of word vectors for the embedding's initial rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_embeddings: Option<PathBuf>,
+}
+
+/// How a text file's bytes are characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TextEncoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+impl From<TextEncoding> for kiln_data::table::Encoding {
+    fn from(e: TextEncoding) -> Self {
+        match e {
+            TextEncoding::Utf8 => kiln_data::table::Encoding::Utf8,
+            TextEncoding::Latin1 => kiln_data::table::Encoding::Latin1,
+        }
+    }
+}
+
+/// A column name or a list of them.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Problem {
     /// `a+b` -> the sum.
@@ -252,6 +397,16 @@ pub struct Strings {
     pub max_length: usize,
     #[serde(default = "default_alphabet")]
     pub alphabet: usize,
+}
+
+/// How a text classifier's texts became token sequences: what prediction and export repeat
+/// on new text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextShape {
+    pub tokenizer: TokenizerKind,
+    pub max_len: usize,
+    pub truncate: TruncateKind,
+    pub bucket: bool,
 }
 
 /// How a labelled training set gives up its validation items: a seeded share, or one fold
@@ -309,6 +464,8 @@ impl DataConfig {
             DataConfig::Corpus(_) => DatasetKind::Corpus,
             DataConfig::Pairs(_) => DatasetKind::Pairs,
             DataConfig::Synthetic(_) => DatasetKind::Synthetic,
+            DataConfig::Table(_) => DatasetKind::Table,
+            DataConfig::Texts(_) => DatasetKind::Texts,
         }
     }
 
@@ -319,6 +476,8 @@ impl DataConfig {
             DataConfig::Corpus(d) => d.validation_fraction,
             DataConfig::Pairs(d) => d.validation_fraction,
             DataConfig::Synthetic(d) => d.validation_fraction,
+            DataConfig::Table(d) => d.validation_fraction,
+            DataConfig::Texts(d) => d.validation_fraction,
         }
     }
 
@@ -330,6 +489,8 @@ impl DataConfig {
             DataConfig::Corpus(d) => d.train_limit,
             DataConfig::Pairs(d) => d.train_limit,
             DataConfig::Synthetic(d) => d.train_limit,
+            DataConfig::Table(d) => d.train_limit,
+            DataConfig::Texts(d) => d.train_limit,
         }
     }
 
@@ -339,6 +500,8 @@ impl DataConfig {
         match self {
             DataConfig::Pairs(d) => Some(d.test_fraction),
             DataConfig::Synthetic(d) => Some(d.test_fraction),
+            DataConfig::Table(d) => Some(d.test_fraction),
+            DataConfig::Texts(d) => Some(d.test_fraction),
             _ => None,
         }
     }
@@ -349,6 +512,26 @@ impl DataConfig {
             DataConfig::Imdb(d) => Some((d.vocab_size, d.min_freq)),
             DataConfig::Corpus(d) => Some((d.vocab_size, d.min_freq)),
             DataConfig::Pairs(d) => Some((d.vocab_size, d.min_freq)),
+            DataConfig::Texts(d) => Some((d.vocab_size, d.min_freq)),
+            _ => None,
+        }
+    }
+
+    /// Tokenisation and length of a labelled text dataset.
+    pub fn text_shape(&self) -> Option<TextShape> {
+        match self {
+            DataConfig::Imdb(d) => Some(TextShape {
+                tokenizer: d.tokenizer,
+                max_len: d.max_len,
+                truncate: d.truncate,
+                bucket: d.bucket,
+            }),
+            DataConfig::Texts(d) => Some(TextShape {
+                tokenizer: d.tokenizer,
+                max_len: d.max_len,
+                truncate: d.truncate,
+                bucket: d.bucket,
+            }),
             _ => None,
         }
     }
@@ -405,6 +588,26 @@ impl DataConfig {
             }
             DataConfig::Mnist(_) => {}
             DataConfig::Imdb(d) => at_least_one.push(("max_len", Some(d.max_len))),
+            DataConfig::Texts(d) => {
+                at_least_one.push(("max_len", Some(d.max_len)));
+                if d.text == d.label {
+                    return Err(Invalid::new(
+                        "label",
+                        format!("`{}` is the text column too; name two columns", d.label),
+                    ));
+                }
+            }
+            DataConfig::Table(d) => {
+                if d.target.is_empty() {
+                    return Err(Invalid::new("target", "name at least one column"));
+                }
+                if let Some(c) = d.categorical.iter().find(|c| d.numeric.contains(c)) {
+                    return Err(Invalid::new(
+                        "numeric",
+                        format!("`{c}` is listed in data.categorical too"),
+                    ));
+                }
+            }
             DataConfig::Corpus(d) => at_least_one.push(("seq_len", Some(d.seq_len))),
             DataConfig::Pairs(d) => {
                 at_least_one.extend([("max_chars", d.max_chars), ("max_words", d.max_words)])
@@ -492,6 +695,18 @@ fn default_validation_fraction() -> f64 {
 }
 fn default_test_fraction() -> f64 {
     0.1
+}
+fn default_table_test_fraction() -> f64 {
+    0.2
+}
+fn default_max_levels() -> usize {
+    10
+}
+fn default_text_column() -> String {
+    "text".into()
+}
+fn default_label_column() -> String {
+    "label".into()
 }
 fn default_vocab_size() -> usize {
     20_000

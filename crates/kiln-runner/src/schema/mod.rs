@@ -19,7 +19,7 @@ pub use cluster::ClusterSettings;
 pub use data::{
     AdditionProblem, CorpusSettings, DataConfig, DataSource, DatasetKind, ImdbSettings,
     MnistSettings, NormalizeKind, PairsSettings, Problem, Split, Strings, SyntheticSettings,
-    TokenizerKind, TruncateKind,
+    TableSettings, TextEncoding, TextShape, TextsSettings, TokenizerKind, TruncateKind,
 };
 
 /// An experiment as loaded: the resolved config and where it came from.

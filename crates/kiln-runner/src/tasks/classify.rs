@@ -36,6 +36,8 @@ impl TaskKind for Classification {
         &[
             (DatasetKind::Mnist, &["mlp", "cnn"]),
             (DatasetKind::Imdb, &["rnn", "lstm", "gru"]),
+            (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
+            (DatasetKind::Table, &["tabular"]),
         ]
     }
 
@@ -75,7 +77,7 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
             test,
             image: match self.prepared.input_shape() {
                 InputShape::Image(shape) => Some(shape),
-                InputShape::Tokens { .. } => None,
+                _ => None,
             },
         }
     }
@@ -94,6 +96,10 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
                 classes,
             },
             Data::Text(_) => Preprocessing::Text { classes },
+            Data::Table(d) => Preprocessing::Table {
+                codec: d.codec.clone(),
+                classes,
+            },
         }
         .write(run)?;
         let classes = prepared.class_names().len();

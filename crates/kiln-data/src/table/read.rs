@@ -1,0 +1,250 @@
+//! Reading a user's table file into a polars frame: CSV, TSV, Parquet or JSON lines, chosen
+//! by the file's extension. Text is checked to be in the declared encoding first, so a bad
+//! byte is named by its line and offset rather than by polars' parser.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::DataError;
+
+/// How a text file's bytes are characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Utf8,
+    /// ISO-8859-1: every byte is the character of the same number.
+    Latin1,
+}
+
+/// The file formats a table may come in, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Csv,
+    Tsv,
+    Parquet,
+    JsonLines,
+}
+
+impl TableFormat {
+    pub const EXTENSIONS: &'static str = ".csv, .tsv, .tab, .parquet, .pq, .jsonl or .ndjson";
+
+    pub fn of(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_string_lossy().to_lowercase();
+        Some(match ext.as_str() {
+            "csv" | "txt" => TableFormat::Csv,
+            "tsv" | "tab" => TableFormat::Tsv,
+            "parquet" | "pq" => TableFormat::Parquet,
+            "jsonl" | "ndjson" => TableFormat::JsonLines,
+            _ => return None,
+        })
+    }
+}
+
+/// The table in `path`, every column as the file types it (numbers, strings, booleans),
+/// with empty cells as nulls.
+pub fn read_table(path: &Path, encoding: Encoding) -> Result<DataFrame, DataError> {
+    let invalid = |message: String| DataError::Invalid {
+        what: path.display().to_string(),
+        message,
+    };
+    let format = TableFormat::of(path).ok_or_else(|| {
+        invalid(format!(
+            "not a table file kiln reads: the name should end in {}",
+            TableFormat::EXTENSIONS
+        ))
+    })?;
+    let frame = match format {
+        TableFormat::Parquet => {
+            let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+            ParquetReader::new(file)
+                .finish()
+                .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?
+        }
+        TableFormat::Csv | TableFormat::Tsv => {
+            let text = read_text(path, encoding)?;
+            let separator = if format == TableFormat::Tsv {
+                b'\t'
+            } else {
+                b','
+            };
+            check_header(path, &text, separator)?;
+            CsvReadOptions::default()
+                .with_has_header(true)
+                // Every row decides a column's type: a code that turns into text on row
+                // 50,000 must not fail the read or be cut to a number.
+                .with_infer_schema_length(None)
+                .with_parse_options(
+                    CsvParseOptions::default()
+                        .with_separator(separator)
+                        .with_truncate_ragged_lines(false),
+                )
+                .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
+                .finish()
+                .map_err(|e| invalid(csv_message(&e.to_string())))?
+        }
+        TableFormat::JsonLines => json_lines(path, &read_text(path, encoding)?)?,
+    };
+    if frame.width() == 0 {
+        return Err(invalid("the table has no columns".into()));
+    }
+    Ok(frame)
+}
+
+/// The file as UTF-8, transcoded from Latin-1 when asked; invalid UTF-8 is named by line
+/// and byte offset.
+pub fn read_text(path: &Path, encoding: Encoding) -> Result<String, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    match encoding {
+        Encoding::Latin1 => Ok(bytes.iter().map(|&b| b as char).collect()),
+        Encoding::Utf8 => {
+            let bytes = bytes
+                .strip_prefix(b"\xEF\xBB\xBF")
+                .map(<[u8]>::to_vec)
+                .unwrap_or(bytes);
+            String::from_utf8(bytes).map_err(|e| {
+                let offset = e.utf8_error().valid_up_to();
+                let bytes = e.as_bytes();
+                let line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+                DataError::Line {
+                    path: path.into(),
+                    line,
+                    expected: "UTF-8 text (set data.encoding = \"latin-1\" for a Latin-1 file)"
+                        .into(),
+                    found: format!(
+                        "byte 0x{:02X} at byte offset {offset}, which is not UTF-8",
+                        bytes[offset]
+                    ),
+                }
+            })
+        }
+    }
+}
+
+/// Refuses an empty file and duplicate or empty column names, which polars would rename
+/// or accept silently.
+fn check_header(path: &Path, text: &str, separator: u8) -> Result<(), DataError> {
+    let first = text.lines().next().unwrap_or("");
+    if first.trim().is_empty() {
+        return Err(DataError::Line {
+            path: path.into(),
+            line: 1,
+            expected: "a header row naming the columns".into(),
+            found: "an empty line".into(),
+        });
+    }
+    let names: Vec<&str> = first
+        .split(separator as char)
+        .map(|n| n.trim().trim_matches('"'))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in names.iter().enumerate() {
+        if !seen.insert(*name) {
+            return Err(DataError::Line {
+                path: path.into(),
+                line: 1,
+                expected: "a header with a different name for every column".into(),
+                found: format!("column {} named `{name}` again", i + 1),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// polars' CSV errors, with a hint for the common one: a row with more fields than the
+/// header (polars counts lines from 0 after the header in some messages; the text is kept).
+fn csv_message(error: &str) -> String {
+    let hint = if error.contains("more fields") || error.contains("fields") {
+        " (a row has a different number of fields than the header: check its quoting and separators)"
+    } else {
+        ""
+    };
+    format!("not a readable table: {error}{hint}")
+}
+
+/// One JSON object a line; a column for every key seen, null where a line lacks it.
+fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
+    use serde_json::Value;
+    let mut names: Vec<String> = Vec::new();
+    let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let found = |what: String| DataError::Line {
+            path: path.into(),
+            line: i + 1,
+            expected: "one JSON object per line".into(),
+            found: what,
+        };
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(map)) => {
+                for key in map.keys() {
+                    if !names.contains(key) {
+                        names.push(key.clone());
+                    }
+                }
+                rows.push(map);
+            }
+            Ok(other) => return Err(found(format!("a JSON {}", json_kind(&other)))),
+            Err(e) => return Err(found(format!("invalid JSON ({e})"))),
+        }
+    }
+    let columns = names
+        .iter()
+        .map(|name| {
+            let values: Vec<Option<&Value>> = rows
+                .iter()
+                .map(|r| r.get(name).filter(|v| !v.is_null()))
+                .collect();
+            let all = |f: fn(&Value) -> bool| values.iter().flatten().all(|v| f(v));
+            let name = PlSmallStr::from(name.as_str());
+            if all(Value::is_i64) {
+                Column::new(
+                    name,
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_i64))
+                        .collect::<Vec<_>>(),
+                )
+            } else if all(Value::is_number) {
+                Column::new(
+                    name,
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_f64))
+                        .collect::<Vec<_>>(),
+                )
+            } else if all(Value::is_boolean) {
+                Column::new(
+                    name,
+                    values
+                        .iter()
+                        .map(|v| v.and_then(Value::as_bool))
+                        .collect::<Vec<_>>(),
+                )
+            } else {
+                let text = |v: &Value| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Column::new(name, values.iter().map(|v| v.map(text)).collect::<Vec<_>>())
+            }
+        })
+        .collect();
+    DataFrame::new(rows.len(), columns).map_err(|e| DataError::Invalid {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "boolean",
+        _ => "null",
+    }
+}
