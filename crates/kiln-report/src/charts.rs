@@ -94,6 +94,15 @@ pub enum Chart {
         groups: Vec<String>,
         points: Vec<Point>,
     },
+    /// A regression's test rows: predicted against actual values with the diagonal where
+    /// they agree, or (`residuals`) actual minus predicted against predicted, around zero.
+    Fit {
+        title: String,
+        target: String,
+        actual: Vec<f64>,
+        predicted: Vec<f64>,
+        residuals: bool,
+    },
     /// `counts[actual][predicted]`, shaded by the share of each actual class's items.
     Confusion {
         title: String,
@@ -150,6 +159,13 @@ impl Chart {
                 groups,
                 points,
             } => scatter(&root, metric, parameter, groups, points),
+            Chart::Fit {
+                title,
+                target,
+                actual,
+                predicted,
+                residuals,
+            } => fit(&root, title, target, actual, predicted, *residuals),
             Chart::Confusion {
                 title,
                 classes,
@@ -510,6 +526,81 @@ where
             points,
         )
     }
+}
+
+fn fit<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    target: &str,
+    actual: &[f64],
+    predicted: &[f64],
+    residuals: bool,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let points: Vec<(f64, f64)> = if residuals {
+        predicted
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (*p, a - p))
+            .collect()
+    } else {
+        actual
+            .iter()
+            .zip(predicted)
+            .map(|(a, p)| (*a, *p))
+            .collect()
+    };
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        v.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    };
+    let (x_lo, x_hi) = span(&mut points.iter().map(|p| p.0));
+    let (y_lo, y_hi) = span(&mut points.iter().map(|p| p.1));
+    // Predicted against actual: one scale on both axes, so the diagonal is at 45 degrees.
+    let ((x_lo, x_hi), (y_lo, y_hi)) = if residuals {
+        (padded(x_lo, x_hi), padded(y_lo.min(0.0), y_hi.max(0.0)))
+    } else {
+        let both = padded(x_lo.min(y_lo), x_hi.max(y_hi));
+        (both, both)
+    };
+    let (x_desc, y_desc) = if residuals {
+        (
+            format!("predicted {target}"),
+            "actual - predicted".to_string(),
+        )
+    } else {
+        (format!("actual {target}"), format!("predicted {target}"))
+    };
+    let mut chart = frame(root, title.to_string(), 22)
+        .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| crate::render::number(*v))
+        .y_label_formatter(&|v| crate::render::number(*v))
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    let line = if residuals {
+        vec![(x_lo, 0.0), (x_hi, 0.0)]
+    } else {
+        vec![(x_lo, x_lo), (x_hi, x_hi)]
+    };
+    chart
+        .draw_series(LineSeries::new(line, BLACK.stroke_width(1)))
+        .map_err(e)?;
+    let c = color(0);
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&(x, y)| Circle::new((x, y), 2, c.mix(0.5).filled())),
+        )
+        .map_err(e)?;
+    Ok(())
 }
 
 fn scatter_on<DB: DrawingBackend, X>(

@@ -14,7 +14,7 @@ pub fn learning_curves(
     let curve = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<Vec<(f64, f64)>> {
         let points: Vec<(f64, f64)> = epochs
             .iter()
-            .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
+            .filter_map(|e| f(e).filter(|v| !v.is_nan()).map(|v| (e.epoch as f64, v)))
             .collect();
         if points.is_empty() {
             Vec::new()
@@ -43,6 +43,10 @@ pub fn learning_curves(
         )
     });
     for (name, train, validation) in charts {
+        // A metric the task does not report (a regression's accuracy) has no chart.
+        if train.is_empty() && validation.is_empty() {
+            continue;
+        }
         let chart = Chart::Curves {
             metric: name.to_string(),
             groups: vec![

@@ -594,7 +594,7 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
                 Chart::Scatter {
                     metric, parameter, ..
                 } => format!("{metric} against {parameter}"),
-                Chart::Confusion { title, .. } => title.clone(),
+                Chart::Confusion { title, .. } | Chart::Fit { title, .. } => title.clone(),
             };
             Ok((caption, chart.svg()?))
         })

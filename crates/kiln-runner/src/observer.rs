@@ -188,30 +188,31 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
         if let Some(span) = &self.training {
             span.pb_inc(1);
         }
-        let extra = |m: &kiln_train::SplitMetrics| -> String {
-            m.extra
+        // A regression has no accuracy: its own metrics say it.
+        let scores = |m: &kiln_train::SplitMetrics| -> String {
+            let accuracy = if m.accuracy.is_nan() {
+                String::new()
+            } else {
+                format!(" acc {:.2}%", m.accuracy * 100.0)
+            };
+            let extra: String = m
+                .extra
                 .iter()
                 .map(|(name, v)| format!(" {name} {v:.4}"))
-                .collect()
+                .collect();
+            format!("{accuracy}{extra}")
         };
         let val = r
             .validation
             .as_ref()
-            .map(|v| {
-                format!(
-                    " | val loss {:.4} acc {:.2}%{}",
-                    v.loss,
-                    v.accuracy * 100.0,
-                    extra(v)
-                )
-            })
+            .map(|v| format!(" | val loss {:.4}{}", v.loss, scores(v)))
             .unwrap_or_default();
         tracing::info!(
-            "epoch {}/{}: train loss {:.4} acc {:.2}%{val} | lr {:.2e} | {:.0} samples/s | {:.1} s{}",
+            "epoch {}/{}: train loss {:.4}{}{val} | lr {:.2e} | {:.0} samples/s | {:.1} s{}",
             r.epoch,
             self.epochs_total,
             r.train.loss,
-            r.train.accuracy * 100.0,
+            scores(&r.train),
             r.learning_rate,
             r.samples_per_second,
             r.epoch_seconds,

@@ -22,6 +22,8 @@ pub struct TableData {
     pub codec: TableCodec,
     pub rows: EncodedTable,
     pub test_idx: Vec<usize>,
+    /// Each test row's row in its own file (from 1, after the header), for the outputs.
+    pub test_rows: Vec<usize>,
 }
 
 /// Where each split's rows come from.
@@ -161,10 +163,12 @@ pub fn load_table(
         val_idx = (start..rows.rows).collect();
     }
     let mut test_idx = splits.test;
+    let mut test_rows: Vec<usize> = test_idx.iter().map(|&i| i + 1).collect();
     if let Some((f, path)) = &test_file {
         let start = rows.rows;
         rows.append(codec.encode(f, path, true)?);
         test_idx = (start..rows.rows).collect();
+        test_rows = (1..=f.height()).collect();
     }
     ensure_rows("test", test_idx.len(), d.test.as_deref().unwrap_or(&d.path))?;
     tracing::info!(
@@ -184,6 +188,7 @@ pub fn load_table(
             codec,
             rows,
             test_idx,
+            test_rows,
         }),
         train_idx: splits.train,
         val_idx,

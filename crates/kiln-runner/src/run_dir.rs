@@ -189,6 +189,11 @@ impl RunDir {
         Some((format!("samples after {name}"), last))
     }
     /// Every test pair with the model's output, tab-separated.
+    /// A table run's test rows: their row in the source file, actual and predicted values.
+    pub fn test_predictions(&self) -> PathBuf {
+        self.root.join("test_outputs.csv")
+    }
+
     pub fn test_outputs(&self) -> PathBuf {
         self.root.join("test_outputs.tsv")
     }

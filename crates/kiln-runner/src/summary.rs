@@ -6,6 +6,9 @@ use comfy_table::{Cell, CellAlignment, Table};
 use crate::run::RunSummary;
 
 pub fn table(s: &RunSummary) -> Table {
+    if s.test.accuracy.is_nan() {
+        return regression_table(s);
+    }
     let mut epochs = Table::new();
     epochs.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "epoch",
@@ -41,6 +44,49 @@ pub fn table(s: &RunSummary) -> Table {
     epochs
 }
 
+/// A regression's epochs: losses, then RMSE and R² in the targets' units.
+fn regression_table(s: &RunSummary) -> Table {
+    let mut epochs = Table::new();
+    epochs.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "epoch",
+        "train loss",
+        "train RMSE",
+        "val loss",
+        "val RMSE",
+        "val MAE",
+        "val R²",
+        "lr",
+        "samples/s",
+        "time s",
+    ]);
+    let show = |m: Option<&kiln_train::SplitMetrics>, name: &str| {
+        m.and_then(|m| m.get(name))
+            .map_or("-".into(), kiln_report::render::number)
+    };
+    for e in &s.outcome_epochs {
+        let val = e.validation.as_ref();
+        let mark = if e.epoch == s.best_epoch { " *" } else { "" };
+        epochs.add_row(
+            vec![
+                format!("{}{mark}", e.epoch),
+                format!("{:.4}", e.train.loss),
+                show(Some(&e.train), "rmse"),
+                val.map_or("-".into(), |v| format!("{:.4}", v.loss)),
+                show(val, "rmse"),
+                show(val, "mae"),
+                val.and_then(|v| v.get("r2"))
+                    .map_or("-".into(), |r2| format!("{r2:.4}")),
+                format!("{:.2e}", e.learning_rate),
+                format!("{:.0}", e.samples_per_second),
+                format!("{:.1}", e.epoch_seconds),
+            ]
+            .into_iter()
+            .map(|c| Cell::new(c).set_alignment(CellAlignment::Right)),
+        );
+    }
+    epochs
+}
+
 pub fn print(s: &RunSummary) {
     let mean_sps = s
         .outcome_epochs
@@ -61,11 +107,15 @@ pub fn print(s: &RunSummary) {
                 .map(|(name, v)| format!(", {name} {v:.4}")),
         )
         .collect();
+    let accuracy = if s.test.accuracy.is_nan() {
+        String::new()
+    } else {
+        format!(" accuracy {:.2}%,", s.test.accuracy * 100.0)
+    };
     println!(
-        "{}: {} accuracy {:.2}%, loss {:.4}{scores} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
+        "{}: {}{accuracy} loss {:.4}{scores} (best epoch {} of {}{}), {:.0} samples/s, training {:.1} s",
         s.experiment.name,
         s.test_split,
-        s.test.accuracy * 100.0,
         s.test.loss,
         s.best_epoch,
         s.outcome_epochs.len(),

@@ -11,6 +11,8 @@ pub struct Batch {
     pub targets: Tensor<1, Int>,
     /// The targets on the host, so metrics need not read them back from the device.
     pub labels: Vec<i64>,
+    /// Numeric targets `[batch, targets]`, standardised, for a regression.
+    pub values: Option<Tensor<2>>,
     pub len: usize,
 }
 
@@ -41,6 +43,7 @@ impl Batches for ImageBatcher<'_> {
             inputs: Inputs::Images(b.images),
             targets: b.targets,
             labels: b.labels,
+            values: None,
             len: b.len,
         }
     }
@@ -65,6 +68,7 @@ impl Batches for SequenceBatcher<'_> {
             },
             targets: b.targets,
             labels: b.labels,
+            values: None,
             len: b.len,
         }
     }
@@ -89,6 +93,7 @@ impl Batches for TableBatcher<'_> {
             },
             targets: b.targets,
             labels: b.labels,
+            values: b.values,
             len: b.len,
         }
     }

@@ -182,10 +182,15 @@ fn gamma_step() -> f64 {
 pub enum LossKind {
     #[default]
     CrossEntropy,
-    /// Mean squared error between the softmax of the logits and one-hot targets.
+    /// Mean squared error: between the softmax of the logits and one-hot targets for a
+    /// classifier; between prediction and target for a regression.
     Mse,
     /// Multi-class hinge (margin 1), as PyTorch's `MultiMarginLoss`.
     Hinge,
+    /// Regression: mean absolute error.
+    Mae,
+    /// Regression: Huber's loss with delta 1 (one standard deviation of the target).
+    Huber,
 }
 
 /// Gradient clipping, applied per parameter tensor as burn does.

@@ -16,6 +16,7 @@ mod loss;
 mod metrics;
 mod optim;
 mod records;
+mod regress;
 pub mod resume;
 mod schedule;
 mod translation;
@@ -33,6 +34,10 @@ pub use fit::{
 };
 pub use language::{LANGUAGE_METRICS, LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;
+pub use regress::{
+    REGRESSION_METRICS, RegressionSplits, Residuals, TargetScale, evaluate_regression,
+    fit_regression,
+};
 pub use resume::{Carried, CarriedReader, Moment, TrainingState};
 pub use translation::{
     Decoding, TRANSLATION_METRICS, Translated, Translation, beam_one, evaluate_translation,

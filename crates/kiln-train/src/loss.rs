@@ -8,9 +8,13 @@ impl LossKind {
     /// Mean loss of `logits` `[batch, classes]` against class indices `targets` `[batch]`.
     pub fn forward(self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         match self {
-            LossKind::CrossEntropy => CrossEntropyLossConfig::new()
-                .init(&logits.device())
-                .forward(logits, targets),
+            // Regression losses never reach a classifier: its task refuses them when the
+            // experiment is read.
+            LossKind::CrossEntropy | LossKind::Mae | LossKind::Huber => {
+                CrossEntropyLossConfig::new()
+                    .init(&logits.device())
+                    .forward(logits, targets)
+            }
             LossKind::Mse => {
                 let [_, classes] = logits.dims();
                 let one_hot: Tensor<2> = targets.one_hot::<2>(classes).float();

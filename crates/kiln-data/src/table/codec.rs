@@ -96,6 +96,8 @@ pub struct EncodedTable {
     pub labels: Vec<u32>,
     /// `rows x targets` standardised values (regression), else empty.
     pub values: Vec<f32>,
+    /// The same values as the file has them.
+    pub raw_values: Vec<f64>,
 }
 
 impl EncodedTable {
@@ -106,6 +108,7 @@ impl EncodedTable {
         self.categories.extend(other.categories);
         self.labels.extend(other.labels);
         self.values.extend(other.values);
+        self.raw_values.extend(other.raw_values);
     }
 }
 
@@ -522,7 +525,7 @@ impl TableCodec {
                     .unwrap_or(0);
             }
         }
-        let (mut labels, mut values) = (Vec::new(), Vec::new());
+        let (mut labels, mut values, mut raw_values) = (Vec::new(), Vec::new(), Vec::new());
         if with_target {
             match &self.target {
                 Target::Classes { column, names } => {
@@ -552,10 +555,12 @@ impl TableCodec {
                 Target::Values { columns, mean, std } => {
                     let t = columns.len();
                     values = vec![0f32; rows * t];
+                    raw_values = vec![0f64; rows * t];
                     for (k, name) in columns.iter().enumerate() {
                         for (r, v) in numbers(frame, name, path)?.iter().enumerate() {
                             let v = v.ok_or_else(|| at(path, r, name, "the target is missing"))?;
                             values[r * t + k] = ((v - mean[k]) / std[k]) as f32;
+                            raw_values[r * t + k] = v;
                         }
                     }
                 }
@@ -569,6 +574,7 @@ impl TableCodec {
             category_columns: ncat,
             labels,
             values,
+            raw_values,
         })
     }
 }

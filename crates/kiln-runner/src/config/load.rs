@@ -261,6 +261,9 @@ impl Source<'_> {
             }
             None => {}
         }
+        if figment.find_value("train.loss").is_err() {
+            experiment.train.loss = task.default_loss();
+        }
         crate::tasks::for_experiment(&experiment)
             .map(|_| ())
             .and_then(|()| experiment.validate())

@@ -45,6 +45,10 @@ impl TaskKind for Classification {
         CLASSIFICATION_METRICS
     }
 
+    fn check(&self, exp: &Experiment) -> Result<(), kiln_models::Invalid> {
+        super::classification_loss(exp)
+    }
+
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let prepared = Prepared::load(&loaded.experiment)?;
         let model = initial_model(loaded, &prepared)?;

@@ -99,6 +99,7 @@ impl TaskKind for LanguageModelling {
     }
 
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
+        super::classification_loss(exp)?;
         let settings: SampleSettings = exp.generation_as()?;
         settings.validate().map_err(|e| e.within("generation"))
     }

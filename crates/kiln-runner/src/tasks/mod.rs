@@ -12,6 +12,7 @@
 pub(crate) mod classify;
 mod gan;
 mod language;
+mod regression;
 mod translation;
 
 use std::path::Path;
@@ -23,7 +24,8 @@ use figment::Figment;
 use kiln_data::download::write_atomically;
 use kiln_models::Invalid;
 use kiln_train::{
-    EpochRecord, FitOutcome, Metric, SplitMetrics, StepObserver, Steps, TrainConfig, TrainError,
+    EpochRecord, FitOutcome, LossKind, Metric, SplitMetrics, StepObserver, Steps, TrainConfig,
+    TrainError,
 };
 use serde_json::json;
 
@@ -58,6 +60,7 @@ pub static TASKS: &[&dyn TaskKind] = &[
     &language::LanguageModelling,
     &translation::Translation,
     &gan::GanTask,
+    &regression::Regression,
 ];
 
 /// A kind of learning problem.
@@ -73,6 +76,10 @@ pub trait TaskKind: Sync {
     /// has no such settings.
     fn generation(&self, _figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
         None
+    }
+    /// The loss when the file names none.
+    fn default_loss(&self) -> LossKind {
+        LossKind::CrossEntropy
     }
     /// Checks of the experiment that only this task knows, by dotted key.
     fn check(&self, _exp: &Experiment) -> Result<(), Invalid> {
@@ -94,6 +101,25 @@ pub trait TaskKind: Sync {
         _out: &mut dyn std::io::Write,
     ) -> anyhow::Result<()> {
         Err(run.not_for("translate", "a seq2seq run"))
+    }
+}
+
+/// Refuses the regression losses for a task that predicts classes or tokens.
+pub(crate) fn classification_loss(exp: &Experiment) -> Result<(), Invalid> {
+    match exp.train.loss {
+        LossKind::Mae | LossKind::Huber => Err(Invalid::new(
+            "train.loss",
+            format!(
+                "`{}` is a regression loss; a {} task takes cross_entropy, mse or hinge",
+                if exp.train.loss == LossKind::Mae {
+                    "mae"
+                } else {
+                    "huber"
+                },
+                exp.task
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
