@@ -16,7 +16,14 @@ use crate::metrics_io::read_parquet;
 use crate::run_dir::RunDir;
 
 /// Metrics shown when `--metrics` is not given (those the index has).
-const DEFAULT_METRICS: &[&str] = &["test_accuracy", "test_loss", "samples_per_second", "wall_s"];
+const DEFAULT_METRICS: &[&str] = &[
+    "test_accuracy",
+    "test_loss",
+    "test_rmse",
+    "test_r2",
+    "samples_per_second",
+    "wall_s",
+];
 /// At most this many runs listed, with their configs, in a report: the page stays a page.
 const REPORT_RUNS: usize = 500;
 /// At most this many lines or bars in one chart: past it a chart stops being readable.
@@ -75,7 +82,7 @@ pub struct Selection {
     #[arg(short, long = "group-by", value_delimiter = ',', value_name = "KEYS")]
     pub group_by: Vec<String>,
     /// Metric columns to show (comma-separated); the first one is also the bars' and the
-    /// scatter's. Default: test_accuracy,test_loss,samples_per_second,wall_s.
+    /// scatter's. Default: test_accuracy,test_loss,test_rmse,test_r2,samples_per_second,wall_s (those the index has).
     #[arg(short, long, value_delimiter = ',', value_name = "COLUMNS")]
     pub metrics: Vec<String>,
     /// Sort by this column (a grouped metric sorts by its mean), highest first.
@@ -206,7 +213,10 @@ impl Selection {
                 .map(|m| m.to_string())
                 .collect();
             // Beside the run's own test accuracy and loss.
-            let at = metrics.len().min(2);
+            let at = metrics
+                .iter()
+                .position(|m| m == "test_loss")
+                .map_or(metrics.len().min(2), |p| p + 1);
             metrics.splice(at..at, evaluations);
             metrics
         } else {

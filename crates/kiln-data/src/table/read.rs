@@ -70,7 +70,7 @@ pub fn read_table(path: &Path, encoding: Encoding) -> Result<DataFrame, DataErro
                 b','
             };
             check_header(path, &text, separator)?;
-            CsvReadOptions::default()
+            let parsed = CsvReadOptions::default()
                 .with_has_header(true)
                 // Every row decides a column's type: a code that turns into text on row
                 // 50,000 must not fail the read or be cut to a number.
@@ -80,9 +80,28 @@ pub fn read_table(path: &Path, encoding: Encoding) -> Result<DataFrame, DataErro
                         .with_separator(separator)
                         .with_truncate_ragged_lines(false),
                 )
-                .into_reader_with_file_handle(Cursor::new(text.into_bytes()))
-                .finish()
-                .map_err(|e| invalid(csv_message(&e.to_string())))?
+                .into_reader_with_file_handle(Cursor::new(text.as_bytes()))
+                .finish();
+            match parsed {
+                Ok(frame) => frame,
+                Err(e) => {
+                    if let Some(ragged) = ragged_row(&text, separator) {
+                        return Err(DataError::Line {
+                            path: path.into(),
+                            line: ragged.line,
+                            expected: format!(
+                                "{} fields, as the header has (row {} of the data)",
+                                ragged.expected, ragged.row
+                            ),
+                            found: format!(
+                                "{} (check the row's quoting and separators)",
+                                ragged.found
+                            ),
+                        });
+                    }
+                    return Err(invalid(format!("not a readable table: {e}")));
+                }
+            }
         }
         TableFormat::JsonLines => json_lines(path, &read_text(path, encoding)?)?,
     };
@@ -152,22 +171,73 @@ fn check_header(path: &Path, text: &str, separator: u8) -> Result<(), DataError>
     Ok(())
 }
 
-/// polars' CSV errors, with a hint for the common one: a row with more fields than the
-/// header (polars counts lines from 0 after the header in some messages; the text is kept).
-fn csv_message(error: &str) -> String {
-    let hint = if error.contains("more fields") || error.contains("fields") {
-        " (a row has a different number of fields than the header: check its quoting and separators)"
-    } else {
-        ""
-    };
-    format!("not a readable table: {error}{hint}")
+struct Ragged {
+    line: usize,
+    row: usize,
+    expected: usize,
+    found: usize,
+}
+
+/// The first record whose number of fields differs from the header's, for the error that
+/// polars reports without a line. Quotes are followed as RFC 4180 has them (a quoted field
+/// may hold separators, doubled quotes and line breaks); empty lines are skipped as polars
+/// skips them.
+fn ragged_row(text: &str, separator: u8) -> Option<Ragged> {
+    let bytes = text.as_bytes();
+    let (mut line, mut start_line) = (1usize, 1usize);
+    let (mut fields, mut expected, mut row) = (1usize, None::<usize>, 0usize);
+    let (mut quoted, mut empty) = (false, true);
+    let mut i = 0;
+    while i <= bytes.len() {
+        let b = bytes.get(i).copied();
+        match b {
+            Some(b'"') => {
+                if quoted && bytes.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = !quoted;
+                }
+                empty = false;
+            }
+            Some(b) if b == separator && !quoted => {
+                fields += 1;
+                empty = false;
+            }
+            Some(b'\n') if quoted => line += 1,
+            Some(b'\n') | None => {
+                if !empty {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(e) if e != fields => {
+                            return Some(Ragged {
+                                line: start_line,
+                                row,
+                                expected: e,
+                                found: fields,
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                    row += 1;
+                }
+                line += 1;
+                start_line = line;
+                fields = 1;
+                empty = true;
+            }
+            Some(b'\r') => {}
+            Some(_) => empty = false,
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One JSON object a line; a column for every key seen, null where a line lacks it.
 fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
     use serde_json::Value;
     let mut names: Vec<String> = Vec::new();
-    let mut rows: Vec<serde_json::Map<String, Value>> = Vec::new();
+    let mut rows: Vec<std::collections::HashMap<String, Value>> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -179,13 +249,17 @@ fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
             found: what,
         };
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(map)) => {
-                for key in map.keys() {
+            Ok(Value::Object(_)) => {
+                // Columns in the order the file first names them (serde_json's map sorts).
+                let Ok(Ordered(pairs)) = serde_json::from_str::<Ordered>(line) else {
+                    return Err(found("an object kiln cannot read".into()));
+                };
+                for (key, _) in &pairs {
                     if !names.contains(key) {
                         names.push(key.clone());
                     }
                 }
-                rows.push(map);
+                rows.push(pairs.into_iter().collect());
             }
             Ok(other) => return Err(found(format!("a JSON {}", json_kind(&other)))),
             Err(e) => return Err(found(format!("invalid JSON ({e})"))),
@@ -239,6 +313,32 @@ fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
     })
 }
 
+/// A JSON object's members in the order written.
+struct Ordered(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Ordered {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Ordered;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Ordered(pairs))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Array(_) => "array",
@@ -246,5 +346,55 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Number(_) => "number",
         serde_json::Value::Bool(_) => "boolean",
         _ => "null",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ragged_row_is_found_past_quoted_separators_and_line_breaks() {
+        let text = "a,b,c\n1,\"x, y\",3\n\n4,\"two\nlines\",6\n7,8\n";
+        let r = ragged_row(text, b',').unwrap();
+        assert_eq!((r.line, r.row, r.expected, r.found), (6, 3, 3, 2));
+        assert!(ragged_row("a\tb\n1\t2\n", b'\t').is_none());
+    }
+
+    #[test]
+    fn tables_read_from_every_format_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "x,name,flag\n1.5,caf\u{e9},true\n2,,false\n").unwrap();
+        let jsonl = dir.path().join("t.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"x\": 1.5, \"name\": \"caf\u{e9}\", \"flag\": true}\n{\"x\": 2, \"flag\": false}\n",
+        )
+        .unwrap();
+        let latin = dir.path().join("l.tsv");
+        std::fs::write(&latin, b"x\tname\tflag\n1.5\tcaf\xe9\ttrue\n2\t\tfalse\n").unwrap();
+        let a = read_table(&csv, Encoding::Utf8).unwrap();
+        let b = read_table(&jsonl, Encoding::Utf8).unwrap();
+        let c = read_table(&latin, Encoding::Latin1).unwrap();
+        for f in [&b, &c] {
+            assert_eq!(f.get_column_names(), a.get_column_names());
+            for name in ["x", "name"] {
+                assert!(
+                    f.column(name)
+                        .unwrap()
+                        .as_materialized_series()
+                        .equals_missing(a.column(name).unwrap().as_materialized_series()),
+                    "{name}"
+                );
+            }
+        }
+        let err = read_table(&latin, Encoding::Utf8).unwrap_err().to_string();
+        assert!(
+            err.contains("l.tsv:2") && err.contains("0xE9 at byte offset 19"),
+            "{err}"
+        );
+        let err = read_table(&dir.path().join("t.xlsx"), Encoding::Utf8).unwrap_err();
+        assert!(err.to_string().contains("should end in .csv"), "{err}");
     }
 }

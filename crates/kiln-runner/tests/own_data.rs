@@ -1,0 +1,494 @@
+//! Training on a user's own files through the real binary: tables (CSV, TSV, Parquet, JSON
+//! lines) for classification and regression, labelled texts in UTF-8 and Latin-1, and every
+//! bad input refused by name with no run folder left behind.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::{Sandbox, json, stderr};
+
+/// A seeded stream of numbers in [0, 1), so the fixtures are the same on every machine.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `rows` rows of a learnable table: a class from a colour (a category), a size (a number,
+/// sometimes missing) and a noise column; the regression target is `3 * size + colour`.
+fn table(rows: usize, seed: u64, separator: char) -> String {
+    let mut r = Lcg(seed);
+    let colours = ["red", "green", "blue"];
+    let mut s = ["colour", "size", "noise", "label", "y"].join(&separator.to_string());
+    s.push('\n');
+    for _ in 0..rows {
+        let c = (r.next() * 3.0) as usize;
+        let size = r.next() * 10.0;
+        let missing = r.next() < 0.1;
+        let label = if size > 5.0 { "big" } else { "small" };
+        let label = if c == 2 { "blue" } else { label };
+        let y = 3.0 * size + c as f64 * 5.0;
+        let size = if missing {
+            String::new()
+        } else {
+            format!("{size:.3}")
+        };
+        let sep = separator;
+        writeln!(
+            s,
+            "{}{sep}{size}{sep}{:.3}{sep}{label}{sep}{y:.3}",
+            colours[c],
+            r.next()
+        )
+        .unwrap();
+    }
+    s
+}
+
+fn experiment(task: &str, data: &str, epochs: usize) -> String {
+    format!(
+        r#"task = "{task}"
+name = "own"
+seed = 3
+
+[data]
+{data}
+
+[model]
+kind = "tabular"
+hidden = [32]
+
+[train]
+epochs = {epochs}
+batch_size = 16
+learning_rate = 0.01
+optimizer = {{ name = "adam" }}
+"#
+    )
+}
+
+fn only_run(sb: &Sandbox) -> std::path::PathBuf {
+    let runs = sb.runs("own");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+#[test]
+fn a_csv_table_trains_a_classifier_that_learns_its_rule() {
+    let sb = Sandbox::new();
+    sb.write("t.csv", &table(600, 1, ','));
+    let file = sb.write(
+        "e.toml",
+        &experiment(
+            "classification",
+            "dataset = \"table\"\npath = \"t.csv\"\ntarget = \"label\"\nignore = [\"y\"]",
+            12,
+        ),
+    );
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    let accuracy = test["accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.9, "{accuracy}");
+    // 20 % of 600 rows held out, the same share of each class.
+    assert_eq!(test["samples"].as_u64(), Some(120));
+    let pre = json(&run.join("preprocessing.json"));
+    assert_eq!(pre["input"], "table");
+    assert_eq!(pre["classes"], serde_json::json!(["big", "blue", "small"]));
+    let codec = &pre["codec"];
+    assert_eq!(
+        codec["categorical"][0]["levels"],
+        serde_json::json!(["blue", "green", "red"])
+    );
+    assert_eq!(codec["numeric"][0]["name"], "size");
+    assert_eq!(codec["numeric"][0]["missing_flag"], true);
+    // The resolved config names the defaults it used.
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("max_levels = 10"), "{config}");
+    assert!(config.contains("loss = \"cross_entropy\""), "{config}");
+}
+
+#[test]
+fn every_table_format_and_encoding_gives_the_same_run() {
+    let sb = Sandbox::new();
+    let csv = table(300, 2, ',');
+    sb.write("t.csv", &csv);
+    sb.write("t.tsv", &table(300, 2, '\t'));
+    // JSON lines with the same rows.
+    let mut lines = String::new();
+    for row in csv.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let size = if f[1].is_empty() { "null" } else { f[1] };
+        writeln!(
+            lines,
+            r#"{{"colour": "{}", "size": {size}, "noise": {}, "label": "{}", "y": {}}}"#,
+            f[0], f[2], f[3], f[4]
+        )
+        .unwrap();
+    }
+    sb.write("t.jsonl", &lines);
+    // Parquet written by polars from the CSV.
+    use polars::prelude::{SerReader, SerWriter};
+    let mut frame = polars::prelude::CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(sb.path().join("t.csv")))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let file = std::fs::File::create(sb.path().join("t.parquet")).unwrap();
+    polars::prelude::ParquetWriter::new(file)
+        .finish(&mut frame)
+        .unwrap();
+    let mut losses = Vec::new();
+    for name in ["t.csv", "t.tsv", "t.jsonl", "t.parquet"] {
+        let dir = format!("results_{}", name.replace('.', "_"));
+        let file = sb.write(
+            "e.toml",
+            &experiment(
+                "classification",
+                &format!(
+                    "dataset = \"table\"\npath = \"{name}\"\ntarget = \"label\"\nignore = [\"y\"]"
+                ),
+                2,
+            ),
+        );
+        let out = sb
+            .command(&["run", file.to_str().unwrap(), "--results", &dir, "--quiet"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let runs: Vec<_> = std::fs::read_dir(sb.path().join(&dir).join("own"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        losses.push(json(&runs[0].join("test.json"))["loss"].as_f64().unwrap());
+    }
+    assert!(losses.iter().all(|l| *l == losses[0]), "{losses:?}");
+}
+
+#[test]
+fn a_regression_reports_its_targets_units_and_every_test_row() {
+    let sb = Sandbox::new();
+    sb.write("t.csv", &table(500, 4, ','));
+    sb.write("test.csv", &table(50, 5, ','));
+    let file = sb.write(
+        "e.toml",
+        &format!(
+            "{}\n",
+            experiment(
+                "regression",
+                "dataset = \"table\"\npath = \"t.csv\"\ntest = \"test.csv\"\ntarget = \"y\"\nignore = [\"label\"]",
+                30,
+            )
+        ),
+    );
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    // A tenth of the sizes are missing, so no model explains every row.
+    let r2 = test["r2"].as_f64().unwrap();
+    assert!(r2 > 0.5, "{test}");
+    assert_eq!(test["samples"].as_u64(), Some(50));
+    // y spans 0..40: the RMSE is in those units, not standardised ones.
+    let rmse = test["rmse"].as_f64().unwrap();
+    assert!(rmse > 0.05 && rmse < 6.0, "{rmse}");
+    let outputs = std::fs::read_to_string(run.join("test_outputs.csv")).unwrap();
+    let lines: Vec<&str> = outputs.lines().collect();
+    assert_eq!(lines[0], "row,y,predicted_y");
+    assert_eq!(lines.len(), 51);
+    // Row 1 of test.csv, its target as written.
+    let first_y = table(50, 5, ',')
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        lines[1].starts_with(&format!(
+            "1,{}",
+            first_y.trim_end_matches('0').trim_end_matches('.')
+        )),
+        "{}",
+        lines[1]
+    );
+    for chart in ["fit.png", "residuals.svg", "rmse.png", "r2.png"] {
+        assert!(run.join("charts").join(chart).is_file(), "{chart}");
+    }
+    assert!(!run.join("charts/accuracy.png").exists());
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("loss = \"mse\""), "{config}");
+    // A classification loss is refused for a regression.
+    let out = sb.run(&file, &["--set", "train.loss=\"hinge\""]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("`train.loss`"), "{}", stderr(&out));
+}
+
+/// Texts of three classes, with accented words, as a CSV with quoted multi-line fields.
+fn texts(rows: usize, seed: u64) -> String {
+    let mut r = Lcg(seed);
+    let words = [
+        ("sport", ["match", "équipe", "but", "joueur"]),
+        ("cuisine", ["crème", "café", "gâteau", "sucre"]),
+        ("météo", ["pluie", "soleil", "vent", "orage"]),
+    ];
+    let mut s = String::from("id,text,label\n");
+    for i in 0..rows {
+        let (label, vocab) = &words[(r.next() * 3.0) as usize];
+        let text: Vec<&str> = (0..6).map(|_| vocab[(r.next() * 4.0) as usize]).collect();
+        writeln!(s, "{i},\"{}, ok\nsuite\",{label}", text.join(" ")).unwrap();
+    }
+    s
+}
+
+fn text_experiment(data: &str) -> String {
+    format!(
+        r#"task = "classification"
+name = "own"
+seed = 3
+
+[data]
+dataset = "texts"
+{data}
+
+[model]
+kind = "gru"
+embedding_dim = 8
+hidden = 8
+
+[train]
+epochs = 6
+batch_size = 16
+learning_rate = 0.02
+optimizer = {{ name = "adam" }}
+"#
+    )
+}
+
+#[test]
+fn labelled_texts_in_latin_1_train_a_three_class_classifier() {
+    let sb = Sandbox::new();
+    let text = texts(300, 7);
+    let latin: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    std::fs::write(sb.path().join("t.csv"), &latin).unwrap();
+    let file = sb.write(
+        "e.toml",
+        &text_experiment("path = \"t.csv\"\nencoding = \"latin-1\""),
+    );
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    assert!(test["accuracy"].as_f64().unwrap() > 0.9, "{test}");
+    let names: Vec<&str> = test["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cuisine", "météo", "sport"]);
+    let vocab = std::fs::read_to_string(run.join("vocab.txt")).unwrap();
+    assert!(
+        vocab.contains("gâteau"),
+        "the vocabulary holds the decoded words"
+    );
+    // Read as UTF-8, the same bytes are refused at their line and offset.
+    let file = sb.write("u.toml", &text_experiment("path = \"t.csv\""));
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("t.csv:2:") && err.contains("not UTF-8"),
+        "{err}"
+    );
+    assert!(err.contains("latin-1"), "{err}");
+}
+
+/// Runs `data` (a `[data]` body for a table classifier) in a fresh sandbox holding `files`,
+/// and returns the error, checking that it failed and left no run folder.
+fn refused(files: &[(&str, &[u8])], data: &str) -> String {
+    let sb = Sandbox::new();
+    for (name, bytes) in files {
+        std::fs::write(sb.path().join(name), bytes).unwrap();
+    }
+    let file = sb.write("e.toml", &experiment("classification", data, 1));
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success(), "accepted: {data}");
+    assert!(
+        !sb.path().join("results").join("own").exists(),
+        "a run folder was left for: {data}"
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn table_at(path: &str) -> String {
+    format!("dataset = \"table\"\npath = \"{path}\"\ntarget = \"y\"\ntest_fraction = 0.3")
+}
+
+#[test]
+fn bad_tables_are_refused_by_file_row_and_column() {
+    let good = b"a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n9,1,x\n2,3,z\n";
+    let cases: &[(&str, &[u8], &str, &[&str])] = &[
+        (
+            "ragged.csv",
+            b"a,b,y\n1,2,x\n3,4,z\n5,6,7,x\n8,9,z\n",
+            "ragged",
+            &["ragged.csv:4:", "3 fields", "found 4"],
+        ),
+        (
+            "encoding.csv",
+            b"a,b,y\n1,2,x\n3,4,z\n5,caf\xe9,x\n",
+            "encoding",
+            &["encoding.csv:4:", "0xE9", "byte offset 23"],
+        ),
+        (
+            "dup.csv",
+            b"a,a,y\n1,2,x\n3,4,z\n",
+            "duplicate columns",
+            &["dup.csv:1:", "column 2 named `a` again"],
+        ),
+        (
+            "nan.csv",
+            b"a,b,y\n1,2,x\n3,NaN,z\n5,6,x\n7,8,z\n",
+            "NaN",
+            &["nan.csv: row 2, column `b`: NaN is not a finite number"],
+        ),
+        (
+            "inf.csv",
+            b"a,b,y\n1,2,x\n3,4,z\n5,-inf,x\n7,8,z\n",
+            "infinity",
+            &["inf.csv: row 3, column `b`: -inf is not a finite number"],
+        ),
+        (
+            "one.csv",
+            b"a,b,y\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n",
+            "one class",
+            &["one.csv", "target `y` has one class (x)"],
+        ),
+        (
+            "empty_target.csv",
+            b"a,b,y\n1,2,x\n3,4,\n5,6,z\n7,8,x\n",
+            "missing target",
+            &["empty_target.csv: row 2, column `y`: the target is missing"],
+        ),
+        ("empty.csv", b"", "empty file", &["empty.csv:1:", "header"]),
+    ];
+    for (name, bytes, what, expected) in cases {
+        let err = refused(&[(name, bytes)], &table_at(name));
+        for e in *expected {
+            assert!(err.contains(e), "{what}: expected `{e}` in: {err}");
+        }
+    }
+    let err = refused(
+        &[("t.csv", good)],
+        "dataset = \"table\"\npath = \"t.csv\"\ntarget = \"why\"",
+    );
+    assert!(
+        err.contains("t.csv: no column `why`") && err.contains("a, b, y"),
+        "{err}"
+    );
+    let err = refused(
+        &[("t.csv", good), ("test.csv", b"a,c,y\n1,2,x\n")],
+        "dataset = \"table\"\npath = \"t.csv\"\ntest = \"test.csv\"\ntarget = \"y\"",
+    );
+    assert!(
+        err.contains(
+            "test.csv: its columns differ from the training file's: lacks `b`; has `c` besides"
+        ),
+        "{err}"
+    );
+    let err = refused(
+        &[("t.csv", good), ("test.csv", b"a,b,y\n1,2,x\n3,4,w\n")],
+        "dataset = \"table\"\npath = \"t.csv\"\ntest = \"test.csv\"\ntarget = \"y\"",
+    );
+    assert!(
+        err.contains(
+            "test.csv: row 2, column `y`: class `w` is not among the training rows' classes (x, z)"
+        ),
+        "{err}"
+    );
+    let err = refused(&[("t.csv", good)], &table_at("missing.csv"));
+    assert!(
+        err.contains("missing.csv") && err.contains("No such file"),
+        "{err}"
+    );
+    let err = refused(&[("t.xlsx", good)], &table_at("t.xlsx"));
+    assert!(err.contains("t.xlsx: not a table file kiln reads"), "{err}");
+    let err = refused(
+        &[("t.jsonl", b"{\"a\": 1, \"y\": \"x\"}\n[1, 2]\n")],
+        &table_at("t.jsonl"),
+    );
+    assert!(
+        err.contains("t.jsonl:2:") && err.contains("a JSON array"),
+        "{err}"
+    );
+    // A numeric override on a text column names the value.
+    let err = refused(
+        &[("t.csv", b"a,b,y\n1,red,x\n3,4,z\n5,6,x\n7,8,z\n")],
+        "dataset = \"table\"\npath = \"t.csv\"\ntarget = \"y\"\nnumeric = [\"b\"]",
+    );
+    assert!(
+        err.contains("row 1, column `b`: `red` is not a number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_text_files_are_refused_by_name() {
+    let texts_at = |path: &str, extra: &str| format!("path = \"{path}\"\n{extra}");
+    let run = |files: &[(&str, &[u8])], data: &str| -> String {
+        let sb = Sandbox::new();
+        for (name, bytes) in files {
+            std::fs::write(sb.path().join(name), bytes).unwrap();
+        }
+        let file = sb.write("e.toml", &text_experiment(data));
+        let out = sb.run(&file, &[]);
+        assert!(!out.status.success(), "accepted: {data}");
+        assert!(!sb.path().join("results").join("own").exists());
+        stderr(&out)
+    };
+    let good: &[u8] = b"text,label\nhello there,a\nbye now,b\nhi,a\nciao,b\nyo,a\n";
+    let err = run(&[("t.csv", good)], &texts_at("t.csv", "label = \"class\""));
+    assert!(err.contains("t.csv: no column `class`"), "{err}");
+    let err = run(
+        &[("t.csv", b"text,label\nhello,a\nbye,a\nhi,a\n")],
+        &texts_at("t.csv", ""),
+    );
+    assert!(err.contains("has one class (a)"), "{err}");
+    let err = run(&[("t.csv", good)], &texts_at("t.csv", "text = \"label\""));
+    assert!(err.contains("`data.label`"), "{err}");
+}
+
+#[test]
+fn a_table_run_is_reproducible_from_its_seed() {
+    let sb = Sandbox::new();
+    sb.write("t.csv", &table(200, 9, ','));
+    let file = sb.write(
+        "e.toml",
+        &experiment(
+            "classification",
+            "dataset = \"table\"\npath = \"t.csv\"\ntarget = \"label\"",
+            3,
+        ),
+    );
+    for _ in 0..2 {
+        let out = sb.run(&file, &["--quiet"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let runs = sb.runs("own");
+    let metrics = |run: &Path| std::fs::read_to_string(run.join("test.json")).unwrap();
+    assert_eq!(metrics(&runs[0]), metrics(&runs[1]));
+}
