@@ -12,47 +12,100 @@ pub enum Normalization {
     Scale,
     /// `(x / 255 - mean) / std`, e.g. MNIST's 0.1307 and 0.3081.
     Standardize { mean: f32, std: f32 },
+    /// Colour images: each of the three channels standardised with its own statistics.
+    Channels { mean: [f32; 3], std: [f32; 3] },
 }
 
 impl Normalization {
     /// Standardisation with the mean and standard deviation of the pixels of `digits` at
-    /// `indices`: pass the training split only, so nothing is learnt from validation or test.
+    /// `indices`, per channel for colour images: pass the training split only, so nothing
+    /// is learnt from validation or test.
     pub fn standardize_from(digits: &Digits, indices: &[usize]) -> Self {
-        let mut histogram = [0u64; 256];
+        let plane = digits.rows * digits.cols;
+        let mut histograms = vec![[0u64; 256]; digits.channels.max(1)];
         for &i in indices {
-            digits
-                .image(i)
-                .iter()
-                .for_each(|&p| histogram[p as usize] += 1);
+            for (c, pixels) in digits.image(i).chunks(plane.max(1)).enumerate() {
+                pixels.iter().for_each(|&p| histograms[c][p as usize] += 1);
+            }
         }
-        let n = histogram.iter().sum::<u64>().max(1) as f64;
-        let moment = |f: &dyn Fn(f64) -> f64| {
-            histogram
-                .iter()
-                .enumerate()
-                .map(|(v, &c)| f(v as f64 / 255.0) * c as f64)
-                .sum::<f64>()
-                / n
-        };
-        let mean = moment(&|x| x);
-        let std = moment(&|x| (x - mean).powi(2)).sqrt();
-        Normalization::Standardize {
-            mean: mean as f32,
-            std: std.max(1e-6) as f32,
+        let stats: Vec<(f32, f32)> = histograms
+            .iter()
+            .map(|histogram| {
+                let n = histogram.iter().sum::<u64>().max(1) as f64;
+                let moment = |f: &dyn Fn(f64) -> f64| {
+                    histogram
+                        .iter()
+                        .enumerate()
+                        .map(|(v, &c)| f(v as f64 / 255.0) * c as f64)
+                        .sum::<f64>()
+                        / n
+                };
+                let mean = moment(&|x| x);
+                let std = moment(&|x| (x - mean).powi(2)).sqrt();
+                (mean as f32, std.max(1e-6) as f32)
+            })
+            .collect();
+        match stats.as_slice() {
+            [(a, sa), (b, sb), (c, sc)] => Normalization::Channels {
+                mean: [*a, *b, *c],
+                std: [*sa, *sb, *sc],
+            },
+            _ => Normalization::Standardize {
+                mean: stats[0].0,
+                std: stats[0].1,
+            },
         }
     }
 
-    /// Maps every byte value once, so that batching is a table look-up.
-    fn table(self) -> [f32; 256] {
+    /// Maps every byte value of `channel` once, so that batching is a table look-up.
+    fn table(self, channel: usize) -> [f32; 256] {
         let mut t = [0f32; 256];
         for (v, out) in t.iter_mut().enumerate() {
             let x = v as f32 / 255.0;
             *out = match self {
                 Normalization::Scale => x,
                 Normalization::Standardize { mean, std } => (x - mean) / std,
+                Normalization::Channels { mean, std } => {
+                    (x - mean[channel.min(2)]) / std[channel.min(2)]
+                }
             };
         }
         t
+    }
+}
+
+/// Random changes to training images, drawn per item from the epoch's seed, so that an
+/// epoch (and a resumed one) sees the same changed images whatever the batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Augment {
+    /// Mirror left to right half of the time.
+    pub flip: bool,
+    /// Pad by this many pixels on each side, then crop the original size at a random
+    /// offset: a shift of up to this many pixels each way, the uncovered edge filled with 0.
+    pub crop_padding: usize,
+}
+
+impl Augment {
+    pub fn is_identity(&self) -> bool {
+        !self.flip && self.crop_padding == 0
+    }
+
+    /// Whether to flip, and the shift `(dy, dx)`, for `item` in the epoch of `seed`.
+    fn draw(&self, seed: u64, item: usize) -> (bool, isize, isize) {
+        let mut h = seed ^ (item as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            // splitmix64
+            h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = h;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let flip = self.flip && next() & 1 == 1;
+        let p = self.crop_padding as u64;
+        let mut shift = || (next() % (2 * p + 1)) as isize - p as isize;
+        let (dy, dx) = if p > 0 { (shift(), shift()) } else { (0, 0) };
+        (flip, dy, dx)
     }
 }
 
@@ -71,7 +124,9 @@ pub struct ImageBatcher<'a> {
     digits: &'a Digits,
     indices: Vec<usize>,
     batch_size: usize,
-    table: [f32; 256],
+    /// One look-up table per channel.
+    tables: Vec<[f32; 256]>,
+    augment: Augment,
 }
 
 impl<'a> ImageBatcher<'a> {
@@ -86,8 +141,21 @@ impl<'a> ImageBatcher<'a> {
             digits,
             indices,
             batch_size,
-            table: normalization.table(),
+            tables: (0..digits.channels.max(1))
+                .map(|c| normalization.table(c))
+                .collect(),
+            augment: Augment::default(),
         }
+    }
+
+    /// Training batches changed by `augment` (see [`ImageBatcher::augmented_batch`]).
+    pub fn augment(mut self, augment: Augment) -> Self {
+        self.augment = augment;
+        self
+    }
+
+    pub fn augments(&self) -> bool {
+        !self.augment.is_identity()
     }
 
     /// Every digit in order.
@@ -124,18 +192,69 @@ impl<'a> ImageBatcher<'a> {
             .collect()
     }
 
-    /// Builds the tensors for the digits at `indices` on `device`.
+    /// Builds the tensors for the images at `indices` on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> ImageBatch {
-        let (rows, cols) = (self.digits.rows, self.digits.cols);
-        let mut pixels = Vec::with_capacity(indices.len() * rows * cols);
+        self.build(indices, device, None)
+    }
+
+    /// A training batch with each image changed as [`Augment`] draws it for the epoch of
+    /// `epoch_seed`; the same as [`ImageBatcher::batch`] without augmentation.
+    pub fn augmented_batch(
+        &self,
+        indices: &[usize],
+        device: &Device,
+        epoch_seed: u64,
+    ) -> ImageBatch {
+        self.build(indices, device, Some(epoch_seed))
+    }
+
+    fn build(&self, indices: &[usize], device: &Device, epoch_seed: Option<u64>) -> ImageBatch {
+        let d = self.digits;
+        let (channels, rows, cols) = (d.channels.max(1), d.rows, d.cols);
+        let plane = rows * cols;
+        let mut pixels = Vec::with_capacity(indices.len() * channels * plane);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
-            pixels.extend(self.digits.image(i).iter().map(|&b| self.table[b as usize]));
-            labels.push(self.digits.labels[i] as i64);
+            let image = d.image(i);
+            match epoch_seed.filter(|_| !self.augment.is_identity()) {
+                None => {
+                    for (c, bytes) in image.chunks(plane.max(1)).enumerate() {
+                        let table = &self.tables[c];
+                        pixels.extend(bytes.iter().map(|&b| table[b as usize]));
+                    }
+                }
+                Some(seed) => {
+                    let (flip, dy, dx) = self.augment.draw(seed, i);
+                    for (c, bytes) in image.chunks(plane.max(1)).enumerate() {
+                        let table = &self.tables[c];
+                        // Outside the image: a 0 byte, as padding with zeros gives.
+                        let zero = table[0];
+                        for y in 0..rows as isize {
+                            let sy = y + dy;
+                            for x in 0..cols as isize {
+                                let x = if flip { cols as isize - 1 - x } else { x };
+                                let sx = x + dx;
+                                pixels.push(
+                                    if sy < 0
+                                        || sx < 0
+                                        || sy >= rows as isize
+                                        || sx >= cols as isize
+                                    {
+                                        zero
+                                    } else {
+                                        table[bytes[sy as usize * cols + sx as usize] as usize]
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            labels.push(d.labels[i] as i64);
         }
         let n = indices.len();
         ImageBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [n, 1, rows, cols]), device),
+            images: Tensor::from_data(TensorData::new(pixels, [n, channels, rows, cols]), device),
             targets: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
             labels,
             len: n,
@@ -151,6 +270,7 @@ mod tests {
         Digits {
             images: (0..5 * 4).map(|v| (v * 10) as u8).collect(),
             labels: vec![0, 1, 2, 3, 4],
+            channels: 1,
             rows: 2,
             cols: 2,
         }

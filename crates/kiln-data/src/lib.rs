@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod download;
 pub mod error;
 pub mod idx;
+pub mod images;
 pub mod imdb;
 pub mod mnist;
 pub mod pairs;
@@ -18,7 +19,7 @@ pub mod synthetic;
 pub mod table;
 pub mod text;
 
-pub use batch::{ImageBatch, ImageBatcher, Normalization};
+pub use batch::{Augment, ImageBatch, ImageBatcher, Normalization};
 pub use corpus::Corpus;
 pub use error::DataError;
 pub use imdb::{ImdbSource, Review, Reviews};

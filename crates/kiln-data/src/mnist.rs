@@ -58,11 +58,14 @@ pub enum MnistSource {
     },
 }
 
-/// Grey-scale digits: `len() * rows * cols` pixels in row-major order and one label each.
+/// Images as bytes: `len() * channels * rows * cols` pixels, each image's channels one after
+/// the other (`[channels, rows, cols]`, row-major), and one label each. MNIST's digits have
+/// one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digits {
     pub images: Vec<u8>,
     pub labels: Vec<u8>,
+    pub channels: usize,
     pub rows: usize,
     pub cols: usize,
 }
@@ -77,7 +80,7 @@ impl Digits {
     }
 
     pub fn pixels_per_image(&self) -> usize {
-        self.rows * self.cols
+        self.channels * self.rows * self.cols
     }
 
     pub fn image(&self, i: usize) -> &[u8] {
@@ -215,6 +218,7 @@ fn pair(images: &(PathBuf, Vec<u8>), labels: &(PathBuf, Vec<u8>)) -> Result<Digi
     Ok(Digits {
         images: img.data,
         labels: lab.data,
+        channels: 1,
         rows: img.dims[1],
         cols: img.dims[2],
     })

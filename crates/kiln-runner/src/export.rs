@@ -270,6 +270,9 @@ CLASSES = {classes}"#,
                 Normalize::Standardize { mean, std } => format!(
                     "return (pixels.to(torch.float32) / 255 - {mean:?}) / {std:?}  # the training split's mean and std"
                 ),
+                Normalize::Channels { mean, std } => format!(
+                    "mean = torch.tensor({mean:?}).view(1, 3, 1, 1)\n    std = torch.tensor({std:?}).view(1, 3, 1, 1)\n    return (pixels.to(torch.float32) / 255 - mean) / std  # the training split's, per channel"
+                ),
             };
             writeln!(
                 s,

@@ -109,6 +109,13 @@ pub struct DataInfo {
     /// needs (a GAN's generator) and the config does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<[usize; 3]>,
+    /// Files left out because they did not decode (`data.skip_unreadable`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

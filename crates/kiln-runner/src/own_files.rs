@@ -13,8 +13,10 @@ use kiln_data::table::{
 use kiln_data::text::{Vocabulary, load_glove};
 use polars::prelude::DataFrame;
 
-use crate::prepare::{Data, Prepared, TextData, review_tokenizer, truncation};
-use crate::schema::{Experiment, TableSettings, TextsSettings};
+use crate::prepare::{Data, ImageData, Prepared, TextData, review_tokenizer, truncation};
+use crate::schema::{
+    Experiment, FitKind, ImagesSettings, NormalizeKind, TableSettings, TextsSettings,
+};
 
 /// An encoded table: the training file's rows, then a validation file's and a test file's
 /// when given; the split index lists point into it.
@@ -365,6 +367,112 @@ pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepare
             truncate: truncation(d.truncate),
             bucket: d.bucket,
             classes,
+        }),
+        train_idx: splits.train,
+        val_idx,
+        source: described(&d.path),
+    })
+}
+
+/// Where decoded image folders are kept between runs.
+const IMAGE_CACHE: &str = "datasets/.cache";
+
+/// The images of `digits` at `indices`, in that order.
+fn select(digits: &kiln_data::Digits, indices: &[usize]) -> kiln_data::Digits {
+    let mut out = kiln_data::Digits {
+        images: Vec::with_capacity(indices.len() * digits.pixels_per_image()),
+        labels: Vec::with_capacity(indices.len()),
+        channels: digits.channels,
+        rows: digits.rows,
+        cols: digits.cols,
+    };
+    for &i in indices {
+        out.images.extend_from_slice(digits.image(i));
+        out.labels.push(digits.labels[i]);
+    }
+    out
+}
+
+/// An image folder decoded (or read from the cache), split and normalised from the
+/// training images.
+pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepared> {
+    let settings = kiln_data::images::FolderSettings {
+        channels: d.channels,
+        size: d.size,
+        fit: match d.fit {
+            FitKind::Resize => kiln_data::images::Fit::Resize,
+            FitKind::Crop => kiln_data::images::Fit::Crop,
+            FitKind::Pad => kiln_data::images::Fit::Pad,
+        },
+        skip_unreadable: d.skip_unreadable,
+    };
+    let cache = d.cache.then(|| Path::new(IMAGE_CACHE));
+    let folder = kiln_data::images::load_folder(&d.path, &settings, cache)?;
+    if folder.cached {
+        tracing::info!(
+            "images: {} images of {} classes read from the cache in {:.2} s",
+            folder.images,
+            folder.classes.len(),
+            folder.seconds
+        );
+    } else {
+        tracing::info!(
+            "images: decoded {} images of {} classes in {:.2} s ({:.0} images/s)",
+            folder.images,
+            folder.classes.len(),
+            folder.seconds,
+            folder.images as f64 / folder.seconds.max(1e-9)
+        );
+    }
+    if !folder.skipped.is_empty() {
+        tracing::warn!(
+            "images: skipped {} files that do not decode, e.g. {}: {}",
+            folder.skipped.len(),
+            folder.skipped[0].0.display(),
+            folder.skipped[0].1
+        );
+    }
+    let mut pool = folder.train;
+    let labels: Vec<u32> = pool.labels.iter().map(|&l| u32::from(l)).collect();
+    let splits = split_rows(
+        pool.len(),
+        d.stratify.then_some(labels.as_slice()),
+        (d.test_fraction, folder.test.is_some()),
+        (d.validation_fraction, folder.validation.is_some()),
+        exp.seed,
+        d.train_limit,
+    );
+    ensure_rows("training", splits.train.len(), &d.path)?;
+    let test = match folder.test {
+        Some(test) => test,
+        None => select(&pool, &splits.test),
+    };
+    ensure_rows("test", test.len(), &d.path)?;
+    let mut val_idx = splits.validation;
+    if let Some(v) = folder.validation {
+        let start = pool.len();
+        pool.images.extend(v.images);
+        pool.labels.extend(v.labels);
+        val_idx = (start..pool.len()).collect();
+    }
+    let normalization = match d.normalize {
+        NormalizeKind::Scale => kiln_data::Normalization::Scale,
+        NormalizeKind::Standardize => {
+            kiln_data::Normalization::standardize_from(&pool, &splits.train)
+        }
+    };
+    let skipped = folder.skipped.len();
+    Ok(Prepared {
+        test_len: test.len(),
+        data: Data::Images(ImageData {
+            mnist: kiln_data::Mnist { train: pool, test },
+            normalization,
+            classes: folder.classes,
+            augment: kiln_data::Augment {
+                flip: d.augment.flip,
+                crop_padding: d.augment.crop_padding,
+            },
+            skipped,
         }),
         train_idx: splits.train,
         val_idx,

@@ -144,6 +144,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             let mut digits = Digits {
                 images: Vec::new(),
                 labels: Vec::new(),
+                channels: 1,
                 rows: shape[1],
                 cols: shape[2],
             };

@@ -11,7 +11,7 @@ use kiln_data::text::{
     CharTokenizer, Pretrained, SequenceBatcher, Tokenizer, Truncate, Vocabulary, WordTokenizer,
     load_glove,
 };
-use kiln_data::{ImageBatcher, Mnist, Normalization, Pair};
+use kiln_data::{Augment, ImageBatcher, Mnist, Normalization, Pair};
 use kiln_models::InputShape;
 use kiln_train::Batches;
 
@@ -28,6 +28,10 @@ pub struct ImageData {
     pub normalization: Normalization,
     /// One name per class, label 0 first.
     pub classes: Vec<String>,
+    /// What changes the training images.
+    pub augment: Augment,
+    /// Files left out because they did not decode.
+    pub skipped: usize,
 }
 
 pub struct TextData {
@@ -141,6 +145,8 @@ impl Prepared {
                         mnist,
                         normalization,
                         classes,
+                        augment: Augment::default(),
+                        skipped: 0,
                     }),
                     train_idx,
                     val_idx,
@@ -150,6 +156,7 @@ impl Prepared {
             }
             DataConfig::Imdb(d) => Self::load_imdb(exp, d),
             DataConfig::Texts(d) => own_files::load_texts(exp, d),
+            DataConfig::Images(d) => own_files::load_images(exp, d),
             DataConfig::Table(d) => {
                 own_files::load_table(exp, d, kiln_data::table::TargetKind::Classes)
             }
@@ -372,7 +379,10 @@ impl Prepared {
 
     pub fn input_shape(&self) -> InputShape {
         match &self.data {
-            Data::Images(d) => InputShape::Image([1, d.mnist.train.rows, d.mnist.train.cols]),
+            Data::Images(d) => {
+                let t = &d.mnist.train;
+                InputShape::Image([t.channels, t.rows, t.cols])
+            }
             Data::Text(d) => InputShape::Tokens {
                 vocab: d.vocab.len(),
             },
@@ -404,12 +414,10 @@ impl Prepared {
             Data::Images(d) => {
                 let n = d.normalization;
                 [
-                    Box::new(ImageBatcher::new(
-                        &d.mnist.train,
-                        self.train_idx.clone(),
-                        train_size,
-                        n,
-                    )),
+                    Box::new(
+                        ImageBatcher::new(&d.mnist.train, self.train_idx.clone(), train_size, n)
+                            .augment(d.augment),
+                    ),
                     Box::new(ImageBatcher::new(
                         &d.mnist.train,
                         self.val_idx.clone(),

@@ -39,6 +39,8 @@ pub enum Normalize {
     Scale,
     /// `(x / 255 - mean) / std`, the training split's.
     Standardize { mean: f32, std: f32 },
+    /// The same per colour channel (red, green, blue).
+    Channels { mean: [f32; 3], std: [f32; 3] },
 }
 
 impl From<Normalization> for Normalize {
@@ -46,6 +48,7 @@ impl From<Normalization> for Normalize {
         match n {
             Normalization::Scale => Normalize::Scale,
             Normalization::Standardize { mean, std } => Normalize::Standardize { mean, std },
+            Normalization::Channels { mean, std } => Normalize::Channels { mean, std },
         }
     }
 }
@@ -55,6 +58,7 @@ impl From<Normalize> for Normalization {
         match n {
             Normalize::Scale => Normalization::Scale,
             Normalize::Standardize { mean, std } => Normalization::Standardize { mean, std },
+            Normalize::Channels { mean, std } => Normalization::Channels { mean, std },
         }
     }
 }

@@ -25,6 +25,12 @@ pub trait Batches {
     /// The batches' index lists: shuffled with `seed`, in a fixed order without one.
     fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>>;
     fn batch(&self, indices: &[usize], device: &Device) -> Batch;
+    /// A training batch in the epoch whose order `epoch_seed` drew: where the data are
+    /// augmented, each item changed as that seed and the item decide (so a resumed epoch
+    /// sees the same items); otherwise [`Batches::batch`].
+    fn train_batch(&self, indices: &[usize], device: &Device, _epoch_seed: u64) -> Batch {
+        self.batch(indices, device)
+    }
 }
 
 impl Batches for ImageBatcher<'_> {
@@ -38,14 +44,20 @@ impl Batches for ImageBatcher<'_> {
         ImageBatcher::order(self, seed)
     }
     fn batch(&self, indices: &[usize], device: &Device) -> Batch {
-        let b = ImageBatcher::batch(self, indices, device);
-        Batch {
-            inputs: Inputs::Images(b.images),
-            targets: b.targets,
-            labels: b.labels,
-            values: None,
-            len: b.len,
-        }
+        image_batch(ImageBatcher::batch(self, indices, device))
+    }
+    fn train_batch(&self, indices: &[usize], device: &Device, epoch_seed: u64) -> Batch {
+        image_batch(self.augmented_batch(indices, device, epoch_seed))
+    }
+}
+
+fn image_batch(b: kiln_data::ImageBatch) -> Batch {
+    Batch {
+        inputs: Inputs::Images(b.images),
+        targets: b.targets,
+        labels: b.labels,
+        values: None,
+        len: b.len,
     }
 }
 

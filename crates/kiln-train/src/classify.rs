@@ -44,6 +44,8 @@ impl Classify for Classifier {
 
 struct Classification<'a, M> {
     splits: Splits<'a>,
+    /// The current epoch's seed, which draws its augmentation.
+    epoch_seed: u64,
     loss: LossKind,
     confusion: Confusion,
     model: std::marker::PhantomData<M>,
@@ -61,6 +63,7 @@ impl<M: Classify> Task for Classification<'_, M> {
     }
 
     fn start_epoch(&mut self, _epoch: usize, seed: u64) -> Vec<Vec<usize>> {
+        self.epoch_seed = seed;
         self.confusion = Confusion::new(self.splits.classes);
         self.splits.train.order(Some(seed))
     }
@@ -78,7 +81,10 @@ impl<M: Classify> Task for Classification<'_, M> {
     ) -> Result<(M, StepOutcome), TrainError> {
         let out = {
             let model = &model;
-            let batch = self.splits.train.batch(indices, device);
+            let batch = self
+                .splits
+                .train
+                .train_batch(indices, device, self.epoch_seed);
             let logits = model.logits(batch.inputs)?;
             let predicted = predictions(&logits);
             let loss = self.loss.forward(logits, batch.targets);
@@ -148,6 +154,7 @@ pub fn fit<M: Classify>(
 ) -> Result<FitOutcome<M>, TrainError> {
     let mut task = Classification {
         splits: data,
+        epoch_seed: 0,
         loss: config.loss,
         confusion: Confusion::new(data.classes),
         model: std::marker::PhantomData,
@@ -222,6 +229,7 @@ mod tests {
         Digits {
             images,
             labels,
+            channels: 1,
             rows: 4,
             cols: 4,
         }

@@ -406,6 +406,7 @@ mod tests {
         Digits {
             images,
             labels: vec![0; n],
+            channels: 1,
             rows: 8,
             cols: 8,
         }

@@ -186,6 +186,7 @@ fn values(batch: &crate::Batch) -> Result<Tensor<2>, TrainError> {
 
 struct Regression<'a, M> {
     splits: RegressionSplits<'a>,
+    epoch_seed: u64,
     loss: LossKind,
     residuals: Residuals,
     model: std::marker::PhantomData<M>,
@@ -203,6 +204,7 @@ impl<M: Classify> Task for Regression<'_, M> {
     }
 
     fn start_epoch(&mut self, _epoch: usize, seed: u64) -> Vec<Vec<usize>> {
+        self.epoch_seed = seed;
         self.residuals = Residuals::new(self.splits.scale.mean.len());
         self.splits.train.order(Some(seed))
     }
@@ -219,7 +221,10 @@ impl<M: Classify> Task for Regression<'_, M> {
         optimizers: &mut Optimizers,
     ) -> Result<(M, StepOutcome), TrainError> {
         let out = {
-            let batch = self.splits.train.batch(indices, device);
+            let batch = self
+                .splits
+                .train
+                .train_batch(indices, device, self.epoch_seed);
             let targets = values(&batch)?;
             let predicted = model.logits(batch.inputs)?;
             let scale = self.splits.scale;
@@ -276,6 +281,7 @@ pub fn fit_regression<M: Classify>(
 ) -> Result<FitOutcome<M>, TrainError> {
     let mut task = Regression {
         splits: data,
+        epoch_seed: 0,
         loss: config.loss,
         residuals: Residuals::new(data.scale.mean.len()),
         model: std::marker::PhantomData,

@@ -188,6 +188,7 @@ fn digits(n: usize) -> Digits {
     Digits {
         images,
         labels,
+        channels: 1,
         rows: 4,
         cols: 4,
     }

@@ -28,6 +28,9 @@ pub enum DataConfig {
     Table(TableSettings),
     /// Your own labelled texts: a table file with a text column and a label column.
     Texts(TextsSettings),
+    /// Your own images: a folder of class folders (or of train/ and test/ with class
+    /// folders in each).
+    Images(ImagesSettings),
 }
 
 /// Which dataset, without its settings: what tasks declare they learn from.
@@ -40,6 +43,7 @@ pub enum DatasetKind {
     Synthetic,
     Table,
     Texts,
+    Images,
 }
 
 impl DatasetKind {
@@ -52,6 +56,7 @@ impl DatasetKind {
             DatasetKind::Synthetic => "synthetic",
             DatasetKind::Table => "table",
             DatasetKind::Texts => "texts",
+            DatasetKind::Images => "images",
         }
     }
 }
@@ -332,6 +337,72 @@ pub struct TextsSettings {
     pub pretrained_embeddings: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesSettings {
+    /// The folder: `<class>/<images>`, or `train/<class>/...` and `test/<class>/...` (and
+    /// optionally `validation/`). Class names are the folder names. A relative path is
+    /// read from the working directory.
+    pub path: PathBuf,
+    /// 1 (grey) or 3 (RGB). Transparent pixels are laid on white.
+    #[serde(default = "default_channels")]
+    pub channels: usize,
+    /// `[height, width]` every image is brought to.
+    #[serde(default = "default_image_size")]
+    pub size: [usize; 2],
+    /// How an image of another shape gets there: `resize` (stretch), `crop` (cover, then
+    /// cut the centre) or `pad` (fit inside, fill the rest with 0).
+    #[serde(default)]
+    pub fit: FitKind,
+    /// Without a test/ folder, this share of the images (of each class) is held out for
+    /// the test.
+    #[serde(default = "default_table_test_fraction")]
+    pub test_fraction: f64,
+    /// Without a validation/ folder, this share of the training images.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Hold out the same share of every class.
+    #[serde(default = "yes")]
+    pub stratify: bool,
+    /// Skip files that do not decode (counted in the log and the manifest) instead of
+    /// refusing the folder.
+    #[serde(default)]
+    pub skip_unreadable: bool,
+    #[serde(default)]
+    pub normalize: NormalizeKind,
+    /// Keep the decoded images in `datasets/.cache/`, so the next run of the same folder
+    /// and settings skips the decoding.
+    #[serde(default = "yes")]
+    pub cache: bool,
+    /// Use only the first N training images (after the splits), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Random changes to the training images, drawn from the seed, the epoch and the image.
+    #[serde(default)]
+    pub augment: AugmentSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentSettings {
+    /// Mirror left to right half of the time.
+    #[serde(default)]
+    pub flip: bool,
+    /// Pad each side by this many pixels and crop the original size at a random place: a
+    /// shift of up to this many pixels each way.
+    #[serde(default)]
+    pub crop_padding: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FitKind {
+    #[default]
+    Resize,
+    Crop,
+    Pad,
+}
+
 /// How a text file's bytes are characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum TextEncoding {
@@ -466,6 +537,7 @@ impl DataConfig {
             DataConfig::Synthetic(_) => DatasetKind::Synthetic,
             DataConfig::Table(_) => DatasetKind::Table,
             DataConfig::Texts(_) => DatasetKind::Texts,
+            DataConfig::Images(_) => DatasetKind::Images,
         }
     }
 
@@ -478,6 +550,7 @@ impl DataConfig {
             DataConfig::Synthetic(d) => d.validation_fraction,
             DataConfig::Table(d) => d.validation_fraction,
             DataConfig::Texts(d) => d.validation_fraction,
+            DataConfig::Images(d) => d.validation_fraction,
         }
     }
 
@@ -491,6 +564,7 @@ impl DataConfig {
             DataConfig::Synthetic(d) => d.train_limit,
             DataConfig::Table(d) => d.train_limit,
             DataConfig::Texts(d) => d.train_limit,
+            DataConfig::Images(d) => d.train_limit,
         }
     }
 
@@ -502,6 +576,7 @@ impl DataConfig {
             DataConfig::Synthetic(d) => Some(d.test_fraction),
             DataConfig::Table(d) => Some(d.test_fraction),
             DataConfig::Texts(d) => Some(d.test_fraction),
+            DataConfig::Images(d) => Some(d.test_fraction),
             _ => None,
         }
     }
@@ -594,6 +669,24 @@ impl DataConfig {
                     return Err(Invalid::new(
                         "label",
                         format!("`{}` is the text column too; name two columns", d.label),
+                    ));
+                }
+            }
+            DataConfig::Images(d) => {
+                if ![1, 3].contains(&d.channels) {
+                    return Err(Invalid::new(
+                        "channels",
+                        format!("must be 1 (grey) or 3 (RGB), got {}", d.channels),
+                    ));
+                }
+                at_least_one.extend([("size[0]", Some(d.size[0])), ("size[1]", Some(d.size[1]))]);
+                if d.augment.crop_padding >= d.size[0].min(d.size[1]) {
+                    return Err(Invalid::new(
+                        "augment.crop_padding",
+                        format!(
+                            "{} pixels would shift the image out of its {}x{} frame",
+                            d.augment.crop_padding, d.size[0], d.size[1]
+                        ),
                     ));
                 }
             }
@@ -698,6 +791,12 @@ fn default_test_fraction() -> f64 {
 }
 fn default_table_test_fraction() -> f64 {
     0.2
+}
+fn default_channels() -> usize {
+    3
+}
+fn default_image_size() -> [usize; 2] {
+    [32, 32]
 }
 fn default_max_levels() -> usize {
     10

@@ -38,6 +38,7 @@ impl TaskKind for Classification {
             (DatasetKind::Imdb, &["rnn", "lstm", "gru"]),
             (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
             (DatasetKind::Table, &["tabular"]),
+            (DatasetKind::Images, &["mlp", "cnn"]),
         ]
     }
 
@@ -83,6 +84,10 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
                 InputShape::Image(shape) => Some(shape),
                 _ => None,
             },
+            skipped: match &self.prepared.data {
+                Data::Images(d) => d.skipped,
+                _ => 0,
+            },
         }
     }
 
@@ -95,7 +100,11 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
         let classes = prepared.class_names();
         match &prepared.data {
             Data::Images(d) => Preprocessing::Image {
-                shape: [1, d.mnist.train.rows, d.mnist.train.cols],
+                shape: [
+                    d.mnist.train.channels,
+                    d.mnist.train.rows,
+                    d.mnist.train.cols,
+                ],
                 normalization: d.normalization.into(),
                 classes,
             },

@@ -232,7 +232,8 @@ fn scoring_classifier(
         NormalizeKind::Standardize => {
             match Normalization::standardize_from(&mnist.train, train_idx) {
                 Normalization::Standardize { mean, std } => (1.0 / std, -mean / std),
-                Normalization::Scale => (1.0, 0.0),
+                // The GAN learns MNIST's grey digits, which have one channel.
+                Normalization::Scale | Normalization::Channels { .. } => (1.0, 0.0),
             }
         }
     };
@@ -274,6 +275,7 @@ impl PreparedTask for Ready {
             validation: self.val_idx.len(),
             test: self.mnist.test.len(),
             image: Some([1, self.mnist.train.rows, self.mnist.train.cols]),
+            skipped: 0,
         }
     }
 

@@ -190,6 +190,7 @@ impl PreparedTask for Ready {
             validation: self.data.validation.len(),
             test: 0,
             image: None,
+            skipped: 0,
         }
     }
 

@@ -119,6 +119,7 @@ impl PreparedTask for Ready {
             validation,
             test,
             image: None,
+            skipped: 0,
         }
     }
 

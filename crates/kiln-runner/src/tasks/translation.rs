@@ -166,6 +166,7 @@ impl PreparedTask for Ready {
             validation: self.data.val_idx.len(),
             test: self.data.test_idx.len(),
             image: None,
+            skipped: 0,
         }
     }
 
