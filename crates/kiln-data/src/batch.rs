@@ -326,4 +326,61 @@ mod tests {
             vec![1, 4]
         );
     }
+
+    #[test]
+    fn augmentation_flips_and_shifts_by_epoch_and_item_only() {
+        let d = Digits {
+            images: (0..2 * 3 * 4).map(|v| v as u8 + 1).collect(),
+            labels: vec![0, 1],
+            channels: 2,
+            rows: 3,
+            cols: 2,
+        };
+        let device = Device::flex();
+        let values = |b: ImageBatch| b.images.into_data().try_to_vec::<f32>().unwrap();
+        let plain = ImageBatcher::all(&d, 2, Normalization::Scale);
+        // Without augmentation a training batch is the plain one.
+        assert_eq!(
+            values(plain.augmented_batch(&[0, 1], &device, 7)),
+            values(plain.batch(&[0, 1], &device))
+        );
+        let flips = ImageBatcher::all(&d, 2, Normalization::Scale).augment(Augment {
+            flip: true,
+            crop_padding: 0,
+        });
+        let mirrored = |i: usize| -> Vec<f32> {
+            let img = d.image(i);
+            (0..2 * 3)
+                .flat_map(|row| [img[row * 2 + 1], img[row * 2]])
+                .map(|b| b as f32 / 255.0)
+                .collect()
+        };
+        let mut seen = [false, false];
+        for seed in 0..16 {
+            let got = values(flips.augmented_batch(&[1], &device, seed));
+            let flipped = got == mirrored(1);
+            assert!(flipped || got == values(flips.batch(&[1], &device)));
+            seen[flipped as usize] = true;
+            // The same epoch and item give the same image, whatever batch it is in.
+            let again = values(flips.augmented_batch(&[0, 1], &device, seed));
+            assert_eq!(again[12..], got[..]);
+        }
+        assert_eq!(seen, [true, true], "both outcomes over 16 epochs");
+        let shifts = ImageBatcher::all(&d, 2, Normalization::Scale).augment(Augment {
+            flip: false,
+            crop_padding: 1,
+        });
+        let shifted: std::collections::HashSet<Vec<u32>> = (0..32)
+            .map(|seed| {
+                let v = values(shifts.augmented_batch(&[0], &device, seed));
+                // Every value is a pixel of the image or the zero fill.
+                assert!(
+                    v.iter()
+                        .all(|x| *x == 0.0 || d.image(0).contains(&((x * 255.0).round() as u8)))
+                );
+                v.iter().map(|x| x.to_bits()).collect()
+            })
+            .collect();
+        assert!(shifted.len() > 3, "{} different shifts", shifted.len());
+    }
 }

@@ -269,6 +269,14 @@ pub fn load_folder(
             .map(|i| sets.remove(i).1)
     };
     let train = take("train", &mut sets).ok_or_else(|| invalid(root, "no training images"))?;
+    let mut counts = vec![0usize; classes.len()];
+    train.labels.iter().for_each(|&l| counts[l as usize] += 1);
+    if let Some(c) = counts.iter().position(|&n| n == 0) {
+        return Err(invalid(
+            &splits[0].1.join(&classes[c]),
+            format!("no image of the class `{}` decodes", classes[c]),
+        ));
+    }
     let folder = ImageFolder {
         classes,
         train,

@@ -137,7 +137,7 @@ fn every_table_format_and_encoding_gives_the_same_run() {
     }
     sb.write("t.jsonl", &lines);
     // Parquet written by polars from the CSV.
-    use polars::prelude::{SerReader, SerWriter};
+    use polars::prelude::SerReader;
     let mut frame = polars::prelude::CsvReadOptions::default()
         .with_has_header(true)
         .try_into_reader_with_file_path(Some(sb.path().join("t.csv")))
@@ -491,4 +491,201 @@ fn a_table_run_is_reproducible_from_its_seed() {
     let runs = sb.runs("own");
     let metrics = |run: &Path| std::fs::read_to_string(run.join("test.json")).unwrap();
     assert_eq!(metrics(&runs[0]), metrics(&runs[1]));
+}
+
+/// Three classes of PNGs in several modes and sizes: a dark disc, a dark square or a dark
+/// cross on a light or transparent ground.
+fn shapes(root: &Path, per_class: usize) {
+    for (class, inside) in [
+        (
+            "disc",
+            (|x: f64, y: f64| x * x + y * y < 0.4) as fn(f64, f64) -> bool,
+        ),
+        ("square", |x: f64, y: f64| x.abs() < 0.55 && y.abs() < 0.55),
+        ("cross", |x: f64, y: f64| x.abs() < 0.18 || y.abs() < 0.18),
+    ] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let (w, h) = (16 + (i % 5) as u32 * 3, 14 + (i % 3) as u32 * 4);
+            let at = |x: u32, y: u32| {
+                inside(
+                    (x as f64 + 0.5) / w as f64 * 2.0 - 1.0,
+                    (y as f64 + 0.5) / h as f64 * 2.0 - 1.0,
+                )
+            };
+            let path = dir.join(format!("{i}.png"));
+            match i % 3 {
+                0 => image::GrayImage::from_fn(w, h, |x, y| {
+                    image::Luma([if at(x, y) { 30 } else { 230 }])
+                })
+                .save(path),
+                1 => image::RgbaImage::from_fn(w, h, |x, y| {
+                    if at(x, y) {
+                        image::Rgba([20, 40, 200, 255])
+                    } else {
+                        image::Rgba([0, 0, 0, 0])
+                    }
+                })
+                .save(path),
+                _ => image::RgbImage::from_fn(w, h, |x, y| {
+                    image::Rgb(if at(x, y) {
+                        [90, 10, 10]
+                    } else {
+                        [250, 240, 200]
+                    })
+                })
+                .save(path),
+            }
+            .unwrap();
+        }
+    }
+}
+
+fn image_experiment(data: &str) -> String {
+    format!(
+        r#"task = "classification"
+name = "own"
+seed = 3
+
+[data]
+dataset = "images"
+path = "imgs"
+size = [12, 12]
+{data}
+
+[model]
+kind = "cnn"
+blocks = [{{ channels = 8, kernel = 3, padding = 1, pool = 2 }}]
+dense = [16]
+
+[train]
+epochs = 12
+batch_size = 16
+learning_rate = 0.005
+optimizer = {{ name = "adam" }}
+"#
+    )
+}
+
+#[test]
+fn an_image_folder_of_mixed_modes_trains_and_starts_from_its_cache() {
+    let sb = Sandbox::new();
+    shapes(&sb.path().join("imgs"), 30);
+    let file = sb.write("e.toml", &image_experiment("channels = 3\nfit = \"pad\""));
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("decoded 90 images of 3 classes"),
+        "{}",
+        stderr(&out)
+    );
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    // Chance is a third.
+    assert!(test["accuracy"].as_f64().unwrap() > 0.6, "{test}");
+    assert_eq!(test["samples"].as_u64(), Some(18));
+    let pre = json(&run.join("preprocessing.json"));
+    assert_eq!(pre["shape"], serde_json::json!([3, 12, 12]));
+    assert_eq!(
+        pre["classes"],
+        serde_json::json!(["cross", "disc", "square"])
+    );
+    assert_eq!(pre["normalization"]["kind"], "channels");
+    let manifest = json(&run.join("manifest.json"));
+    assert_eq!(manifest["data"]["image"], serde_json::json!([3, 12, 12]));
+    // The second run reads the decoded images back and trains the same.
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("read from the cache"),
+        "{}",
+        stderr(&out)
+    );
+    let runs = sb.runs("own");
+    assert_eq!(json(&runs[1].join("test.json")), test);
+    // Grey, cropped: another shape, no cache hit.
+    let out = sb.run(
+        &file,
+        &["--set", "data.channels=1", "--set", "data.fit=\"crop\""],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("decoded 90 images"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_image_folders_are_refused_by_path_or_skipped_and_counted() {
+    let sb = Sandbox::new();
+    let imgs = sb.path().join("imgs");
+    shapes(&imgs, 6);
+    std::fs::create_dir_all(imgs.join("empty")).unwrap();
+    let file = sb.write("e.toml", &image_experiment(""));
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("empty: the class folder `empty` holds no image"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        imgs.join("empty/broken.png"),
+        b"\x89PNG\r\n\x1a\n cut short",
+    )
+    .unwrap();
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("broken.png: does not decode") && err.contains("skip_unreadable"),
+        "{err}"
+    );
+    assert!(
+        !sb.path().join("results").exists(),
+        "nothing written for a refused folder"
+    );
+    // Skipped: the empty class then has no image left, which is named too.
+    let out = sb.run(&file, &["--set", "data.skip_unreadable=true"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no image of the class `empty` decodes"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::copy(imgs.join("disc/0.png"), imgs.join("empty/fine.png")).unwrap();
+    let out = sb.run(
+        &file,
+        &[
+            "--set",
+            "data.skip_unreadable=true",
+            "--set",
+            "train.epochs=1",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped 1 files that do not decode"),
+        "{}",
+        stderr(&out)
+    );
+    let manifest = json(&only_run(&sb).join("manifest.json"));
+    assert_eq!(manifest["data"]["skipped"], 1);
+    for (set, expected) in [
+        (
+            "data.channels=2",
+            "`data.channels`: must be 1 (grey) or 3 (RGB)",
+        ),
+        (
+            "data.augment={ crop_padding = 12 }",
+            "`data.augment.crop_padding`",
+        ),
+        ("data.path=\"nowhere\"", "nowhere: no such folder"),
+    ] {
+        let out = sb.run(&file, &["--set", set]);
+        assert!(!out.status.success(), "{set}");
+        assert!(stderr(&out).contains(expected), "{set}: {}", stderr(&out));
+    }
 }
