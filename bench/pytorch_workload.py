@@ -85,6 +85,53 @@ class Cnn(nn.Module):
         return self.net(x)
 
 
+class Block(nn.Module):
+    """kiln's ResNet block: two 3x3 convolutions with batch norm; the shortcut a strided
+    1x1 projection, or the input subsampled with zero channels added (option A)."""
+
+    def __init__(self, cin, cout, stride, projection):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(cout)
+        reshapes = stride != 1 or cin != cout
+        self.projection = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if reshapes and projection else None
+        )
+        self.stride, self.pad = stride, (cout - cin if self.projection is None else 0)
+
+    def forward(self, x):
+        y = torch.relu(self.norm1(self.conv1(x)))
+        y = self.norm2(self.conv2(y))
+        if self.projection is not None:
+            s = self.projection(x)
+        else:
+            s = x[:, :, :: self.stride, :: self.stride]
+            if self.pad:
+                s = nn.functional.pad(s, (0, 0, 0, 0, 0, self.pad))
+        return torch.relu(y + s)
+
+
+class ResNet(nn.Module):
+    def __init__(self, c, shape, classes):
+        super().__init__()
+        width, n = c.get("width", 16), (c.get("depth", 20) - 2) // 6
+        projection = c.get("shortcut", "identity") == "projection"
+        self.stem = nn.Sequential(nn.Conv2d(shape[0], width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        blocks, cin = [], width
+        for stage, cout in enumerate([width, 2 * width, 4 * width]):
+            for b in range(n):
+                blocks.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1, projection))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(4 * width, classes)
+
+    def forward(self, x, lengths=None):
+        return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+
 def recurrent(cell, inputs, hidden, layers, dropout, bidirectional=False):
     kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
     extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
@@ -144,6 +191,8 @@ def build(w, first):
         return Mlp(c, int(torch.tensor(first["x_shape"][1:]).prod()), w["outputs"])
     if kind == "cnn":
         return Cnn(c, first["x_shape"][1:], w["outputs"])
+    if kind == "resnet":
+        return ResNet(c, first["x_shape"][1:], w["outputs"])
     if kind in ("rnn", "lstm", "gru"):
         return Recurrent(kind, c, w["vocab"], w["outputs"])
     if kind == "language_model":

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::cells::CellKind;
 use crate::{
     Cnn, CnnConfig, GanConfig, Invalid, LanguageModelConfig, Mlp, MlpConfig, RecurrentClassifier,
-    RecurrentConfig, Seq2SeqConfig, Tabular, TabularConfig,
+    RecurrentConfig, ResNet, ResNetConfig, Seq2SeqConfig, Tabular, TabularConfig,
 };
 
 /// Which model to build; `kind` picks the variant in serialised form. Classifiers: image
@@ -16,6 +16,8 @@ use crate::{
 pub enum ModelConfig {
     Mlp(MlpConfig),
     Cnn(CnnConfig),
+    /// He et al.'s CIFAR ResNets: `depth = 6n + 2`.
+    Resnet(ResNetConfig),
     Rnn(RecurrentConfig),
     Lstm(RecurrentConfig),
     Gru(RecurrentConfig),
@@ -76,6 +78,8 @@ impl Inputs {
 }
 
 /// A batch of inputs, matching [`InputShape`].
+// One batch exists at a time, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Inputs {
     /// `[batch, channels, height, width]`.
@@ -97,6 +101,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Mlp(c) => c.validate(),
             ModelConfig::Cnn(c) => c.validate(),
+            ModelConfig::Resnet(c) => c.validate(),
             ModelConfig::Rnn(c) | ModelConfig::Lstm(c) | ModelConfig::Gru(c) => c.validate(),
             ModelConfig::Tabular(c) => c.validate(),
             ModelConfig::LanguageModel(c) => c.validate(),
@@ -110,6 +115,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Mlp(_) => "mlp",
             ModelConfig::Cnn(_) => "cnn",
+            ModelConfig::Resnet(_) => "resnet",
             ModelConfig::Rnn(_) => "rnn",
             ModelConfig::Lstm(_) => "lstm",
             ModelConfig::Gru(_) => "gru",
@@ -175,7 +181,10 @@ impl ModelConfig {
             (ModelConfig::Cnn(c), InputShape::Image(shape)) => {
                 Classifier::Cnn(c.init(*shape, classes, device)?)
             }
-            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_), _) => {
+            (ModelConfig::Resnet(c), InputShape::Image(shape)) => {
+                Classifier::ResNet(c.init(*shape, classes, device)?)
+            }
+            (ModelConfig::Mlp(_) | ModelConfig::Cnn(_) | ModelConfig::Resnet(_), _) => {
                 return Err(mismatch("images"));
             }
             (ModelConfig::Tabular(c), InputShape::Table { numeric, levels }) => {
@@ -210,6 +219,7 @@ pub enum Classifier {
     Cnn(Cnn),
     Recurrent(RecurrentClassifier),
     Tabular(Tabular),
+    ResNet(ResNet),
 }
 
 impl Classifier {
@@ -219,6 +229,7 @@ impl Classifier {
         Ok(match (self, inputs) {
             (Classifier::Mlp(m), Inputs::Images(images)) => m.forward(images.flatten(1, 3)),
             (Classifier::Cnn(m), Inputs::Images(images)) => m.forward(images),
+            (Classifier::ResNet(m), Inputs::Images(images)) => m.forward(images),
             (Classifier::Recurrent(m), Inputs::Tokens { ids, lengths }) => m.forward(ids, &lengths),
             (
                 Classifier::Tabular(m),
@@ -236,6 +247,7 @@ impl Classifier {
         match self {
             Classifier::Mlp(m) => m.pytorch(),
             Classifier::Cnn(m) => m.pytorch(),
+            Classifier::ResNet(m) => m.pytorch(),
             Classifier::Recurrent(m) => m.pytorch(),
             Classifier::Tabular(_) => Err(Invalid::new(
                 "model.kind",
@@ -262,6 +274,7 @@ impl Classifier {
         match self {
             Classifier::Mlp(m) => Some(m.features(images.flatten(1, 3))),
             Classifier::Cnn(m) => Some(m.features(images)),
+            Classifier::ResNet(m) => Some(m.features(images)),
             Classifier::Recurrent(_) | Classifier::Tabular(_) => None,
         }
     }

@@ -28,6 +28,9 @@ pub fn training_flops(model: &ModelConfig, shape: BatchShape) -> Option<f64> {
         (ModelConfig::Cnn(c), BatchShape::Images { dims, classes }) => {
             dims[0] * cnn_macs(c, [dims[1], dims[2], dims[3]], classes)?
         }
+        (ModelConfig::Resnet(c), BatchShape::Images { dims, classes }) => {
+            dims[0] * resnet_macs(c, [dims[1], dims[2], dims[3]], classes)?
+        }
         (ModelConfig::Rnn(c), BatchShape::Tokens { dims, outputs }) => {
             recurrent_macs(CellKind::Rnn, c, dims, outputs)
         }
@@ -45,6 +48,33 @@ pub fn training_flops(model: &ModelConfig, shape: BatchShape) -> Option<f64> {
         _ => return None,
     };
     Some(6.0 * macs as f64)
+}
+
+/// Per image: every 3x3 (and projection 1x1) convolution at its output's resolution, and
+/// the linear layer.
+fn resnet_macs(
+    c: &crate::ResNetConfig,
+    [channels, h, w]: [usize; 3],
+    classes: usize,
+) -> Option<usize> {
+    c.validate().ok()?;
+    let width = c.width;
+    let mut macs = h * w * channels * width * 9;
+    let (mut h, mut w, mut cin) = (h, w, width);
+    for (stage, cout) in [width, 2 * width, 4 * width].into_iter().enumerate() {
+        for b in 0..c.blocks() {
+            if stage > 0 && b == 0 {
+                h = h.div_ceil(2);
+                w = w.div_ceil(2);
+                if c.shortcut == crate::Shortcut::Projection {
+                    macs += h * w * cin * cout;
+                }
+            }
+            macs += h * w * (cin * cout + cout * cout) * 9;
+            cin = cout;
+        }
+    }
+    Some(macs + 4 * width * classes)
 }
 
 fn dense_macs(sizes: &[usize]) -> usize {

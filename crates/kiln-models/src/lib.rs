@@ -17,6 +17,7 @@ mod mlp;
 pub mod portable;
 pub mod pytorch;
 mod recurrent;
+mod resnet;
 pub mod seq2seq;
 mod tabular;
 
@@ -29,5 +30,6 @@ pub use invalid::Invalid;
 pub use language_model::{LanguageModel, LanguageModelConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use recurrent::{Pooling, RecurrentClassifier, RecurrentConfig};
+pub use resnet::{ResNet, ResNetConfig, Shortcut};
 pub use seq2seq::{AttentionKind, Encoded, Seq2Seq, Seq2SeqConfig};
 pub use tabular::{Tabular, TabularConfig, embedding_width};

@@ -81,11 +81,15 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
         exp.model,
         ModelConfig::Mlp(_)
             | ModelConfig::Cnn(_)
+            | ModelConfig::Resnet(_)
             | ModelConfig::Rnn(_)
             | ModelConfig::Lstm(_)
             | ModelConfig::Gru(_)
     ) {
-        return Err(run.not_for(command, "a classifier run (mlp, cnn, rnn, lstm or gru)"));
+        return Err(run.not_for(
+            command,
+            "a classifier run (mlp, cnn, resnet, rnn, lstm or gru)",
+        ));
     }
     let pre = Preprocessing::read(&run.run)?;
     let device = Device::flex();

@@ -34,11 +34,11 @@ impl TaskKind for Classification {
 
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[
-            (DatasetKind::Mnist, &["mlp", "cnn"]),
+            (DatasetKind::Mnist, &["mlp", "cnn", "resnet"]),
             (DatasetKind::Imdb, &["rnn", "lstm", "gru"]),
             (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
             (DatasetKind::Table, &["tabular"]),
-            (DatasetKind::Images, &["mlp", "cnn"]),
+            (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
         ]
     }
 

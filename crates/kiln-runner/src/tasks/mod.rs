@@ -557,7 +557,8 @@ mod tests {
         let e = refused(&classify("imdb", mlp, "val_accuracy"));
         assert_eq!(e.field, "data.dataset");
         assert!(
-            e.message.contains("on mnist, not on the imdb dataset"),
+            e.message
+                .contains("on mnist or images, not on the imdb dataset"),
             "{}",
             e.message
         );
