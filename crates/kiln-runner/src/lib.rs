@@ -23,7 +23,6 @@ pub mod manifest;
 mod memory;
 pub mod metrics_io;
 mod observer;
-pub mod own_files;
 pub mod predict;
 pub mod prepare;
 pub mod preprocessing;

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
-use crate::own_files::{TableData, load_table};
+use crate::prepare::own_files::{TableData, load_table};
 use crate::prepare::{Data, Prepared};
 use crate::preprocessing::Preprocessing;
 use crate::run_dir::RunDir;

@@ -13,7 +13,7 @@ use kiln_data::table::{
 use kiln_data::text::{Vocabulary, load_glove};
 use polars::prelude::DataFrame;
 
-use crate::prepare::{Data, ImageData, Prepared, TextData, review_tokenizer, truncation};
+use super::{Data, ImageData, Prepared, TextData, review_tokenizer, truncation};
 use crate::schema::{
     Experiment, FitKind, ImagesSettings, NormalizeKind, TableSettings, TextsSettings,
 };

@@ -2,6 +2,8 @@
 //! images or tokenising text and learning a vocabulary. Everything here happens before the
 //! run folder exists, so bad data leaves no run behind.
 
+pub mod own_files;
+
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,12 +18,12 @@ use kiln_models::InputShape;
 use kiln_train::Batches;
 
 use crate::datasets;
-use crate::own_files::{self, TableData};
 use crate::progress::DownloadBar;
 use crate::schema::{
     CorpusSettings, DataConfig, Experiment, ImdbSettings, NormalizeKind, Problem, TokenizerKind,
     TruncateKind,
 };
+pub use own_files::TableData;
 
 pub struct ImageData {
     pub mnist: Mnist,
