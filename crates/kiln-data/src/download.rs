@@ -38,6 +38,8 @@ pub enum Checksum<'a> {
     Content(&'a str),
     /// Of the file as served: for archives whose publisher gives that digest (aclImdb).
     File(&'a str),
+    /// The MD5 of the file as served, for archives whose publisher gives only that (CIFAR).
+    FileMd5(&'a str),
 }
 
 /// Downloads `name` from the first mirror that serves bytes matching `checksum`, and stores
@@ -56,8 +58,24 @@ pub fn fetch_verified(
         tracing::info!(%url, "downloading");
         match download(&url, name, progress) {
             Ok(raw) => {
+                if let Checksum::FileMd5(expected) = checksum {
+                    let actual: String = md5::Md5::digest(&raw)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    if actual != expected {
+                        attempts.push_str(&format!(
+                            "  {url}: MD5 of file {actual}, expected {expected}\n"
+                        ));
+                        continue;
+                    }
+                    let dir = dest.parent().unwrap_or(Path::new("."));
+                    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+                    write_atomically(dest, &raw)?;
+                    return Ok(raw);
+                }
                 let (content, expected_sha256, what) = match checksum {
-                    Checksum::File(sha) => (raw.clone(), sha, "file"),
+                    Checksum::File(sha) | Checksum::FileMd5(sha) => (raw.clone(), sha, "file"),
                     Checksum::Content(sha) => {
                         match crate::idx::decompress_if_gzip(Path::new(&url), raw.clone()) {
                             Ok(c) => (c, sha, "content"),

@@ -303,7 +303,16 @@ fn decode(path: &Path, settings: &FolderSettings) -> Result<Vec<u8>, String> {
         .with_guessed_format()
         .map_err(|e| e.to_string())?
         .decode()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            // The decoder's guard against decompression bombs (512 MiB), as PIL has one.
+            image::ImageError::Limits(_) => match image::image_dimensions(path) {
+                Ok((w, h)) => {
+                    format!("{w}x{h} pixels, more than the 512 MiB one image may take to decode")
+                }
+                Err(_) => e.to_string(),
+            },
+            e => e.to_string(),
+        })?;
     let [rows, cols] = settings.size;
     // Transparent pixels over white, as a viewer shows them.
     let rgba = image.to_rgba8();

@@ -6,6 +6,7 @@
 //! Nothing here knows about experiment files, the CLI or the results layout.
 
 pub mod batch;
+pub mod cifar;
 pub mod corpus;
 pub mod download;
 pub mod error;

@@ -133,7 +133,9 @@ pub fn export(
         DataConfig::Mnist(_)
         | DataConfig::Imdb(_)
         | DataConfig::Texts(_)
-        | DataConfig::Images(_) => {
+        | DataConfig::Images(_)
+        | DataConfig::Cifar10(_)
+        | DataConfig::Cifar100(_) => {
             let prepared = Prepared::load(exp)?;
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             let [train, _, _] = prepared.batches(exp, eval_size);

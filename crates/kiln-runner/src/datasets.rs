@@ -47,6 +47,25 @@ pub fn load_mnist(
     Ok((mnist, described))
 }
 
+/// CIFAR-10 or -100 from the datasets folder (read as it is) or the download cache.
+pub fn load_cifar(
+    which: kiln_data::cifar::Cifar,
+    d: &crate::schema::CifarSettings,
+    root: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<(kiln_data::cifar::CifarData, String), kiln_data::DataError> {
+    let (dir, download) = match root {
+        Some(root) => (root.to_path_buf(), false),
+        None => (PathBuf::from(CACHE_DIR), d.download),
+    };
+    let mut data = kiln_data::cifar::load(which, &dir, download, progress)?;
+    if let Some(limit) = d.train_limit {
+        data.images.train.truncate(limit);
+    }
+    let described = absolute(&data.path).display().to_string();
+    Ok((data, described))
+}
+
 /// Resolves the IMDB source like [`mnist_source`]: an explicit folder is read as it is.
 pub fn imdb_source(d: &ImdbSettings, root: Option<&Path>) -> ImdbSource {
     match (d.source, root) {

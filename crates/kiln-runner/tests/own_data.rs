@@ -689,3 +689,92 @@ fn bad_image_folders_are_refused_by_path_or_skipped_and_counted() {
         assert!(stderr(&out).contains(expected), "{set}: {}", stderr(&out));
     }
 }
+
+/// A CIFAR-10 archive in the real binary format with `per_file` images in each file.
+fn cifar10_archive(dir: &Path, per_file: usize) {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let file = std::fs::File::create(dir.join("cifar-10-binary.tar.gz")).unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    let mut add = |name: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), bytes)
+            .unwrap();
+    };
+    let names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    add("batches.meta.txt", names.as_bytes());
+    let mut r = Lcg(11);
+    let mut batch = |n: usize| -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            // The class is the image's brightness band: learnable from its pixels.
+            let label = (i % 10) as u8;
+            out.push(label);
+            out.extend((0..3072).map(|_| label * 25 + (r.next() * 20.0) as u8));
+        }
+        out
+    };
+    for i in 1..=5 {
+        let b = batch(per_file);
+        add(&format!("data_batch_{i}.bin"), &b);
+    }
+    let b = batch(per_file);
+    add("test_batch.bin", &b);
+    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+#[test]
+fn a_cifar_archive_in_the_real_format_trains_a_resnet() {
+    let sb = Sandbox::new();
+    cifar10_archive(&sb.path().join("data"), 40);
+    let file = sb.write(
+        "e.toml",
+        r#"task = "classification"
+name = "own"
+seed = 3
+
+[data]
+dataset = "cifar10"
+augment = { flip = true, crop_padding = 2 }
+
+[model]
+kind = "resnet"
+depth = 8
+width = 4
+
+[train]
+epochs = 3
+batch_size = 20
+learning_rate = 0.01
+optimizer = { name = "adam" }
+"#,
+    );
+    let out = sb
+        .run_command(&file, &["--quiet"])
+        .env("KILN_DATASETS", sb.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    assert_eq!(test["samples"].as_u64(), Some(40));
+    assert_eq!(test["per_class"][9]["name"], "truck");
+    // Chance is a tenth.
+    assert!(test["accuracy"].as_f64().unwrap() > 0.2, "{test}");
+    let pre = json(&run.join("preprocessing.json"));
+    assert_eq!(pre["shape"], serde_json::json!([3, 32, 32]));
+    // Without the archive and with downloads off: named, nothing written.
+    let out = sb.run(&file, &["--set", "data.download=false"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cifar-10-binary.tar.gz: missing"),
+        "{}",
+        stderr(&out)
+    );
+}

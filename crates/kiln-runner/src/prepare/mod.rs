@@ -159,6 +159,8 @@ impl Prepared {
             DataConfig::Imdb(d) => Self::load_imdb(exp, d),
             DataConfig::Texts(d) => own_files::load_texts(exp, d),
             DataConfig::Images(d) => own_files::load_images(exp, d),
+            DataConfig::Cifar10(d) => Self::load_cifar(exp, d, kiln_data::cifar::Cifar::Ten),
+            DataConfig::Cifar100(d) => Self::load_cifar(exp, d, kiln_data::cifar::Cifar::Hundred),
             DataConfig::Table(d) => {
                 own_files::load_table(exp, d, kiln_data::table::TargetKind::Classes)
             }
@@ -167,6 +169,38 @@ impl Prepared {
                 other.kind().name()
             ),
         }
+    }
+
+    fn load_cifar(
+        exp: &Experiment,
+        d: &crate::schema::CifarSettings,
+        which: kiln_data::cifar::Cifar,
+    ) -> anyhow::Result<Self> {
+        let (data, source) =
+            datasets::load_cifar(which, d, exp.datasets.as_deref(), &DownloadBar::default())?;
+        let mnist = data.images;
+        let (train_idx, val_idx) =
+            kiln_data::train_validation_split(mnist.train.len(), d.validation_fraction, exp.seed);
+        let normalization = match d.normalize {
+            NormalizeKind::Scale => Normalization::Scale,
+            NormalizeKind::Standardize => Normalization::standardize_from(&mnist.train, &train_idx),
+        };
+        Ok(Prepared {
+            test_len: mnist.test.len(),
+            data: Data::Images(ImageData {
+                mnist,
+                normalization,
+                classes: data.classes,
+                augment: Augment {
+                    flip: d.augment.flip,
+                    crop_padding: d.augment.crop_padding,
+                },
+                skipped: 0,
+            }),
+            train_idx,
+            val_idx,
+            source,
+        })
     }
 
     /// Items in the train, validation and test splits.

@@ -28,6 +28,10 @@ pub enum DataConfig {
     Table(TableSettings),
     /// Your own labelled texts: a table file with a text column and a label column.
     Texts(TextsSettings),
+    /// CIFAR-10: 60,000 32x32 colour images of 10 classes.
+    Cifar10(CifarSettings),
+    /// CIFAR-100: the same size, 100 classes (the fine labels).
+    Cifar100(CifarSettings),
     /// Your own images: a folder of class folders (or of train/ and test/ with class
     /// folders in each).
     Images(ImagesSettings),
@@ -44,6 +48,8 @@ pub enum DatasetKind {
     Table,
     Texts,
     Images,
+    Cifar10,
+    Cifar100,
 }
 
 impl DatasetKind {
@@ -57,6 +63,8 @@ impl DatasetKind {
             DatasetKind::Table => "table",
             DatasetKind::Texts => "texts",
             DatasetKind::Images => "images",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
         }
     }
 }
@@ -382,6 +390,25 @@ pub struct ImagesSettings {
     pub augment: AugmentSettings,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CifarSettings {
+    /// Share of the 50,000 training images held out for validation, seeded.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Use only the first N training images, for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Whether the archive may be downloaded into `datasets/` (its published MD5 checked).
+    #[serde(default = "yes")]
+    pub download: bool,
+    /// Per channel, from the training split; or `scale` (x / 255).
+    #[serde(default)]
+    pub normalize: NormalizeKind,
+    #[serde(default)]
+    pub augment: AugmentSettings,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentSettings {
@@ -538,6 +565,8 @@ impl DataConfig {
             DataConfig::Table(_) => DatasetKind::Table,
             DataConfig::Texts(_) => DatasetKind::Texts,
             DataConfig::Images(_) => DatasetKind::Images,
+            DataConfig::Cifar10(_) => DatasetKind::Cifar10,
+            DataConfig::Cifar100(_) => DatasetKind::Cifar100,
         }
     }
 
@@ -551,6 +580,7 @@ impl DataConfig {
             DataConfig::Table(d) => d.validation_fraction,
             DataConfig::Texts(d) => d.validation_fraction,
             DataConfig::Images(d) => d.validation_fraction,
+            DataConfig::Cifar10(d) | DataConfig::Cifar100(d) => d.validation_fraction,
         }
     }
 
@@ -565,6 +595,7 @@ impl DataConfig {
             DataConfig::Table(d) => d.train_limit,
             DataConfig::Texts(d) => d.train_limit,
             DataConfig::Images(d) => d.train_limit,
+            DataConfig::Cifar10(d) | DataConfig::Cifar100(d) => d.train_limit,
         }
     }
 
@@ -687,6 +718,14 @@ impl DataConfig {
                             "{} pixels would shift the image out of its {}x{} frame",
                             d.augment.crop_padding, d.size[0], d.size[1]
                         ),
+                    ));
+                }
+            }
+            DataConfig::Cifar10(d) | DataConfig::Cifar100(d) => {
+                if d.augment.crop_padding >= 32 {
+                    return Err(Invalid::new(
+                        "augment.crop_padding",
+                        "must be below 32, the images' size",
                     ));
                 }
             }

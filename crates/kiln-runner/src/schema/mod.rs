@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::{CheckpointSettings, Every};
 pub use cluster::ClusterSettings;
 pub use data::{
-    AdditionProblem, AugmentSettings, CorpusSettings, DataConfig, DataSource, DatasetKind, FitKind,
-    ImagesSettings, ImdbSettings, MnistSettings, NormalizeKind, PairsSettings, Problem, Split,
-    Strings, SyntheticSettings, TableSettings, TextEncoding, TextShape, TextsSettings,
-    TokenizerKind, TruncateKind,
+    AdditionProblem, AugmentSettings, CifarSettings, CorpusSettings, DataConfig, DataSource,
+    DatasetKind, FitKind, ImagesSettings, ImdbSettings, MnistSettings, NormalizeKind,
+    PairsSettings, Problem, Split, Strings, SyntheticSettings, TableSettings, TextEncoding,
+    TextShape, TextsSettings, TokenizerKind, TruncateKind,
 };
 
 /// An experiment as loaded: the resolved config and where it came from.

@@ -39,6 +39,8 @@ impl TaskKind for Classification {
             (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
             (DatasetKind::Table, &["tabular"]),
             (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
+            (DatasetKind::Cifar10, &["mlp", "cnn", "resnet"]),
+            (DatasetKind::Cifar100, &["mlp", "cnn", "resnet"]),
         ]
     }
 
