@@ -9,8 +9,10 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
+use image::DynamicImage;
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageBuffer, Luma, Rgb};
+#[cfg(test)]
+use image::{ImageBuffer, Luma, Rgb};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -296,8 +298,9 @@ pub fn load_folder(
     Ok(folder)
 }
 
-/// The image at `path` as `[channels, rows, cols]` bytes.
-fn decode(path: &Path, settings: &FolderSettings) -> Result<Vec<u8>, String> {
+/// The image at `path` as `[channels, rows, cols]` bytes, prepared as a folder's images are:
+/// what `kiln predict` does to new images too.
+pub fn decode(path: &Path, settings: &FolderSettings) -> Result<Vec<u8>, String> {
     let image = image::io::Reader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
@@ -314,26 +317,21 @@ fn decode(path: &Path, settings: &FolderSettings) -> Result<Vec<u8>, String> {
             e => e.to_string(),
         })?;
     let [rows, cols] = settings.size;
-    // Transparent pixels over white, as a viewer shows them.
-    let rgba = image.to_rgba8();
-    let over_white =
-        |c: u8, a: u8| -> u8 { ((c as u32 * a as u32 + 255 * (255 - a as u32) + 127) / 255) as u8 };
+    // Transparent pixels over white, as a viewer shows them; then grey by the image crate's
+    // own weights.
+    let mut rgba = image.to_rgba8();
+    for p in rgba.pixels_mut() {
+        let a = p.0[3] as u32;
+        for c in &mut p.0[..3] {
+            *c = ((*c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+        p.0[3] = 255;
+    }
+    let opaque = DynamicImage::ImageRgba8(rgba);
     let flat = if settings.channels == 1 {
-        DynamicImage::ImageLuma8(ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y).0;
-            // ITU-R BT.601 luma, as the image crate's own grey conversion.
-            let l = (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000;
-            Luma([over_white(l as u8, p[3])])
-        }))
+        DynamicImage::ImageLuma8(opaque.to_luma8())
     } else {
-        DynamicImage::ImageRgb8(ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y).0;
-            Rgb([
-                over_white(p[0], p[3]),
-                over_white(p[1], p[3]),
-                over_white(p[2], p[3]),
-            ])
-        }))
+        DynamicImage::ImageRgb8(opaque.to_rgb8())
     };
     let fitted = fit(flat, rows as u32, cols as u32, settings.fit);
     let bytes = fitted.as_bytes();
@@ -350,6 +348,9 @@ fn decode(path: &Path, settings: &FolderSettings) -> Result<Vec<u8>, String> {
 
 fn fit(image: DynamicImage, rows: u32, cols: u32, how: Fit) -> DynamicImage {
     let (w, h) = (image.width().max(1), image.height().max(1));
+    if (w, h) == (cols, rows) {
+        return image;
+    }
     let filter = FilterType::Triangle;
     match how {
         Fit::Resize => image.resize_exact(cols, rows, filter),

@@ -12,6 +12,7 @@ use burn::tensor::{Device, activation::softmax};
 use kiln_data::Digits;
 use kiln_data::ImageBatcher;
 use kiln_data::download::{write_atomically, write_folder_atomically};
+use kiln_data::images::{Fit, FolderSettings};
 use kiln_data::text::SequenceBatcher;
 use kiln_models::{Classifier, InputShape, ModelConfig};
 use kiln_train::{Batches, Classify};
@@ -133,7 +134,9 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
     let exp = &run.experiment;
     let classes = pre.classes().to_vec();
     let items = match &pre {
-        Preprocessing::Image { shape, .. } => read_images(&args.inputs, *shape, args.invert)?,
+        Preprocessing::Image { shape, .. } => {
+            read_images(&args.inputs, image_settings(exp, *shape), args.invert)?
+        }
         Preprocessing::Text { .. } => read_texts(&args.inputs, &args.column)?,
         Preprocessing::Table { .. } => Vec::new(),
     };
@@ -148,7 +151,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             let mut digits = Digits {
                 images: Vec::new(),
                 labels: Vec::new(),
-                channels: 1,
+                channels: shape[0],
                 rows: shape[1],
                 cols: shape[2],
             };
@@ -252,7 +255,31 @@ fn forward(
 
 /// Images from PNG or JPEG files, folders of them, or IDX image files, each made grey and
 /// `shape`'s size.
-fn read_images(inputs: &[String], shape: [usize; 3], invert: bool) -> anyhow::Result<Vec<Item>> {
+/// How the run's images were prepared: an image folder's own channels, size and fit; any
+/// other image set's shape, resized.
+fn image_settings(exp: &crate::schema::Experiment, shape: [usize; 3]) -> FolderSettings {
+    let fit = match &exp.data {
+        crate::schema::DataConfig::Images(d) => match d.fit {
+            crate::schema::FitKind::Resize => Fit::Resize,
+            crate::schema::FitKind::Crop => Fit::Crop,
+            crate::schema::FitKind::Pad => Fit::Pad,
+        },
+        _ => Fit::Resize,
+    };
+    FolderSettings {
+        channels: shape[0],
+        size: [shape[1], shape[2]],
+        fit,
+        skip_unreadable: false,
+    }
+}
+
+fn read_images(
+    inputs: &[String],
+    settings: FolderSettings,
+    invert: bool,
+) -> anyhow::Result<Vec<Item>> {
+    let shape = [settings.channels, settings.size[0], settings.size[1]];
     anyhow::ensure!(
         !inputs.is_empty(),
         "an image classifier needs image files (PNG, JPEG), folders of them or IDX files"
@@ -273,25 +300,18 @@ fn read_images(inputs: &[String], shape: [usize; 3], invert: bool) -> anyhow::Re
         for file in files {
             let name = file.display().to_string();
             if is_image(&file) {
-                let image = image::open(&file)
-                    .with_context(|| format!("{name}: not a readable PNG or JPEG image"))?
-                    .into_luma8();
-                let image = if image.dimensions() == (cols as u32, rows as u32) {
-                    image
-                } else {
-                    image::imageops::resize(
-                        &image,
-                        cols as u32,
-                        rows as u32,
-                        image::imageops::FilterType::Triangle,
-                    )
-                };
-                let mut pixels = image.into_raw();
+                let mut pixels = kiln_data::images::decode(&file, &settings).map_err(|e| {
+                    anyhow::anyhow!("{name}: not a readable PNG or JPEG image ({e})")
+                })?;
                 if invert {
                     pixels.iter_mut().for_each(|p| *p = 255 - *p);
                 }
                 items.push(Item::Image(name, pixels));
             } else {
+                anyhow::ensure!(
+                    shape[0] == 1,
+                    "{name}: IDX images are grey, but the run trained on colour images"
+                );
                 let bytes = kiln_data::idx::read_maybe_gzip(&file)?;
                 let idx = kiln_data::idx::parse(&file, &bytes, 3).with_context(|| {
                     format!("{name}: neither a PNG or JPEG image nor an IDX file of images")
@@ -563,7 +583,11 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
             normalization,
             ..
         } => {
-            let digits = labelled_images(data, *shape, classes.len())?;
+            let digits = if matches!(exp.data, crate::schema::DataConfig::Images(_)) {
+                labelled_folder(data, image_settings(exp, *shape), &classes)?
+            } else {
+                labelled_images(data, *shape, classes.len())?
+            };
             // Batched as the run's own test was, so the figures are comparable to the bit.
             let batcher =
                 ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
@@ -658,6 +682,35 @@ fn run_evaluation(
 
 /// Images and labels from an IDX folder: one `*images-idx3-ubyte[.gz]` and its
 /// `*labels-idx1-ubyte[.gz]` (the `t10k` pair when there are several).
+/// A folder of class folders named as the run's classes (some may be absent), decoded as
+/// the run's images were.
+fn labelled_folder(
+    folder: &Path,
+    settings: FolderSettings,
+    classes: &[String],
+) -> anyhow::Result<Digits> {
+    let read = kiln_data::images::load_folder(folder, &settings, None)?;
+    let mut digits = read.train;
+    for split in [read.validation, read.test].into_iter().flatten() {
+        digits.images.extend(split.images);
+        digits.labels.extend(split.labels);
+    }
+    // The folder's own class ids to the run's.
+    let mut map = Vec::with_capacity(read.classes.len());
+    for name in &read.classes {
+        let Some(i) = classes.iter().position(|c| c == name) else {
+            anyhow::bail!(
+                "{}: class folder `{name}` is not one of the run's classes ({})",
+                folder.display(),
+                classes.join(", ")
+            );
+        };
+        map.push(i as u8);
+    }
+    digits.labels.iter_mut().for_each(|l| *l = map[*l as usize]);
+    Ok(digits)
+}
+
 fn labelled_images(folder: &Path, shape: [usize; 3], classes: usize) -> anyhow::Result<Digits> {
     anyhow::ensure!(
         folder.is_dir(),

@@ -778,3 +778,61 @@ optimizer = { name = "adam" }
         stderr(&out)
     );
 }
+
+#[test]
+fn a_folder_run_predicts_and_evaluates_new_images_as_it_trained() {
+    let sb = Sandbox::new();
+    shapes(&sb.path().join("imgs/train"), 24);
+    shapes(&sb.path().join("imgs/test"), 6);
+    let file = sb.write("e.toml", &image_experiment("channels = 3\nfit = \"crop\""));
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    let run_arg = run.to_str().unwrap();
+    // The test/ folder again, through evaluate: the same figures to the bit.
+    let out = sb.kiln(&[
+        "evaluate",
+        run_arg,
+        "--data",
+        "imgs/test",
+        "--name",
+        "again",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = json(&run.join("evaluations/again/test.json"));
+    assert_eq!(again["accuracy"], test["accuracy"]);
+    assert_eq!(again["loss"], test["loss"]);
+    // New files in colour, with their probabilities.
+    let out = sb.kiln(&[
+        "predict",
+        run_arg,
+        "imgs/test/disc/1.png",
+        "imgs/test/cross",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1 + 6, "{csv}");
+    // A folder whose classes the run does not know.
+    std::fs::create_dir_all(sb.path().join("other/blob")).unwrap();
+    std::fs::copy(
+        sb.path().join("imgs/test/disc/1.png"),
+        sb.path().join("other/blob/1.png"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(sb.path().join("other/disc")).unwrap();
+    std::fs::copy(
+        sb.path().join("imgs/test/disc/1.png"),
+        sb.path().join("other/disc/1.png"),
+    )
+    .unwrap();
+    let out = sb.kiln(&["evaluate", run_arg, "--data", "other"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("class folder `blob` is not one of the run's classes"),
+        "{}",
+        stderr(&out)
+    );
+}
