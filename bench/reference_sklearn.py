@@ -4,12 +4,17 @@
     python3 bench/reference_sklearn.py letters datasets/letters/letters.csv
     python3 bench/reference_sklearn.py bikeshare datasets/bikeshare/bikeshare.csv
     python3 bench/reference_sklearn.py spam datasets/spam/emails.csv
+    python3 bench/reference_sklearn.py images datasets/clipart
 
 Each writes `train.csv` and `test.csv` beside the input (a seeded 80/20 split, stratified
 for classification), fits scikit-learn models on train.csv and prints their test scores as
 JSON. Train kiln on the very same files with
     cargo xtask run experiments/X.toml --set data.path=\"DIR/train.csv\" --set data.test=\"DIR/test.csv\"
-Needs scikit-learn and pandas (pip install scikit-learn pandas).
+For an image folder it writes `FOLDER_split/train/<class>/` and `FOLDER_split/test/<class>/`
+(links to the images), and fits on 32x32 RGB pixels prepared as kiln's `fit = "pad"` does
+(transparency on white, the longer side scaled to 32, padded with 0); train kiln with
+    --set data.path=\"FOLDER_split\"
+Needs scikit-learn, pandas and Pillow (pip install scikit-learn pandas pillow).
 """
 import json
 import sys
@@ -99,8 +104,62 @@ def spam(path):
     ]
 
 
+def images(folder):
+    from PIL import Image
+
+    root = Path(folder)
+    files, labels = [], []
+    for c in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for f in sorted((root / c).rglob("*")):
+            if f.suffix.lower() in (".png", ".jpg", ".jpeg"):
+                files.append(f)
+                labels.append(c)
+    Image.MAX_IMAGE_PIXELS = None
+
+    def pixels(path):
+        try:
+            with Image.open(path) as im:
+                if im.width * im.height * 4 > 512 << 20:
+                    return None  # kiln's decode limit skips these too
+                im = im.convert("RGBA")
+                white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, im).convert("RGB")
+                scale = min(32 / im.width, 32 / im.height)
+                w, h = max(1, min(32, round(im.width * scale))), max(1, min(32, round(im.height * scale)))
+                canvas = Image.new("RGB", (32, 32), (0, 0, 0))
+                canvas.paste(im.resize((w, h), Image.BILINEAR), ((32 - w) // 2, (32 - h) // 2))
+                return np.asarray(canvas, dtype=np.float32).ravel() / 255
+        except Exception:
+            return None
+
+    decoded = [pixels(f) for f in files]
+    keep = [i for i, x in enumerate(decoded) if x is not None]
+    files = [files[i] for i in keep]
+    labels = np.array([labels[i] for i in keep])
+    x_all = np.stack([decoded[i] for i in keep])
+    idx_train, idx_test = train_test_split(np.arange(len(files)), test_size=0.2, random_state=0, stratify=labels)
+    out = root.parent / (root.name + "_split")
+    for split, idx in (("train", idx_train), ("test", idx_test)):
+        for i in idx:
+            dest = out / split / labels[i] / f"{i}_{files[i].name}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not dest.exists():
+                dest.symlink_to(files[i].resolve())
+    x, y, xt, yt = x_all[idx_train], labels[idx_train], x_all[idx_test], labels[idx_test]
+
+    def acc(model):
+        p = model.predict(xt)
+        return {"accuracy": accuracy_score(yt, p), "macro_f1": f1_score(yt, p, average="macro")}
+
+    majority = max(set(y), key=list(y).count)
+    return [
+        {"model": "majority class", "accuracy": float(np.mean(yt == majority))},
+        timed("HistGradientBoostingClassifier() on pixels", lambda: HistGradientBoostingClassifier(random_state=0).fit(x, y), acc),
+    ]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam", "images"):
         sys.exit(__doc__)
     import csv
 

@@ -286,9 +286,10 @@ fn target_dir() -> PathBuf {
 /// The standard workloads of `bench` and `bench --against-pytorch`, on the embedded samples
 /// so that no download is needed (throughput does not depend on which digits or reviews are
 /// read). The IMDB LSTM is the one the PyTorch scripts have: 200 tokens, the last state.
-const BENCH_WORKLOADS: [&str; 4] = [
+const BENCH_WORKLOADS: [&str; 5] = [
     "experiments/mlp_mnist.toml",
     "experiments/cnn_mnist.toml",
+    "bench/workloads/resnet20_mnist.toml",
     "bench/workloads/lstm_imdb_last200.toml",
     "experiments/charlstm_shakespeare.toml",
 ];
