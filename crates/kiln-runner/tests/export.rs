@@ -92,6 +92,24 @@ dense_batch_norm = true
 dense_dropout = 0.5"#,
             ),
         ),
+        // Option A shortcuts on 28x28 (the subsampling as x[:, :, ::2, ::2]), and option B.
+        (
+            "resnet",
+            digits(
+                r#"kind = "resnet"
+depth = 8
+width = 4"#,
+            ),
+        ),
+        (
+            "resnet_projection",
+            digits(
+                r#"kind = "resnet"
+depth = 14
+width = 3
+shortcut = "projection""#,
+            ),
+        ),
         (
             "lstm",
             reviews(
