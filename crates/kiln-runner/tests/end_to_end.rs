@@ -416,7 +416,7 @@ fn text_and_image_settings_do_not_mix() {
         &[
             "cnn.toml:6",
             "data.dataset",
-            "trains cnn on mnist or images, not on the imdb dataset",
+            "trains cnn on mnist, images, cifar10 or cifar100, not on the imdb dataset",
         ],
     );
     let mnist = sb.write("mnist.toml", QUICK);

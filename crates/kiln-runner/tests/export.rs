@@ -276,7 +276,7 @@ fn the_export_has_pytorch_names_and_layouts() {
 #[test]
 fn a_text_export_carries_its_vocabulary_and_recurrent_weights() {
     let sb = Sandbox::new();
-    let (_, lstm) = &models()[2];
+    let (_, lstm) = &models().into_iter().find(|(k, _)| *k == "lstm").unwrap();
     let run = trained(&sb, "lstm", lstm);
     let out = sb.path().join("lstm");
     export(&sb, &run, &out);

@@ -111,6 +111,44 @@ fn a_csv_table_trains_a_classifier_that_learns_its_rule() {
     );
     assert_eq!(codec["numeric"][0]["name"], "size");
     assert_eq!(codec["numeric"][0]["missing_flag"], true);
+    // New rows without the target: each gets its class and probability.
+    let rows: String = table(5, 8, ',')
+        .lines()
+        .map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string() + "\n")
+        .collect();
+    sb.write("new.csv", &rows);
+    let out = sb.kiln(&[
+        "predict",
+        run.to_str().unwrap(),
+        "new.csv",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        answer.lines().next().unwrap(),
+        "colour,size,noise,predicted,probability"
+    );
+    assert_eq!(answer.lines().count(), 6);
+    let p: f64 = answer
+        .lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.0 / 3.0..=1.0).contains(&p), "{p}");
+    sb.write("lacking.csv", "colour,noise\nred,0.5\n");
+    let out = sb.kiln(&["predict", run.to_str().unwrap(), "lacking.csv"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("lacking.csv: lacks the column(s) the run learnt from: size"),
+        "{}",
+        stderr(&out)
+    );
     // The resolved config names the defaults it used.
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("max_levels = 10"), "{config}");
@@ -227,6 +265,31 @@ fn a_regression_reports_its_targets_units_and_every_test_row() {
         assert!(run.join("charts").join(chart).is_file(), "{chart}");
     }
     assert!(!run.join("charts/accuracy.png").exists());
+    // predict on the test file gives test_outputs.csv's predictions, appended to each row.
+    let out = sb.kiln(&[
+        "predict",
+        run.to_str().unwrap(),
+        "test.csv",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let predicted = String::from_utf8(out.stdout).unwrap();
+    let header = predicted.lines().next().unwrap();
+    assert_eq!(header, "colour,size,noise,label,y,predicted_y");
+    for (row, (p, o)) in predicted
+        .lines()
+        .skip(1)
+        .zip(lines.iter().skip(1))
+        .enumerate()
+    {
+        let p: f64 = p.rsplit(',').next().unwrap().parse().unwrap();
+        let o: f64 = o.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(
+            (p - o).abs() < 1e-4 * o.abs().max(1.0),
+            "row {row}: {p} against {o}"
+        );
+    }
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("loss = \"mse\""), "{config}");
     // A classification loss is refused for a regression.

@@ -1,8 +1,11 @@
 //! `kiln predict RUN [INPUTS]`: a trained classifier's answer for each new input, with the
-//! top-k class probabilities. Inputs are prepared from the run folder alone: images grey,
-//! resized to the run's size and normalised with its training statistics
+//! top-k class probabilities. Inputs are prepared from the run folder alone: images decoded
+//! as the run's were (channels, size, fit) and normalised with its training statistics
 //! (`preprocessing.json`); text cut by the run's tokenizer into its vocabulary (`vocab.txt`)
-//! and truncated as it was (`config.toml`).
+//! and truncated as it was (`config.toml`); a table's rows encoded by the run's codec
+//! (`table.rs`).
+
+mod table;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -83,13 +86,14 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
         ModelConfig::Mlp(_)
             | ModelConfig::Cnn(_)
             | ModelConfig::Resnet(_)
+            | ModelConfig::Tabular(_)
             | ModelConfig::Rnn(_)
             | ModelConfig::Lstm(_)
             | ModelConfig::Gru(_)
     ) {
         return Err(run.not_for(
             command,
-            "a classifier run (mlp, cnn, resnet, rnn, lstm or gru)",
+            "a classifier or regression run (mlp, cnn, resnet, tabular, rnn, lstm or gru)",
         ));
     }
     let pre = Preprocessing::read(&run.run)?;
@@ -99,21 +103,30 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
         Preprocessing::Text { .. } => InputShape::Tokens {
             vocab: run.vocabulary(run.run.vocabulary())?.len(),
         },
-        Preprocessing::Table { .. } => {
-            return Err(run.not_for(command, "an image or text classifier run"));
-        }
+        Preprocessing::Table { codec, .. } => InputShape::Table {
+            numeric: codec.numeric_width(),
+            levels: codec.cardinalities(),
+        },
     };
-    let model = exp
-        .model
-        .init(shape, pre.classes().len(), &device)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: `model.{}`: {}",
-                run.run.config().display(),
-                e.field,
-                e.message
-            )
-        })?;
+    let outputs = match &pre {
+        Preprocessing::Table {
+            codec:
+                kiln_data::table::TableCodec {
+                    target: kiln_data::table::Target::Values { columns, .. },
+                    ..
+                },
+            ..
+        } => columns.len(),
+        _ => pre.classes().len(),
+    };
+    let model = exp.model.init(shape, outputs, &device).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: `model.{}`: {}",
+            run.run.config().display(),
+            e.field,
+            e.message
+        )
+    })?;
     let model: Classifier = run.load(model)?;
     Ok(Ready {
         run,
@@ -131,6 +144,15 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
         model,
         device,
     } = open(dir, args.unfinished, "predict")?;
+    if matches!(pre, Preprocessing::Table { .. }) {
+        let ready = Ready {
+            run,
+            pre,
+            model,
+            device,
+        };
+        return table::predict(&ready, args, out);
+    }
     let exp = &run.experiment;
     let classes = pre.classes().to_vec();
     let items = match &pre {
@@ -253,8 +275,6 @@ fn forward(
     Ok(all)
 }
 
-/// Images from PNG or JPEG files, folders of them, or IDX image files, each made grey and
-/// `shape`'s size.
 /// How the run's images were prepared: an image folder's own channels, size and fit; any
 /// other image set's shape, resized.
 fn image_settings(exp: &crate::schema::Experiment, shape: [usize; 3]) -> FolderSettings {
