@@ -278,6 +278,34 @@ mod tests {
     }
 
     #[test]
+    fn an_md5_checksum_is_checked_as_published() {
+        let url = serve(b"cifar bytes".to_vec(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("c.tar.gz");
+        let err = fetch_verified(
+            &[&url],
+            "c.tar.gz",
+            &dest,
+            Checksum::FileMd5("00000000000000000000000000000000"),
+            &NoProgress,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("MD5 of file"), "{err}");
+        assert!(!dest.exists(), "nothing kept that does not match");
+        // md5("cifar bytes"), as `md5sum` prints it.
+        let got = fetch_verified(
+            &[&url],
+            "c.tar.gz",
+            &dest,
+            Checksum::FileMd5("51ae52c4d7d2fdbaf1a9a1524e08cf05"),
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(got, b"cifar bytes");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"cifar bytes");
+    }
+
+    #[test]
     fn a_file_checksum_is_of_the_bytes_as_served() {
         let archive = gzip(b"archive content");
         let url = serve(archive.clone(), 2);

@@ -558,7 +558,7 @@ mod tests {
         assert_eq!(e.field, "data.dataset");
         assert!(
             e.message
-                .contains("on mnist or images, not on the imdb dataset"),
+                .contains("on mnist, images, cifar10 or cifar100, not on the imdb dataset"),
             "{}",
             e.message
         );
