@@ -209,7 +209,7 @@ fn empty() -> Digits {
 fn records(which: Cifar, path: &Path, bytes: &[u8], out: &mut Digits) -> Result<(), DataError> {
     let label_bytes = which.label_bytes();
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(DataError::Format {
             path: path.into(),
             offset: (bytes.len() / record * record) as u64,

@@ -49,7 +49,7 @@ fn default_width() -> usize {
 
 impl ResNetConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
-        if self.depth < 8 || (self.depth - 2) % 6 != 0 {
+        if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(Invalid::new(
                 "depth",
                 format!(
