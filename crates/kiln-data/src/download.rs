@@ -69,9 +69,7 @@ pub fn fetch_verified(
                         ));
                         continue;
                     }
-                    let dir = dest.parent().unwrap_or(Path::new("."));
-                    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-                    write_atomically(dest, &raw)?;
+                    keep(dest, &raw)?;
                     return Ok(raw);
                 }
                 let (content, expected_sha256, what) = match checksum {
@@ -93,10 +91,7 @@ pub fn fetch_verified(
                     ));
                     continue;
                 }
-                // The cache folder appears only once there is something verified to put in it.
-                let dir = dest.parent().unwrap_or(Path::new("."));
-                std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-                write_atomically(dest, &raw)?;
+                keep(dest, &raw)?;
                 return Ok(content);
             }
             Err(e) => attempts.push_str(&format!("  {url}: {e}\n")),
@@ -106,6 +101,14 @@ pub fn fetch_verified(
         name: name.to_string(),
         attempts,
     })
+}
+
+/// Stores verified bytes. The cache folder appears only once there is something verified to
+/// put in it.
+fn keep(dest: &Path, raw: &[u8]) -> Result<(), DataError> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    write_atomically(dest, raw)
 }
 
 fn download(url: &str, name: &str, progress: &dyn Progress) -> Result<Vec<u8>, String> {
