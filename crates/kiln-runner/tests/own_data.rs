@@ -111,6 +111,23 @@ fn a_csv_table_trains_a_classifier_that_learns_its_rule() {
     );
     assert_eq!(codec["numeric"][0]["name"], "size");
     assert_eq!(codec["numeric"][0]["missing_flag"], true);
+    // All 600 rows of the training file, labelled, through evaluate.
+    let confusion = std::fs::read_to_string(run.join("confusion.csv")).unwrap();
+    assert!(confusion.starts_with("actual,predicted_big"), "{confusion}");
+    sb.write("all.csv", &table(600, 1, ','));
+    let out = sb.kiln(&["evaluate", run.to_str().unwrap(), "--data", "all.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = json(&run.join("evaluations/all_csv/test.json"));
+    assert_eq!(all["samples"].as_u64(), Some(600));
+    assert!(all["accuracy"].as_f64().unwrap() > 0.9, "{all}");
+    sb.write("bad.csv", "colour,size,noise,label,y\nred,1,0.5,huge,3\n");
+    let out = sb.kiln(&["evaluate", run.to_str().unwrap(), "--data", "bad.csv"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bad.csv: row 1, column `label`: class `huge`"),
+        "{}",
+        stderr(&out)
+    );
     // New rows without the target: each gets its class and probability.
     let rows: String = table(5, 8, ',')
         .lines()

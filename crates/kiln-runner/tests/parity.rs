@@ -73,6 +73,19 @@ fn cases() -> Vec<Case> {
             config: r#"{"kind": "lstm", "embedding_dim": 8, "hidden": 8, "pooling": "max"}"#,
             shape: InputShape::Tokens { vocab: 20 },
         },
+        Case {
+            name: "resnet",
+            config: r#"{"kind": "resnet", "depth": 8, "width": 4}"#,
+            shape: InputShape::Image([3, 8, 8]),
+        },
+        Case {
+            name: "tabular",
+            config: r#"{"kind": "tabular", "hidden": [16]}"#,
+            shape: InputShape::Table {
+                numeric: 3,
+                levels: vec![4, 5],
+            },
+        },
     ]
 }
 
@@ -105,6 +118,18 @@ fn batch(shape: &InputShape, device: &Device) -> (Inputs, Tensor<1, Int>) {
                 lengths,
             }
         }
+        InputShape::Table { numeric, levels } => {
+            let values: Vec<f32> = (0..6 * numeric)
+                .map(|i| ((i as f32) * 0.53).cos())
+                .collect();
+            let ids: Vec<i64> = (0..6 * levels.len())
+                .map(|i| (i as i64 * 3) % levels[i % levels.len()] as i64)
+                .collect();
+            Inputs::Table {
+                numeric: Tensor::from_data(TensorData::new(values, [6, *numeric]), device),
+                categories: Tensor::from_data(TensorData::new(ids, [6, levels.len()]), device),
+            }
+        }
     };
     (inputs, targets)
 }
@@ -127,7 +152,7 @@ static FLEX_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn flex_model(case: &Case) -> Classifier {
     let config: ModelConfig = serde_json::from_str(case.config).unwrap();
     let flex = Device::flex();
-    let m = config.init(case.shape, 3, &flex).unwrap();
+    let m = config.init(case.shape.clone(), 3, &flex).unwrap();
     materialize(&m);
     m
 }
@@ -186,7 +211,7 @@ fn a_seed_gives_the_same_initial_weights_on_every_backend() {
     let init = |case: &Case| {
         let config: ModelConfig = serde_json::from_str(case.config).unwrap();
         flex.seed(5);
-        config.init(case.shape, 3, &flex).unwrap()
+        config.init(case.shape.clone(), 3, &flex).unwrap()
     };
     for case in cases() {
         let reference = float_params(&init(&case));

@@ -36,7 +36,8 @@ pub enum Format {
 /// What `kiln predict` was asked (its command-line options).
 #[derive(Debug, Clone, clap::Args)]
 pub struct PredictArgs {
-    /// Image or text files, folders, CSV/TSV tables, or texts; none: the lines of stdin.
+    /// Image or text files, folders, CSV/TSV tables, or texts; none: the lines of stdin. A
+    /// table run takes one table file and prints its rows with the predictions appended.
     pub inputs: Vec<String>,
     /// How many classes to list per input, most probable first.
     #[arg(long, default_value_t = 3)]
@@ -208,12 +209,8 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
             forward(&model, &batcher, &device)?
         }
-        Preprocessing::Table { .. } => {
-            anyhow::bail!(
-                "{}: a table run; `predict` reads images and texts",
-                dir.display()
-            )
-        }
+        // Answered above, by `table::predict`.
+        Preprocessing::Table { .. } => anyhow::bail!("{}: a table run", dir.display()),
     };
 
     let predictions: Vec<Prediction> = items
@@ -534,7 +531,9 @@ fn print(predictions: &[Prediction], format: Format, out: &mut dyn Write) -> any
 /// What `kiln evaluate` was asked (its command-line options).
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvaluateArgs {
-    /// An IDX folder (image runs); an aclImdb folder or .tar.gz, or a CSV/TSV (text runs).
+    /// An IDX folder (MNIST-style runs), a folder of class folders (image-folder runs); an
+    /// aclImdb folder or .tar.gz, or a CSV/TSV (text runs); a table file with the target
+    /// column (table classifiers).
     #[arg(long)]
     pub data: PathBuf,
     /// The evaluation's name (default: the data's file name).
@@ -629,11 +628,25 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
                 review_batches(&seqs, &labels, exp.train.eval_batch_size, d).bucket(d.bucket);
             run_evaluation(&model, &batcher, exp, classes.len(), &device)?
         }
-        Preprocessing::Table { .. } => {
-            anyhow::bail!(
-                "{}: a table run; `evaluate` reads images and texts",
+        Preprocessing::Table { codec, .. } => {
+            anyhow::ensure!(
+                codec.class_names().is_some(),
+                "{}: a regression run; `evaluate` scores classifiers (the run's own test is in \
+                 test.json and test_outputs.csv, and `predict` answers new rows)",
                 dir.display()
-            )
+            );
+            let encoding = match &exp.data {
+                crate::schema::DataConfig::Table(d) => d.encoding.into(),
+                _ => Default::default(),
+            };
+            let frame = kiln_data::table::read_table(data, encoding)?;
+            let rows = codec.encode(&frame, data, true)?;
+            let batcher = kiln_data::table::TableBatcher::new(
+                &rows,
+                (0..rows.rows).collect(),
+                exp.train.eval_batch_size,
+            );
+            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
         }
     };
 
