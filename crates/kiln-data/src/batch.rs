@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::Digits;
-use crate::split::shuffled;
+use crate::split::batch_order;
 
 /// How pixel bytes become inputs: always scaled to `[0, 1]`, then optionally standardised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,14 +182,7 @@ impl<'a> ImageBatcher<'a> {
 
     /// The batches' index lists: shuffled with `seed` when given, in stored order otherwise.
     pub fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
-        let order = match seed {
-            Some(seed) => shuffled(&self.indices, seed),
-            None => self.indices.clone(),
-        };
-        order
-            .chunks(self.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect()
+        batch_order(&self.indices, self.batch_size, seed)
     }
 
     /// Builds the tensors for the images at `indices` on `device`.

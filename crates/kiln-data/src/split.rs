@@ -32,6 +32,16 @@ pub fn k_fold_split(n: usize, folds: usize, fold: usize, seed: u64) -> (Vec<usiz
     (indices, validation)
 }
 
+/// `indices` cut into batches of `size`: shuffled with `seed` when given (an epoch's order),
+/// in the given order otherwise (evaluation).
+pub fn batch_order(indices: &[usize], size: usize, seed: Option<u64>) -> Vec<Vec<usize>> {
+    let order = match seed {
+        Some(seed) => shuffled(indices, seed),
+        None => indices.to_vec(),
+    };
+    order.chunks(size).map(<[usize]>::to_vec).collect()
+}
+
 /// A seeded permutation of `indices`, e.g. one epoch's order.
 pub fn shuffled(indices: &[usize], seed: u64) -> Vec<usize> {
     let mut out = indices.to_vec();

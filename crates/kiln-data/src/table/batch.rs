@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::EncodedTable;
-use crate::split::shuffled;
+use crate::split::batch_order;
 
 /// One batch: numbers `[n, numeric_width]`, level ids `[n, categorical columns]`, and the
 /// targets: class ids `[n]` (with a host copy) or standardised values `[n, targets]`.
@@ -46,14 +46,7 @@ impl<'a> TableBatcher<'a> {
     }
 
     pub fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
-        let order = match seed {
-            Some(seed) => shuffled(&self.indices, seed),
-            None => self.indices.clone(),
-        };
-        order
-            .chunks(self.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect()
+        batch_order(&self.indices, self.batch_size, seed)
     }
 
     pub fn batch(&self, indices: &[usize], device: &Device) -> TableBatch {

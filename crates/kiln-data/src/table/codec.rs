@@ -136,8 +136,8 @@ fn column<'a>(frame: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Colum
             .collect();
         let close = names
             .iter()
-            .min_by_key(|n| strsim_distance(n, name))
-            .filter(|n| strsim_distance(n, name) <= 2)
+            .min_by_key(|n| strsim::levenshtein(n, name))
+            .filter(|n| strsim::levenshtein(n, name) <= 2)
             .map(|n| format!(" (did you mean `{n}`?)"))
             .unwrap_or_default();
         invalid(
@@ -148,24 +148,6 @@ fn column<'a>(frame: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Colum
             ),
         )
     })
-}
-
-/// Edit distance, for "did you mean".
-fn strsim_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// A column's values as numbers (booleans as 0/1, text parsed), missing as `None`; NaN and
@@ -319,6 +301,8 @@ impl TableCodec {
         let mut categorical = Vec::new();
         for name in &features {
             let col = column(frame, name, path)?;
+            // An integer column's numbers are read once, to count its levels and to use.
+            let mut read = None;
             let kind = if roles.categorical.contains(name) {
                 Kind::Categorical
             } else if roles.numeric.contains(name) {
@@ -333,6 +317,7 @@ impl TableCodec {
                             .filter_map(|&i| values[i])
                             .map(|v| v as i64)
                             .collect();
+                        read = Some(values);
                         if distinct.len() <= roles.max_levels {
                             Kind::Categorical
                         } else {
@@ -344,7 +329,10 @@ impl TableCodec {
             };
             match kind {
                 Kind::Numeric => {
-                    let values = numbers(frame, name, path)?;
+                    let values = match read {
+                        Some(values) => values,
+                        None => numbers(frame, name, path)?,
+                    };
                     let mut seen: Vec<f64> = train.iter().filter_map(|&i| values[i]).collect();
                     if seen.is_empty() {
                         return Err(invalid(

@@ -248,12 +248,9 @@ fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
             expected: "one JSON object per line".into(),
             found: what,
         };
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(_)) => {
-                // Columns in the order the file first names them (serde_json's map sorts).
-                let Ok(Ordered(pairs)) = serde_json::from_str::<Ordered>(line) else {
-                    return Err(found("an object kiln cannot read".into()));
-                };
+        // Columns in the order the file first names them (serde_json's map sorts them).
+        match serde_json::from_str::<Ordered>(line) {
+            Ok(Ordered(pairs)) => {
                 for (key, _) in &pairs {
                     if !names.contains(key) {
                         names.push(key.clone());
@@ -261,8 +258,13 @@ fn json_lines(path: &Path, text: &str) -> Result<DataFrame, DataError> {
                 }
                 rows.push(pairs.into_iter().collect());
             }
-            Ok(other) => return Err(found(format!("a JSON {}", json_kind(&other)))),
-            Err(e) => return Err(found(format!("invalid JSON ({e})"))),
+            // Parsed again only to say what the line holds instead.
+            Err(e) => {
+                return Err(found(match serde_json::from_str::<Value>(line) {
+                    Ok(other) => format!("a JSON {}", json_kind(&other)),
+                    Err(_) => format!("invalid JSON ({e})"),
+                }));
+            }
         }
     }
     let columns = names

@@ -276,11 +276,7 @@ fn forward(
 /// other image set's shape, resized.
 fn image_settings(exp: &crate::schema::Experiment, shape: [usize; 3]) -> FolderSettings {
     let fit = match &exp.data {
-        crate::schema::DataConfig::Images(d) => match d.fit {
-            crate::schema::FitKind::Resize => Fit::Resize,
-            crate::schema::FitKind::Crop => Fit::Crop,
-            crate::schema::FitKind::Pad => Fit::Pad,
-        },
+        crate::schema::DataConfig::Images(d) => d.fit.into(),
         _ => Fit::Resize,
     };
     FolderSettings {
@@ -635,11 +631,7 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
                  test.json and test_outputs.csv, and `predict` answers new rows)",
                 dir.display()
             );
-            let encoding = match &exp.data {
-                crate::schema::DataConfig::Table(d) => d.encoding.into(),
-                _ => Default::default(),
-            };
-            let frame = kiln_data::table::read_table(data, encoding)?;
+            let frame = kiln_data::table::read_table(data, exp.data.table_encoding())?;
             let rows = codec.encode(&frame, data, true)?;
             let batcher = kiln_data::table::TableBatcher::new(
                 &rows,

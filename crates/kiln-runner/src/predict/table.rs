@@ -13,7 +13,6 @@ use polars::prelude::*;
 
 use super::{Format, PredictArgs, Ready};
 use crate::preprocessing::Preprocessing;
-use crate::schema::DataConfig;
 
 pub(crate) fn predict(
     ready: &Ready,
@@ -30,11 +29,7 @@ pub(crate) fn predict(
         );
     };
     let path = Path::new(input);
-    let encoding = match &ready.run.experiment.data {
-        DataConfig::Table(d) => d.encoding.into(),
-        _ => Default::default(),
-    };
-    let mut frame = read_table(path, encoding)?;
+    let mut frame = read_table(path, ready.run.experiment.data.table_encoding())?;
     let missing: Vec<&str> = codec
         .columns(false)
         .into_iter()

@@ -191,10 +191,7 @@ impl Prepared {
                 mnist,
                 normalization,
                 classes: data.classes,
-                augment: Augment {
-                    flip: d.augment.flip,
-                    crop_padding: d.augment.crop_padding,
-                },
+                augment: d.augment.into(),
                 skipped: 0,
             }),
             train_idx,

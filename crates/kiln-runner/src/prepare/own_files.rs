@@ -14,9 +14,7 @@ use kiln_data::text::{Vocabulary, load_glove};
 use polars::prelude::DataFrame;
 
 use super::{Data, ImageData, Prepared, TextData, review_tokenizer, truncation};
-use crate::schema::{
-    Experiment, FitKind, ImagesSettings, NormalizeKind, TableSettings, TextsSettings,
-};
+use crate::schema::{Experiment, ImagesSettings, NormalizeKind, TableSettings, TextsSettings};
 
 /// An encoded table: the training file's rows, then a validation file's and a test file's
 /// when given; the split index lists point into it.
@@ -134,7 +132,7 @@ pub fn load_table(
                     d.target.len()
                 );
             };
-            Some(class_ids(&frame, column, &d.path)?)
+            Some(class_ids(&class_column(&frame, column, &d.path)?))
         }
         _ => None,
     };
@@ -199,13 +197,12 @@ pub fn load_table(
 }
 
 /// Each row's class as an id, classes in [`class_names`] order.
-fn class_ids(frame: &DataFrame, column: &str, path: &Path) -> anyhow::Result<Vec<u32>> {
-    let labels = class_column(frame, column, path)?;
-    let names = class_names(&labels);
-    Ok(labels
+fn class_ids(labels: &[String]) -> Vec<u32> {
+    let names = class_names(labels);
+    labels
         .iter()
         .map(|l| names.binary_search_by(|n| order(n, l)).unwrap_or(0) as u32)
-        .collect())
+        .collect()
 }
 
 /// The order [`class_names`] sorts in.
@@ -251,7 +248,7 @@ pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepare
     let val_file = read_like(&d.validation, &frame, d.encoding)?;
     let test_file = read_like(&d.test, &frame, d.encoding)?;
     let read_s = clock.elapsed().as_secs_f64();
-    let ids = class_ids(&frame, &d.label, &d.path)?;
+    let ids = class_ids(&labels);
     let splits = split_rows(
         frame.height(),
         d.stratify.then_some(ids.as_slice()),
@@ -399,11 +396,7 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
     let settings = kiln_data::images::FolderSettings {
         channels: d.channels,
         size: d.size,
-        fit: match d.fit {
-            FitKind::Resize => kiln_data::images::Fit::Resize,
-            FitKind::Crop => kiln_data::images::Fit::Crop,
-            FitKind::Pad => kiln_data::images::Fit::Pad,
-        },
+        fit: d.fit.into(),
         skip_unreadable: d.skip_unreadable,
     };
     let cache = d.cache.then(|| Path::new(IMAGE_CACHE));
@@ -468,10 +461,7 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
             mnist: kiln_data::Mnist { train: pool, test },
             normalization,
             classes: folder.classes,
-            augment: kiln_data::Augment {
-                flip: d.augment.flip,
-                crop_padding: d.augment.crop_padding,
-            },
+            augment: d.augment.into(),
             skipped,
         }),
         train_idx: splits.train,

@@ -440,6 +440,25 @@ pub enum TextEncoding {
     Latin1,
 }
 
+impl From<FitKind> for kiln_data::images::Fit {
+    fn from(f: FitKind) -> Self {
+        match f {
+            FitKind::Resize => kiln_data::images::Fit::Resize,
+            FitKind::Crop => kiln_data::images::Fit::Crop,
+            FitKind::Pad => kiln_data::images::Fit::Pad,
+        }
+    }
+}
+
+impl From<AugmentSettings> for kiln_data::Augment {
+    fn from(a: AugmentSettings) -> Self {
+        kiln_data::Augment {
+            flip: a.flip,
+            crop_padding: a.crop_padding,
+        }
+    }
+}
+
 impl From<TextEncoding> for kiln_data::table::Encoding {
     fn from(e: TextEncoding) -> Self {
         match e {
@@ -620,6 +639,15 @@ impl DataConfig {
             DataConfig::Pairs(d) => Some((d.vocab_size, d.min_freq)),
             DataConfig::Texts(d) => Some((d.vocab_size, d.min_freq)),
             _ => None,
+        }
+    }
+
+    /// How a table run's files are decoded (UTF-8 for any other dataset).
+    pub fn table_encoding(&self) -> kiln_data::table::Encoding {
+        match self {
+            DataConfig::Table(d) => d.encoding.into(),
+            DataConfig::Texts(d) => d.encoding.into(),
+            _ => kiln_data::table::Encoding::Utf8,
         }
     }
 

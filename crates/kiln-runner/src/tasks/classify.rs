@@ -176,23 +176,12 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
     }
 }
 
-/// The experiment's model with its seeded initial weights. Initialised on flex whatever the
-/// backend, so that a seed gives the same weights everywhere; training moves them to the
-/// run's device.
+/// The experiment's classifier ([`super::seeded_classifier`]), its embedding from pre-trained
+/// vectors where the data bring them.
 fn initial_model(loaded: &LoadedExperiment, prepared: &Prepared) -> anyhow::Result<Classifier> {
-    let exp = &loaded.experiment;
     let model_error = |e| model_error(loaded, e);
-    let init_device = Device::flex();
-    init_device.seed(exp.seed);
-    let mut model = exp
-        .model
-        .init(
-            prepared.input_shape(),
-            prepared.class_names().len(),
-            &init_device,
-        )
-        .map_err(model_error)?;
-    super::fits_in_memory(loaded, &model)?;
+    let mut model =
+        super::seeded_classifier(loaded, prepared.input_shape(), prepared.class_names().len())?;
     if let (Data::Text(text), Classifier::Recurrent(m)) = (&prepared.data, &mut model)
         && let Some(pretrained) = &text.pretrained
     {

@@ -104,6 +104,25 @@ pub trait TaskKind: Sync {
     }
 }
 
+/// The experiment's model for `input` and `outputs`, with its seeded initial weights and
+/// checked to fit in memory. Initialised on flex whatever the backend, so that a seed gives
+/// the same weights everywhere; training moves them to the run's device.
+pub(crate) fn seeded_classifier(
+    loaded: &LoadedExperiment,
+    input: kiln_models::InputShape,
+    outputs: usize,
+) -> anyhow::Result<kiln_models::Classifier> {
+    let exp = &loaded.experiment;
+    let init_device = Device::flex();
+    init_device.seed(exp.seed);
+    let model = exp
+        .model
+        .init(input, outputs, &init_device)
+        .map_err(|e| model_error(loaded, e))?;
+    fits_in_memory(loaded, &model)?;
+    Ok(model)
+}
+
 /// Refuses the regression losses for a task that predicts classes or tokens.
 pub(crate) fn classification_loss(exp: &Experiment) -> Result<(), Invalid> {
     match exp.train.loss {

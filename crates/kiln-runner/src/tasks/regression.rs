@@ -16,9 +16,7 @@ use kiln_train::{
 };
 use serde::Serialize;
 
-use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
-};
+use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::own_files::{TableData, load_table};
@@ -79,13 +77,7 @@ impl TaskKind for Regression {
             mean: mean.clone(),
             std: std.clone(),
         };
-        let init_device = Device::flex();
-        init_device.seed(exp.seed);
-        let model = exp
-            .model
-            .init(prepared.input_shape(), scale.mean.len(), &init_device)
-            .map_err(|e| model_error(loaded, e))?;
-        super::fits_in_memory(loaded, &model)?;
+        let model = super::seeded_classifier(loaded, prepared.input_shape(), scale.mean.len())?;
         kiln_models::portable::materialize(&model);
         Ok(Box::new(Ready {
             prepared,
