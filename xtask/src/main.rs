@@ -72,7 +72,7 @@ environment:
   KILN_TEST_BACKENDS=wgpu,tch,cuda   `test` builds those backends in and runs their parity
                   tests against flex (cuda's only where an NVIDIA driver is loaded)
   KILN_KERNELS=off   burn's composed operations instead of kiln's fused kernels, everywhere
-  KILN_A__B=V     overrides key a.b of the experiment (see README)
+  KILN_A__B=V     overrides key a.b of the experiment (see docs/src/experiments.md)
 ";
 
 fn main() -> ExitCode {
