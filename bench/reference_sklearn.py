@@ -5,6 +5,7 @@
     python3 bench/reference_sklearn.py bikeshare datasets/bikeshare/bikeshare.csv
     python3 bench/reference_sklearn.py spam datasets/spam/emails.csv
     python3 bench/reference_sklearn.py images datasets/clipart
+    python3 bench/reference_sklearn.py digit_values ../shared/datasets/mnist
 
 Each writes `train.csv` and `test.csv` beside the input (a seeded 80/20 split, stratified
 for classification), fits scikit-learn models on train.csv and prints their test scores as
@@ -14,6 +15,10 @@ For an image folder it writes `FOLDER_split/train/<class>/` and `FOLDER_split/te
 (links to the images), and fits on 32x32 RGB pixels prepared as kiln's `fit = "pad"` does
 (transparency on white, the longer side scaled to 32, padded with 0); train kiln with
     --set data.path=\"FOLDER_split\"
+`digit_values` writes MNIST's first 20,000 training and its 10,000 test digits as PNG files
+under `datasets/mnist_values/{train,test}/` with `values.csv` (each file and its digit as a
+number), what `experiments/cnn_digit_values.toml` regresses, and fits linear and boosted
+regressions on the pixels.
 Needs scikit-learn, pandas and Pillow (pip install scikit-learn pandas pillow).
 """
 import json
@@ -25,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -158,8 +163,47 @@ def images(folder):
     ]
 
 
+def digit_values(folder):
+    import gzip
+
+    from PIL import Image
+
+    def idx(name):
+        raw = gzip.open(Path(folder) / name).read()
+        dims = raw[3]
+        shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+        return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+    out = Path("datasets/mnist_values")
+    rows = ["file,digit"]
+    sets = {}
+    for split, prefix, count in (("train", "train", 20000), ("test", "t10k", 10000)):
+        images = idx(f"{prefix}-images-idx3-ubyte.gz")[:count]
+        labels = idx(f"{prefix}-labels-idx1-ubyte.gz")[:count]
+        (out / split).mkdir(parents=True, exist_ok=True)
+        for i, (image, label) in enumerate(zip(images, labels)):
+            name = f"{split}/{i}.png"
+            if not (out / name).exists():
+                Image.fromarray(image).save(out / name)
+            rows.append(f"{name},{label}")
+        sets[split] = (images.reshape(len(images), -1).astype(np.float32) / 255, labels.astype(np.float64))
+    (out / "values.csv").write_text("\n".join(rows) + "\n")
+    (x, y), (xt, yt) = sets["train"], sets["test"]
+
+    def scores(model):
+        p = model.predict(xt)
+        return {"rmse": mean_squared_error(yt, p) ** 0.5, "mae": mean_absolute_error(yt, p), "r2": r2_score(yt, p)}
+
+    mean = np.full_like(yt, y.mean())
+    return [
+        {"model": "training mean", "rmse": mean_squared_error(yt, mean) ** 0.5, "r2": r2_score(yt, mean)},
+        timed("Ridge(alpha=1) on pixels", lambda: Ridge(alpha=1.0).fit(x, y), scores),
+        timed("HistGradientBoostingRegressor() on pixels", lambda: HistGradientBoostingRegressor(random_state=0).fit(x, y), scores),
+    ]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam", "images"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam", "images", "digit_values"):
         sys.exit(__doc__)
     import csv
 

@@ -180,9 +180,6 @@ pub fn load_folder(
     cache: Option<&Path>,
 ) -> Result<ImageFolder, DataError> {
     let clock = Instant::now();
-    if ![1, 3].contains(&settings.channels) {
-        return Err(invalid(root, "channels must be 1 or 3"));
-    }
     let splits = layout(root)?;
     let classes: Vec<String> = subfolders(&splits[0].1)?
         .into_iter()
@@ -211,7 +208,63 @@ pub fn load_folder(
         .iter()
         .map(|(name, dir)| list(dir, &classes).map(|l| (*name, l)))
         .collect::<Result<_, _>>()?;
-    let key = cache_key(root, settings, &listings)?;
+    let folder = decode_listings(root, settings, cache, classes, listings, clock)?;
+    let counts =
+        folder
+            .train
+            .labels
+            .iter()
+            .fold(vec![0usize; folder.classes.len()], |mut counts, &l| {
+                counts[l as usize] += 1;
+                counts
+            });
+    if let Some(c) = counts.iter().position(|&n| n == 0) {
+        return Err(invalid(
+            &splits[0].1.join(&folder.classes[c]),
+            format!("no image of the class `{}` decodes", folder.classes[c]),
+        ));
+    }
+    Ok(folder)
+}
+
+/// Images named by lists rather than sorted into class folders (a regression's, whose
+/// values come from a table): each split's files (`train`, `validation`, `test`) decoded
+/// and cached as [`load_folder`] does, every label 0 and no classes. A file that does not
+/// decode is refused, or with `skip_unreadable` left out and listed in `skipped`.
+pub fn load_files(
+    root: &Path,
+    splits: &[(&'static str, Vec<PathBuf>)],
+    settings: &FolderSettings,
+    cache: Option<&Path>,
+) -> Result<ImageFolder, DataError> {
+    let clock = Instant::now();
+    let listings = splits
+        .iter()
+        .map(|(name, files)| {
+            (
+                *name,
+                Listing {
+                    files: files.iter().map(|f| (f.clone(), 0)).collect(),
+                },
+            )
+        })
+        .collect();
+    decode_listings(root, settings, cache, Vec::new(), listings, clock)
+}
+
+/// Decodes every listed file in parallel (or reads them all from the cache).
+fn decode_listings(
+    root: &Path,
+    settings: &FolderSettings,
+    cache: Option<&Path>,
+    classes: Vec<String>,
+    listings: Vec<(&str, Listing)>,
+    clock: Instant,
+) -> Result<ImageFolder, DataError> {
+    if ![1, 3].contains(&settings.channels) {
+        return Err(invalid(root, "channels must be 1 or 3"));
+    }
+    let key = cache_key(root, settings, &classes, &listings)?;
     let cache_file = cache.map(|dir| dir.join(format!("images-{}.bin", &key[..24])));
     if let Some(file) = &cache_file
         && let Some(mut folder) = read_cache(file, &key)
@@ -254,13 +307,11 @@ pub fn load_folder(
                 }
             }
         }
-        if digits.is_empty() {
+        if digits.is_empty() && !listing.files.is_empty() {
+            let folder = listing.files[0].0.parent().unwrap_or(root);
             return Err(invalid(
-                &splits
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(root.to_path_buf(), |s| s.1.clone()),
-                "no image in it decodes",
+                folder,
+                format!("no image of the {name} split decodes"),
             ));
         }
         sets.push((name, digits));
@@ -271,14 +322,6 @@ pub fn load_folder(
             .map(|i| sets.remove(i).1)
     };
     let train = take("train", &mut sets).ok_or_else(|| invalid(root, "no training images"))?;
-    let mut counts = vec![0usize; classes.len()];
-    train.labels.iter().for_each(|&l| counts[l as usize] += 1);
-    if let Some(c) = counts.iter().position(|&n| n == 0) {
-        return Err(invalid(
-            &splits[0].1.join(&classes[c]),
-            format!("no image of the class `{}` decodes", classes[c]),
-        ));
-    }
     let folder = ImageFolder {
         classes,
         train,
@@ -392,11 +435,13 @@ fn fit(image: DynamicImage, rows: u32, cols: u32, how: Fit) -> DynamicImage {
 fn cache_key(
     root: &Path,
     settings: &FolderSettings,
+    classes: &[String],
     listings: &[(&str, Listing)],
 ) -> Result<String, DataError> {
     let mut h = Sha256::new();
     h.update(CACHE_VERSION);
     h.update(format!("{settings:?}"));
+    h.update(format!("{classes:?}"));
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     h.update(root.to_string_lossy().as_bytes());
     for (split, listing) in listings {

@@ -249,10 +249,7 @@ impl Classifier {
             Classifier::Cnn(m) => m.pytorch(),
             Classifier::ResNet(m) => m.pytorch(),
             Classifier::Recurrent(m) => m.pytorch(),
-            Classifier::Tabular(_) => Err(Invalid::new(
-                "model.kind",
-                "a tabular model has no PyTorch export yet",
-            )),
+            Classifier::Tabular(m) => m.pytorch(),
         }
     }
 

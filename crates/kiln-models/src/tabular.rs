@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::invalid::check_dropout;
 use crate::kernels;
+use crate::pytorch::{self, Twin, TwinBuilder};
 use crate::{ActivationKind, Invalid, Mlp, MlpConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +132,64 @@ impl Tabular {
         self.body.forward(x)
     }
 
+    /// The model as a `torch.nn` module: `embeddings` (an `nn.ModuleList`, one
+    /// `nn.Embedding` per categorical column, whose weights burn keeps in PyTorch's
+    /// layout), `embedding_dropout`, and the MLP as `layers`.
+    pub fn pytorch(&self) -> Result<Twin, Invalid> {
+        let mut twin = TwinBuilder::default();
+        let mut embeddings = Vec::new();
+        for (j, e) in self.embeddings.iter().enumerate() {
+            let [levels, width] = e.weight.dims();
+            twin.float(format!("embeddings.{j}.weight"), e.weight.val());
+            embeddings.push(format!("nn.Embedding({levels}, {width})"));
+        }
+        let mut layers = Vec::new();
+        self.body.pytorch_layers("layers", &mut layers, &mut twin)?;
+        let mut s = String::new();
+        s.push_str("class Model(nn.Module):\n");
+        s.push_str("    \"\"\"A kiln tabular model, exported by `kiln export`: an embedding per categorical\n    column, concatenated with the standardised numbers, then an MLP.\"\"\"\n\n");
+        s.push_str("    def __init__(self):\n        super().__init__()\n");
+        s.push_str("        self.embeddings = nn.ModuleList([\n");
+        for e in &embeddings {
+            s.push_str(&format!("            {e},\n"));
+        }
+        s.push_str("        ])\n");
+        s.push_str(&format!(
+            "        self.embedding_dropout = {}\n",
+            pytorch::dropout(&self.embedding_dropout)
+        ));
+        s.push_str("        self.layers = nn.Sequential(\n");
+        for l in &layers {
+            s.push_str(&format!("            {l},\n"));
+        }
+        s.push_str("        )\n\n");
+        s.push_str(&format!(
+            "    def forward(self, numeric, categories):\n        \"\"\"`[batch, {}]` standardised numbers and `[batch, {}]` level ids to outputs.\"\"\"\n",
+            self.numeric,
+            self.embeddings.len()
+        ));
+        if self.embeddings.is_empty() && self.numeric == 0 {
+            // No feature at all: kiln reads one constant zero.
+            s.push_str("        return self.layers(numeric.new_zeros(numeric.shape[0], 1))\n");
+        } else {
+            s.push_str("        parts = []\n");
+            if !self.embeddings.is_empty() {
+                s.push_str("        embedded = [e(categories[:, j]) for j, e in enumerate(self.embeddings)]\n");
+                s.push_str(
+                    "        parts.append(self.embedding_dropout(torch.cat(embedded, 1)))\n",
+                );
+            }
+            if self.numeric > 0 {
+                s.push_str("        parts.append(numeric)\n");
+            }
+            s.push_str("        return self.layers(torch.cat(parts, 1))\n");
+        }
+        Ok(Twin {
+            tensors: twin.tensors,
+            source: s,
+        })
+    }
+
     /// The level ids each embedding takes (its number of rows).
     pub fn cardinalities(&self) -> Vec<usize> {
         self.embeddings.iter().map(|e| e.weight.dims()[0]).collect()
@@ -140,6 +199,27 @@ impl Tabular {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_twin_names_each_embedding_and_layer_as_pytorch_does() {
+        let device = Device::flex();
+        let c: TabularConfig = serde_json::from_str(r#"{"hidden": [8]}"#).unwrap();
+        let twin = c.init(3, &[4, 10], 2, &device).pytorch().unwrap();
+        let names: Vec<(&str, &[usize])> = twin
+            .tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.as_slice()))
+            .collect();
+        let (a, b) = (embedding_width(4), embedding_width(10));
+        assert_eq!(names[0], ("embeddings.0.weight", &[4, a][..]));
+        assert_eq!(names[1], ("embeddings.1.weight", &[10, b][..]));
+        assert_eq!(names[2], ("layers.0.weight", &[8, a + b + 3][..]));
+        assert_eq!(names.last().unwrap().0, "layers.4.bias");
+        assert!(twin.source.contains("parts.append(numeric)"));
+        // Without numbers, the numeric input is not read.
+        let twin = c.init(0, &[4], 2, &device).pytorch().unwrap();
+        assert!(!twin.source.contains("parts.append(numeric)"));
+    }
 
     #[test]
     fn embeds_each_column_and_reads_the_numbers() {

@@ -205,7 +205,11 @@ impl Selection {
             let evaluations = runs
                 .get_column_names()
                 .into_iter()
-                .filter(|c| c.starts_with(index::EVALUATION) && c.ends_with(".accuracy"))
+                .filter(|c| {
+                    c.starts_with(index::EVALUATION)
+                        && (c.ends_with(".accuracy") || c.ends_with(".rmse"))
+                        && runs.column(c).is_ok_and(|v| v.null_count() < v.len())
+                })
                 .map(|c| c.to_string());
             let mut metrics: Vec<String> = DEFAULT_METRICS
                 .iter()

@@ -20,12 +20,16 @@ use rand::{RngExt, SeedableRng};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::predict::Ready;
-use crate::preprocessing::{Normalize, Preprocessing};
+use crate::preprocessing::{Normalize, Outputs, Preprocessing};
 use crate::schema::{TokenizerKind, TruncateKind};
 
 /// model.py's text preparation (kiln's tokenizers ported, vocab.txt, truncation), with the
 /// run's settings put in for the `@NAME@` marks.
 const TEXT_HELPERS: &str = include_str!("export_text.py");
+
+/// model.py's table encoding (the run's fill values, statistics and levels, read from its
+/// preprocessing.json).
+const TABLE_HELPERS: &str = include_str!("export_table.py");
 
 /// How many example inputs the self-check runs.
 const EXAMPLES: usize = 8;
@@ -67,10 +71,12 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
             "kiln_model".to_string(),
             ready.run.experiment.model.kind().to_string(),
         ),
-        (
-            "classes".to_string(),
-            serde_json::to_string(ready.pre.classes())?,
-        ),
+        match ready.pre.outputs() {
+            Outputs::Classes(classes) => ("classes".to_string(), serde_json::to_string(classes)?),
+            Outputs::Values { columns, .. } => {
+                ("targets".to_string(), serde_json::to_string(columns)?)
+            }
+        },
     ]);
     let example = example(&ready)?;
     let python = python(&ready, &run_id, &twin.source)?;
@@ -183,7 +189,44 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
                 named,
             )
         }
-        Preprocessing::Table { .. } => anyhow::bail!("a table run has no PyTorch export"),
+        Preprocessing::Table { codec, .. } => {
+            let width = codec.numeric_width();
+            let levels = codec.cardinalities();
+            device.seed(0);
+            let numeric =
+                Tensor::<2>::random([EXAMPLES, width], Distribution::Normal(0.0, 1.0), device);
+            let values = numeric
+                .to_data()
+                .try_into_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading the example numbers: {e:?}"))?;
+            let ids: Vec<i64> = (0..EXAMPLES)
+                .flat_map(|_| levels.iter().map(|&n| n as i64).collect::<Vec<_>>())
+                .map(|n| rng.random_range(0..n.max(1)))
+                .collect();
+            let categories = Tensor::<2, Int>::from_data(
+                TensorData::new(ids.clone(), [EXAMPLES, levels.len()]),
+                device,
+            );
+            let named = vec![
+                Named {
+                    name: "numeric".into(),
+                    shape: vec![EXAMPLES, width],
+                    values: Values::F32(values),
+                },
+                Named {
+                    name: "categories".into(),
+                    shape: vec![EXAMPLES, levels.len()],
+                    values: Values::I64(ids),
+                },
+            ];
+            (
+                Inputs::Table {
+                    numeric,
+                    categories,
+                },
+                named,
+            )
+        }
     };
     let logits = ready
         .model
@@ -216,34 +259,63 @@ fn python_list(items: &[String]) -> anyhow::Result<String> {
 /// the twin's class, `load()` and `check()`.
 fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
     let kind = ready.run.experiment.model.kind();
-    let (imports, call, example_call) = match ready.model {
+    let (inputs, call, example_call) = match ready.model {
         Classifier::Recurrent(_) => (
-            "Model, CLASSES, encode",
-            "logits = model(*encode([\"A fine film.\"]))  # ids and lengths",
+            "encode",
+            "model(*encode([\"A fine film.\"]))  # ids and lengths",
             "model(example[\"ids\"], example[\"lengths\"])",
         ),
+        Classifier::Tabular(_) => (
+            "encode",
+            "model(*encode(csv.DictReader(open(\"rows.csv\"))))  # numbers and level ids",
+            "model(example[\"numeric\"], example[\"categories\"])",
+        ),
         _ => (
-            "Model, CLASSES, preprocess",
-            "logits = model(preprocess(pixels))  # pixels: uint8 [batch, *INPUT_SHAPE]",
+            "preprocess",
+            "model(preprocess(pixels))  # pixels: uint8 [batch, *INPUT_SHAPE]",
             "model(example[\"images\"])",
         ),
+    };
+    let (imports, result, show, answers) = match ready.pre.outputs() {
+        Outputs::Classes(classes) => (
+            format!("Model, CLASSES, {inputs}"),
+            "logits",
+            "print(CLASSES[logits.argmax(1)[0]])",
+            format!("CLASSES = {}", python_list(classes)?),
+        ),
+        Outputs::Values { columns, mean, std } => (
+            format!("Model, TARGETS, values, {inputs}"),
+            "outputs",
+            "print(dict(zip(TARGETS, values(outputs)[0].tolist())))",
+            format!(
+                "TARGETS = {}\nMEAN = {mean:?}  # the training split's, per target\nSTD = {std:?}\n\n\n\
+                 def values(outputs):\n    \"\"\"The model's standardised `[batch, targets]` outputs in the data's units.\"\"\"\n    \
+                 return outputs * torch.tensor(STD) + torch.tensor(MEAN)\n",
+                python_list(columns)?
+            ),
+        ),
+    };
+    let imports_csv = if matches!(ready.model, Classifier::Tabular(_)) {
+        "\n    import csv"
+    } else {
+        ""
     };
     let mut s = String::new();
     writeln!(
         s,
         r#""""PyTorch twin of the kiln run `{run_id}` ({kind}), written by `kiln export`.
-
+{imports_csv}
     from safetensors.torch import load_file
     from model import {imports}
 
     model = Model()
     model.load_state_dict(load_file("model.safetensors"))
     model.eval()
-    {call}
-    print(CLASSES[logits.argmax(1)[0]])
+    {result} = {call}
+    {show}
 
 `python model.py` loads the weights and prints the largest difference between this
-module's logits and kiln's on the inputs saved in example.safetensors.
+module's outputs and kiln's on the inputs saved in example.safetensors.
 """
 
 from pathlib import Path
@@ -251,8 +323,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-CLASSES = {classes}"#,
-        classes = python_list(ready.pre.classes())?,
+{answers}"#,
     )?;
     match &ready.pre {
         Preprocessing::Image {
@@ -306,7 +377,10 @@ def preprocess(pixels):
                     .replace("@KEEP@", keep),
             );
         }
-        Preprocessing::Table { .. } => anyhow::bail!("a table run has no PyTorch export"),
+        Preprocessing::Table { .. } => {
+            s.push('\n');
+            s.push_str(TABLE_HELPERS);
+        }
     }
     // PEP 8's two blank lines before a top-level definition.
     s.truncate(s.trim_end().len());
@@ -324,7 +398,7 @@ def load(folder=Path(__file__).parent):
 
 
 def check(folder=Path(__file__).parent):
-    """Largest absolute difference between this module's logits and kiln's."""
+    """Largest absolute difference between this module's outputs and kiln's."""
     from safetensors.torch import load_file
 
     example = load_file(Path(folder) / "example.safetensors")
@@ -335,7 +409,7 @@ def check(folder=Path(__file__).parent):
 
 
 if __name__ == "__main__":
-    print(f"largest difference from kiln's logits: {{check():.3g}}")"#
+    print(f"largest difference from kiln's outputs: {{check():.3g}}")"#
     )?;
     Ok(s)
 }

@@ -84,6 +84,8 @@ pub enum Cell {
 pub const EVALUATION: &str = "eval.";
 /// What each evaluation contributes to the run's row.
 const EVALUATION_METRICS: [&str; 4] = ["accuracy", "loss", "macro_f1", "samples"];
+/// What a regression's evaluation adds, in the data's units.
+const EVALUATION_VALUE_METRICS: [&str; 3] = ["rmse", "mae", "r2"];
 
 #[derive(Debug, Clone, Default)]
 pub struct Row {
@@ -184,6 +186,14 @@ impl Row {
             for metric in EVALUATION_METRICS {
                 let v = json[metric].as_f64();
                 row.set(&format!("{EVALUATION}{name}.{metric}"), Cell::F64(v));
+            }
+            for metric in EVALUATION_VALUE_METRICS {
+                if let Some(v) = json.get(metric) {
+                    row.set(
+                        &format!("{EVALUATION}{name}.{metric}"),
+                        Cell::F64(v.as_f64()),
+                    );
+                }
             }
         }
         let epochs = folder.metrics("epochs", "parquet");

@@ -19,6 +19,9 @@ pub enum Preprocessing {
         shape: [usize; 3],
         normalization: Normalize,
         classes: Vec<String>,
+        /// A regression's value columns and their training statistics (then no classes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<kiln_data::table::Target>,
     },
     Text {
         classes: Vec<String>,
@@ -29,6 +32,27 @@ pub enum Preprocessing {
         codec: kiln_data::table::TableCodec,
         classes: Vec<String>,
     },
+}
+
+/// What a model's outputs mean.
+pub enum Outputs<'a> {
+    Classes(&'a [String]),
+    /// Standardised values: `output * std + mean` is in the data's units.
+    Values {
+        columns: &'a [String],
+        mean: &'a [f64],
+        std: &'a [f64],
+    },
+}
+
+impl Outputs<'_> {
+    /// How many numbers the model gives per input.
+    pub fn width(&self) -> usize {
+        match self {
+            Outputs::Classes(c) => c.len(),
+            Outputs::Values { columns, .. } => columns.len(),
+        }
+    }
 }
 
 /// [`Normalization`] as the record writes it.
@@ -69,6 +93,24 @@ impl Preprocessing {
             Preprocessing::Image { classes, .. }
             | Preprocessing::Text { classes }
             | Preprocessing::Table { classes, .. } => classes,
+        }
+    }
+
+    /// What the model's outputs are: class names, or a regression's value columns with the
+    /// scale that brings them back to the data's units.
+    pub fn outputs(&self) -> Outputs<'_> {
+        use kiln_data::table::Target;
+        let target = match self {
+            Preprocessing::Image {
+                target: Some(t), ..
+            } => Some(t),
+            Preprocessing::Table { codec, .. } => Some(&codec.target),
+            _ => None,
+        };
+        match target {
+            Some(Target::Values { columns, mean, std }) => Outputs::Values { columns, mean, std },
+            Some(Target::Classes { names, .. }) => Outputs::Classes(names),
+            None => Outputs::Classes(self.classes()),
         }
     }
 

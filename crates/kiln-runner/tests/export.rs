@@ -502,4 +502,181 @@ fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
         let worst: f64 = worst.parse().unwrap();
         assert!(worst < 1e-4, "{kind}: probabilities differ by {worst}");
     }
+    tables_give_kilns_answers_in_pytorch(&sb);
+    an_image_regression_gives_kilns_values_in_pytorch(&sb);
+}
+
+fn an_image_regression_gives_kilns_values_in_pytorch(sb: &Sandbox) {
+    let root = sb.path().join("bars");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut csv = String::from("file,width\n");
+    for i in 0..60u32 {
+        let width = 2 + i % 9;
+        image::GrayImage::from_fn(12, 12, |x, _| {
+            image::Luma([if x < width { 230 } else { 10 }])
+        })
+        .save(root.join(format!("{i}.png")))
+        .unwrap();
+        csv.push_str(&format!("{i}.png,{width}\n"));
+    }
+    std::fs::write(root.join("widths.csv"), csv).unwrap();
+    let file = sb.write(
+        "bars.toml",
+        r#"task = "regression"
+name = "bars"
+seed = 4
+
+[data]
+dataset = "images"
+path = "bars"
+size = [12, 12]
+targets = "bars/widths.csv"
+target = "width"
+
+[model]
+kind = "cnn"
+blocks = [{ channels = 4, kernel = 3, padding = 1, pool = 2 }]
+dense = [8]
+
+[train]
+epochs = 2
+batch_size = 16
+learning_rate = 0.003
+"#,
+    );
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = sb.runs("bars").pop().unwrap();
+    let out_dir = sb.path().join("bars-pytorch");
+    export(sb, &run, &out_dir);
+    let model = std::fs::read_to_string(out_dir.join("model.py")).unwrap();
+    assert!(model.contains("TARGETS = [\"width\"]"), "{model}");
+    let printed = python(CHECK, &[&out_dir]);
+    let (diff, _) = printed.trim().split_once(' ').unwrap();
+    let diff: f64 = diff.parse().unwrap();
+    assert!(
+        diff < 1e-4,
+        "image regression: largest output difference {diff}"
+    );
+}
+
+/// A table of a category (`colour`), a number with gaps (`size`), an integer code read as a
+/// category (`grade`) and targets for both tasks; rows from `seed`.
+fn table(rows: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut s = String::from("colour,size,grade,label,y\n");
+    for _ in 0..rows {
+        let c = ["red", "green", "blue"][(next() * 3.0) as usize];
+        let size = next() * 10.0;
+        let grade = (next() * 4.0) as usize;
+        let label = if size > 5.0 || c == "blue" {
+            "big"
+        } else {
+            "small"
+        };
+        let y = 3.0 * size + grade as f64;
+        let size = if next() < 0.15 {
+            String::new()
+        } else {
+            format!("{size:.3}")
+        };
+        s.push_str(&format!("{c},{size},{grade},{label},{y:.3}\n"));
+    }
+    s
+}
+
+/// `predict`'s answers for a table's rows (missing numbers, an unseen and a missing
+/// category among them) against the twin's on the same rows, which model.py encodes.
+const SAME_TABLE_ANSWERS: &str = r#"
+import csv, sys, torch
+sys.path.insert(0, sys.argv[1])
+import model
+twin = model.load(sys.argv[1])
+rows = list(csv.DictReader(open(sys.argv[2])))
+answers = list(csv.DictReader(open(sys.argv[3])))
+with torch.no_grad():
+    outputs = twin(*model.encode(rows))
+worst = 0.0
+if hasattr(model, "CLASSES"):
+    p = torch.softmax(outputs, 1)
+    for row, answer in zip(p, answers):
+        assert model.CLASSES[row.argmax().item()] == answer["predicted"]
+        worst = max(worst, abs(row.max().item() - float(answer["probability"])))
+else:
+    for row, answer in zip(model.values(outputs), answers):
+        for t, name in enumerate(model.TARGETS):
+            got, want = row[t].item(), float(answer["predicted_" + name])
+            worst = max(worst, abs(got - want) / max(1.0, abs(want)))
+print(len(answers), worst)
+"#;
+
+fn tables_give_kilns_answers_in_pytorch(sb: &Sandbox) {
+    sb.write("rows.csv", &table(400, 7));
+    let mut new = table(12, 8);
+    new.push_str("purple,4.2,1,small,13.6\n,,,big,0\nred,7.5,9,big,23.5\n");
+    let new_rows = sb.write("new.csv", &new);
+    for (task, target) in [("classification", "label"), ("regression", "y")] {
+        let ignore = if task == "regression" { "label" } else { "y" };
+        let config = format!(
+            r#"task = "{task}"
+name = "{task}"
+seed = 9
+
+[data]
+dataset = "table"
+path = "rows.csv"
+target = "{target}"
+ignore = ["{ignore}"]
+categorical = ["grade"]
+
+[model]
+kind = "tabular"
+hidden = [16, 8]
+dropout = 0.1
+embedding_dropout = 0.1
+
+[train]
+epochs = 3
+batch_size = 32
+learning_rate = 0.01
+"#
+        );
+        let file = sb.write(&format!("{task}.toml"), &config);
+        let out = sb.run(&file, &["--quiet"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let run = sb.runs(task).pop().unwrap();
+        let out_dir = sb.path().join(format!("{task}-pytorch"));
+        export(sb, &run, &out_dir);
+        let printed = python(CHECK, &[&out_dir]);
+        let (diff, spread) = printed.trim().split_once(' ').unwrap();
+        let (diff, spread): (f64, f64) = (diff.parse().unwrap(), spread.parse().unwrap());
+        assert!(diff < 1e-4, "{task}: largest output difference {diff}");
+        assert!(
+            spread > 1e-3,
+            "{task}: the outputs barely depend on the input"
+        );
+        let answers = sb.kiln(&[
+            "predict",
+            run.to_str().unwrap(),
+            new_rows.to_str().unwrap(),
+            "--format",
+            "csv",
+        ]);
+        assert!(answers.status.success(), "{}", stderr(&answers));
+        let answers_file = sb.write(
+            &format!("{task}-answers.csv"),
+            &String::from_utf8(answers.stdout).unwrap(),
+        );
+        let printed = python(SAME_TABLE_ANSWERS, &[&out_dir, &new_rows, &answers_file]);
+        let (count, worst) = printed.trim().split_once(' ').unwrap();
+        assert_eq!(count, "15", "{task}");
+        let worst: f64 = worst.parse().unwrap();
+        assert!(worst < 1e-4, "{task}: answers differ by {worst}");
+    }
 }

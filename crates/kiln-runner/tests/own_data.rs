@@ -307,6 +307,29 @@ fn a_regression_reports_its_targets_units_and_every_test_row() {
             "row {row}: {p} against {o}"
         );
     }
+    // evaluate on the run's own test file gives its test figures back, in a folder of
+    // their own, and the index row gains them.
+    let out = sb.kiln(&["evaluate", run.to_str().unwrap(), "--data", "test.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluation = json(&run.join("evaluations/test_csv/test.json"));
+    for key in ["rmse", "mae", "r2", "loss"] {
+        let (a, b) = (
+            evaluation[key].as_f64().unwrap(),
+            test[key].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() < 1e-9 * b.abs().max(1.0),
+            "{key}: {a} against {b}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(run.join("evaluations/test_csv/test_outputs.csv")).unwrap(),
+        outputs
+    );
+    let out = sb.kiln(&["compare", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compared = String::from_utf8(out.stdout).unwrap();
+    assert!(compared.contains("eval.test_csv.rmse"), "{compared}");
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("loss = \"mse\""), "{config}");
     // A classification loss is refused for a regression.
@@ -915,4 +938,187 @@ fn a_folder_run_predicts_and_evaluates_new_images_as_it_trained() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Grey discs of a known radius at a known column, listed in `values.csv` (`file`,
+/// `radius`, `x`) under `root`, in two sub-folders that are not classes; every fifth image
+/// is larger, to be resized.
+fn discs(root: &Path, count: usize, seed: u64) {
+    let mut r = Lcg(seed);
+    let mut csv = String::from("file,radius,x\n");
+    for i in 0..count {
+        let radius = 1.5 + r.next() * 4.0;
+        let x = 5.0 + r.next() * 6.0;
+        let size = if i % 5 == 0 { 20 } else { 16 };
+        let scale = size as f64 / 16.0;
+        let file = format!("{}/{i}.png", if i % 2 == 0 { "a" } else { "b" });
+        let path = root.join(&file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::GrayImage::from_fn(size, size, |px, py| {
+            let (dx, dy) = (
+                (px as f64 + 0.5) / scale - x,
+                (py as f64 + 0.5) / scale - 8.0,
+            );
+            image::Luma([if dx * dx + dy * dy < radius * radius {
+                240
+            } else {
+                20
+            }])
+        })
+        .save(&path)
+        .unwrap();
+        writeln!(csv, "{file},{radius:.3},{x:.3}").unwrap();
+    }
+    std::fs::write(root.join("values.csv"), csv).unwrap();
+}
+
+fn disc_experiment(data: &str) -> String {
+    format!(
+        r#"task = "regression"
+name = "own"
+seed = 3
+
+[data]
+dataset = "images"
+path = "imgs"
+size = [16, 16]
+{data}
+
+[model]
+kind = "cnn"
+blocks = [{{ channels = 8, kernel = 3, padding = 1, pool = 2 }}]
+dense = [32]
+
+[train]
+epochs = 25
+batch_size = 16
+learning_rate = 0.003
+optimizer = {{ name = "adam" }}
+"#
+    )
+}
+
+#[test]
+fn images_listed_with_values_train_a_regression_that_predicts_and_evaluates() {
+    let sb = Sandbox::new();
+    discs(&sb.path().join("imgs"), 200, 11);
+    discs(&sb.path().join("new"), 40, 12);
+    let data = "targets = \"imgs/values.csv\"\ntarget = [\"radius\", \"x\"]";
+    let file = sb.write("e.toml", &disc_experiment(data));
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("decoded 200 images listed"),
+        "{}",
+        stderr(&out)
+    );
+    let run = only_run(&sb);
+    let test = json(&run.join("test.json"));
+    assert_eq!(test["samples"].as_u64(), Some(40), "{test}");
+    for target in test["per_target"].as_array().unwrap() {
+        // Chance (the mean) has R² 0; the radius spans 4 pixels and x 6.
+        assert!(target["r2"].as_f64().unwrap() > 0.5, "{test}");
+    }
+    let outputs = std::fs::read_to_string(run.join("test_outputs.csv")).unwrap();
+    let lines: Vec<&str> = outputs.lines().collect();
+    assert_eq!(lines[0], "file,radius,predicted_radius,x,predicted_x");
+    assert_eq!(lines.len(), 41);
+    let pre = json(&run.join("preprocessing.json"));
+    assert_eq!(pre["target"]["columns"], serde_json::json!(["radius", "x"]));
+    assert_eq!(pre["classes"], serde_json::json!([]));
+    assert!(run.join("charts/fit.png").is_file());
+
+    // predict answers a test image as the run's own test did.
+    let first: Vec<&str> = lines[1].split(',').collect();
+    let image = sb.path().join("imgs").join(first[0]);
+    let out = sb.kiln(&[
+        "predict",
+        run.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer = String::from_utf8(out.stdout).unwrap();
+    let mut answer = answer.lines();
+    assert_eq!(answer.next(), Some("input,predicted_radius,predicted_x"));
+    let cells: Vec<f64> = answer
+        .next()
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let expected: [f64; 2] = [first[2].parse().unwrap(), first[4].parse().unwrap()];
+    for (got, want) in cells.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-4, "{got} against {want}");
+    }
+
+    // evaluate scores new listed images; on the run's own test images it gives the test's
+    // figures back.
+    let out = sb.kiln(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        "--data",
+        "new/values.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evaluation = json(&run.join("evaluations/values_csv/test.json"));
+    assert_eq!(evaluation["samples"].as_u64(), Some(40));
+    assert!(evaluation["r2"].as_f64().unwrap() > 0.3, "{evaluation}");
+    let own: Vec<String> = lines[1..]
+        .iter()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}", c[0], c[1], c[3])
+        })
+        .collect();
+    sb.write("own.csv", &format!("file,radius,x\n{}\n", own.join("\n")));
+    let out = sb.kiln(&[
+        "evaluate",
+        run.to_str().unwrap(),
+        "--data",
+        "own.csv",
+        "--images",
+        "imgs",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = json(&run.join("evaluations/own_csv/test.json"));
+    for key in ["rmse", "mae", "r2"] {
+        let (a, b) = (again[key].as_f64().unwrap(), test[key].as_f64().unwrap());
+        assert!(
+            (a - b).abs() < 1e-9 * b.abs().max(1.0),
+            "{key}: {a} against {b}"
+        );
+    }
+
+    // Bad tables and settings are refused by file, row and key, with no run left behind.
+    sb.write("bad.csv", "file,radius,x\na/0.png,2,6\nmissing.png,2,6\n");
+    let out = sb.run(&file, &["--set", "data.targets=\"bad.csv\""]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bad.csv: row 2, column `file`"),
+        "{}",
+        stderr(&out)
+    );
+    sb.write("outside.csv", "file,radius,x\n../e.toml,2,6\n");
+    let out = sb.run(&file, &["--set", "data.targets=\"outside.csv\""]);
+    assert!(
+        stderr(&out).contains("is not a path inside"),
+        "{}",
+        stderr(&out)
+    );
+    sb.write("gap.csv", "file,radius,x\na/0.png,,6\n");
+    let out = sb.run(&file, &["--set", "data.targets=\"gap.csv\""]);
+    assert!(
+        stderr(&out).contains("row 1, column `radius`: the target is missing"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.run(&file, &["--set", "task=\"classification\""]);
+    assert!(stderr(&out).contains("`data.targets`"), "{}", stderr(&out));
+    let untargeted = sb.write("u.toml", &disc_experiment(""));
+    let out = sb.run(&untargeted, &[]);
+    assert!(stderr(&out).contains("`data.targets`"), "{}", stderr(&out));
+    assert_eq!(sb.runs("own").len(), 1);
 }

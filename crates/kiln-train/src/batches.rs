@@ -110,3 +110,46 @@ impl Batches for TableBatcher<'_> {
         }
     }
 }
+
+/// A split of another kind with numeric targets beside it, for a regression on inputs that
+/// carry no values of their own (images listed with a table of their values).
+pub struct Valued<B> {
+    pub inner: B,
+    /// `items x targets` standardised values, indexed as `inner`'s items are.
+    pub values: Vec<f32>,
+    pub targets: usize,
+}
+
+impl<B: Batches> Batches for Valued<B> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn num_batches(&self) -> usize {
+        self.inner.num_batches()
+    }
+    fn order(&self, seed: Option<u64>) -> Vec<Vec<usize>> {
+        self.inner.order(seed)
+    }
+    fn batch(&self, indices: &[usize], device: &Device) -> Batch {
+        self.with_values(self.inner.batch(indices, device), indices, device)
+    }
+    fn train_batch(&self, indices: &[usize], device: &Device, epoch_seed: u64) -> Batch {
+        let b = self.inner.train_batch(indices, device, epoch_seed);
+        self.with_values(b, indices, device)
+    }
+}
+
+impl<B> Valued<B> {
+    fn with_values(&self, mut batch: Batch, indices: &[usize], device: &Device) -> Batch {
+        let k = self.targets;
+        let values: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| self.values[i * k..(i + 1) * k].iter().copied())
+            .collect();
+        batch.values = Some(Tensor::from_data(
+            burn::tensor::TensorData::new(values, [indices.len(), k]),
+            device,
+        ));
+        batch
+    }
+}

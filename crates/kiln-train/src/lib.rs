@@ -21,7 +21,7 @@ pub mod resume;
 mod schedule;
 mod translation;
 
-pub use batches::{Batch, Batches};
+pub use batches::{Batch, Batches, Valued};
 pub use classify::{CLASSIFICATION_METRICS, Classify, Splits, evaluate, fit};
 pub use config::{
     AdamParams, EarlyStopping, GradClip, LossKind, Monitor, OptimizerConfig, ScheduleConfig,

@@ -74,6 +74,51 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// Numeric targets `columns` standardised by the mean and standard deviation of the
+    /// training `values` (`rows x columns`); a constant column keeps a scale of 1.
+    pub fn values(columns: Vec<String>, values: &[f64]) -> Target {
+        let k = columns.len().max(1);
+        let n = (values.len() / k).max(1) as f64;
+        let (mut mean, mut std) = (Vec::new(), Vec::new());
+        for t in 0..columns.len() {
+            let column = || values.iter().skip(t).step_by(k);
+            let m = column().sum::<f64>() / n;
+            let s = (column().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt();
+            mean.push(m);
+            std.push(if s > 1e-12 { s } else { 1.0 });
+        }
+        Target::Values { columns, mean, std }
+    }
+}
+
+/// Each row's file name (`file_column`) and its `targets` values (`rows x targets`), as a
+/// regression on files listed in a table reads them; a missing name or value is refused by
+/// row.
+pub fn listed_values(
+    frame: &DataFrame,
+    path: &Path,
+    file_column: &str,
+    targets: &[String],
+) -> Result<(Vec<String>, Vec<f64>), DataError> {
+    let files = texts(frame, file_column, path)?
+        .into_iter()
+        .enumerate()
+        .map(|(row, f)| match f {
+            Some(f) if !f.trim().is_empty() => Ok(f.trim().to_owned()),
+            _ => Err(at(path, row, file_column, "no file named")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let k = targets.len();
+    let mut values = vec![0f64; files.len() * k];
+    for (t, name) in targets.iter().enumerate() {
+        for (row, v) in numbers(frame, name, path)?.into_iter().enumerate() {
+            values[row * k + t] = v.ok_or_else(|| at(path, row, name, "the target is missing"))?;
+        }
+    }
+    Ok((files, values))
+}
+
 /// Everything needed to turn rows of a file like the training one into inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableCodec {
@@ -401,26 +446,16 @@ impl TableCodec {
                 if roles.target.is_empty() {
                     return Err(invalid(path, "no target column".into()));
                 }
-                let (mut mean, mut std) = (Vec::new(), Vec::new());
-                for name in &roles.target {
+                let k = roles.target.len();
+                let mut seen = vec![0f64; train.len() * k];
+                for (t, name) in roles.target.iter().enumerate() {
                     let values = numbers(frame, name, path)?;
-                    let seen: Vec<f64> = train
-                        .iter()
-                        .map(|&i| {
-                            values[i].ok_or_else(|| at(path, i, name, "the target is missing"))
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let n = seen.len() as f64;
-                    let m = seen.iter().sum::<f64>() / n;
-                    let s = (seen.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt();
-                    mean.push(m);
-                    std.push(if s > 1e-12 { s } else { 1.0 });
+                    for (r, &i) in train.iter().enumerate() {
+                        seen[r * k + t] =
+                            values[i].ok_or_else(|| at(path, i, name, "the target is missing"))?;
+                    }
                 }
-                Target::Values {
-                    columns: roles.target.clone(),
-                    mean,
-                    std,
-                }
+                Target::values(roles.target.clone(), &seen)
             }
         };
         Ok(TableCodec {

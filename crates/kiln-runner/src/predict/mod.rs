@@ -6,6 +6,7 @@
 //! (`table.rs`).
 
 mod table;
+mod values;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use serde::Serialize;
 
 use crate::finished::Finished;
 use crate::prepare::{review_tokenizer, truncation};
-use crate::preprocessing::Preprocessing;
+use crate::preprocessing::{Outputs, Preprocessing};
 
 /// How `predict` prints its answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -109,17 +110,7 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
             levels: codec.cardinalities(),
         },
     };
-    let outputs = match &pre {
-        Preprocessing::Table {
-            codec:
-                kiln_data::table::TableCodec {
-                    target: kiln_data::table::Target::Values { columns, .. },
-                    ..
-                },
-            ..
-        } => columns.len(),
-        _ => pre.classes().len(),
-    };
+    let outputs = pre.outputs().width();
     let model = exp.model.init(shape, outputs, &device).map_err(|e| {
         anyhow::anyhow!(
             "{}: `model.{}`: {}",
@@ -165,6 +156,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
     };
     anyhow::ensure!(!items.is_empty(), "nothing to predict: no inputs given");
 
+    let regression = matches!(pre.outputs(), Outputs::Values { .. });
     let probabilities = match &pre {
         Preprocessing::Image {
             shape,
@@ -186,7 +178,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             }
             let batcher =
                 ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
-            forward(&model, &batcher, &device)?
+            forward(&model, &batcher, &device, !regression)?
         }
         Preprocessing::Text { .. } => {
             let Some(d) = exp.data.text_shape() else {
@@ -207,12 +199,26 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
             }
             let labels = vec![0u8; seqs.len()];
             let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
-            forward(&model, &batcher, &device)?
+            forward(&model, &batcher, &device, !regression)?
         }
         // Answered above, by `table::predict`.
         Preprocessing::Table { .. } => anyhow::bail!("{}: a table run", dir.display()),
     };
 
+    let names = items.iter().map(|item| match item {
+        Item::Image(name, _) | Item::Text(name, _) => name.clone(),
+    });
+    if let Outputs::Values { columns, mean, std } = pre.outputs() {
+        let values = probabilities
+            .iter()
+            .map(|o| {
+                (0..columns.len())
+                    .map(|t| o[t] * std[t] + mean[t])
+                    .collect()
+            })
+            .collect::<Vec<Vec<f64>>>();
+        return print_values(names.collect(), columns, &values, args.format, out);
+    }
     let predictions: Vec<Prediction> = items
         .iter()
         .zip(probabilities)
@@ -245,11 +251,13 @@ fn review_batches<'a>(
         .truncate(truncation(d.truncate))
 }
 
-/// Class probabilities of every item of `data`, in order.
+/// The outputs for every item of `data`, in order: class probabilities when asked,
+/// else the model's standardised values.
 fn forward(
     model: &Classifier,
     data: &dyn Batches,
     device: &Device,
+    probabilities: bool,
 ) -> anyhow::Result<Vec<Vec<f64>>> {
     let mut all = Vec::new();
     for indices in data.order(None) {
@@ -258,7 +266,12 @@ fn forward(
             .logits(batch.inputs)
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         let [n, classes] = logits.dims();
-        let p: Vec<f32> = softmax(logits, 1)
+        let outputs = if probabilities {
+            softmax(logits, 1)
+        } else {
+            logits
+        };
+        let p: Vec<f32> = outputs
             .into_data()
             .try_into_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("reading the probabilities: {e:?}"))?;
@@ -472,6 +485,67 @@ fn texts_of(
         .collect()
 }
 
+/// A regression's answers: each input with a value per target column.
+fn print_values(
+    inputs: Vec<String>,
+    columns: &[String],
+    values: &[Vec<f64>],
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.set_header(std::iter::once("input".to_string()).chain(columns.iter().cloned()));
+            for (input, v) in inputs.iter().zip(values) {
+                table.add_row(
+                    std::iter::once(input.clone())
+                        .chain(v.iter().map(|&x| kiln_report::render::number(x))),
+                );
+            }
+            writeln!(out, "{table}")?;
+        }
+        Format::Csv => {
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let header: Vec<String> = std::iter::once("input".to_string())
+                .chain(columns.iter().map(|c| {
+                    let name = format!("predicted_{c}");
+                    if name.contains([',', '"', '\n', '\r']) {
+                        quote(&name)
+                    } else {
+                        name
+                    }
+                }))
+                .collect();
+            writeln!(out, "{}", header.join(","))?;
+            for (input, v) in inputs.iter().zip(values) {
+                let cells: Vec<String> = std::iter::once(quote(input))
+                    .chain(v.iter().map(f64::to_string))
+                    .collect();
+                writeln!(out, "{}", cells.join(","))?;
+            }
+        }
+        Format::Json => {
+            let records: Vec<serde_json::Value> = inputs
+                .iter()
+                .zip(values)
+                .map(|(input, v)| {
+                    let mut record = serde_json::Map::new();
+                    record.insert("input".into(), input.clone().into());
+                    for (c, &x) in columns.iter().zip(v) {
+                        record.insert(c.clone(), x.into());
+                    }
+                    serde_json::Value::Object(record)
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &records)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
 fn print(predictions: &[Prediction], format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
     let shown = |s: &str| {
         let one_line = s.replace(['\n', '\r', '\t'], " ");
@@ -529,9 +603,14 @@ fn print(predictions: &[Prediction], format: Format, out: &mut dyn Write) -> any
 pub struct EvaluateArgs {
     /// An IDX folder (MNIST-style runs), a folder of class folders (image-folder runs); an
     /// aclImdb folder or .tar.gz, or a CSV/TSV (text runs); a table file with the target
-    /// column (table classifiers).
+    /// column or columns (table runs); a table of image files and their values (image
+    /// regressions).
     #[arg(long)]
     pub data: PathBuf,
+    /// Where the files an image regression's `--data` table lists lie (default: the
+    /// table's folder).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
     /// The evaluation's name (default: the data's file name).
     #[arg(long)]
     pub name: Option<String>,
@@ -592,6 +671,36 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
         folder.display()
     );
 
+    if let Outputs::Values { .. } = pre.outputs() {
+        let ready = Ready {
+            run,
+            pre,
+            model,
+            device,
+        };
+        let (tested, predicted, loss) = values::evaluate(&ready, args)?;
+        let items = tested.items.len();
+        let mut scores = [0.0; 3];
+        finish(&ready.run, &folder, &name, data, items as u64, |dir| {
+            scores = crate::tasks::regression::write_report(
+                dir,
+                &tested,
+                &predicted,
+                best_epoch(&ready.run)?,
+                loss,
+            )?;
+            Ok(())
+        })?;
+        println!(
+            "{}: RMSE {}, MAE {}, R² {:.4} on {items} items of {}",
+            folder.display(),
+            kiln_report::render::number(scores[0]),
+            kiln_report::render::number(scores[1]),
+            scores[2],
+            data.display()
+        );
+        return Ok(folder);
+    }
     let metrics = match &pre {
         Preprocessing::Image {
             shape,
@@ -625,12 +734,6 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
             run_evaluation(&model, &batcher, exp, classes.len(), &device)?
         }
         Preprocessing::Table { codec, .. } => {
-            anyhow::ensure!(
-                codec.class_names().is_some(),
-                "{}: a regression run; `evaluate` scores classifiers (the run's own test is in \
-                 test.json and test_outputs.csv, and `predict` answers new rows)",
-                dir.display()
-            );
             let frame = kiln_data::table::read_table(data, exp.data.table_encoding())?;
             let rows = codec.encode(&frame, data, true)?;
             let batcher = kiln_data::table::TableBatcher::new(
@@ -642,23 +745,46 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
         }
     };
 
+    let best_epoch = best_epoch(&run)?;
+    let items = metrics.confusion.as_ref().map_or(0, |c| c.total());
+    finish(&run, &folder, &name, data, items, |dir| {
+        crate::tasks::classify::write_test_report(dir, &metrics, best_epoch, &classes)
+    })?;
+    println!(
+        "{}: accuracy {:.2} %, loss {:.4}, macro F1 {:.4} on {items} items of {}",
+        folder.display(),
+        metrics.accuracy * 100.0,
+        metrics.loss,
+        metrics.macro_f1.unwrap_or(f64::NAN),
+        data.display()
+    );
+    Ok(folder)
+}
+
+fn best_epoch(run: &Finished) -> anyhow::Result<usize> {
     let manifest = crate::manifest::Manifest::read(&run.run.manifest())?;
-    let best_epoch = manifest.best_epoch.unwrap_or(0);
+    Ok(manifest.best_epoch.unwrap_or(0))
+}
+
+/// Writes an evaluation's folder whole or not at all (`report` writes its test report
+/// into it, beside `source.json`), and adds it to the run's index row.
+fn finish(
+    run: &Finished,
+    folder: &Path,
+    name: &str,
+    data: &Path,
+    items: u64,
+    report: impl FnOnce(&crate::run_dir::RunDir) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let source = serde_json::json!({
-        "data": std::path::absolute(data).unwrap_or_else(|_| data.clone()),
-        "items": metrics.confusion.as_ref().map_or(0, |c| c.total()),
+        "data": std::path::absolute(data).unwrap_or_else(|_| data.to_path_buf()),
+        "items": items,
         "evaluated_at": chrono::Utc::now(),
         "checkpoint": "best",
     });
-    // Never half an evaluation.
     let hidden = folder.with_file_name(format!(".{name}.partial"));
-    write_folder_atomically(&hidden, &folder, |dir| {
-        crate::tasks::classify::write_test_report(
-            &crate::run_dir::RunDir::open(dir),
-            &metrics,
-            best_epoch,
-            &classes,
-        )?;
+    write_folder_atomically(&hidden, folder, |dir| {
+        report(&crate::run_dir::RunDir::open(dir))?;
         write_atomically(
             &dir.join("source.json"),
             &serde_json::to_vec_pretty(&source)?,
@@ -670,16 +796,16 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
     if crate::index::path(&results).exists() {
         crate::index::update_or_warn(&results, &run.run.root);
     }
-    println!(
-        "{}: accuracy {:.2} %, loss {:.4}, macro F1 {:.4} on {} items of {}",
-        folder.display(),
-        metrics.accuracy * 100.0,
-        metrics.loss,
-        metrics.macro_f1.unwrap_or(f64::NAN),
-        metrics.confusion.as_ref().map_or(0, |c| c.total()),
-        data.display()
-    );
-    Ok(folder)
+    Ok(())
+}
+
+/// An evaluation's observer: it records nothing and stops when the user interrupts.
+struct Quiet;
+
+impl kiln_train::Observer<Classifier> for Quiet {
+    fn stop_requested(&self) -> bool {
+        crate::interrupt::requested()
+    }
 }
 
 fn run_evaluation(
@@ -689,12 +815,6 @@ fn run_evaluation(
     classes: usize,
     device: &Device,
 ) -> anyhow::Result<kiln_train::SplitMetrics> {
-    struct Quiet;
-    impl kiln_train::Observer<Classifier> for Quiet {
-        fn stop_requested(&self) -> bool {
-            crate::interrupt::requested()
-        }
-    }
     Ok(kiln_train::evaluate(
         model,
         data,

@@ -15,7 +15,7 @@ use kiln_data::text::{
 };
 use kiln_data::{Augment, ImageBatcher, Mnist, Normalization, Pair};
 use kiln_models::InputShape;
-use kiln_train::Batches;
+use kiln_train::{Batches, Valued};
 
 use crate::datasets;
 use crate::progress::DownloadBar;
@@ -34,6 +34,42 @@ pub struct ImageData {
     pub augment: Augment,
     /// Files left out because they did not decode.
     pub skipped: usize,
+    /// A regression's values, when the images were listed in a table of them.
+    pub values: Option<ImageValues>,
+}
+
+/// The values of images listed in a table, for a regression.
+pub struct ImageValues {
+    /// The target columns with the training split's mean and standard deviation.
+    pub target: kiln_data::table::Target,
+    /// `images x targets` as the table has them: the training pool's (train and validation,
+    /// indexed as `ImageData::mnist.train`) and the test split's.
+    pub pool: Vec<f64>,
+    pub test: Vec<f64>,
+    /// Each test image's file as the table names it, for the outputs.
+    pub test_files: Vec<String>,
+}
+
+impl ImageValues {
+    pub fn columns(&self) -> &[String] {
+        match &self.target {
+            kiln_data::table::Target::Values { columns, .. } => columns,
+            kiln_data::table::Target::Classes { .. } => &[],
+        }
+    }
+
+    /// `values` standardised as the model learns them.
+    pub fn standardised(&self, values: &[f64]) -> Vec<f32> {
+        let kiln_data::table::Target::Values { mean, std, .. } = &self.target else {
+            return Vec::new();
+        };
+        let k = mean.len().max(1);
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((v - mean[i % k]) / std[i % k]) as f32)
+            .collect()
+    }
 }
 
 pub struct TextData {
@@ -149,6 +185,7 @@ impl Prepared {
                         classes,
                         augment: Augment::default(),
                         skipped: 0,
+                        values: None,
                     }),
                     train_idx,
                     val_idx,
@@ -193,6 +230,7 @@ impl Prepared {
                 classes: data.classes,
                 augment: d.augment.into(),
                 skipped: 0,
+                values: None,
             }),
             train_idx,
             val_idx,
@@ -444,6 +482,33 @@ impl Prepared {
     pub fn batches(&self, exp: &Experiment, eval_size: usize) -> [Box<dyn Batches + '_>; 3] {
         let train_size = exp.train.batch_size;
         match &self.data {
+            Data::Images(ImageData {
+                mnist,
+                normalization: n,
+                augment,
+                values: Some(v),
+                ..
+            }) => {
+                let k = v.columns().len();
+                let (pool, test) = (v.standardised(&v.pool), v.standardised(&v.test));
+                let valued = |inner, values: &Vec<f32>| Valued {
+                    inner,
+                    values: values.clone(),
+                    targets: k,
+                };
+                [
+                    Box::new(valued(
+                        ImageBatcher::new(&mnist.train, self.train_idx.clone(), train_size, *n)
+                            .augment(*augment),
+                        &pool,
+                    )),
+                    Box::new(valued(
+                        ImageBatcher::new(&mnist.train, self.val_idx.clone(), eval_size, *n),
+                        &pool,
+                    )),
+                    Box::new(valued(ImageBatcher::all(&mnist.test, eval_size, *n), &test)),
+                ]
+            }
             Data::Images(d) => {
                 let n = d.normalization;
                 [

@@ -13,7 +13,7 @@ use kiln_data::table::{
 use kiln_data::text::{Vocabulary, load_glove};
 use polars::prelude::DataFrame;
 
-use super::{Data, ImageData, Prepared, TextData, review_tokenizer, truncation};
+use super::{Data, ImageData, ImageValues, Prepared, TextData, review_tokenizer, truncation};
 use crate::schema::{Experiment, ImagesSettings, NormalizeKind, TableSettings, TextsSettings};
 
 /// An encoded table: the training file's rows, then a validation file's and a test file's
@@ -391,7 +391,7 @@ fn select(digits: &kiln_data::Digits, indices: &[usize]) -> kiln_data::Digits {
 }
 
 /// An image folder decoded (or read from the cache), split and normalised from the
-/// training images.
+/// training images; for a regression, the images its table of values lists.
 pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepared> {
     let settings = kiln_data::images::FolderSettings {
         channels: d.channels,
@@ -400,19 +400,31 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
         skip_unreadable: d.skip_unreadable,
     };
     let cache = d.cache.then(|| Path::new(IMAGE_CACHE));
-    let folder = kiln_data::images::load_folder(&d.path, &settings, cache)?;
+    let (folder, listed) = match &d.targets {
+        None => (
+            kiln_data::images::load_folder(&d.path, &settings, cache)?,
+            None,
+        ),
+        Some(targets) => {
+            let (folder, listed) = load_listed(d, targets, &settings, cache)?;
+            (folder, Some(listed))
+        }
+    };
+    let what = if folder.classes.is_empty() {
+        "listed".to_string()
+    } else {
+        format!("of {} classes", folder.classes.len())
+    };
     if folder.cached {
         tracing::info!(
-            "images: {} images of {} classes read from the cache in {:.2} s",
+            "images: {} images {what} read from the cache in {:.2} s",
             folder.images,
-            folder.classes.len(),
             folder.seconds
         );
     } else {
         tracing::info!(
-            "images: decoded {} images of {} classes in {:.2} s ({:.0} images/s)",
+            "images: decoded {} images {what} in {:.2} s ({:.0} images/s)",
             folder.images,
-            folder.classes.len(),
             folder.seconds,
             folder.images as f64 / folder.seconds.max(1e-9)
         );
@@ -427,15 +439,17 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
     }
     let mut pool = folder.train;
     let labels: Vec<u32> = pool.labels.iter().map(|&l| u32::from(l)).collect();
+    let stratify = d.stratify && listed.is_none();
     let splits = split_rows(
         pool.len(),
-        d.stratify.then_some(labels.as_slice()),
+        stratify.then_some(labels.as_slice()),
         (d.test_fraction, folder.test.is_some()),
         (d.validation_fraction, folder.validation.is_some()),
         exp.seed,
         d.train_limit,
     );
     ensure_rows("training", splits.train.len(), &d.path)?;
+    let values = listed.map(|l| l.split(&splits));
     let test = match folder.test {
         Some(test) => test,
         None => select(&pool, &splits.test),
@@ -463,11 +477,165 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
             classes: folder.classes,
             augment: d.augment.into(),
             skipped,
+            values,
         }),
         train_idx: splits.train,
         val_idx,
-        source: described(&d.path),
+        source: described(d.targets.as_deref().unwrap_or(&d.path)),
     })
+}
+
+/// The values of the images a table lists, per split, in the order their images were
+/// decoded (files that did not decode left out).
+struct Listed {
+    columns: Vec<String>,
+    /// `[train, validation, test]`: each kept image's file and values (`targets` apiece).
+    splits: [(Vec<String>, Vec<f64>); 3],
+}
+
+impl Listed {
+    /// The training split's statistics and each split's values, once `splits` has cut the
+    /// training images (held-out test and validation images come from them unless the
+    /// folder had its own).
+    fn split(self, splits: &Splits) -> ImageValues {
+        let k = self.columns.len();
+        let [(train_files, train), (_, validation), (test_files, test)] = self.splits;
+        let rows = |values: &[f64], idx: &[usize]| -> Vec<f64> {
+            idx.iter()
+                .flat_map(|&i| values[i * k..(i + 1) * k].iter().copied())
+                .collect()
+        };
+        let (test, test_files) = if test_files.is_empty() {
+            (
+                rows(&train, &splits.test),
+                splits
+                    .test
+                    .iter()
+                    .map(|&i| train_files[i].clone())
+                    .collect(),
+            )
+        } else {
+            (test, test_files)
+        };
+        let target = kiln_data::table::Target::values(self.columns, &rows(&train, &splits.train));
+        let mut pool = train;
+        pool.extend(validation);
+        ImageValues {
+            target,
+            pool,
+            test,
+            test_files,
+        }
+    }
+}
+
+/// The file a table names as `file` under `root`, which it must lie inside; `at` says which
+/// row of which table names it.
+pub(crate) fn listed_file(
+    root: &Path,
+    file: &str,
+    at: impl Fn() -> String,
+) -> anyhow::Result<std::path::PathBuf> {
+    use std::path::Component;
+    let relative = Path::new(file);
+    anyhow::ensure!(
+        relative.is_relative()
+            && relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+        "{}: `{file}` is not a path inside {} (name files relative to it)",
+        at(),
+        root.display()
+    );
+    let full = root.join(relative);
+    anyhow::ensure!(full.is_file(), "{}: {} is not a file", at(), full.display());
+    Ok(full)
+}
+
+/// Reads the table `targets` and decodes the images it lists under `d.path`: a file under
+/// `train/`, `validation/` (`val/`, `valid/`) or `test/` belongs to that split when the
+/// folder has a `train/` folder; otherwise every image is a training image.
+fn load_listed(
+    d: &ImagesSettings,
+    targets: &Path,
+    settings: &kiln_data::images::FolderSettings,
+    cache: Option<&Path>,
+) -> anyhow::Result<(kiln_data::images::ImageFolder, Listed)> {
+    use std::path::Component;
+    let frame = read(targets, crate::schema::TextEncoding::default())?;
+    let column = d.file_column();
+    let (files, values) = table::listed_values(&frame, targets, column, &d.target)?;
+    anyhow::ensure!(!files.is_empty(), "{}: no rows", targets.display());
+    anyhow::ensure!(
+        d.path.is_dir(),
+        "{}: no such folder (data.path, where the images of {} lie)",
+        d.path.display(),
+        targets.display()
+    );
+    let k = d.target.len();
+    let by_split = d.path.join("train").is_dir();
+    let mut lists: [(Vec<String>, Vec<usize>); 3] = Default::default();
+    for (row, file) in files.iter().enumerate() {
+        let at = || format!("{}: row {}, column `{column}`", targets.display(), row + 1);
+        let relative = Path::new(file);
+        listed_file(&d.path, file, at)?;
+        let split = if by_split {
+            let first = relative
+                .components()
+                .find_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            match first.as_str() {
+                "train" => 0,
+                "validation" | "val" | "valid" => 1,
+                "test" => 2,
+                _ => anyhow::bail!(
+                    "{}: `{file}` lies outside train/, validation/ and test/, which {} is split into",
+                    at(),
+                    d.path.display()
+                ),
+            }
+        } else {
+            0
+        };
+        lists[split].0.push(file.clone());
+        lists[split].1.push(row);
+    }
+    anyhow::ensure!(
+        !lists[0].0.is_empty(),
+        "{}: lists no image under {}",
+        targets.display(),
+        d.path.join("train").display()
+    );
+    let names = ["train", "validation", "test"];
+    let splits: Vec<(&'static str, Vec<std::path::PathBuf>)> = names
+        .iter()
+        .zip(&lists)
+        .filter(|(_, (files, _))| !files.is_empty())
+        .map(|(name, (files, _))| (*name, files.iter().map(|f| d.path.join(f)).collect()))
+        .collect();
+    let folder = kiln_data::images::load_files(&d.path, &splits, settings, cache)?;
+    let skipped: std::collections::HashSet<&Path> =
+        folder.skipped.iter().map(|(p, _)| p.as_path()).collect();
+    let splits = lists.map(|(files, rows)| {
+        let mut kept = (Vec::new(), Vec::new());
+        for (file, row) in files.into_iter().zip(rows) {
+            if !skipped.contains(d.path.join(&file).as_path()) {
+                kept.0.push(file);
+                kept.1.extend_from_slice(&values[row * k..(row + 1) * k]);
+            }
+        }
+        kept
+    });
+    Ok((
+        folder,
+        Listed {
+            columns: d.target.clone(),
+            splits,
+        },
+    ))
 }
 
 #[cfg(test)]

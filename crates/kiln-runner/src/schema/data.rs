@@ -388,6 +388,28 @@ pub struct ImagesSettings {
     /// Random changes to the training images, drawn from the seed, the epoch and the image.
     #[serde(default)]
     pub augment: AugmentSettings,
+    /// For a regression: a table (.csv, .tsv, .parquet or .jsonl) with a row per image, its
+    /// file (relative to `path`) in `file_column` and its values in the `target` columns.
+    /// The images are then the files it lists, wherever they lie under `path`, and files
+    /// under `path/train/`, `path/validation/` and `path/test/` keep to those splits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<PathBuf>,
+    /// The column of `targets` naming each image's file (default `file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_column: Option<String>,
+    /// The column or columns of `targets` to predict.
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub target: Vec<String>,
+}
+
+impl ImagesSettings {
+    pub fn file_column(&self) -> &str {
+        self.file_column.as_deref().unwrap_or("file")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -739,6 +761,28 @@ impl DataConfig {
                     ));
                 }
                 at_least_one.extend([("size[0]", Some(d.size[0])), ("size[1]", Some(d.size[1]))]);
+                match (&d.targets, d.target.is_empty()) {
+                    (Some(_), true) => {
+                        return Err(Invalid::new(
+                            "target",
+                            "name the column (or columns) of data.targets to predict",
+                        ));
+                    }
+                    (None, false) => {
+                        return Err(Invalid::new(
+                            "targets",
+                            "data.target names columns of a table of values; give that table \
+                             as data.targets (a class folder needs neither)",
+                        ));
+                    }
+                    _ => {}
+                }
+                if let Some(c) = d.target.iter().find(|c| *c == d.file_column()) {
+                    return Err(Invalid::new(
+                        "target",
+                        format!("`{c}` is the file column; name the value columns"),
+                    ));
+                }
                 if d.augment.crop_padding >= d.size[0].min(d.size[1]) {
                     return Err(Invalid::new(
                         "augment.crop_padding",

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
-use kiln_models::{Classifier, InputShape};
+use kiln_models::Classifier;
 use kiln_train::{
     CLASSIFICATION_METRICS, Classify, Metric, SplitMetrics, Splits, StepObserver, Steps,
     TrainError, evaluate, fit,
@@ -49,6 +49,15 @@ impl TaskKind for Classification {
     }
 
     fn check(&self, exp: &Experiment) -> Result<(), kiln_models::Invalid> {
+        if let crate::schema::DataConfig::Images(d) = &exp.data
+            && d.targets.is_some()
+        {
+            return Err(kiln_models::Invalid::new(
+                "data.targets",
+                "a table of values is for task = \"regression\"; a classifier learns from \
+                 class folders",
+            ));
+        }
         super::classification_loss(exp)
     }
 
@@ -76,21 +85,7 @@ struct Ready<M> {
 
 impl<M: Classify + 'static> PreparedTask for Ready<M> {
     fn data(&self) -> DataInfo {
-        let [train, validation, test] = self.prepared.counts();
-        DataInfo {
-            source: self.prepared.source.clone(),
-            train,
-            validation,
-            test,
-            image: match self.prepared.input_shape() {
-                InputShape::Image(shape) => Some(shape),
-                _ => None,
-            },
-            skipped: match &self.prepared.data {
-                Data::Images(d) => d.skipped,
-                _ => 0,
-            },
-        }
+        super::data_info(&self.prepared)
     }
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
@@ -109,6 +104,7 @@ impl<M: Classify + 'static> PreparedTask for Ready<M> {
                 ],
                 normalization: d.normalization.into(),
                 classes,
+                target: None,
             },
             Data::Text(_) => Preprocessing::Text { classes },
             Data::Table(d) => Preprocessing::Table {

@@ -12,7 +12,7 @@
 pub(crate) mod classify;
 mod gan;
 mod language;
-mod regression;
+pub(crate) mod regression;
 mod translation;
 
 use std::path::Path;
@@ -121,6 +121,25 @@ pub(crate) fn seeded_classifier(
         .map_err(|e| model_error(loaded, e))?;
     fits_in_memory(loaded, &model)?;
     Ok(model)
+}
+
+/// What the manifest records of a classifier's or regression's data.
+pub(crate) fn data_info(prepared: &crate::prepare::Prepared) -> crate::manifest::DataInfo {
+    let [train, validation, test] = prepared.counts();
+    crate::manifest::DataInfo {
+        source: prepared.source.clone(),
+        train,
+        validation,
+        test,
+        image: match prepared.input_shape() {
+            kiln_models::InputShape::Image(shape) => Some(shape),
+            _ => None,
+        },
+        skipped: match &prepared.data {
+            crate::prepare::Data::Images(d) => d.skipped,
+            _ => 0,
+        },
+    }
 }
 
 /// Refuses the regression losses for a task that predicts classes or tokens.
@@ -512,10 +531,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_model_kind_has_exactly_one_task() {
+    fn every_model_kind_has_a_task_and_each_task_one_entry_per_dataset() {
         for kind in [
             "mlp",
             "cnn",
+            "resnet",
+            "tabular",
             "rnn",
             "lstm",
             "gru",
@@ -527,7 +548,13 @@ mod tests {
                 .iter()
                 .filter(|t| t.learns().iter().any(|(_, m)| m.contains(&kind)))
                 .count();
-            assert_eq!(n, 1, "{kind}");
+            assert!(n >= 1, "{kind}");
+        }
+        for task in TASKS {
+            let datasets: Vec<_> = task.learns().iter().map(|(d, _)| *d).collect();
+            for (i, d) in datasets.iter().enumerate() {
+                assert!(!datasets[..i].contains(d), "{}: {d:?}", task.name());
+            }
         }
     }
 

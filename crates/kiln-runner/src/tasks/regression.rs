@@ -1,5 +1,5 @@
-//! Regression: numeric targets of a table, learnt standardised and reported in their own
-//! units. `test.json` has RMSE, MAE and R² per target, `test_outputs.csv` every test row's
+//! Regression: numeric targets of a table, or of images listed in one, learnt standardised
+//! and reported in their own units. `test.json` has RMSE, MAE and R² per target, `test_outputs.csv` every test row's
 //! prediction, and the charts show predicted against actual values and the residuals.
 
 use std::fmt::Write as _;
@@ -19,8 +19,8 @@ use serde::Serialize;
 use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
-use crate::prepare::own_files::{TableData, load_table};
-use crate::prepare::{Data, Prepared};
+use crate::prepare::own_files::{load_images, load_table};
+use crate::prepare::{Data, ImageData, Prepared};
 use crate::preprocessing::Preprocessing;
 use crate::run_dir::RunDir;
 use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment};
@@ -33,7 +33,10 @@ impl TaskKind for Regression {
     }
 
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[(DatasetKind::Table, &["tabular"])]
+        &[
+            (DatasetKind::Table, &["tabular"]),
+            (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
+        ]
     }
 
     fn metrics(&self) -> &'static [Metric] {
@@ -45,6 +48,15 @@ impl TaskKind for Regression {
     }
 
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
+        if let DataConfig::Images(d) = &exp.data
+            && d.targets.is_none()
+        {
+            return Err(Invalid::new(
+                "data.targets",
+                "a regression on images needs a table of each image's values: data.targets, \
+                 with data.target naming its value columns",
+            ));
+        }
         match exp.train.loss {
             LossKind::Mse | LossKind::Mae | LossKind::Huber => Ok(()),
             other => Err(Invalid::new(
@@ -63,14 +75,22 @@ impl TaskKind for Regression {
 
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
-        let DataConfig::Table(d) = &exp.data else {
-            anyhow::bail!("a regression learns from a table");
+        let prepared = match &exp.data {
+            DataConfig::Table(d) => load_table(exp, d, TargetKind::Values)?,
+            DataConfig::Images(d) => load_images(exp, d)?,
+            other => anyhow::bail!(
+                "a regression learns from a table or listed images, not from {}",
+                other.kind().name()
+            ),
         };
-        let prepared = load_table(exp, d, TargetKind::Values)?;
-        let Data::Table(table) = &prepared.data else {
-            anyhow::bail!("a regression learns from a table");
+        let target = match &prepared.data {
+            Data::Table(t) => &t.codec.target,
+            Data::Images(ImageData {
+                values: Some(v), ..
+            }) => &v.target,
+            _ => anyhow::bail!("a regression needs numeric targets"),
         };
-        let Target::Values { mean, std, .. } = &table.codec.target else {
+        let Target::Values { mean, std, .. } = target else {
             anyhow::bail!("a regression needs numeric targets");
         };
         let scale = TargetScale {
@@ -94,35 +114,71 @@ struct Ready {
 }
 
 impl Ready {
-    fn table(&self) -> anyhow::Result<&TableData> {
+    /// What `preprocessing.json` records, and the test split's items and values as the
+    /// data have them, for the outputs.
+    fn record(&self) -> anyhow::Result<(Preprocessing, Tested)> {
         match &self.prepared.data {
-            Data::Table(t) => Ok(t),
-            _ => anyhow::bail!("a regression learns from a table"),
+            Data::Table(table) => {
+                let Target::Values { columns, .. } = &table.codec.target else {
+                    anyhow::bail!("a regression needs numeric targets");
+                };
+                let k = columns.len();
+                let rows = &table.rows;
+                // The batches come in the test split's order.
+                let actual = table
+                    .test_idx
+                    .iter()
+                    .flat_map(|&i| rows.raw_values[i * k..(i + 1) * k].iter().copied())
+                    .collect();
+                Ok((
+                    Preprocessing::Table {
+                        codec: table.codec.clone(),
+                        classes: Vec::new(),
+                    },
+                    Tested {
+                        key: "row",
+                        items: table.test_rows.iter().map(usize::to_string).collect(),
+                        columns: columns.clone(),
+                        actual,
+                    },
+                ))
+            }
+            Data::Images(ImageData {
+                mnist,
+                normalization,
+                values: Some(v),
+                ..
+            }) => {
+                let t = &mnist.train;
+                Ok((
+                    Preprocessing::Image {
+                        shape: [t.channels, t.rows, t.cols],
+                        normalization: (*normalization).into(),
+                        classes: Vec::new(),
+                        target: Some(v.target.clone()),
+                    },
+                    Tested {
+                        key: "file",
+                        items: v.test_files.clone(),
+                        columns: v.columns().to_vec(),
+                        actual: v.test.clone(),
+                    },
+                ))
+            }
+            _ => anyhow::bail!("a regression needs numeric targets"),
         }
     }
 }
 
 impl PreparedTask for Ready {
     fn data(&self) -> DataInfo {
-        let [train, validation, test] = self.prepared.counts();
-        DataInfo {
-            source: self.prepared.source.clone(),
-            train,
-            validation,
-            test,
-            image: None,
-            skipped: 0,
-        }
+        super::data_info(&self.prepared)
     }
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let (exp, run, device) = (ctx.exp, ctx.run, ctx.device);
-        let table = self.table()?;
-        Preprocessing::Table {
-            codec: table.codec.clone(),
-            classes: Vec::new(),
-        }
-        .write(run)?;
+        let (preprocessing, tested) = self.record()?;
+        preprocessing.write(run)?;
         let [train, validation, test_data] = self.prepared.batches(exp, ctx.eval_size);
         let mut observer = RunObserver::new(run, exp.train.epochs, ctx.checkpointing);
         let splits = RegressionSplits {
@@ -144,7 +200,7 @@ impl PreparedTask for Ready {
             &mut observer,
         )?;
         ctx.manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
-        write_outputs(run, table, &predicted, outcome.best_epoch, test.loss)?;
+        write_report(run, &tested, &predicted, outcome.best_epoch, test.loss)?;
         Ok(Trained::new(
             &outcome,
             observer.epochs,
@@ -201,28 +257,35 @@ struct TestReport {
     per_target: Vec<TargetReport>,
 }
 
-/// `test.json`, `test_outputs.csv` (each test row's row in its file, actual and predicted
-/// values) and the fit and residual charts of the first target.
-fn write_outputs(
+/// A split's items as the outputs name them, with their actual values.
+pub(crate) struct Tested {
+    /// The name of the column that says which item a line is: `row` or `file`.
+    pub key: &'static str,
+    pub items: Vec<String>,
+    pub columns: Vec<String>,
+    /// `items x columns`, in the data's own units.
+    pub actual: Vec<f64>,
+}
+
+/// `test.json`, `test_outputs.csv` (each item's name, actual and predicted values) and
+/// the fit and residual charts of the first target, in `run` (a run or an evaluation's
+/// folder). Returns the report's mean RMSE, MAE and R².
+pub(crate) fn write_report(
     run: &RunDir,
-    table: &TableData,
+    tested: &Tested,
     predicted: &[f64],
     best_epoch: usize,
     loss: f64,
-) -> anyhow::Result<()> {
-    let Target::Values { columns, .. } = &table.codec.target else {
-        anyhow::bail!("a regression needs numeric targets");
-    };
+) -> anyhow::Result<[f64; 3]> {
+    let Tested {
+        key,
+        items,
+        columns,
+        actual,
+    } = tested;
     let k = columns.len();
-    let rows = &table.rows;
-    // The batches came in the test split's order.
-    let actual: Vec<f64> = table
-        .test_idx
-        .iter()
-        .flat_map(|&i| rows.raw_values[i * k..(i + 1) * k].iter().copied())
-        .collect();
     let mut residuals = kiln_train::Residuals::new(k);
-    residuals.add(predicted, &actual);
+    residuals.add(predicted, actual);
     let per_target: Vec<TargetReport> = columns
         .iter()
         .zip(residuals.per_target())
@@ -241,18 +304,23 @@ fn write_outputs(
         rmse: mean(|t| t.rmse),
         mae: mean(|t| t.mae),
         r2: mean(|t| t.r2),
-        samples: table.test_idx.len(),
+        samples: items.len(),
         per_target,
     };
     write_atomically(&run.test_report(), &serde_json::to_vec_pretty(&report)?)?;
 
-    let mut csv = String::from("row");
+    let mut csv = String::from(*key);
     for c in columns {
-        write!(csv, ",{c},predicted_{c}")?;
+        write!(
+            csv,
+            ",{},{}",
+            csv_field(c),
+            csv_field(&format!("predicted_{c}"))
+        )?;
     }
     csv.push('\n');
-    for (r, row) in table.test_rows.iter().enumerate() {
-        write!(csv, "{row}")?;
+    for (r, item) in items.iter().enumerate() {
+        csv.push_str(&csv_field(item));
         for t in 0..k {
             write!(csv, ",{},{}", actual[r * k + t], predicted[r * k + t])?;
         }
@@ -265,17 +333,18 @@ fn write_outputs(
     if let Some(dir) = charts.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let what = if *key == "row" { "rows" } else { "images" };
     for (name, residual) in [("fit", false), ("residuals", true)] {
         let chart = kiln_report::charts::Chart::Fit {
             title: format!(
-                "{} on {} test rows: RMSE {}, R² {:.3}",
+                "{} on {} test {what}: RMSE {}, R² {:.3}",
                 columns[0],
-                table.test_idx.len(),
+                items.len(),
                 kiln_report::render::number(report.per_target[0].rmse),
                 report.per_target[0].r2
             ),
             target: columns[0].clone(),
-            actual: first(&actual),
+            actual: first(actual),
             predicted: first(predicted),
             residuals: residual,
         };
@@ -283,5 +352,14 @@ fn write_outputs(
             chart.save(&run.chart(name, ext))?;
         }
     }
-    Ok(())
+    Ok([report.rmse, report.mae, report.r2])
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
