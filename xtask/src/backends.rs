@@ -60,11 +60,16 @@ pub fn torch_dir() -> PathBuf {
     if let Some(d) = env::var_os("KILN_TORCH_DIR") {
         return PathBuf::from(d);
     }
-    let cache = env::var_os("XDG_CACHE_HOME")
+    cache_dir().join(format!("torch-{TORCH_VERSION}"))
+}
+
+/// kiln's folder in the user's cache (`~/.cache/kiln`), for the tools xtask installs.
+pub fn cache_dir() -> PathBuf {
+    env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
-    cache.join("kiln").join(format!("torch-{TORCH_VERSION}"))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("kiln")
 }
 
 /// The installed torch's `lib` folder, if the venv holds torch 2.9.0.

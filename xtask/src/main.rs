@@ -35,12 +35,13 @@ commands:
                                             run: 64 new samples as a PNG grid), e.g.
       [--temperature T] [--length N]        cargo xtask generate results/charlstm_shakespeare/
       [--top-k K] [--seed S]                <run> --prompt \"ROMEO:\" --temperature 0.8
-  predict RUN [INPUTS]... [--top-k K]       a classifier's answers for images or texts (files,
-      [--format table|csv|json]             folders, a CSV column, stdin), with probabilities
-  evaluate RUN --data PATH [--name N]       a classifier's best model on another labelled set
-                                            (IDX folder; aclImdb folder/archive, CSV/TSV)
-  export RUN [--out DIR]                    a classifier's best weights for PyTorch: safetensors
-                                            with PyTorch's names, the torch.nn module, a check
+  predict RUN [INPUTS]... [--top-k K]       a classifier's or regression's answers for images,
+      [--format table|csv|json]             texts (files, folders, a CSV column, stdin) or a
+                                            table's rows, with probabilities or values
+  evaluate RUN --data PATH [--name N]       a run's best model on another labelled set (IDX or
+                                            class folders, aclImdb, CSV/TSV, a table)
+  export RUN [--out DIR]                    a run's best weights for PyTorch: safetensors with
+                                            PyTorch's names, the torch.nn module, a check
   translate RUN [TEXT]... [--beam-width B]  outputs of a finished seq2seq run for each TEXT,
                                             or for each line of stdin
   bench [FILES] [--backends flex,tch,wgpu]  training samples/s and peak memory per backend,
@@ -61,6 +62,8 @@ commands:
                                             KILN_DATASETS names the real datasets folder,
                                             the tests marked as needing real data run too
   lint                                      cargo fmt --check and clippy -D warnings
+  docs [--open]                             build the book (docs/) into docs/book/ with
+                                            mdBook, installed into ~/.cache/kiln on first use
   help                                      this text
 
 backends: flex is always built; `run` builds wgpu, tch and cuda in when the experiment asks
@@ -73,6 +76,7 @@ environment:
                   tests against flex (cuda's only where an NVIDIA driver is loaded)
   KILN_KERNELS=off   burn's composed operations instead of kiln's fused kernels, everywhere
   KILN_A__B=V     overrides key a.b of the experiment (see docs/src/experiments.md)
+  every variable: docs/src/reference/environment.md
 ";
 
 fn main() -> ExitCode {
@@ -84,6 +88,34 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    // `cargo xtask run --help` is kiln's own help for the command, whatever else was typed.
+    let kiln_command = [
+        "run",
+        "check",
+        "submit",
+        "status",
+        "cancel",
+        "compare",
+        "report",
+        "index",
+        "generate",
+        "translate",
+        "predict",
+        "evaluate",
+        "export",
+        "bench",
+    ]
+    .contains(&command.as_str());
+    if kiln_command && rest.iter().any(|a| a == "--help" || a == "-h") {
+        let help = kiln_with(&[], &command, vec!["--help".into()]).and_then(status);
+        return match help {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
@@ -115,6 +147,7 @@ fn main() -> ExitCode {
         },
         "test" => test(rest),
         "lint" => lint(),
+        "docs" => docs(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -634,4 +667,49 @@ fn lint() -> Result<(), String> {
         "warnings",
     ]);
     status(clippy)
+}
+
+/// The mdBook version `docs` installs when none is on the PATH.
+const MDBOOK_VERSION: &str = "0.4.52";
+
+/// `docs [--open]`: the book in docs/ built with mdBook into docs/book/ (and opened).
+fn docs(rest: Vec<OsString>) -> Result<(), String> {
+    let open = rest.iter().any(|a| a == "--open");
+    if let Some(other) = rest.iter().find(|a| *a != "--open") {
+        return Err(format!(
+            "`docs` takes --open only, not `{}`",
+            other.to_string_lossy()
+        ));
+    }
+    let on_path = Command::new("mdbook")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mdbook = if on_path {
+        PathBuf::from("mdbook")
+    } else {
+        let root = backends::cache_dir().join("mdbook");
+        let bin = root.join("bin").join("mdbook");
+        if !bin.is_file() {
+            eprintln!(
+                "xtask: installing mdBook {MDBOOK_VERSION} into {} (once; a few minutes)",
+                root.display()
+            );
+            let mut install = cargo();
+            install
+                .args(["install", "mdbook", "--locked", "--version", MDBOOK_VERSION])
+                .arg("--root")
+                .arg(&root);
+            status(install)?;
+        }
+        bin
+    };
+    let mut build = Command::new(&mdbook);
+    build.arg("build").arg(root().join("docs"));
+    if open {
+        build.arg("--open");
+    }
+    status(build)?;
+    println!("{}", root().join("docs/book/index.html").display());
+    Ok(())
 }

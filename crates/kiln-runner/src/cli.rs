@@ -27,7 +27,7 @@ pub enum Command {
         #[arg(required_unless_present = "resume")]
         file: Option<PathBuf>,
         /// Go on with an interrupted, killed or failed run from its newest checkpoint, in its
-        /// own folder (e.g. results/cnn_mnist/2026-12-02T10-00-00_seed42).
+        /// own folder (e.g. results/cnn_mnist/20261202-100000-s42).
         #[arg(long, value_name = "RUN", conflicts_with_all = ["file", "sets", "jobs", "dry_run", "trial"])]
         resume: Option<PathBuf>,
         /// Override a key, e.g. --set train.epochs=3 (repeatable; wins over KILN_* variables).
@@ -80,25 +80,28 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
-    /// A trained classifier's answers for new inputs, with the top-k class probabilities:
-    /// images (PNG, JPEG, folders of them, IDX files) or texts (arguments, files, folders of
-    /// .txt, a CSV/TSV column, or lines on stdin), prepared as the run's data were.
+    /// A trained classifier's answers for new inputs, with the top-k class probabilities
+    /// (a regression's: its values): images (PNG, JPEG, folders of them, IDX files), texts
+    /// (arguments, files, folders of .txt, a CSV/TSV column, or lines on stdin) or a table's
+    /// rows, prepared as the run's data were.
     Predict {
         /// The run folder, e.g. results/cnn_mnist/<run>.
         run: PathBuf,
         #[command(flatten)]
         args: crate::predict::PredictArgs,
     },
-    /// A classifier run's best model on another labelled set of its kind, written as
-    /// evaluations/<name>/ (test.json, confusion.csv and chart) inside the run.
+    /// A classifier's or regression's best model on another labelled set of its kind,
+    /// written as evaluations/<name>/ (test.json with the confusion matrix or each item's
+    /// prediction, and charts) inside the run.
     Evaluate {
         /// The run folder.
         run: PathBuf,
         #[command(flatten)]
         args: crate::predict::EvaluateArgs,
     },
-    /// A classifier run's best weights for PyTorch: model.safetensors with PyTorch's names,
-    /// model.py with the matching torch.nn module, and a self-check (`python model.py`).
+    /// A classifier's or regression's best weights for PyTorch: model.safetensors with
+    /// PyTorch's names, model.py with the matching torch.nn module and input preparation,
+    /// and a self-check (`python model.py`).
     Export {
         /// The run folder.
         run: PathBuf,
@@ -596,5 +599,37 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The run folder `run --resume`'s help shows is one kiln could have written.
+    #[test]
+    fn the_resume_example_is_a_folder_name_kiln_writes() {
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .expect("a run command")
+            .render_long_help()
+            .to_string();
+        let example = help
+            .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .find(|w| w.starts_with("results/cnn_mnist/"))
+            .expect("an example folder");
+        let name = example.rsplit('/').next().unwrap();
+        let started = chrono::NaiveDateTime::parse_from_str("20261202-100000", "%Y%m%d-%H%M%S")
+            .unwrap()
+            .and_utc();
+        let dir = tempfile::tempdir().unwrap();
+        let written = crate::run_dir::RunDir::create(dir.path(), "cnn_mnist", 42, started).unwrap();
+        assert_eq!(
+            written.root.file_name().unwrap().to_string_lossy(),
+            name,
+            "{help}"
+        );
     }
 }

@@ -1,0 +1,50 @@
+//! The reference pages against the code they describe: a page that lags the code fails here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every quoted `KILN_*` literal in the Rust sources under `dir`, tests left out (they
+/// set variables for the code, and name some to show that they are not read).
+fn variables_read(dir: &Path, found: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && !path.ends_with("tests") {
+            variables_read(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for piece in text.split("\"KILN_").skip(1) {
+                let name: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if piece[name.len()..].starts_with('"') && !name.is_empty() {
+                    found.insert(format!("KILN_{name}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_environment_variable_the_code_reads_is_documented() {
+    let root = workspace();
+    let mut read = BTreeSet::new();
+    for dir in ["crates", "xtask", "examples"] {
+        variables_read(&root.join(dir), &mut read);
+    }
+    assert!(read.contains("KILN_DATASETS"), "{read:?}");
+    let page = std::fs::read_to_string(root.join("docs/src/reference/environment.md")).unwrap();
+    let missing: Vec<&String> = read
+        .iter()
+        .filter(|name| !page.contains(&format!("`{name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/src/reference/environment.md does not name {missing:?}"
+    );
+}
