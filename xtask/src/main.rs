@@ -62,8 +62,9 @@ commands:
                                             KILN_DATASETS names the real datasets folder,
                                             the tests marked as needing real data run too
   lint                                      cargo fmt --check and clippy -D warnings
-  docs [--open]                             build the book (docs/) into docs/book/ with
-                                            mdBook, installed into ~/.cache/kiln on first use
+  docs [--open]                             write the generated reference pages, then build
+                                            the book (docs/) into docs/book/ with mdBook,
+                                            installed into ~/.cache/kiln on first use
   help                                      this text
 
 backends: flex is always built; `run` builds wgpu, tch and cuda in when the experiment asks
@@ -672,7 +673,8 @@ fn lint() -> Result<(), String> {
 /// The mdBook version `docs` installs when none is on the PATH.
 const MDBOOK_VERSION: &str = "0.4.52";
 
-/// `docs [--open]`: the book in docs/ built with mdBook into docs/book/ (and opened).
+/// `docs [--open]`: the generated reference pages written, then the book in docs/ built
+/// with mdBook into docs/book/ (and opened).
 fn docs(rest: Vec<OsString>) -> Result<(), String> {
     let open = rest.iter().any(|a| a == "--open");
     if let Some(other) = rest.iter().find(|a| *a != "--open") {
@@ -704,6 +706,17 @@ fn docs(rest: Vec<OsString>) -> Result<(), String> {
         }
         bin
     };
+    // The pages generated from the code first.
+    let mut reference = kiln_with(&[], "reference", Vec::new())?;
+    let output = reference
+        .output()
+        .map_err(|e| format!("cannot start cargo run: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let page = root().join("docs/src/reference/cli.md");
+    std::fs::write(&page, &output.stdout)
+        .map_err(|e| format!("writing {}: {e}", page.display()))?;
     let mut build = Command::new(&mdbook);
     build.arg("build").arg(root().join("docs"));
     if open {

@@ -233,6 +233,36 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
+    /// Print the command-line reference as Markdown (what `cargo xtask docs` writes into
+    /// docs/src/reference/cli.md).
+    #[command(hide = true)]
+    Reference,
+}
+
+/// The command-line reference: kiln's help and every command's, as clap renders them from
+/// the definitions above, so the page cannot say what the parser does not do.
+pub fn reference() -> String {
+    use clap::CommandFactory;
+    let mut kiln = Cli::command().term_width(96);
+    kiln.build();
+    let mut s = String::from(
+        "# Command-line reference\n\n\
+         Every `kiln` command and its options, as `kiln help COMMAND` prints them (through \
+         `cargo xtask COMMAND`, the same arguments). Generated from kiln's argument \
+         definitions by `cargo xtask docs`; a test fails when this page lags them.\n\n\
+         ```text\n",
+    );
+    s.push_str(kiln.render_long_help().to_string().trim_end());
+    s.push_str("\n```\n");
+    for command in kiln.get_subcommands_mut() {
+        if command.is_hide_set() || command.get_name() == "help" {
+            continue;
+        }
+        s.push_str(&format!("\n## kiln {}\n\n```text\n", command.get_name()));
+        s.push_str(command.render_long_help().to_string().trim_end());
+        s.push_str("\n```\n");
+    }
+    s
 }
 
 fn run_command(
@@ -556,6 +586,10 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             unfinished,
             &mut std::io::stdout(),
         ),
+        Command::Reference => {
+            print!("{}", reference());
+            Ok(())
+        }
         Command::Index { rebuild, results } => {
             if rebuild {
                 crate::index::rebuild(&results).map(|(rows, skipped)| {

@@ -48,3 +48,19 @@ fn every_environment_variable_the_code_reads_is_documented() {
         "docs/src/reference/environment.md does not name {missing:?}"
     );
 }
+
+#[test]
+fn the_command_line_reference_is_what_the_parser_defines() {
+    let page = std::fs::read_to_string(workspace().join("docs/src/reference/cli.md")).unwrap();
+    let current = kiln_runner::cli::reference();
+    for command in ["run", "predict", "evaluate", "export", "compare", "bench"] {
+        assert!(
+            current.contains(&format!("## kiln {command}\n")),
+            "{command}"
+        );
+    }
+    assert!(
+        page == current,
+        "docs/src/reference/cli.md lags kiln's arguments; `cargo xtask docs` writes it anew"
+    );
+}
