@@ -64,3 +64,75 @@ fn the_command_line_reference_is_what_the_parser_defines() {
         "docs/src/reference/cli.md lags kiln's arguments; `cargo xtask docs` writes it anew"
     );
 }
+
+/// The Markdown pages a reader meets: the README, the architecture and the book's sources.
+fn pages() -> Vec<PathBuf> {
+    let root = workspace();
+    let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut dirs = vec![root.join("docs/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                pages.push(path);
+            }
+        }
+    }
+    pages
+}
+
+#[test]
+fn every_link_and_experiment_file_the_pages_name_exists() {
+    let root = workspace();
+    let mut broken = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let dir = page.parent().unwrap();
+        for piece in text.split("](").skip(1) {
+            let target = piece.split([')', ' ']).next().unwrap_or_default();
+            let target = target.split('#').next().unwrap_or_default();
+            let external = target.contains("://") || target.starts_with("mailto:");
+            if !target.is_empty() && !external && !dir.join(target).exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+        // Experiment files named in prose and commands, wherever the page sits.
+        for piece in text.split("experiments/").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+                .collect();
+            // `experiments/X.toml` stands for any file.
+            let placeholder = name.len() == "x.toml".len();
+            if name.ends_with(".toml")
+                && !placeholder
+                && !root.join("experiments").join(&name).is_file()
+            {
+                broken.push(format!("{}: experiments/{name}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+#[test]
+fn every_shipped_experiment_passes_the_checks() {
+    let root = workspace();
+    let mut files = Vec::new();
+    for dir in ["experiments", "bench/workloads"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "{files:?}");
+    let failed: Vec<String> = files
+        .iter()
+        .filter_map(|f| kiln_runner::config::plan(f, &[]).err().map(|e| e.0))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
