@@ -100,6 +100,71 @@ pub struct Selection {
     /// What bands and error bars show over a group: std (mean ± 1 std) or minmax.
     #[arg(long, value_enum, default_value = "std")]
     pub band: BandArg,
+    /// Time to a target, as DAWNBench and MLPerf count it: the epochs and seconds (training
+    /// and validation) until the first epoch whose METRIC reached VALUE (at or above it; at
+    /// or below for a loss or error), e.g. --target val_accuracy=0.98. Adds the columns
+    /// epochs_to_target and seconds_to_target, empty for a run that never reached it.
+    #[arg(long, value_name = "METRIC=VALUE")]
+    pub target: Option<String>,
+}
+
+/// `--target METRIC=VALUE`, read.
+struct Target {
+    metric: String,
+    value: f64,
+    higher_is_better: bool,
+}
+
+impl Target {
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        let (metric, value) = text.split_once('=').with_context(|| {
+            format!("--target {text}: expected METRIC=VALUE, e.g. val_accuracy=0.98")
+        })?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .with_context(|| format!("--target {text}: `{value}` is not a number"))?;
+        let metric = metric.trim().to_string();
+        let name = metric
+            .strip_prefix("val_")
+            .or_else(|| metric.strip_prefix("train_"))
+            .unwrap_or(&metric);
+        let higher_is_better = crate::tasks::higher_is_better(name).with_context(|| {
+            format!("--target {text}: `{metric}` is no per-epoch metric kiln records")
+        })?;
+        Ok(Target {
+            metric,
+            value,
+            higher_is_better,
+        })
+    }
+
+    /// Epochs and seconds until the first epoch at or past the target, from the epoch
+    /// records of the run in `dir` (none if it never got there or has no records).
+    fn reached(&self, dir: &std::path::Path) -> Option<(i64, f64)> {
+        let path = crate::run_dir::RunDir::open(dir).metrics("epochs", "parquet");
+        let frame = std::fs::File::open(path)
+            .ok()
+            .and_then(|f| ParquetReader::new(f).finish().ok())?;
+        let values = |name: &str| -> Option<Vec<Option<f64>>> {
+            let column = frame.column(name).ok()?.cast(&DataType::Float64).ok()?;
+            Some(column.f64().ok()?.iter().collect())
+        };
+        let (metric, seconds) = (values(&self.metric)?, values("epoch_seconds")?);
+        let at = metric.iter().position(|v| {
+            v.is_some_and(|v| {
+                if self.higher_is_better {
+                    v >= self.value
+                } else {
+                    v <= self.value
+                }
+            })
+        })?;
+        let spent = seconds[..=at].iter().map(|s| s.unwrap_or(0.0)).sum();
+        Some((at as i64 + 1, spent))
+    }
 }
 
 /// The selected runs and the table made of them.
@@ -173,6 +238,21 @@ impl Selection {
                 self.describe()
             );
         }
+        if let Some(target) = &self.target {
+            let target = Target::parse(target)?;
+            let reached: Vec<Option<(i64, f64)>> = strings(&runs, "run")
+                .iter()
+                .map(|run| target.reached(&self.results.join(run.as_deref()?)))
+                .collect();
+            runs.with_column(Column::new(
+                "epochs_to_target".into(),
+                reached.iter().map(|r| r.map(|r| r.0)).collect::<Vec<_>>(),
+            ))?;
+            runs.with_column(Column::new(
+                "seconds_to_target".into(),
+                reached.iter().map(|r| r.map(|r| r.1)).collect::<Vec<_>>(),
+            ))?;
+        }
         Ok(runs)
     }
 
@@ -200,7 +280,8 @@ impl Selection {
         let runs = self
             .select()?
             .sort(["run"], SortMultipleOptions::default())?;
-        let has = |c: &str| runs.column(c).is_ok();
+        // Only the columns some selected run has a value in.
+        let filled = |c: &str| runs.column(c).is_ok_and(|v| v.null_count() < v.len());
         let metrics: Vec<String> = if self.metrics.is_empty() {
             let evaluations = runs
                 .get_column_names()
@@ -208,12 +289,12 @@ impl Selection {
                 .filter(|c| {
                     c.starts_with(index::EVALUATION)
                         && (c.ends_with(".accuracy") || c.ends_with(".rmse"))
-                        && runs.column(c).is_ok_and(|v| v.null_count() < v.len())
+                        && filled(c)
                 })
                 .map(|c| c.to_string());
             let mut metrics: Vec<String> = DEFAULT_METRICS
                 .iter()
-                .filter(|m| has(m))
+                .filter(|m| filled(m))
                 .map(|m| m.to_string())
                 .collect();
             // Beside the run's own test accuracy and loss.
@@ -222,6 +303,9 @@ impl Selection {
                 .position(|m| m == "test_loss")
                 .map_or(metrics.len().min(2), |p| p + 1);
             metrics.splice(at..at, evaluations);
+            if self.target.is_some() {
+                metrics.extend(["epochs_to_target".into(), "seconds_to_target".into()]);
+            }
             metrics
         } else {
             for m in &self.metrics {

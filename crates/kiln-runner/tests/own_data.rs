@@ -330,6 +330,52 @@ fn a_regression_reports_its_targets_units_and_every_test_row() {
     assert!(out.status.success(), "{}", stderr(&out));
     let compared = String::from_utf8(out.stdout).unwrap();
     assert!(compared.contains("eval.test_csv.rmse"), "{compared}");
+    // A regression's table leaves out the classification columns no run has.
+    assert!(!compared.contains("test_accuracy"), "{compared}");
+    // Time to a target: a loss-like metric is reached at or below it, from the epochs'
+    // own records; a target never reached leaves the cells empty.
+    let epochs = std::fs::read_to_string(run.join("metrics/epochs.csv")).unwrap();
+    let header: Vec<&str> = epochs.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<f64>> = epochs
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    let third = rows[2][column("val_rmse")];
+    let reached = rows
+        .iter()
+        .position(|r| r[column("val_rmse")] <= third)
+        .unwrap();
+    let seconds: f64 = rows[..=reached]
+        .iter()
+        .map(|r| r[column("epoch_seconds")])
+        .sum();
+    let target = format!("val_rmse={third}");
+    let out = sb.kiln(&["compare", "--target", &target, "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let mut lines = table.lines();
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cells: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cell = |name: &str| cells[names.iter().position(|n| *n == name).unwrap()];
+    assert_eq!(
+        cell("epochs_to_target"),
+        (reached + 1).to_string(),
+        "{table}"
+    );
+    let got: f64 = cell("seconds_to_target").parse().unwrap();
+    assert!((got - seconds).abs() < 1e-6, "{got} against {seconds}");
+    let out = sb.kiln(&["compare", "--target", "val_r2=2", "--format", "csv"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.lines().nth(1).unwrap().ends_with(",,"), "{table}");
+    let out = sb.kiln(&["compare", "--target", "val_rsme=2"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("`val_rsme`"), "{}", stderr(&out));
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(config.contains("loss = \"mse\""), "{config}");
     // A classification loss is refused for a regression.
