@@ -137,8 +137,22 @@ fn download(url: &str, name: &str, progress: &dyn Progress) -> Result<Vec<u8>, S
 /// Writes to a temporary file beside `dest`, then renames it into place, so that no reader
 /// ever sees a partial file.
 pub fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = readable_temp_file(dir).map_err(|e| DataError::io(dir, e))?;
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = readable_temp_file(dir).map_err(|e| {
+        // The file is written beside `dest` first; say so, and why, for the path asked.
+        let why = if dir.is_dir() && e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{} exists but takes no new files (a virtual file system?): {e}",
+                dir.display()
+            )
+        } else {
+            format!("cannot create a file in {}: {e}", dir.display())
+        };
+        DataError::io(dest, std::io::Error::new(e.kind(), why))
+    })?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| DataError::io(dest, e))?;

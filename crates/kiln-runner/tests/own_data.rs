@@ -373,6 +373,16 @@ fn a_regression_reports_its_targets_units_and_every_test_row() {
     let out = sb.kiln(&["compare", "--target", "val_r2=2", "--format", "csv"]);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.lines().nth(1).unwrap().ends_with(",,"), "{table}");
+    // An output path that cannot take a file is named whole, with the reason.
+    if Path::new("/proc/self").is_dir() {
+        let out = sb.kiln(&["compare", "-o", "/proc/kiln.csv"]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("/proc/kiln.csv: /proc exists but takes no new files"),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = sb.kiln(&["compare", "--target", "val_rsme=2"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("`val_rsme`"), "{}", stderr(&out));

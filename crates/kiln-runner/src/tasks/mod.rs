@@ -172,7 +172,11 @@ pub fn fits_in_memory<M: burn::module::Module>(
     if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
         return Ok(());
     }
-    let Some(available) = crate::memory::available_bytes() else {
+    let Some(crate::memory::Available {
+        bytes: available,
+        limited_by,
+    }) = crate::memory::available()
+    else {
         return Ok(());
     };
     let params = model.num_params() as u128;
@@ -182,8 +186,8 @@ pub fn fits_in_memory<M: burn::module::Module>(
         let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
         anyhow::bail!(
             "{}: `model`: {params} parameters need about {:.1} GiB to train (weights, the best \
-             epoch's copy, gradients and {} optimizer value(s) each, 4 bytes apiece), but this \
-             machine has {:.1} GiB available; make the model smaller, or set \
+             epoch's copy, gradients and {} optimizer value(s) each, 4 bytes apiece), but \
+             {limited_by} leaves {:.1} GiB available; make the model smaller, or set \
              KILN_SKIP_MEMORY_CHECK=1 to try anyway",
             loaded.file.display(),
             gib(needed),
