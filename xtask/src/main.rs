@@ -89,34 +89,6 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    // `cargo xtask run --help` is kiln's own help for the command, whatever else was typed.
-    let kiln_command = [
-        "run",
-        "check",
-        "submit",
-        "status",
-        "cancel",
-        "compare",
-        "report",
-        "index",
-        "generate",
-        "translate",
-        "predict",
-        "evaluate",
-        "export",
-        "bench",
-    ]
-    .contains(&command.as_str());
-    if kiln_command && rest.iter().any(|a| a == "--help" || a == "-h") {
-        let help = kiln_with(&[], &command, vec!["--help".into()]).and_then(status);
-        return match help {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("xtask: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
@@ -243,7 +215,16 @@ pub(crate) fn status(mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// Whether the arguments ask for help: then kiln's help for the command is printed,
+/// whatever else was typed (`cargo xtask run --help`, `bench --against-pytorch -h`).
+fn asks_help(rest: &[OsString]) -> bool {
+    rest.iter().any(|a| a == "--help" || a == "-h")
+}
+
 fn kiln(command: &str, mut rest: Vec<OsString>, needs_file: bool) -> Result<(), String> {
+    if asks_help(&rest) {
+        return status(kiln_with(&[], command, vec!["--help".into()])?);
+    }
     // `run --resume RUN`: the run folder stands for the file, its resolved config says which
     // backends to build.
     let resume = rest.iter().position(|a| a == "--resume");
@@ -331,6 +312,9 @@ const BENCH_WORKLOADS: [&str; 5] = [
 /// `bench [FILES] [--backends ...]`: training throughput per backend, as a Markdown table;
 /// `bench compare`: the compare command over a synthetic index.
 fn bench(mut rest: Vec<OsString>) -> Result<(), String> {
+    if asks_help(&rest) {
+        return status(kiln_with(&[], "bench", vec!["--help".into()])?);
+    }
     if rest.first().is_some_and(|s| s == "compare") {
         return bench_compare(rest);
     }

@@ -59,6 +59,8 @@ pub struct ImageFolder {
 }
 
 const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
+/// The names a folder's validation split may go by, the first found used.
+pub const VALIDATION_FOLDERS: [&str; 3] = ["validation", "val", "valid"];
 const CACHE_VERSION: &str = "kiln-images-1";
 
 /// One split's files with their class ids.
@@ -160,7 +162,7 @@ fn layout(root: &Path) -> Result<Vec<(&'static str, PathBuf)>, DataError> {
         return Ok(vec![("train", root.to_path_buf())]);
     }
     let mut splits = vec![("train", train)];
-    for name in ["validation", "val", "valid"] {
+    for name in VALIDATION_FOLDERS {
         if root.join(name).is_dir() {
             splits.push(("validation", root.join(name)));
             break;

@@ -1,4 +1,4 @@
-//! An early figure for issue 6: training steps of the tutorial's char model (two LSTM layers
+//! Training steps of the tutorial's char model (two LSTM layers
 //! of 128, embedding 64, 65 characters) on batches of 64 windows of 100, with Adam, in
 //! characters per second, beside PyTorch 2.9's 51,000 on the same machine.
 //!

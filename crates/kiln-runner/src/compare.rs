@@ -145,9 +145,7 @@ impl Target {
     /// records of the run in `dir` (none if it never got there or has no records).
     fn reached(&self, dir: &std::path::Path) -> Option<(i64, f64)> {
         let path = crate::run_dir::RunDir::open(dir).metrics("epochs", "parquet");
-        let frame = std::fs::File::open(path)
-            .ok()
-            .and_then(|f| ParquetReader::new(f).finish().ok())?;
+        let frame = crate::metrics_io::read_parquet(&path).ok()?;
         let values = |name: &str| -> Option<Vec<Option<f64>>> {
             let column = frame.column(name).ok()?.cast(&DataType::Float64).ok()?;
             Some(column.f64().ok()?.iter().collect())

@@ -200,8 +200,8 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
                 .try_into_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("reading the example numbers: {e:?}"))?;
             let ids: Vec<i64> = (0..EXAMPLES)
-                .flat_map(|_| levels.iter().map(|&n| n as i64).collect::<Vec<_>>())
-                .map(|n| rng.random_range(0..n.max(1)))
+                .flat_map(|_| &levels)
+                .map(|&n| rng.random_range(0..n.max(1) as i64))
                 .collect();
             let categories = Tensor::<2, Int>::from_data(
                 TensorData::new(ids.clone(), [EXAMPLES, levels.len()]),

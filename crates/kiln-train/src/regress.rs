@@ -28,6 +28,19 @@ pub struct TargetScale {
     pub std: Vec<f64>,
 }
 
+impl TargetScale {
+    /// The scale of a table's (or listed images') numeric targets; none for classes.
+    pub fn of(target: &kiln_data::table::Target) -> Option<Self> {
+        match target {
+            kiln_data::table::Target::Values { mean, std, .. } => Some(TargetScale {
+                mean: mean.clone(),
+                std: std.clone(),
+            }),
+            kiln_data::table::Target::Classes { .. } => None,
+        }
+    }
+}
+
 /// What [`fit_regression`] learns from.
 #[derive(Clone, Copy)]
 pub struct RegressionSplits<'a> {

@@ -90,6 +90,20 @@ impl Target {
         }
         Target::Values { columns, mean, std }
     }
+
+    /// `rows x targets` values as the model learns them, `(y - mean) / std` per target;
+    /// empty for classes.
+    pub fn standardise(&self, values: &[f64]) -> Vec<f32> {
+        let Target::Values { mean, std, .. } = self else {
+            return Vec::new();
+        };
+        let k = mean.len().max(1);
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ((v - mean[i % k]) / std[i % k]) as f32)
+            .collect()
+    }
 }
 
 /// Each row's file name (`file_column`) and its `targets` values (`rows x targets`), as a

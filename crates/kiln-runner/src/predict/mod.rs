@@ -509,14 +509,11 @@ fn print_values(
         Format::Csv => {
             let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
             let header: Vec<String> = std::iter::once("input".to_string())
-                .chain(columns.iter().map(|c| {
-                    let name = format!("predicted_{c}");
-                    if name.contains([',', '"', '\n', '\r']) {
-                        quote(&name)
-                    } else {
-                        name
-                    }
-                }))
+                .chain(
+                    columns
+                        .iter()
+                        .map(|c| crate::tasks::regression::csv_field(&format!("predicted_{c}"))),
+                )
                 .collect();
             writeln!(out, "{}", header.join(","))?;
             for (input, v) in inputs.iter().zip(values) {

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use kiln_data::ImageBatcher;
 use kiln_data::table::{TableBatcher, Target, listed_values, read_table};
 use kiln_train::{Batches, TargetScale, Valued, evaluate_regression};
@@ -25,18 +27,14 @@ pub(super) fn evaluate(
     let batch = exp.train.eval_batch_size;
     match &ready.pre {
         Preprocessing::Table { codec, .. } => {
-            let Target::Values { columns, mean, std } = &codec.target else {
+            let Target::Values { columns, .. } = &codec.target else {
                 anyhow::bail!("not a regression run");
             };
             let frame = read_table(data, exp.data.table_encoding())?;
             anyhow::ensure!(frame.height() > 0, "{}: no rows", data.display());
             let rows = codec.encode(&frame, data, true)?;
             let batcher = TableBatcher::new(&rows, (0..rows.rows).collect(), batch);
-            let scale = TargetScale {
-                mean: mean.clone(),
-                std: std.clone(),
-            };
-            let (loss, predicted) = score(ready, &batcher, &scale)?;
+            let (loss, predicted) = score(ready, &batcher, &codec.target)?;
             let tested = Tested {
                 key: "row",
                 items: (1..=rows.rows).map(|r| r.to_string()).collect(),
@@ -48,7 +46,7 @@ pub(super) fn evaluate(
         Preprocessing::Image {
             shape,
             normalization,
-            target: Some(Target::Values { columns, mean, std }),
+            target: Some(target @ Target::Values { columns, .. }),
             ..
         } => {
             let DataConfig::Images(d) = &exp.data else {
@@ -78,22 +76,12 @@ pub(super) fn evaluate(
             let settings = image_settings(exp, *shape);
             let folder =
                 kiln_data::images::load_files(&root, &[("train", paths)], &settings, None)?;
-            let scale = TargetScale {
-                mean: mean.clone(),
-                std: std.clone(),
-            };
-            let k = columns.len();
-            let standardised: Vec<f32> = values
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ((v - mean[i % k]) / std[i % k]) as f32)
-                .collect();
             let batcher = Valued {
                 inner: ImageBatcher::all(&folder.train, batch, (*normalization).into()),
-                values: standardised,
-                targets: k,
+                values: target.standardise(&values),
+                targets: columns.len(),
             };
-            let (loss, predicted) = score(ready, &batcher, &scale)?;
+            let (loss, predicted) = score(ready, &batcher, target)?;
             let tested = Tested {
                 key: "file",
                 items: files,
@@ -106,16 +94,13 @@ pub(super) fn evaluate(
     }
 }
 
-fn score(
-    ready: &Ready,
-    data: &dyn Batches,
-    scale: &TargetScale,
-) -> anyhow::Result<(f64, Vec<f64>)> {
+fn score(ready: &Ready, data: &dyn Batches, target: &Target) -> anyhow::Result<(f64, Vec<f64>)> {
+    let scale = TargetScale::of(target).context("not a regression run")?;
     let (metrics, predicted) = evaluate_regression(
         &ready.model,
         data,
         ready.run.experiment.train.loss,
-        scale,
+        &scale,
         &ready.device,
         &mut Quiet,
     )?;

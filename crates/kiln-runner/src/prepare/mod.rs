@@ -57,19 +57,6 @@ impl ImageValues {
             kiln_data::table::Target::Classes { .. } => &[],
         }
     }
-
-    /// `values` standardised as the model learns them.
-    pub fn standardised(&self, values: &[f64]) -> Vec<f32> {
-        let kiln_data::table::Target::Values { mean, std, .. } = &self.target else {
-            return Vec::new();
-        };
-        let k = mean.len().max(1);
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ((v - mean[i % k]) / std[i % k]) as f32)
-            .collect()
-    }
 }
 
 pub struct TextData {
@@ -490,7 +477,7 @@ impl Prepared {
                 ..
             }) => {
                 let k = v.columns().len();
-                let (pool, test) = (v.standardised(&v.pool), v.standardised(&v.test));
+                let (pool, test) = (v.target.standardise(&v.pool), v.target.standardise(&v.test));
                 let valued = |inner, values: &Vec<f32>| Valued {
                     inner,
                     values: values.clone(),

@@ -574,13 +574,13 @@ fn load_listed(
     );
     let k = d.target.len();
     let by_split = d.path.join("train").is_dir();
-    let mut lists: [(Vec<String>, Vec<usize>); 3] = Default::default();
-    for (row, file) in files.iter().enumerate() {
+    // Each split's images: the file as the table names it, its path and its row.
+    let mut lists: [Vec<(String, std::path::PathBuf, usize)>; 3] = Default::default();
+    for (row, file) in files.into_iter().enumerate() {
         let at = || format!("{}: row {}, column `{column}`", targets.display(), row + 1);
-        let relative = Path::new(file);
-        listed_file(&d.path, file, at)?;
+        let path = listed_file(&d.path, &file, at)?;
         let split = if by_split {
-            let first = relative
+            let first = Path::new(&file)
                 .components()
                 .find_map(|c| match c {
                     Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
@@ -589,7 +589,7 @@ fn load_listed(
                 .unwrap_or_default();
             match first.as_str() {
                 "train" => 0,
-                "validation" | "val" | "valid" => 1,
+                name if kiln_data::images::VALIDATION_FOLDERS.contains(&name) => 1,
                 "test" => 2,
                 _ => anyhow::bail!(
                     "{}: `{file}` lies outside train/, validation/ and test/, which {} is split into",
@@ -600,11 +600,10 @@ fn load_listed(
         } else {
             0
         };
-        lists[split].0.push(file.clone());
-        lists[split].1.push(row);
+        lists[split].push((file, path, row));
     }
     anyhow::ensure!(
-        !lists[0].0.is_empty(),
+        !lists[0].is_empty(),
         "{}: lists no image under {}",
         targets.display(),
         d.path.join("train").display()
@@ -613,16 +612,16 @@ fn load_listed(
     let splits: Vec<(&'static str, Vec<std::path::PathBuf>)> = names
         .iter()
         .zip(&lists)
-        .filter(|(_, (files, _))| !files.is_empty())
-        .map(|(name, (files, _))| (*name, files.iter().map(|f| d.path.join(f)).collect()))
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(name, list)| (*name, list.iter().map(|(_, p, _)| p.clone()).collect()))
         .collect();
     let folder = kiln_data::images::load_files(&d.path, &splits, settings, cache)?;
     let skipped: std::collections::HashSet<&Path> =
         folder.skipped.iter().map(|(p, _)| p.as_path()).collect();
-    let splits = lists.map(|(files, rows)| {
+    let splits = lists.map(|list| {
         let mut kept = (Vec::new(), Vec::new());
-        for (file, row) in files.into_iter().zip(rows) {
-            if !skipped.contains(d.path.join(&file).as_path()) {
+        for (file, path, row) in list {
+            if !skipped.contains(path.as_path()) {
                 kept.0.push(file);
                 kept.1.extend_from_slice(&values[row * k..(row + 1) * k]);
             }

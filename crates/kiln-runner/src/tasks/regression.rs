@@ -90,12 +90,8 @@ impl TaskKind for Regression {
             }) => &v.target,
             _ => anyhow::bail!("a regression needs numeric targets"),
         };
-        let Target::Values { mean, std, .. } = target else {
+        let Some(scale) = TargetScale::of(target) else {
             anyhow::bail!("a regression needs numeric targets");
-        };
-        let scale = TargetScale {
-            mean: mean.clone(),
-            std: std.clone(),
         };
         let model = super::seeded_classifier(loaded, prepared.input_shape(), scale.mean.len())?;
         kiln_models::portable::materialize(&model);
@@ -356,7 +352,7 @@ pub(crate) fn write_report(
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
