@@ -21,9 +21,11 @@ commands:
                                             completed, N at a time; --dry-run lists them
       --resume RUN                          go on with an interrupted run from its checkpoint
   submit FILE --to slurm|kubernetes         a sweep's trials not yet completed as a Slurm job
-      [--dry-run]                           array (sbatch) or a Kubernetes Indexed Job
+      [--dry-run]                           array (sbatch) or a Kubernetes Indexed Job; a
+                                            search's workers as a Slurm array
   status FILE                               each trial of a sweep: completed, running, pending,
-                                            preempted, failed (folders and squeue)
+                                            preempted, failed (folders and squeue); a search's
+                                            trials best first, its rungs, what runs next
   cancel FILE                               cancel a sweep's Slurm jobs (trials checkpoint)
   check FILE [--set KEY=VALUE]...           validate an experiment and print it resolved
   compare [SELECTION] [--format F]          compare runs from results/index.parquet, e.g.
@@ -485,6 +487,8 @@ fn chromium() -> Option<String> {
 
 const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
 const SLURM_TEST: &str = "a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once";
+const SLURM_SEARCH_TEST: &str =
+    "a_search_on_slurm_shares_its_journal_between_workers_and_survives_a_requeue";
 const TORCH_TEST: &str = "pytorch_gives_kilns_logits_for_every_exported_classifier";
 
 /// An ignored test that needs a tool (not real data), and whether this machine has it.
@@ -563,6 +567,7 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
     // main pass unless the tool is missing; without it, alone afterwards if it is there.
     let browser = chromium();
     let torch = backends::export_test_python();
+    let has_slurm = slurm();
     let optional = [
         OptionalTest {
             name: BROWSER_TEST,
@@ -574,9 +579,16 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
         OptionalTest {
             name: SLURM_TEST,
             target: "cluster",
-            runnable: slurm(),
+            runnable: has_slurm,
             found: "Slurm and munge found: submitting a sweep to a one-node cluster",
             missing: "no Slurm (or not root): skipping the cluster test",
+        },
+        OptionalTest {
+            name: SLURM_SEARCH_TEST,
+            target: "cluster",
+            runnable: has_slurm,
+            found: "Slurm and munge found: a search's workers on a one-node cluster",
+            missing: "no Slurm (or not root): skipping the search's cluster test",
         },
         OptionalTest {
             name: TORCH_TEST,

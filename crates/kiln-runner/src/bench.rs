@@ -113,7 +113,7 @@ impl Measurement {
     pub fn load(&self) -> anyhow::Result<LoadedExperiment> {
         match crate::config::plan(&self.file, &self.sets)? {
             crate::config::Plan::Single(loaded) => Ok(*loaded),
-            crate::config::Plan::Sweep(_) => anyhow::bail!(
+            crate::config::Plan::Sweep(_) | crate::config::Plan::Search(_) => anyhow::bail!(
                 "{}: bench times one configuration at a time, and this file is a sweep; use --backends instead of a backends list, and --set for the rest",
                 self.file.display()
             ),

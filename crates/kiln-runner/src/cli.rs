@@ -21,7 +21,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train and evaluate an experiment into results/<experiment>/<run-id>/; a file with a
-    /// [sweep] runs each trial not yet completed into results/<experiment>/<sweep>/.
+    /// [sweep] runs each trial not yet completed into results/<experiment>/<sweep>/, and one
+    /// with a [sweep.search] works on its search there until it is done.
     Run {
         /// The experiment file, e.g. experiments/cnn_mnist.toml.
         #[arg(required_unless_present = "resume")]
@@ -36,7 +37,8 @@ pub enum Command {
         /// Where run folders go.
         #[arg(long, default_value = "results")]
         results: PathBuf,
-        /// Sweeps: run this many trials at a time, each in its own process.
+        /// Sweeps: run this many trials at a time, each in its own process (a search: this
+        /// many workers).
         #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: u16,
         /// Sweeps: list the trials and what a run would do with each, and stop.
@@ -45,9 +47,14 @@ pub enum Command {
         /// Run only this trial (1-based) of the file's sweep; how a sweep starts its trials.
         #[arg(long, hide = true)]
         trial: Option<usize>,
+        /// Stop with a checkpoint after this epoch, ending `pruned`; how a search trains a
+        /// trial to its next rung.
+        #[arg(long, hide = true, value_name = "EPOCH")]
+        pause_after: Option<usize>,
     },
     /// Submit a sweep's trials not yet completed to a cluster: a Slurm job array (sbatch) or a
-    /// Kubernetes Indexed Job; its [cluster] table says what each trial needs.
+    /// Kubernetes Indexed Job; its [cluster] table says what each trial needs. A search goes
+    /// to Slurm as an array of workers sharing its journal.
     Submit {
         /// The experiment file with a [sweep].
         file: PathBuf,
@@ -64,7 +71,8 @@ pub enum Command {
         dry_run: bool,
     },
     /// A sweep's trials: completed, running, pending, preempted, failed, from their folders and
-    /// the scheduler's queue.
+    /// the scheduler's queue; a search's trials best first, its rungs, what runs and what
+    /// comes next.
     Status {
         file: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -265,6 +273,7 @@ pub fn reference() -> String {
     s
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_command(
     file: PathBuf,
     sets: Vec<String>,
@@ -272,15 +281,71 @@ fn run_command(
     jobs: usize,
     dry_run: bool,
     trial: Option<usize>,
+    pause_after: Option<usize>,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    match (crate::config::plan(&file, &sets)?, trial) {
+    let plan = crate::config::plan(&file, &sets)?;
+    if pause_after.is_some() && !matches!(plan, Plan::Search(_)) {
+        anyhow::bail!("--pause-after: only a search's trials pause");
+    }
+    match (plan, trial) {
+        (Plan::Search(search), Some(n)) => {
+            let values = crate::search::trial_values(&search, &results, n.saturating_sub(1))?;
+            let placement = crate::search::placement(&search, n - 1, &values)?;
+            // One process per trial: a worker that took over a job may have started this
+            // trial again while the first process was still loading its data.
+            let folder = crate::search::folder(&search, &results);
+            let _trial = crate::lock::FileLock::take(
+                &crate::run_dir::SweepDir {
+                    root: folder.clone(),
+                }
+                .trial_lock(n),
+            )?;
+            if let Some((dir, _)) = crate::search::attempt(&folder, &placement.info.key) {
+                println!(
+                    "trial {n} has its folder already ({}); its worker goes on from there",
+                    dir.display()
+                );
+                return Ok(());
+            }
+            let loaded = search.load(&values)?;
+            let summary = paused_is_fine(
+                crate::run::run(&loaded, &results, Some(&placement), pause_after),
+                quiet,
+            )?;
+            if let (Some(summary), false) = (summary, quiet) {
+                crate::summary::print(&summary);
+            }
+            Ok(())
+        }
+        (Plan::Search(search), None) if dry_run => {
+            println!(
+                "{}: a search of {} keys, {} trials at most, each proposed as the search goes; so far:",
+                file.display(),
+                search.spec.params.len(),
+                match search.spec.trials() {
+                    usize::MAX => "no limit on the".to_string(),
+                    n => n.to_string(),
+                }
+            );
+            crate::search::status(&search, &results)
+        }
+        (Plan::Search(search), None) => crate::search::run_search(
+            &search,
+            &crate::search::SearchOptions {
+                file: &std::path::absolute(&file)?,
+                sets: &sets,
+                results: &std::path::absolute(&results)?,
+                jobs,
+                quiet,
+            },
+        ),
         (Plan::Single(loaded), None) => {
             if dry_run {
                 println!("{}: one run, no [sweep]", file.display());
                 return Ok(());
             }
-            let summary = crate::run::run(&loaded, &results, None)?;
+            let summary = crate::run::run(&loaded, &results, None, None)?;
             if !quiet {
                 crate::summary::print(&summary);
             }
@@ -308,10 +373,15 @@ fn run_command(
                 ),
                 sweep_run::State::ToRun {
                     resume: Some(dir), ..
-                } => crate::run::resume(&dir)?,
+                } => crate::run::resume(&dir, None)?,
                 sweep_run::State::ToRun { .. } => {
                     let placement = sweep_run::placement(&sweep, n - 1);
-                    crate::run::run(&sweep.trials[n - 1].loaded, &results, Some(&placement))?
+                    crate::run::run(
+                        &sweep.trials[n - 1].loaded,
+                        &results,
+                        Some(&placement),
+                        None,
+                    )?
                 }
             };
             if !quiet {
@@ -407,12 +477,35 @@ fn bench_command(
     Ok(())
 }
 
+/// A run that paused where it was asked to is a success: its summary is for finished runs.
+fn paused_is_fine(
+    result: anyhow::Result<crate::run::RunSummary>,
+    quiet: bool,
+) -> anyhow::Result<Option<crate::run::RunSummary>> {
+    match result {
+        Ok(summary) => Ok(Some(summary)),
+        Err(e) => match e.downcast_ref::<crate::observer::Paused>() {
+            Some(p) => {
+                if !quiet {
+                    println!("paused after epoch {}, with a checkpoint there", p.epoch);
+                }
+                Ok(None)
+            }
+            None => Err(e),
+        },
+    }
+}
+
 /// The sweep `file` holds; a file without one is refused, since only sweeps go to clusters.
 fn sweep_of(file: &std::path::Path, sets: &[String]) -> anyhow::Result<crate::config::Sweep> {
     match crate::config::plan(file, sets)? {
         Plan::Sweep(sweep) => Ok(sweep),
         Plan::Single(_) => anyhow::bail!(
             "{}: no [sweep]; a cluster runs a sweep's trials (a single run: `kiln run`)",
+            file.display()
+        ),
+        Plan::Search(_) => anyhow::bail!(
+            "{}: a [sweep.search] proposes its trials as it goes; its status and workers are its own",
             file.display()
         ),
     }
@@ -432,9 +525,11 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
     crate::interrupt::install();
     let result = match cli.command {
         Command::Run {
-            resume: Some(dir), ..
-        } => crate::run::resume(&dir).map(|summary| {
-            if !cli.quiet {
+            resume: Some(dir),
+            pause_after,
+            ..
+        } => paused_is_fine(crate::run::resume(&dir, pause_after), cli.quiet).map(|summary| {
+            if let (Some(summary), false) = (summary, cli.quiet) {
                 crate::summary::print(&summary);
             }
         }),
@@ -445,6 +540,7 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             jobs,
             dry_run,
             trial,
+            pause_after,
             resume: None,
         } => match file {
             Some(file) => run_command(
@@ -454,6 +550,7 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
                 jobs as usize,
                 dry_run,
                 trial,
+                pause_after,
                 cli.quiet,
             ),
             None => Err(anyhow::anyhow!(
@@ -466,28 +563,35 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             results,
             to,
             dry_run,
-        } => sweep_of(&file, &sets).and_then(|sweep| {
-            crate::cluster::submit(
-                &sweep,
-                &crate::cluster::SubmitOptions {
-                    file: &std::path::absolute(&file)?,
-                    sets: &sets,
-                    results: &std::path::absolute(&results)?,
-                    to,
-                    dry_run,
-                },
-            )
-        }),
+        } => (|| {
+            let options = crate::cluster::SubmitOptions {
+                file: &std::path::absolute(&file)?,
+                sets: &sets,
+                results: &std::path::absolute(&results)?,
+                to,
+                dry_run,
+            };
+            match crate::config::plan(&file, &sets)? {
+                Plan::Search(search) => crate::cluster::submit_search(&search, &options),
+                _ => crate::cluster::submit(&sweep_of(&file, &sets)?, &options),
+            }
+        })(),
         Command::Status {
             file,
             sets,
             results,
-        } => sweep_of(&file, &sets).and_then(|s| crate::cluster::status(&s, &results)),
+        } => match crate::config::plan(&file, &sets) {
+            Ok(Plan::Search(search)) => crate::search::status(&search, &results),
+            _ => sweep_of(&file, &sets).and_then(|s| crate::cluster::status(&s, &results)),
+        },
         Command::Cancel {
             file,
             sets,
             results,
-        } => sweep_of(&file, &sets).and_then(|s| crate::cluster::cancel(&s, &results)),
+        } => match crate::config::plan(&file, &sets) {
+            Ok(Plan::Search(search)) => crate::cluster::cancel_search(&search, &results),
+            _ => sweep_of(&file, &sets).and_then(|s| crate::cluster::cancel(&s, &results)),
+        },
         Command::Predict { run, args } => {
             crate::predict::predict(&run, &args, &mut std::io::stdout())
         }
@@ -510,6 +614,16 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
                     sweep.trials.len()
                 );
                 toml::to_string_pretty(&sweep.trials[0].loaded.experiment)
+                    .map(|t| print!("{t}"))
+                    .map_err(anyhow::Error::from)
+            }
+            Ok(Plan::Search(search)) => {
+                println!(
+                    "{}: a search over {} keys, each key's extremes and every choice checked; with the first values it resolves to:\n",
+                    file.display(),
+                    search.spec.params.len()
+                );
+                toml::to_string_pretty(&search.base.experiment)
                     .map(|t| print!("{t}"))
                     .map_err(anyhow::Error::from)
             }

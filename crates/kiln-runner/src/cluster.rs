@@ -17,7 +17,7 @@ use kiln_data::download::write_atomically;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::Sweep;
+use crate::config::{Search, Sweep};
 use crate::lock::FileLock;
 use crate::run_dir::SweepDir;
 use crate::schema::ClusterSettings;
@@ -128,8 +128,8 @@ fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The command a trial's task runs, `$trial` standing for its number.
-fn trial_command(exe: &Path, o: &SubmitOptions, trial: &str) -> String {
+/// `kiln run FILE --set ... --results R`, quoted for a shell: what a search's worker runs.
+fn run_command(exe: &Path, o: &SubmitOptions) -> String {
     let mut words = vec![
         quoted(&exe.display().to_string()),
         "run".into(),
@@ -141,9 +141,12 @@ fn trial_command(exe: &Path, o: &SubmitOptions, trial: &str) -> String {
     }
     words.push("--results".into());
     words.push(quoted(&o.results.display().to_string()));
-    words.push("--trial".into());
-    words.push(trial.into());
     words.join(" ")
+}
+
+/// The command a trial's task runs, `$trial` standing for its number.
+fn trial_command(exe: &Path, o: &SubmitOptions, trial: &str) -> String {
+    format!("{} --trial {trial}", run_command(exe, o))
 }
 
 /// The sbatch script of an array over `trials`.
@@ -156,19 +159,45 @@ pub fn slurm_script(
 ) -> String {
     let cluster = &sweep.trials[0].loaded.experiment.cluster;
     let dir = sweep_dir(sweep, o.results);
+    let header = format!(
+        "# kiln sweep `{}`: {} trial(s), written by `kiln submit`",
+        sweep.name,
+        trials.len()
+    );
+    let echo = format!(
+        "echo \"kiln: trial $SLURM_ARRAY_TASK_ID of sweep {} on $(hostname), attempt $((${{SLURM_RESTART_COUNT:-0}} + 1))\"",
+        sweep.name
+    );
+    let command = trial_command(exe, o, "\"$SLURM_ARRAY_TASK_ID\"");
+    array_script(
+        &sweep.name,
+        cluster,
+        &dir,
+        workdir,
+        trials,
+        [header, echo, command],
+    )
+}
+
+/// The sbatch script of the array `tasks` whose task runs `command`, with `header` and
+/// `echo` lines saying what it is.
+fn array_script(
+    name: &str,
+    cluster: &ClusterSettings,
+    dir: &SweepDir,
+    workdir: &Path,
+    tasks: &[usize],
+    [header, echo, command]: [String; 3],
+) -> String {
     let parallel = cluster
         .parallel
         .map(|k| format!("%{k}"))
         .unwrap_or_default();
     let mut lines = vec![
         "#!/bin/bash".to_string(),
-        format!(
-            "# kiln sweep `{}`: {} trial(s), written by `kiln submit`",
-            sweep.name,
-            trials.len()
-        ),
-        format!("#SBATCH --job-name=kiln-{}", sweep.name),
-        format!("#SBATCH --array={}{parallel}", array_list(trials)),
+        header,
+        format!("#SBATCH --job-name=kiln-{name}"),
+        format!("#SBATCH --array={}{parallel}", array_list(tasks)),
         // A trial stopped by a requeue or before its time limit goes on from its checkpoint.
         "#SBATCH --requeue".into(),
         "#SBATCH --signal=B:USR1@90".into(),
@@ -197,14 +226,8 @@ pub fn slurm_script(
         ));
     }
     lines.push(String::new());
-    lines.push(format!(
-        "echo \"kiln: trial $SLURM_ARRAY_TASK_ID of sweep {} on $(hostname), attempt $((${{SLURM_RESTART_COUNT:-0}} + 1))\"",
-        sweep.name
-    ));
-    lines.push(format!(
-        "{} &",
-        trial_command(exe, o, "\"$SLURM_ARRAY_TASK_ID\"")
-    ));
+    lines.push(echo);
+    lines.push(format!("{command} &"));
     lines.extend(
         [
             "kiln=$!",
@@ -346,34 +369,7 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
                 print!("{script}");
                 return Ok(());
             }
-            let path = dir.slurm_script(&stamp);
-            std::fs::create_dir_all(dir.logs())
-                .with_context(|| format!("creating {}", dir.logs().display()))?;
-            write_atomically(&path, script.as_bytes())?;
-            let out = Command::new("sbatch")
-                .arg("--parsable")
-                .arg(&path)
-                .output()
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => anyhow::anyhow!(
-                        "sbatch is not on the PATH: submitting needs a Slurm client (the script is in {}; `--dry-run` prints it)",
-                        path.display()
-                    ),
-                    _ => anyhow::anyhow!("starting sbatch: {e}"),
-                })?;
-            if !out.status.success() {
-                anyhow::bail!(
-                    "sbatch refused {}: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let id = String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let (path, id) = write_and_sbatch(&dir, &stamp, &script)?;
             record(&dir, jobs, ("slurm", &id), &trials, &path)?;
             println!(
                 "sweep `{}`: submitted job {id}, trials {} ({} of {}), script {}; logs in {}",
@@ -408,6 +404,127 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
                 sweep.name,
                 path.display(),
                 path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes `script` into the sweep's `cluster/` folder and submits it: its path and the job id.
+fn write_and_sbatch(
+    dir: &SweepDir,
+    stamp: &str,
+    script: &str,
+) -> anyhow::Result<(PathBuf, String)> {
+    let path = dir.slurm_script(stamp);
+    std::fs::create_dir_all(dir.logs())
+        .with_context(|| format!("creating {}", dir.logs().display()))?;
+    write_atomically(&path, script.as_bytes())?;
+    let id = sbatch(&path)?;
+    Ok((path, id))
+}
+
+/// Submits the script at `path`; Slurm's job id.
+fn sbatch(path: &Path) -> anyhow::Result<String> {
+    let out = Command::new("sbatch")
+        .arg("--parsable")
+        .arg(path)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow::anyhow!(
+                "sbatch is not on the PATH: submitting needs a Slurm client (the script is in {}; `--dry-run` prints it)",
+                path.display()
+            ),
+            _ => anyhow::anyhow!("starting sbatch: {e}"),
+        })?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "sbatch refused {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// `kiln submit` of a `[sweep.search]`: an array of workers, each a `kiln run` of the file
+/// that takes jobs from the search's journal until the search is done; as many as
+/// `[cluster] parallel` says, else the search's `parallel`. A requeued worker's job is taken
+/// over by the next worker to look, which resumes the trial from its checkpoint.
+pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
+    let dir = SweepDir {
+        root: crate::search::folder(search, o.results),
+    };
+    let _turn = if o.dry_run {
+        None
+    } else {
+        Some(FileLock::take(&dir.jobs_lock())?)
+    };
+    let jobs = read_jobs(&dir)?;
+    let queue = queued(&jobs);
+    if let Some((_, job, state)) = queue.first() {
+        anyhow::bail!(
+            "search `{}`: its workers are {} in job {job} already; `kiln status` shows the search, `kiln cancel` stops them",
+            search.name,
+            state.to_lowercase()
+        );
+    }
+    if crate::search::is_done(search, o.results)? {
+        anyhow::bail!(
+            "search `{}`: nothing left to run (the search is done)",
+            search.name
+        );
+    }
+    let cluster = &search.base.experiment.cluster;
+    let workers = cluster.parallel.unwrap_or(search.spec.parallel);
+    let tasks: Vec<usize> = (1..=workers).collect();
+    let exe = std::env::current_exe().context("finding the kiln binary")?;
+    let workdir = std::env::current_dir().context("reading the working directory")?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    match o.to {
+        Scheduler::Slurm => {
+            let script = array_script(
+                &search.name,
+                cluster,
+                &dir,
+                &workdir,
+                &tasks,
+                [
+                    format!(
+                        "# kiln search `{}`: {workers} worker(s) sharing its journal, written by `kiln submit`",
+                        search.name
+                    ),
+                    format!(
+                        "echo \"kiln: worker $SLURM_ARRAY_TASK_ID of search {} on $(hostname), attempt $((${{SLURM_RESTART_COUNT:-0}} + 1))\"",
+                        search.name
+                    ),
+                    run_command(&exe, o),
+                ],
+            );
+            if o.dry_run {
+                print!("{script}");
+                return Ok(());
+            }
+            let (path, id) = write_and_sbatch(&dir, &stamp, &script)?;
+            record(&dir, jobs, ("slurm", &id), &tasks, &path)?;
+            println!(
+                "search `{}`: submitted job {id}, {workers} workers, script {}; logs in {}",
+                search.name,
+                path.display(),
+                dir.trial_log("N").display()
+            );
+        }
+        Scheduler::Kubernetes => {
+            anyhow::bail!(
+                "search `{}`: a search's workers go to Slurm; on Kubernetes, run `kiln run {}` in as many pods as you like, all seeing {}",
+                search.name,
+                o.file.display(),
+                o.results.display()
             );
         }
     }
@@ -509,8 +626,19 @@ pub fn status(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
 /// `kiln cancel FILE`: cancels the sweep's Slurm jobs still queued or running. Trials that
 /// were running are stopped by SIGTERM: they checkpoint and can be resumed.
 pub fn cancel(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
-    let dir = sweep_dir(sweep, results);
-    let jobs = read_jobs(&dir)?;
+    cancel_in(&sweep_dir(sweep, results), &sweep.name)
+}
+
+/// `kiln cancel FILE` of a search: its workers' jobs.
+pub fn cancel_search(search: &Search, results: &Path) -> anyhow::Result<()> {
+    let dir = SweepDir {
+        root: crate::search::folder(search, results),
+    };
+    cancel_in(&dir, &search.name)
+}
+
+fn cancel_in(dir: &SweepDir, name: &str) -> anyhow::Result<()> {
+    let jobs = read_jobs(dir)?;
     let queue = queued(&jobs);
     let mut live: Vec<String> = queue.iter().map(|(_, job, _)| job.clone()).collect();
     live.sort();
@@ -521,13 +649,13 @@ pub fn cancel(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
             .filter(|j| j.scheduler == "kubernetes")
             .map(|j| j.id.as_str())
             .collect();
-        if let Some(name) = kube.last() {
+        if let Some(name_of_job) = kube.last() {
             anyhow::bail!(
-                "sweep `{}`: no Slurm job is queued; a Kubernetes Job is stopped with `kubectl delete job {name}`",
-                sweep.name
+                "sweep `{name}`: no Slurm job is queued; a Kubernetes Job is stopped with `kubectl delete job {job}`",
+                job = name_of_job
             );
         }
-        anyhow::bail!("sweep `{}`: no job of it is queued", sweep.name);
+        anyhow::bail!("sweep `{name}`: no job of it is queued");
     }
     let out = Command::new("scancel")
         .args(&live)
@@ -541,8 +669,7 @@ pub fn cancel(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
         );
     }
     println!(
-        "sweep `{}`: cancelled job(s) {} ({} task(s) queued or running); `kiln submit` again resumes the rest",
-        sweep.name,
+        "sweep `{name}`: cancelled job(s) {} ({} task(s) queued or running); `kiln submit` again resumes the rest",
         live.join(", "),
         queue.len()
     );

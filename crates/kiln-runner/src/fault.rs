@@ -2,7 +2,8 @@
 //! `KILN_FAULT=checkpoint:2` kills the process (SIGKILL, no clean-up) in the middle of
 //! writing its 2nd checkpoint; `step:N` after its Nth step, `evaluation:N` in its Nth
 //! evaluation batch; `sigterm:N` sends it SIGTERM after its Nth step, as a scheduler would,
-//! and `sigterm-evaluation:N` in its Nth evaluation batch.
+//! `sigterm-evaluation:N` in its Nth evaluation batch, and `sigterm-epoch:N` at the end of
+//! its Nth epoch (after validation).
 //! Unset, each point costs one relaxed load.
 
 use std::sync::OnceLock;
@@ -35,7 +36,9 @@ fn planned() -> Option<&'static Fault> {
 pub fn point(name: &str) {
     let Some(fault) = planned() else { return };
     let signal = match (fault.point.as_str(), name) {
-        ("sigterm", "step") | ("sigterm-evaluation", "evaluation") => Signal::SIGTERM,
+        ("sigterm", "step") | ("sigterm-evaluation", "evaluation") | ("sigterm-epoch", "epoch") => {
+            Signal::SIGTERM
+        }
         (planned, name) if planned == name => Signal::SIGKILL,
         _ => return,
     };

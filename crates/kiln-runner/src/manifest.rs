@@ -16,6 +16,9 @@ pub enum Status {
     /// Stopped by a signal, or its process found gone: `run --resume` goes on from its
     /// newest checkpoint.
     Interrupted,
+    /// Stopped at an epoch end by its search's pruner, with a checkpoint there: the search
+    /// resumes it if it promotes it later (as does `run --resume`).
+    Pruned,
 }
 
 /// The cluster job a run ran in, from the scheduler's environment.

@@ -159,3 +159,21 @@ pub fn read_steps(path: &Path) -> anyhow::Result<Vec<StepRecord>> {
 pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     ParquetReader::new(File::open(path)?).finish()
 }
+
+/// Each epoch's value of `column` (e.g. `val_accuracy`) in a run's epoch table; epochs
+/// without one are left out.
+pub fn epoch_values(run: &RunDir, column: &str) -> anyhow::Result<Vec<(usize, f64)>> {
+    let path = run.metrics("epochs", "parquet");
+    let frame = anyhow::Context::with_context(read_parquet(&path), || {
+        format!("reading {}", path.display())
+    })?;
+    let epochs = frame.column("epoch")?.cast(&DataType::UInt64)?;
+    let values = frame
+        .column(column)
+        .map_err(|_| anyhow::anyhow!("{}: no `{column}` column", path.display()))?
+        .cast(&DataType::Float64)?;
+    let (epochs, values) = (epochs.u64()?, values.f64()?);
+    Ok((0..frame.height())
+        .filter_map(|i| Some((epochs.get(i)? as usize, values.get(i)?)))
+        .collect())
+}

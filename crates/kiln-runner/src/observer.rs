@@ -22,6 +22,16 @@ use crate::{charts, fault, metrics_io};
 pub struct Checkpointing {
     pub settings: CheckpointSettings,
     pub resume: Option<checkpoints::Loaded>,
+    /// Stop with a checkpoint once this epoch has ended (a search's rung).
+    pub pause_after: Option<usize>,
+}
+
+/// Training stopped at the end of the epoch [`Checkpointing::pause_after`] named, with a
+/// checkpoint there.
+#[derive(Debug, thiserror::Error)]
+#[error("paused after epoch {epoch}, with a checkpoint there")]
+pub struct Paused {
+    pub epoch: usize,
 }
 
 /// Called with the validation-mode model after every epoch (a generative run writes its
@@ -50,6 +60,9 @@ pub struct RunObserver<'a, M = Classifier> {
     resume: Option<TrainingState>,
     last_checkpoint: Instant,
     steps_since_checkpoint: usize,
+    pause_after: Option<usize>,
+    /// Set when the epoch `pause_after` names has ended.
+    pub paused: Option<usize>,
 }
 
 /// How often a run writes a progress line when its output is not a terminal, unless
@@ -101,6 +114,8 @@ impl<'a, M> RunObserver<'a, M> {
             resume,
             last_checkpoint: Instant::now(),
             steps_since_checkpoint: 0,
+            pause_after: checkpointing.pause_after,
+            paused: None,
         }
     }
 
@@ -219,6 +234,10 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
             if r.improved { " *" } else { "" }
         );
         self.epochs.push(r.clone());
+        if self.pause_after == Some(r.epoch) && r.epoch < self.epochs_total {
+            self.paused = Some(r.epoch);
+        }
+        fault::point("epoch");
         if self.write_error.is_none()
             && let Err(e) = self.persist()
         {
@@ -227,7 +246,7 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
     }
 
     fn stop_requested(&self) -> bool {
-        crate::interrupt::requested()
+        crate::interrupt::requested() || self.paused.is_some()
     }
 
     fn take_resume(&mut self) -> Option<TrainingState> {
@@ -235,7 +254,7 @@ impl<M: Checkpoint> Observer<M> for RunObserver<'_, M> {
     }
 
     fn checkpoint_due(&mut self, at: Moment) -> bool {
-        if crate::interrupt::requested() {
+        if crate::interrupt::requested() || (self.paused.is_some() && at == Moment::EpochEnd) {
             return true;
         }
         if at == Moment::Finished {

@@ -16,7 +16,7 @@ use crate::backend;
 use crate::checkpoints;
 use crate::config::{Experiment, LoadedExperiment};
 use crate::manifest::{self, DataInfo, Manifest, Resumption, Status, Timings, TrialInfo};
-use crate::observer::Checkpointing;
+use crate::observer::{Checkpointing, Paused};
 use crate::run_dir::RunDir;
 use crate::tasks::{self, RunContext};
 
@@ -41,10 +41,13 @@ pub struct RunSummary {
 }
 
 /// Runs one experiment (or one trial of a sweep) into a new folder under `results`.
+/// With `pause_after`, training stops with a checkpoint once that epoch has ended and the
+/// run ends `pruned` (a search's rung); the error is then [`Paused`].
 pub fn run(
     loaded: &LoadedExperiment,
     results: &Path,
     trial: Option<&TrialPlacement>,
+    pause_after: Option<usize>,
 ) -> anyhow::Result<RunSummary> {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
@@ -108,6 +111,7 @@ pub fn run(
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
         resume: None,
+        pause_after,
     };
     train_and_record(
         exp,
@@ -122,11 +126,33 @@ pub fn run(
 
 /// Goes on with the run in `dir` from its newest checkpoint (from the start when it has
 /// none), in its own folder: one run, one index row, the interruption listed in its manifest.
-pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
+pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSummary> {
     let clock = Instant::now();
     let run = RunDir::open(dir);
-    let mut manifest = Manifest::read(&run.manifest())
-        .with_context(|| format!("{}: not a run folder", dir.display()))?;
+    let read = || {
+        Manifest::read(&run.manifest())
+            .with_context(|| format!("{}: not a run folder", dir.display()))
+    };
+    let mut manifest = read()?;
+    // A search's trial is trained by one process at a time (its workers may both reach
+    // it): wait for any other, then look again at where it left the run.
+    let search = dir.parent().map(|parent| crate::run_dir::SweepDir {
+        root: parent.to_path_buf(),
+    });
+    let _trial = match (&manifest.sweep, search) {
+        (Some(t), Some(search)) if search.journal().is_file() => {
+            let held = crate::lock::FileLock::take(&search.trial_lock(t.trial))?;
+            manifest = read()?;
+            Some(held)
+        }
+        _ => None,
+    };
+    if let Some(epoch) = pause_after
+        && manifest.status == Status::Pruned
+        && manifest.epochs_run >= epoch
+    {
+        return Err(Paused { epoch }.into());
+    }
     let after = match manifest.status {
         Status::Completed => anyhow::bail!(
             "{}: the run completed; there is nothing to resume",
@@ -164,6 +190,10 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
         Status::Failed => format!(
             "failed: {}",
             manifest.error.as_deref().unwrap_or("no error recorded")
+        ),
+        Status::Pruned => format!(
+            "pruned: {}",
+            manifest.error.as_deref().unwrap_or("stopped by its search")
         ),
     };
     let mut experiment = crate::finished::recorded_experiment(&run)?;
@@ -222,6 +252,20 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
             dir.display()
         ),
     }
+    // Stopped by a signal just as it reached its pause (the epoch ended, the checkpoint was
+    // written): it is where it was to pause, and must not train on.
+    if let (Some(pause), Some(c)) = (pause_after, &checkpoint)
+        && !c.state.state.finished
+        && c.state.state.epoch > pause
+    {
+        let epoch = c.state.state.epoch - 1;
+        manifest.status = Status::Pruned;
+        manifest.error = Some(Paused { epoch }.to_string());
+        manifest.epochs_run = epoch;
+        manifest.write(&run.manifest())?;
+        crate::index::update_or_warn(&crate::index::results_of(&run.root), &run.root);
+        return Err(Paused { epoch }.into());
+    }
     manifest.resumptions.push(Resumption {
         at: chrono::Utc::now(),
         pid: std::process::id(),
@@ -244,6 +288,7 @@ pub fn resume(dir: &Path) -> anyhow::Result<RunSummary> {
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
         resume: checkpoint,
+        pause_after,
     };
     train_and_record(
         exp,
@@ -313,7 +358,16 @@ fn train_and_record(
     manifest.finished_at = Some(chrono::Utc::now());
     manifest.timings.total_s = Some(clock.elapsed().as_secs_f64());
     let stopped = result.as_ref().err().and_then(stopped_by_signal);
+    let paused = result
+        .as_ref()
+        .err()
+        .and_then(|e| e.chain().find_map(|c| c.downcast_ref::<Paused>()))
+        .map(|p| p.epoch);
     match (&result, &stopped) {
+        (Err(_), _) if paused.is_some() => {
+            manifest.status = Status::Pruned;
+            manifest.error = result.as_ref().err().map(|e| format!("{e:#}"));
+        }
         (Ok(_), _) => {
             manifest.status = Status::Completed;
             // Training state is for going on; a completed run keeps its best weights.
@@ -333,6 +387,7 @@ fn train_and_record(
     manifest.write(&run.manifest())?;
     crate::index::update_or_warn(results, &run.root);
     match (result, stopped) {
+        (Err(e), _) if paused.is_some() => Err(e),
         (Err(_), Some(how)) => Err(Stopped {
             message: format!(
                 "run {} {how}; go on with: cargo xtask run --resume {}",

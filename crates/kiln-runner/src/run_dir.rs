@@ -227,6 +227,19 @@ impl SweepDir {
     pub fn kubernetes_job(&self, stamp: &str) -> PathBuf {
         self.cluster().join(format!("job-{stamp}.json"))
     }
+    /// Held by the process that trains trial `trial` (1-based), so that two processes never
+    /// train one trial at once, whoever started them.
+    pub fn trial_lock(&self, trial: usize) -> PathBuf {
+        self.root.join(format!(".trial-{trial:03}.lock"))
+    }
+    /// The journal of a search.
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("journal.jsonl")
+    }
+    /// Held while a search's journal is read and appended to.
+    pub fn journal_lock(&self) -> PathBuf {
+        self.root.join(".journal.lock")
+    }
     /// The trials' logs on a cluster.
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")

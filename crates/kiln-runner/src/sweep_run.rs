@@ -112,7 +112,7 @@ pub(crate) fn states(sweep: &Sweep, results: &Path, mark: bool) -> Vec<State> {
                         }
                         newest_interrupted(path, m);
                     }
-                    Status::Interrupted => newest_interrupted(path, m),
+                    Status::Interrupted | Status::Pruned => newest_interrupted(path, m),
                     Status::Running => state = State::Running(m.pid),
                     Status::Failed => {
                         if let State::ToRun { failed, .. } = &mut state {
@@ -325,9 +325,26 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
 
 /// Starts trial `i`, or goes on with its interrupted attempt in `resume`.
 fn spawn(exe: &Path, o: &SweepOptions, i: usize, resume: Option<&Path>) -> anyhow::Result<Child> {
+    let mut cmd = trial_process(exe, o, i, resume);
+    if o.jobs > 1 {
+        cmd.stdout(Stdio::null());
+    }
+    // Its own process group: a terminal's Ctrl-C reaches the sweep, which passes it on once.
+    cmd.process_group(0);
+    cmd.spawn()
+        .map_err(|e| anyhow::anyhow!("starting trial {} ({}): {e}", i + 1, exe.display()))
+}
+
+/// The `kiln run` process of trial `i` (0-based), or of its interrupted attempt in `resume`;
+/// quiet beside other trials, its output left to the caller.
+pub(crate) fn trial_process(
+    exe: &Path,
+    o: &SweepOptions,
+    i: usize,
+    resume: Option<&Path>,
+) -> Command {
     let mut cmd = Command::new(exe);
-    let quiet = o.quiet || o.jobs > 1;
-    if quiet {
+    if o.quiet || o.jobs > 1 {
         cmd.arg("--quiet");
     }
     match resume {
@@ -345,13 +362,7 @@ fn spawn(exe: &Path, o: &SweepOptions, i: usize, resume: Option<&Path>) -> anyho
                 .arg((i + 1).to_string());
         }
     }
-    if o.jobs > 1 {
-        cmd.stdout(Stdio::null());
-    }
-    // Its own process group: a terminal's Ctrl-C reaches the sweep, which passes it on once.
-    cmd.process_group(0);
-    cmd.spawn()
-        .map_err(|e| anyhow::anyhow!("starting trial {} ({}): {e}", i + 1, exe.display()))
+    cmd
 }
 
 /// "completed: test accuracy 97.91 %" or "failed: <why>", from the trial's newest folder.

@@ -493,3 +493,181 @@ fn a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once() {
         wall.as_secs_f64()
     );
 }
+
+/// A search whose trials train long enough to be requeued mid-job.
+const SEARCH: &str = r#"task = "classification"
+name = "e2e"
+seed = 5
+
+[data]
+dataset = "mnist"
+source = "sample"
+train_limit = 2000
+validation_fraction = 0.2
+
+[model]
+kind = "mlp"
+hidden = [256]
+
+[train]
+epochs = 9
+batch_size = 32
+learning_rate = 1e-3
+monitor = "val_accuracy"
+
+[checkpoint]
+every = "5 steps"
+
+[cluster]
+parallel = 2
+
+[sweep]
+name = "search"
+
+[sweep.search]
+sampler = "random"
+budget = 8
+seed = 4
+pruner = "asha"
+min_epochs = 1
+reduction = 3
+train.learning_rate = { log_uniform = [1e-4, 1e-2] }
+model.dropout = { uniform = [0.0, 0.5] }
+"#;
+
+#[test]
+#[ignore = "needs Slurm (slurm-wlm and munge, as root): .ci/run installs them, cargo xtask test runs it"]
+fn a_search_on_slurm_shares_its_journal_between_workers_and_survives_a_requeue() {
+    let slurm = Slurm::start();
+    let sb = Sandbox::new();
+    sb.write("search.toml", SEARCH);
+    let kiln = |args: &[&str]| -> Output {
+        sb.command(args)
+            .env("SLURM_CONF", slurm.conf())
+            .output()
+            .unwrap()
+    };
+    let out = kiln(&["submit", "search.toml", "--to", "slurm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 workers"), "{}", stdout(&out));
+    let again = kiln(&["submit", "search.toml", "--to", "slurm"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("workers are"), "{}", stderr(&again));
+    let jobs = json(&sb.path().join("results/e2e/search/cluster/jobs.json"));
+    let job = jobs[0]["id"].as_str().unwrap().to_string();
+    let journal = sb.path().join("results/e2e/search/journal.jsonl");
+    let starts = || {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"event\":\"start\""))
+            .count()
+    };
+    // Requeue worker 1 while it trains (it has started at least its second job).
+    wait_for("a few jobs", Duration::from_secs(120), || starts() >= 3);
+    let task = format!("{job}_1");
+    let requeued = slurm
+        .command("scontrol")
+        .args(["requeue", &task])
+        .output()
+        .unwrap();
+    assert!(requeued.status.success(), "{}", stderr(&requeued));
+    std::thread::sleep(Duration::from_secs(2));
+    let now = slurm
+        .command("scontrol")
+        .args(["update", &format!("JobId={task}"), "StartTime=now"])
+        .output()
+        .unwrap();
+    assert!(now.status.success(), "{}", stderr(&now));
+    wait_for(
+        "both workers to leave the queue",
+        Duration::from_secs(600),
+        || slurm.queued() == 0,
+    );
+    // Every job ended once, every trial is one folder, and the trials are those a search
+    // on this machine alone chooses.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decided: Vec<(u64, u64, serde_json::Value)> = records
+        .iter()
+        .filter(|r| r["event"] == "job")
+        .map(|r| {
+            (
+                r["trial"].as_u64().unwrap(),
+                r["until"].as_u64().unwrap(),
+                r["values"].clone(),
+            )
+        })
+        .collect();
+    let mut ended: Vec<u64> = records
+        .iter()
+        .filter(|r| r["event"] == "end")
+        .map(|r| r["job"].as_u64().unwrap())
+        .collect();
+    ended.sort();
+    ended.dedup();
+    assert_eq!(ended, (0..decided.len() as u64).collect::<Vec<_>>());
+    let taken = records.iter().filter(|r| r["event"] == "start").count();
+    assert!(
+        taken > decided.len(),
+        "the requeued worker's job was never taken over"
+    );
+    let folders: Vec<PathBuf> = std::fs::read_dir(sb.path().join("results/e2e/search"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("manifest.json").is_file())
+        .collect();
+    assert_eq!(folders.len(), 8, "{folders:?}");
+    for f in &folders {
+        let m = json(&f.join("manifest.json"));
+        assert!(m["status"] == "pruned" || m["status"] == "completed", "{m}");
+        assert_eq!(m["scheduler"]["job"], job.as_str());
+    }
+    let log =
+        std::fs::read_to_string(sb.path().join("results/e2e/search/logs/trial-1.log")).unwrap();
+    assert!(
+        log.contains("worker 1") && log.contains("attempt 2"),
+        "{log}"
+    );
+    let local = sb
+        .command(&["--quiet", "run", "search.toml", "--results", "local"])
+        .output()
+        .unwrap();
+    assert!(local.status.success(), "{}", stderr(&local));
+    let here: Vec<(u64, u64, serde_json::Value)> =
+        std::fs::read_to_string(sb.path().join("local/e2e/search/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["event"] == "job")
+            .map(|r| {
+                (
+                    r["trial"].as_u64().unwrap(),
+                    r["until"].as_u64().unwrap(),
+                    r["values"].clone(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        decided,
+        here,
+        "{}\n{}",
+        std::fs::read_to_string(&journal).unwrap(),
+        std::fs::read_to_string(sb.path().join("local/e2e/search/journal.jsonl")).unwrap()
+    );
+    let status = kiln(&["status", "search.toml"]);
+    assert!(
+        stdout(&status).contains("the search is done"),
+        "{}",
+        stdout(&status)
+    );
+    let again = kiln(&["submit", "search.toml", "--to", "slurm"]);
+    assert!(
+        stderr(&again).contains("nothing left to run"),
+        "{}",
+        stderr(&again)
+    );
+}

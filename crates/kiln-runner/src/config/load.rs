@@ -12,7 +12,8 @@ use kiln_models::Invalid;
 use toml_edit::{Document, Item, Table, Value};
 
 use super::lines::line_of;
-use super::sweep::{Assignment, SweepSpec, TrialSpec};
+use super::search::SearchSpec;
+use super::sweep::{Assignment, SweepSpec, TrialSpec, compact};
 use super::{Experiment, LoadedExperiment};
 use crate::schema::TOP_LEVEL_KEYS;
 
@@ -43,6 +44,11 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
             file.display(),
             sweep.trials.len()
         ))),
+        Plan::Search(search) => Err(ConfigError(format!(
+            "{}: has a [sweep.search] named `{}`; run it with `kiln run`",
+            file.display(),
+            search.name
+        ))),
     }
 }
 
@@ -51,6 +57,93 @@ pub fn load(file: &Path, sets: &[String]) -> Result<LoadedExperiment, ConfigErro
 pub enum Plan {
     Single(Box<LoadedExperiment>),
     Sweep(Sweep),
+    Search(Box<Search>),
+}
+
+/// A `[sweep.search]`: its space and settings, and what loads a trial from its values.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub name: String,
+    pub spec: SearchSpec,
+    /// The file with the space's first values, checked like any trial.
+    pub base: LoadedExperiment,
+    file: std::path::PathBuf,
+    text: String,
+    sets: Vec<String>,
+}
+
+impl Search {
+    /// The experiment of a trial with these values, checked as any file is.
+    pub fn load(&self, values: &[(String, toml::Value)]) -> Result<LoadedExperiment, ConfigError> {
+        let doc = Document::parse(self.text.as_str())
+            .map_err(|e| ConfigError(format!("{}: {}", self.file.display(), e.message())))?;
+        let source = Source {
+            file: &self.file,
+            text: &self.text,
+            doc: &doc,
+        };
+        let assignments: Vec<Assignment> = values
+            .iter()
+            .map(|(key, value)| Assignment {
+                key: key.clone(),
+                line: self
+                    .spec
+                    .params
+                    .iter()
+                    .find(|p| &p.key == key)
+                    .map_or(self.spec.line, |p| p.line),
+                value: value.clone(),
+            })
+            .collect();
+        source.load(&self.sets, &assignments)
+    }
+
+    /// Value sets that between them give every key its extremes and every choice once, each
+    /// loaded before anything runs, so a value the schema refuses is found at once.
+    fn probes(&self) -> Vec<Vec<(String, toml::Value)>> {
+        use super::sweep::Distribution as D;
+        let extremes = |d: &D| -> Vec<toml::Value> {
+            match d {
+                D::Uniform(a, b) | D::LogUniform(a, b) => {
+                    vec![toml::Value::Float(*a), toml::Value::Float(*b)]
+                }
+                D::Int(a, b, _) => vec![toml::Value::Integer(*a), toml::Value::Integer(*b)],
+                D::Choice(v) => v.clone(),
+            }
+        };
+        let params = &self.spec.params;
+        let mut out = Vec::new();
+        for (i, p) in params.iter().enumerate() {
+            for v in extremes(&p.distribution) {
+                let mut chosen: Vec<(String, toml::Value)> = Vec::new();
+                for (j, q) in params.iter().enumerate() {
+                    let value = if i == j {
+                        v.clone()
+                    } else {
+                        extremes(&q.distribution).swap_remove(0)
+                    };
+                    chosen.push((q.key.clone(), value));
+                }
+                // A conditional key is set only where its condition holds.
+                let active: Vec<(String, toml::Value)> = chosen
+                    .iter()
+                    .filter(|(key, _)| {
+                        let q = params.iter().find(|q| &q.key == key).expect("a param");
+                        q.when.as_ref().is_none_or(|c| {
+                            chosen
+                                .iter()
+                                .any(|(k, val)| k == &c.key && c.values.contains(val))
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                if !out.contains(&active) {
+                    out.push(active);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A `[sweep]` expanded and every trial loaded and checked.
@@ -97,6 +190,14 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
             .is_some_and(|(k, _)| k.trim() == "backends")
     });
     let sets: Vec<String> = sets.into_iter().cloned().collect();
+    if let Some(set) = sets.iter().find(|s| {
+        s.split_once('=')
+            .is_some_and(|(k, _)| k.trim() == "sweep" || k.trim().starts_with("sweep."))
+    }) {
+        return Err(ConfigError(format!(
+            "--set {set}: the [sweep] table is read from the file with its lines; edit it there (or in a copy of the file)"
+        )));
+    }
     let set_backends = set_backends
         .last()
         .and_then(|s| s.split_once('='))
@@ -108,6 +209,41 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
         .iter()
         .filter_map(|s| s.split_once('=').map(|(k, _)| k.trim().to_string()))
         .collect();
+    if let Some(space) = spec.search {
+        if let Some(p) = space.params.iter().find(|p| {
+            set_keys.iter().any(|k| {
+                k == &p.key
+                    || p.key.starts_with(&format!("{k}."))
+                    || k.starts_with(&format!("{}.", p.key))
+            })
+        }) {
+            return Err(ConfigError(format!(
+                "{shown}:{}: `{}` is searched by [sweep.search] and also given with --set; drop one of them",
+                p.line, p.key
+            )));
+        }
+        let mut search = Search {
+            name: spec.name,
+            spec: space,
+            base: source.load(&sets, &[])?,
+            file: file.to_path_buf(),
+            text: text.clone(),
+            sets,
+        };
+        for (i, values) in search.probes().into_iter().enumerate() {
+            let loaded = search.load(&values).map_err(|e| {
+                let shown: Vec<String> = values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", compact(v)))
+                    .collect();
+                ConfigError(format!("sweep.search with {}: {}", shown.join(" "), e.0))
+            })?;
+            if i == 0 {
+                search.base = loaded;
+            }
+        }
+        return Ok(Plan::Search(Box::new(search)));
+    }
     let trials = spec
         .expand()
         .into_iter()

@@ -4,6 +4,7 @@
 
 mod lines;
 mod load;
+pub mod search;
 pub mod sweep;
 
 pub use crate::schema::{
@@ -11,4 +12,4 @@ pub use crate::schema::{
     ImdbSettings, LoadedExperiment, MnistSettings, NormalizeKind, PairsSettings, Problem, Split,
     Strings, SyntheticSettings, TokenizerKind, TruncateKind,
 };
-pub use load::{ConfigError, Plan, Sweep, Trial, load, plan};
+pub use load::{ConfigError, Plan, Search, Sweep, Trial, load, plan};

@@ -109,11 +109,13 @@ pub fn compact(v: &toml::Value) -> String {
     }
 }
 
+/// Where a sampled key's values come from.
 #[derive(Debug, Clone, PartialEq)]
-enum Distribution {
+pub enum Distribution {
     Uniform(f64, f64),
     LogUniform(f64, f64),
-    Int(i64, i64),
+    /// Whole numbers from low to high inclusive, every `step`-th.
+    Int(i64, i64, i64),
     Choice(Vec<toml::Value>),
 }
 
@@ -141,19 +143,21 @@ pub struct SweepSpec {
     grid: Vec<Axis>,
     zip: Vec<Axis>,
     random: Option<Random>,
+    /// `[sweep.search]`: trials proposed one by one instead of listed.
+    pub search: Option<super::search::SearchSpec>,
 }
 
-struct Reader<'a> {
-    file: &'a str,
-    text: &'a str,
+pub(super) struct Reader<'a> {
+    pub(super) file: &'a str,
+    pub(super) text: &'a str,
 }
 
 impl Reader<'_> {
-    fn line(&self, item_span: Option<std::ops::Range<usize>>) -> usize {
+    pub(super) fn line(&self, item_span: Option<std::ops::Range<usize>>) -> usize {
         item_span.map_or(0, |s| line_of(self.text, s.start))
     }
 
-    fn err(&self, line: usize, key: &str, what: impl std::fmt::Display) -> ConfigError {
+    pub(super) fn err(&self, line: usize, key: &str, what: impl std::fmt::Display) -> ConfigError {
         let at = if line > 0 {
             format!("{}:{line}", self.file)
         } else {
@@ -162,7 +166,12 @@ impl Reader<'_> {
         ConfigError(format!("{at}: `{key}`: {what}"))
     }
 
-    fn value(&self, v: &Value, line: usize, key: &str) -> Result<toml::Value, ConfigError> {
+    pub(super) fn value(
+        &self,
+        v: &Value,
+        line: usize,
+        key: &str,
+    ) -> Result<toml::Value, ConfigError> {
         let raw = v
             .span()
             .and_then(|s| self.text.get(s))
@@ -213,11 +222,11 @@ impl Reader<'_> {
 }
 
 /// A `[table]` or an inline `{ table }`, walked in the order it was written.
-trait TableLike {
+pub(super) trait TableLike {
     fn entries(&self) -> Vec<(String, Option<std::ops::Range<usize>>, Node<'_>)>;
 }
 
-enum Node<'a> {
+pub(super) enum Node<'a> {
     Table(Box<dyn TableLike + 'a>),
     Value(&'a Value),
 }
@@ -305,7 +314,7 @@ fn backends_from_set(raw: &str) -> Result<Option<Axis>, ConfigError> {
     Ok(backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis }))
 }
 
-const RESERVED: &[&str] = &["name", "seeds", "folds", "zip", "random"];
+const RESERVED: &[&str] = &["name", "seeds", "folds", "zip", "random", "search"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
 impl SweepSpec {
@@ -333,7 +342,15 @@ impl SweepSpec {
                 grid: vec![axis],
                 zip: Vec::new(),
                 random: None,
+                search: None,
             }),
+            (Some(spec), Some(axis)) if spec.search.is_some() => {
+                return Err(r.err(
+                    axis.line,
+                    "backends",
+                    "a [sweep.search] runs on one backend; set `backend` instead",
+                ));
+            }
             (Some(mut spec), Some(axis)) => {
                 if spec.keys().any(|k| k == "backend") {
                     return Err(r.err(
@@ -387,6 +404,7 @@ impl SweepSpec {
             grid: Vec::new(),
             zip: Vec::new(),
             random: None,
+            search: None,
         };
         let owned: Table = match item {
             Item::Table(t) => t.clone(),
@@ -486,6 +504,27 @@ impl SweepSpec {
                 _ => return Err(r.err(line, "sweep.random", "expected a table")),
             };
             spec.random = Some(parse_random(&r, &random, line)?);
+        }
+        if let Some(search) = owned.get("search") {
+            let line = r.line(span_of("search"));
+            let table = super::search::as_table(search)
+                .ok_or_else(|| r.err(line, "sweep.search", "expected a table"))?;
+            if let Some(other) = ["seeds", "folds", "zip", "random"]
+                .iter()
+                .find(|k| owned.contains_key(k))
+                .map(|k| k.to_string())
+                .or_else(|| spec.grid.first().map(|a| a.key.clone()))
+            {
+                return Err(r.err(
+                    line,
+                    "sweep.search",
+                    format!(
+                        "a search proposes its own trials; `sweep.{other}` cannot go with it (search it in [sweep.search] instead)"
+                    ),
+                ));
+            }
+            spec.search = Some(super::search::parse(&r, &table, line)?);
+            return Ok(Some(spec));
         }
         let keys: Vec<&str> = spec.keys().collect();
         for (i, key) in keys.iter().enumerate() {
@@ -661,36 +700,7 @@ fn collect_dims(
                     .iter()
                     .map(|v| r.value(v, line, &full))
                     .collect::<Result<_, _>>()?;
-                let num =
-                    |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
-                let pair = || -> Option<(f64, f64)> {
-                    match values.as_slice() {
-                        [a, b] => Some((num(a)?, num(b)?)).filter(|(a, b)| a < b),
-                        _ => None,
-                    }
-                };
-                let bad = |what: &str| r.err(line, &full, format!("{kind}: {what}"));
-                let d = match kind.as_str() {
-                    "uniform" => pair()
-                        .map(|(a, b)| Distribution::Uniform(a, b))
-                        .ok_or_else(|| bad("expected [low, high] with low < high"))?,
-                    "log_uniform" => pair()
-                        .filter(|(a, _)| *a > 0.0)
-                        .map(|(a, b)| Distribution::LogUniform(a, b))
-                        .ok_or_else(|| bad("expected [low, high] with 0 < low < high"))?,
-                    "int" => match values.as_slice() {
-                        [toml::Value::Integer(a), toml::Value::Integer(b)] if a <= b => {
-                            Distribution::Int(*a, *b)
-                        }
-                        _ => return Err(bad("expected [low, high], whole numbers, low <= high")),
-                    },
-                    _ => {
-                        if values.is_empty() {
-                            return Err(bad("expected a non-empty list"));
-                        }
-                        Distribution::Choice(values)
-                    }
-                };
+                let d = distribution(r, kind, &values, 1, line, &full)?;
                 out.push((path, d, line));
             }
             Some(_) => {
@@ -705,8 +715,55 @@ fn collect_dims(
     Ok(())
 }
 
+/// The distribution `kind` (uniform, log_uniform, int or choice) over `values`; `step`
+/// spaces an `int`'s values.
+pub(super) fn distribution(
+    r: &Reader,
+    kind: &str,
+    values: &[toml::Value],
+    step: i64,
+    line: usize,
+    full: &str,
+) -> Result<Distribution, ConfigError> {
+    let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    let pair = || -> Option<(f64, f64)> {
+        match values {
+            [a, b] => Some((num(a)?, num(b)?)).filter(|(a, b)| a < b),
+            _ => None,
+        }
+    };
+    let bad = |what: &str| r.err(line, full, format!("{kind}: {what}"));
+    Ok(match kind {
+        "uniform" => pair()
+            .map(|(a, b)| Distribution::Uniform(a, b))
+            .ok_or_else(|| bad("expected [low, high] with low < high"))?,
+        "log_uniform" => pair()
+            .filter(|(a, _)| *a > 0.0)
+            .map(|(a, b)| Distribution::LogUniform(a, b))
+            .ok_or_else(|| bad("expected [low, high] with 0 < low < high"))?,
+        "int" => match values {
+            [toml::Value::Integer(a), toml::Value::Integer(b)] if a <= b => {
+                if (b - a) % step != 0 {
+                    return Err(bad(&format!(
+                        "high - low ({}) is not a multiple of step {step}",
+                        b - a
+                    )));
+                }
+                Distribution::Int(*a, *b, step)
+            }
+            _ => return Err(bad("expected [low, high], whole numbers, low <= high")),
+        },
+        _ => {
+            if values.is_empty() {
+                return Err(bad("expected a non-empty list"));
+            }
+            Distribution::Choice(values.to_vec())
+        }
+    })
+}
+
 /// Four significant digits: sampled learning rates stay readable in labels and tables.
-fn round4(v: f64) -> f64 {
+pub fn round4(v: f64) -> f64 {
     format!("{v:.3e}").parse().unwrap_or(v)
 }
 
@@ -728,9 +785,9 @@ impl Random {
                                     (la + (lb - la) * rng.random::<f64>()).exp(),
                                 ))
                             }
-                            Distribution::Int(a, b) => {
-                                toml::Value::Integer(rng.random_range(*a..=*b))
-                            }
+                            Distribution::Int(a, b, step) => toml::Value::Integer(
+                                a + step * rng.random_range(0..=(b - a) / step),
+                            ),
                             Distribution::Choice(values) => {
                                 values[rng.random_range(0..values.len())].clone()
                             }

@@ -482,7 +482,12 @@ pub(crate) fn fit_and_record<M>(
     manifest.epochs_run = observer.epochs.len();
     // Written after every epoch already; once more for the steps of an unfinished epoch.
     observer.persist()?;
-    let outcome = fitted?;
+    let outcome = match (fitted, observer.paused) {
+        (Err(TrainError::Interrupted { .. }), Some(epoch)) if !crate::interrupt::requested() => {
+            return Err(crate::observer::Paused { epoch }.into());
+        }
+        (fitted, _) => fitted?,
+    };
     if let Some(e) = &observer.checkpoint_error {
         anyhow::bail!(
             "saving the best checkpoint to {}: {e}",
