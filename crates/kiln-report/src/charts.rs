@@ -103,6 +103,13 @@ pub enum Chart {
         predicted: Vec<f64>,
         residuals: bool,
     },
+    /// Searches and sweeps side by side: the best `metric` so far against the trial-seconds
+    /// spent, each line one sweep's (x, best) steps, with the `target` as a dashed line.
+    Progress {
+        metric: String,
+        lines: Vec<(String, Vec<(f64, f64)>)>,
+        target: Option<f64>,
+    },
     /// `counts[actual][predicted]`, shaded by the share of each actual class's items.
     Confusion {
         title: String,
@@ -171,6 +178,11 @@ impl Chart {
                 classes,
                 counts,
             } => confusion(&root, title, classes, counts),
+            Chart::Progress {
+                metric,
+                lines,
+                target,
+            } => progress(&root, metric, lines, *target),
         }?;
         root.present().map_err(|e| e.to_string())
     }
@@ -323,6 +335,76 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 13))
         // Out of the way of curves that fall (losses) or rise (accuracies).
+        .position(if metric.contains("loss") {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
+        .draw()
+        .map_err(e)
+}
+
+fn progress<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    lines: &[(String, Vec<(f64, f64)>)],
+    target: Option<f64>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let points = || lines.iter().flat_map(|(_, p)| p.iter());
+    let x_max = points().fold(1.0f64, |m, p| m.max(p.0));
+    let (lo, hi) = points()
+        .map(|p| p.1)
+        .chain(target)
+        .fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let (lo, hi) = padded(lo, hi);
+    let mut chart = frame(
+        root,
+        format!("best {metric} so far against the trial-seconds spent"),
+        22,
+    )
+    .build_cartesian_2d(0f64..x_max * 1.02, lo..hi)
+    .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("trial-seconds (training and validation, every trial, pruned ones included)")
+        .y_desc(metric)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    if let Some(t) = target {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, t), (x_max * 1.02, t)],
+                6,
+                4,
+                BLACK.mix(0.6).stroke_width(1),
+            ))
+            .map_err(e)?;
+    }
+    for (i, (label, steps)) in lines.iter().enumerate() {
+        let c = color(i);
+        // A step line: the best holds until the next improvement.
+        let mut path: Vec<(f64, f64)> = Vec::new();
+        for &(x, y) in steps {
+            if let Some(&(_, previous)) = path.last() {
+                path.push((x, previous));
+            }
+            path.push((x, y));
+        }
+        chart
+            .draw_series(LineSeries::new(path, c.stroke_width(2)))
+            .map_err(e)?
+            .label(short(label, 44))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
         .position(if metric.contains("loss") {
             SeriesLabelPosition::UpperRight
         } else {
@@ -747,6 +829,14 @@ mod tests {
                 classes: vec!["neg".into(), "pos".into()],
                 counts: vec![vec![40, 10], vec![15, 35]],
             },
+            Chart::Progress {
+                metric: "val_accuracy".into(),
+                lines: vec![
+                    ("grid".into(), vec![(1.0, 0.9), (5.0, 0.95), (9.0, 0.97)]),
+                    ("asha".into(), vec![(0.5, 0.92), (2.0, 0.96)]),
+                ],
+                target: Some(0.96),
+            },
         ];
         for (i, chart) in charts.iter().enumerate() {
             let svg = chart.svg().unwrap();
@@ -757,6 +847,10 @@ mod tests {
         }
         let bars = charts[1].svg().unwrap();
         assert!(bars.contains("adam") && bars.contains("sgd") && bars.contains("axis zoomed"));
+        let progress = charts[4].svg().unwrap();
+        for text in ["grid", "asha", "trial-seconds", "so far"] {
+            assert!(progress.contains(text), "{text} not in {progress}");
+        }
         let confusion = charts[3].svg().unwrap();
         for text in ["neg", "pos", "predicted", "actual", "\n40\n", "\n15\n"] {
             assert!(confusion.contains(text), "{text} not in {confusion}");

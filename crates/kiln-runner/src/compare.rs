@@ -503,6 +503,9 @@ impl Comparison {
                 },
             ));
         }
+        if let Some(progress) = self.progress(sel)? {
+            charts.push(("progress".to_string(), progress));
+        }
         let Some(metric) = self.metrics.first() else {
             return Ok(charts);
         };
@@ -583,6 +586,99 @@ impl Comparison {
     }
 }
 
+impl Comparison {
+    /// The sweeps (and searches) the selected runs belong to, each with its folder.
+    fn sweeps(&self, sel: &Selection) -> Vec<(String, PathBuf)> {
+        let (experiments, sweeps) = (
+            strings(&self.runs, "experiment"),
+            strings(&self.runs, "sweep"),
+        );
+        let mut out: Vec<(String, PathBuf)> = experiments
+            .into_iter()
+            .zip(sweeps)
+            .filter_map(|(e, s)| {
+                let (e, s) = (e?, s?);
+                let dir = sel.results.join(&e).join(&s);
+                Some((format!("{e}/{s}"), dir))
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Best-so-far against trial-seconds for each sweep among the runs, on the curve's
+    /// metric: how grids, random draws and searches compare for the compute they spend.
+    fn progress(&self, sel: &Selection) -> anyhow::Result<Option<Chart>> {
+        let Some(higher) = higher_is_better(&sel.curve) else {
+            return Ok(None);
+        };
+        let lines: Vec<(String, Vec<(f64, f64)>)> = self
+            .sweeps(sel)
+            .into_iter()
+            .map(|(name, dir)| {
+                let steps = crate::search::progress::of_folder(&dir, &sel.curve, higher);
+                (name, steps.iter().map(|s| (s.seconds, s.best)).collect())
+            })
+            .filter(|(_, points): &(String, Vec<(f64, f64)>)| !points.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let target = match &sel.target {
+            Some(t) => Target::parse(t)?,
+            None => {
+                return Ok(Some(Chart::Progress {
+                    metric: sel.curve.clone(),
+                    lines,
+                    target: None,
+                }));
+            }
+        };
+        Ok(Some(Chart::Progress {
+            metric: sel.curve.clone(),
+            lines,
+            target: (target.metric == sel.curve).then_some(target.value),
+        }))
+    }
+
+    /// For each sweep among the runs, what it spent until any of its trials first reached
+    /// the `--target` (every trial's epochs counted, pruned ones included).
+    pub fn sweeps_to_target(&self, sel: &Selection) -> anyhow::Result<Vec<String>> {
+        let Some(text) = &sel.target else {
+            return Ok(Vec::new());
+        };
+        let target = Target::parse(text)?;
+        Ok(self
+            .sweeps(sel)
+            .into_iter()
+            .map(|(name, dir)| {
+                let steps =
+                    crate::search::progress::of_folder(&dir, &target.metric, target.higher_is_better);
+                let total = steps.last().map_or((0.0, 0), |s| (s.seconds, s.epochs));
+                match crate::search::progress::reached(&steps, target.value, target.higher_is_better) {
+                    Some(s) => format!(
+                        "{name}: {} reached {} after {:.1} trial-seconds and {} trial-epochs (of {:.1} s and {} epochs in all)",
+                        target.metric, target.value, s.seconds, s.epochs, total.0, total.1
+                    ),
+                    None => format!(
+                        "{name}: no trial reached {} {} in its {:.1} trial-seconds and {} trial-epochs",
+                        target.metric, target.value, total.0, total.1
+                    ),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Whether higher is better for a per-epoch column such as `val_accuracy`.
+fn higher_is_better(column: &str) -> Option<bool> {
+    let name = column
+        .strip_prefix("val_")
+        .or_else(|| column.strip_prefix("train_"))?;
+    crate::tasks::higher_is_better(name)
+}
+
 fn numbers(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
     let c = filter::column(frame, name)?;
     let c = c
@@ -625,6 +721,11 @@ pub fn compare(
                 println!("{}", c.description);
             }
             print!("{text}");
+            if matches!(format, FormatArg::Table | FormatArg::Markdown) {
+                for line in c.sweeps_to_target(sel)? {
+                    println!("{line}");
+                }
+            }
         }
     }
     if let Some(dir) = charts_dir {
@@ -691,6 +792,9 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
                     metric, parameter, ..
                 } => format!("{metric} against {parameter}"),
                 Chart::Confusion { title, .. } | Chart::Fit { title, .. } => title.clone(),
+                Chart::Progress { metric, .. } => {
+                    format!("best {metric} so far against the trial-seconds each sweep spent")
+                }
             };
             Ok((caption, chart.svg()?))
         })
@@ -740,6 +844,10 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
         })
         .collect();
     let mut subtitle = c.description.clone();
+    for line in c.sweeps_to_target(sel)? {
+        subtitle.push_str("; ");
+        subtitle.push_str(&line);
+    }
     if listed < c.runs.height() {
         subtitle.push_str(&format!(
             "; the first {listed} runs are listed with their configs"

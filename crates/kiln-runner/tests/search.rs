@@ -238,6 +238,39 @@ fn a_search_decides_the_same_trials_at_any_j_and_promoted_trials_end_as_if_never
         "{shown}"
     );
 
+    // compare: what the search spent until it first reached a target, pruned trials
+    // included, and the best-so-far chart.
+    let compare = sb.kiln(&[
+        "compare",
+        "--sweep",
+        "asha",
+        "--target",
+        "val_accuracy=0.3",
+        "--charts",
+        "charts",
+    ]);
+    ok(&compare);
+    let said = String::from_utf8_lossy(&compare.stdout).into_owned();
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("e2e/asha: val_accuracy reached 0.3 after"))
+        .unwrap_or_else(|| panic!("{said}"));
+    let epochs_in_all = |text: &str, before: &str| -> u64 {
+        let at = text.find(before).unwrap_or_else(|| panic!("{text}"));
+        text[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        epochs_in_all(line, "epochs in all"),
+        epochs_in_all(&shown, "trial-epochs trained"),
+        "{line}\n{shown}"
+    );
+    assert!(sb.path().join("charts/progress.svg").is_file());
+
     // Another space in the same folder is refused, and so is a bad value in the space.
     let other = sb.write("other.toml", &SEARCH.replace("budget = 9", "budget = 10"));
     let refused = sb.run(&other, &["--quiet"]);

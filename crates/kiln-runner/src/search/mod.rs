@@ -7,6 +7,7 @@
 
 pub mod decide;
 pub mod journal;
+pub mod progress;
 pub mod run;
 pub mod tpe;
 
