@@ -329,12 +329,27 @@ where
             .label(legend)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
+    metric_legend(&mut chart, metric)
+}
+
+/// The legend of lines of `metric`, out of the way of curves that fall (losses) or rise
+/// (accuracies).
+fn metric_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    metric: &str,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))
-        // Out of the way of curves that fall (losses) or rise (accuracies).
         .position(if metric.contains("loss") {
             SeriesLabelPosition::UpperRight
         } else {
@@ -400,18 +415,7 @@ where
             .label(short(label, 44))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .position(if metric.contains("loss") {
-            SeriesLabelPosition::UpperRight
-        } else {
-            SeriesLabelPosition::LowerRight
-        })
-        .draw()
-        .map_err(e)
+    metric_legend(&mut chart, metric)
 }
 
 fn bar_chart<DB: DrawingBackend>(
