@@ -59,7 +59,11 @@ figure.samples { display: inline-block; margin-right: 1rem; } figure.samples img
 figcaption { color: #555; font-size: 0.9rem; }
 details pre { background: #f8f8f8; padding: 0.6rem; max-height: 30rem; overflow: auto; font-size: 0.8rem; }
 footer { color: #777; font-size: 0.8rem; margin-top: 2rem; }
+table.folded tr.more { display: none; } button.unfold { margin: -0.5rem 0 1rem; }
 ";
+
+/// Rows of the comparison shown before the rest is folded away (the best first).
+const UNFOLDED: usize = 20;
 
 /// Sorts a table by a clicked header, numbers as numbers; nothing else.
 const SCRIPT: &str = r#"
@@ -75,12 +79,21 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
         var n = parseFloat(text);
         return isNaN(n) ? text : n;
       };
+      table.classList.remove('folded');
+      var unfold = document.querySelector('button.unfold[data-for="' + table.id + '"]');
+      if (unfold) { unfold.remove(); }
       Array.prototype.slice.call(body.rows).sort(function (a, b) {
         var x = key(a), y = key(b);
         var c = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === 'number' ? -1 : 1);
         return asc ? c : -c;
       }).forEach(function (row) { body.appendChild(row); });
     });
+  });
+});
+document.querySelectorAll('button.unfold').forEach(function (b) {
+  b.addEventListener('click', function () {
+    document.getElementById(b.getAttribute('data-for')).classList.remove('folded');
+    b.remove();
   });
 });
 // For headless checks: how many charts the browser laid out with a real size.
@@ -92,14 +105,24 @@ document.documentElement.setAttribute('data-charts-drawn', String(drawn));
 document.documentElement.setAttribute('data-ready', 'true');
 "#;
 
-fn table(out: &mut String, id: &str, header: &[String], rows: &[Vec<(String, bool)>]) {
-    let _ = write!(out, "<table id=\"{id}\" class=\"sortable\"><thead><tr>");
+/// A sortable table; past `fold` rows the rest is hidden behind a button.
+fn table(out: &mut String, id: &str, header: &[String], rows: &[Vec<(String, bool)>], fold: usize) {
+    let folded = rows.len() > fold + 5;
+    let _ = write!(
+        out,
+        "<table id=\"{id}\" class=\"sortable{}\"><thead><tr>",
+        if folded { " folded" } else { "" }
+    );
     for h in header {
         let _ = write!(out, "<th>{}</th>", escape(h));
     }
     out.push_str("</tr></thead><tbody>\n");
-    for row in rows {
-        out.push_str("<tr>");
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str(if folded && i >= fold {
+            "<tr class=\"more\">"
+        } else {
+            "<tr>"
+        });
         for (text, numeric) in row {
             if *numeric {
                 // Sort on the mean of a `mean ± std` cell.
@@ -117,6 +140,13 @@ fn table(out: &mut String, id: &str, header: &[String], rows: &[Vec<(String, boo
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
+    if folded {
+        let _ = writeln!(
+            out,
+            "<button class=\"unfold\" data-for=\"{id}\">show the other {} rows</button>",
+            rows.len() - fold
+        );
+    }
 }
 
 impl Page {
@@ -135,7 +165,13 @@ impl Page {
             escape(&self.title),
             escape(&self.subtitle)
         );
-        table(&mut out, "comparison", &self.table_header, &self.table_rows);
+        table(
+            &mut out,
+            "comparison",
+            &self.table_header,
+            &self.table_rows,
+            UNFOLDED,
+        );
         if !self.charts.is_empty() {
             out.push_str("<h2>Charts</h2>\n");
         }
@@ -238,5 +274,30 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+        assert!(!html.contains("sortable folded"), "one row is not folded");
+    }
+
+    #[test]
+    fn a_long_comparison_shows_its_first_rows_and_folds_the_rest() {
+        let rows = |n: usize| -> Vec<Vec<(String, bool)>> {
+            (0..n).map(|i| vec![(format!("t{i:03}"), false)]).collect()
+        };
+        let page = |n: usize| Page {
+            title: "t".into(),
+            subtitle: String::new(),
+            generated: String::new(),
+            table_header: vec!["run".into()],
+            table_rows: rows(n),
+            charts: Vec::new(),
+            runs: Vec::new(),
+        };
+        let html = page(100).to_html();
+        assert!(html.contains("class=\"sortable folded\""));
+        assert_eq!(html.matches("<tr class=\"more\">").count(), 80);
+        assert!(html.contains("show the other 80 rows"));
+        assert!(html.contains("<tr><td>t019</td>") && html.contains("<tr class=\"more\"><td>t020"));
+        // A table a little longer than the fold is shown whole.
+        let html = page(UNFOLDED + 3).to_html();
+        assert!(!html.contains("sortable folded") && !html.contains("<tr class=\"more\">"));
     }
 }

@@ -28,6 +28,8 @@ const DEFAULT_METRICS: &[&str] = &[
 const REPORT_RUNS: usize = 500;
 /// At most this many lines or bars in one chart: past it a chart stops being readable.
 const CHART_LIMIT: usize = 30;
+/// Lines of the learning-curve chart: its legend stays readable.
+const CURVE_LIMIT: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BandArg {
@@ -73,8 +75,8 @@ pub struct Selection {
     /// --where train.learning_rate<=0.01 --where train.optimizer.name=adam
     #[arg(short, long = "where", value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Runs with this status: completed, failed, running, interrupted (its process ended
-    /// while it ran) or all.
+    /// Runs with this status: completed, pruned (stopped at a rung by a search), failed,
+    /// running, interrupted (its process ended while it ran) or all.
     #[arg(long, default_value = "completed")]
     pub status: String,
     /// Group runs by these columns (comma-separated) and show mean ± std and the count over
@@ -215,11 +217,11 @@ impl Selection {
         runs = keep_in(&runs, &["run_id", "run"], &self.runs)?;
         match self.status.as_str() {
             "all" => {}
-            "completed" | "failed" | "running" | index::INTERRUPTED => {
+            "completed" | "pruned" | "failed" | "running" | index::INTERRUPTED => {
                 runs = keep_in(&runs, &["status"], std::slice::from_ref(&self.status))?
             }
             other => anyhow::bail!(
-                "--status {other}: expected completed, failed, running, interrupted or all"
+                "--status {other}: expected completed, pruned, failed, running, interrupted or all"
             ),
         }
         let filters = self
@@ -481,7 +483,7 @@ impl Comparison {
             );
         }
         let paths = strings(&self.runs, "run");
-        let curves: Vec<CurveGroup> = self.groups[..shown]
+        let curves: Vec<CurveGroup> = self.groups[..shown.min(CURVE_LIMIT)]
             .iter()
             .zip(&labels)
             .map(|(g, label)| CurveGroup {
@@ -741,9 +743,42 @@ pub fn compare(
     Ok(())
 }
 
-/// `kiln report`: writes the page and returns where.
+/// Whether a higher value of an index column is better: `test_accuracy`, `best_val_loss`,
+/// `eval.x.rmse`, `samples_per_second`, `wall_s`...
+fn column_higher_is_better(column: &str) -> Option<bool> {
+    match column {
+        "samples_per_second" => return Some(true),
+        "wall_s" | "train_s" => return Some(false),
+        _ => {}
+    }
+    let name = column.rsplit('.').next().unwrap_or(column);
+    let name = ["best_val_", "test_", "val_", "train_"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    crate::tasks::higher_is_better(name)
+}
+
+/// `kiln report`: writes the page and returns where. Unless `--sort` says otherwise, the
+/// best runs (or groups) by the first metric come first, and the charts show the first.
 pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyhow::Result<PathBuf> {
-    let c = sel.compare()?;
+    let mut c = sel.compare()?;
+    let sorted;
+    let sel = match (&sel.sort, c.metrics.first()) {
+        (None, Some(metric)) if c.groups.len() > 1 => match column_higher_is_better(metric) {
+            Some(higher) => {
+                sorted = Selection {
+                    sort: Some(metric.clone()),
+                    ascending: !higher,
+                    ..sel.clone()
+                };
+                c = sorted.compare()?;
+                &sorted
+            }
+            None => sel,
+        },
+        _ => sel,
+    };
     let distinct = |column: &str| {
         let mut values = strings(&c.runs, column);
         values.sort();
@@ -786,6 +821,10 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
         .into_iter()
         .map(|(name, chart)| {
             let caption = match &chart {
+                Chart::Curves { metric, groups, .. } if groups.len() < c.groups.len() => format!(
+                    "{metric} per epoch ({name}): the first {} rows of the table",
+                    groups.len()
+                ),
                 Chart::Curves { metric, .. } => format!("{metric} per epoch ({name})"),
                 Chart::Bars { metric, .. } => format!("final {metric} per group"),
                 Chart::Scatter {

@@ -270,6 +270,40 @@ fn a_search_decides_the_same_trials_at_any_j_and_promoted_trials_end_as_if_never
         "{line}\n{shown}"
     );
     assert!(sb.path().join("charts/progress.svg").is_file());
+    // The report puts the best trials first.
+    ok(&sb.kiln(&[
+        "report",
+        "--sweep",
+        "asha",
+        "--status",
+        "all",
+        "--metrics",
+        "best_val_accuracy",
+        "--out",
+        "report.html",
+    ]));
+    let html = std::fs::read_to_string(sb.path().join("report.html")).unwrap();
+    let table = html
+        .split("id=\"comparison\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    // The last number of each row is its best_val_accuracy.
+    let values: Vec<f64> = table
+        .split("<tr>")
+        .filter_map(|row| {
+            row.rsplit("data-sort=\"")
+                .next()?
+                .split('"')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(values.len(), 9, "{table}");
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "{values:?}");
 
     // Another space in the same folder is refused, and so is a bad value in the space.
     let other = sb.write("other.toml", &SEARCH.replace("budget = 9", "budget = 10"));

@@ -374,8 +374,9 @@ fn report_opens_in_headless_chromium() {
         !log.contains("Uncaught") && !log.contains("CONSOLE"),
         "{log}"
     );
+    // Curves, the sweep's best so far against its trial-seconds, and bars.
     assert!(
-        dom.contains("data-charts-drawn=\"2\""),
+        dom.contains("data-charts-drawn=\"3\"") && dom.contains("so far against the trial-seconds"),
         "charts not laid out: {}",
         &dom[..dom.len().min(300)]
     );

@@ -406,12 +406,50 @@ impl Setting<'_> {
                     .collect();
                 (values, format!("grid point {} of {}", k + 1, order.len()))
             }
-            Sampler::Random => (self.random(&mut rng), "random".into()),
+            _ => {
+                // A repeat of an earlier trial would train the same run again: draw anew,
+                // and settle for a repeat only when the space seems to have nothing new.
+                let new = |v: &Values| !study.trials.iter().any(|t| &t.values == v);
+                let mut drawn = self.draw(study, k, i, m, &mut rng);
+                for _ in 0..20 {
+                    if new(&drawn.0) {
+                        return drawn;
+                    }
+                    drawn = self.draw(study, k, i, m, &mut rng);
+                }
+                // TPE keeps choosing a point it has tried: explore instead.
+                for _ in 0..1000 {
+                    let values = self.random(&mut rng);
+                    if new(&values) {
+                        return (
+                            values,
+                            format!("random: {} kept repeating earlier trials", drawn.1),
+                        );
+                    }
+                }
+                drawn
+                    .1
+                    .push_str(" (a repeat: the space seems to have nothing new)");
+                drawn
+            }
+        }
+    }
+
+    fn draw(
+        &self,
+        study: &Study,
+        k: usize,
+        i: usize,
+        m: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> (Values, String) {
+        match self.spec.sampler {
             Sampler::Tpe { startup } if k < startup => (
-                self.random(&mut rng),
+                self.random(rng),
                 format!("random, {} of {startup} before TPE", k + 1),
             ),
-            Sampler::Tpe { .. } => self.tpe(study, &mut rng, i, m),
+            Sampler::Tpe { .. } => self.tpe(study, rng, i, m),
+            _ => (self.random(rng), "random".into()),
         }
     }
 
@@ -815,6 +853,28 @@ mod tests {
         // Promotions are late when a better trial arrives after its rung was judged: a trial
         // promoted by a job decided after newer trials had started.
         assert!(study.jobs.iter().any(|j| j.why.starts_with("promoted")));
+    }
+
+    #[test]
+    fn random_and_tpe_do_not_repeat_a_trial_while_the_space_has_new_values() {
+        for sampler in [Sampler::Random, Sampler::Tpe { startup: 3 }] {
+            let mut spec = space(sampler.clone(), Pruner::None, 12, 9);
+            spec.params = vec![
+                param(
+                    "a",
+                    Distribution::Choice((0..4).map(toml::Value::Integer).collect()),
+                ),
+                param(
+                    "b",
+                    Distribution::Choice((0..3).map(toml::Value::Integer).collect()),
+                ),
+            ];
+            let study = simulate(&setting(&spec), 1, |_| 0, |v, _| get(v, "a").unwrap());
+            let mut seen: Vec<String> = study.trials.iter().map(|t| label(&t.values)).collect();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 12, "{sampler:?}: {seen:?}");
+        }
     }
 
     #[test]

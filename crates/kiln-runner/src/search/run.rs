@@ -93,7 +93,13 @@ pub fn placement(search: &Search, t: usize, values: &Values) -> anyhow::Result<T
             trial: t + 1,
             label: label.clone(),
             configuration: label,
-            key: crate::sweep_run::trial_key(&loaded.experiment),
+            // The trial's number too: two trials of a search are two runs, even with the
+            // same values (a discrete space drawn dry).
+            key: format!(
+                "{}-t{}",
+                crate::sweep_run::trial_key(&loaded.experiment),
+                t + 1
+            ),
         },
         seed: loaded.experiment.seed,
     })
