@@ -232,6 +232,20 @@ impl SweepDir {
     pub fn trial_lock(&self, trial: usize) -> PathBuf {
         self.root.join(format!(".trial-{trial:03}.lock"))
     }
+    /// A search worker's heartbeat, touched while it runs (see `search::journal::Heartbeat`).
+    pub fn heartbeat(&self, host: &str, pid: u32) -> PathBuf {
+        let host: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.root.join(format!(".worker-{host}-{pid}"))
+    }
     /// The journal of a search.
     pub fn journal(&self) -> PathBuf {
         self.root.join("journal.jsonl")

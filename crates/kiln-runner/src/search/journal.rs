@@ -36,17 +36,79 @@ impl Worker {
         }
     }
 
-    /// Whether the worker may still be running its job. A worker on another host is taken
-    /// to be alive: only its own host can tell.
-    pub fn alive(&self) -> bool {
+    /// Whether the worker may still be running its job. On this host, its process says; a
+    /// worker on another host is alive while its heartbeat file in the search's `folder`
+    /// was touched within [`HEARTBEAT_STALE`] (only its own host can see its process).
+    pub fn alive(&self, folder: &Path) -> bool {
         if self.host != crate::manifest::host().hostname {
-            return true;
+            let beat = crate::run_dir::SweepDir {
+                root: folder.to_path_buf(),
+            }
+            .heartbeat(&self.host, self.pid);
+            return std::fs::metadata(beat)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < HEARTBEAT_STALE));
         }
         crate::interrupt::alive(self.pid)
             && match (self.started, crate::interrupt::started_at(self.pid)) {
                 (Some(a), Some(b)) => (a - b).num_seconds().abs() <= 2,
                 _ => true,
             }
+    }
+}
+
+/// How often a worker touches its heartbeat file.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+/// A heartbeat older than this means its worker is gone (a node that died, a job killed).
+pub const HEARTBEAT_STALE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// This process's heartbeat in the search's `folder`, touched every [`HEARTBEAT_EVERY`] by a
+/// thread until dropped (the file is removed then), so that workers on other hosts can tell
+/// whether this one still runs the jobs it took.
+pub struct Heartbeat {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub fn start(folder: &Path) -> anyhow::Result<Self> {
+        let me = Worker::this();
+        let path = crate::run_dir::SweepDir {
+            root: folder.to_path_buf(),
+        }
+        .heartbeat(&me.host, me.pid);
+        let touch = |path: &Path| std::fs::write(path, Utc::now().to_rfc3339());
+        touch(&path).with_context(|| format!("writing {}", path.display()))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    if last.elapsed() >= HEARTBEAT_EVERY {
+                        let _ = touch(&path);
+                        last = std::time::Instant::now();
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -185,6 +247,43 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_on_another_host_is_alive_while_its_heartbeat_is_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = Worker {
+            host: "another-node".into(),
+            pid: 4242,
+            started: None,
+        };
+        assert!(!other.alive(dir.path()), "no heartbeat: gone");
+        let beat = crate::run_dir::SweepDir {
+            root: dir.path().to_path_buf(),
+        }
+        .heartbeat("another-node", 4242);
+        std::fs::write(&beat, "now").unwrap();
+        assert!(other.alive(dir.path()));
+        let old =
+            std::time::SystemTime::now() - HEARTBEAT_STALE - std::time::Duration::from_secs(5);
+        File::options()
+            .write(true)
+            .open(&beat)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(!other.alive(dir.path()), "a stale heartbeat: gone");
+        // This process: its own heartbeat while it runs, removed when it stops.
+        let me = Worker::this();
+        assert!(me.alive(dir.path()));
+        let mine = crate::run_dir::SweepDir {
+            root: dir.path().to_path_buf(),
+        }
+        .heartbeat(&me.host, me.pid);
+        let heart = Heartbeat::start(dir.path()).unwrap();
+        assert!(mine.is_file());
+        drop(heart);
+        assert!(!mine.exists());
+    }
 
     #[test]
     fn a_torn_last_line_is_ignored_and_cut_off_by_the_next_append() {

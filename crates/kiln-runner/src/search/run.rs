@@ -132,6 +132,7 @@ pub fn run_search(search: &Search, o: &SearchOptions) -> anyhow::Result<()> {
             dir.display()
         ),
     })?;
+    let _heartbeat = super::journal::Heartbeat::start(&dir)?;
     let study = Study::replay(&journal.read()?)?;
     println!(
         "search `{}`: {} trials so far, {} jobs, {} workers here; journal {}",
@@ -210,63 +211,63 @@ fn work(
     exe: &Path,
     worker: usize,
 ) -> anyhow::Result<(usize, bool)> {
+    let dir = folder(search, o.results);
     let mut ran = 0;
     while !interrupt::requested() {
-        let claim =
-            journal.update(|records| {
-                let study = Study::replay(records)?;
-                let me = Worker::this();
-                let start = |job: usize| Record::Start {
-                    job,
-                    worker: me.clone(),
-                    at: Utc::now(),
-                };
-                // A job whose worker is gone is taken over first.
-                if let Some((i, j)) = study.jobs.iter().enumerate().find(|(_, j)| {
-                    j.outcome.is_none() && j.worker.as_ref().is_none_or(|w| !w.alive())
-                }) {
-                    return Ok((
-                        vec![start(i)],
+        let claim = journal.update(|records| {
+            let study = Study::replay(records)?;
+            let me = Worker::this();
+            let start = |job: usize| Record::Start {
+                job,
+                worker: me.clone(),
+                at: Utc::now(),
+            };
+            // A job whose worker is gone is taken over first.
+            if let Some((i, j)) = study.jobs.iter().enumerate().find(|(_, j)| {
+                j.outcome.is_none() && j.worker.as_ref().is_none_or(|w| !w.alive(&dir))
+            }) {
+                return Ok((
+                    vec![start(i)],
+                    Claim::Job {
+                        job: i,
+                        trial: j.trial,
+                        until: j.until,
+                        values: study.trials[j.trial].values.clone(),
+                        why: format!("{} (taken over from a worker that stopped)", j.why),
+                    },
+                ));
+            }
+            Ok(match setting.next(&study, Utc::now()) {
+                Next::Run(p) => {
+                    let i = study.jobs.len();
+                    let values = match &p.new {
+                        Some((v, _)) => v.clone(),
+                        None => study.trials[p.trial].values.clone(),
+                    };
+                    let job = Record::Job {
+                        job: i,
+                        trial: p.trial,
+                        until: p.until,
+                        bracket: p.new.as_ref().map_or(0, |n| n.1),
+                        values: p.new.map(|n| n.0),
+                        why: p.why.clone(),
+                        at: Utc::now(),
+                    };
+                    (
+                        vec![job, start(i)],
                         Claim::Job {
-                            job: i,
-                            trial: j.trial,
-                            until: j.until,
-                            values: study.trials[j.trial].values.clone(),
-                            why: format!("{} (taken over from a worker that stopped)", j.why),
-                        },
-                    ));
-                }
-                Ok(match setting.next(&study, Utc::now()) {
-                    Next::Run(p) => {
-                        let i = study.jobs.len();
-                        let values = match &p.new {
-                            Some((v, _)) => v.clone(),
-                            None => study.trials[p.trial].values.clone(),
-                        };
-                        let job = Record::Job {
                             job: i,
                             trial: p.trial,
                             until: p.until,
-                            bracket: p.new.as_ref().map_or(0, |n| n.1),
-                            values: p.new.map(|n| n.0),
-                            why: p.why.clone(),
-                            at: Utc::now(),
-                        };
-                        (
-                            vec![job, start(i)],
-                            Claim::Job {
-                                job: i,
-                                trial: p.trial,
-                                until: p.until,
-                                values,
-                                why: p.why,
-                            },
-                        )
-                    }
-                    Next::Wait => (Vec::new(), Claim::Wait),
-                    Next::Done => (Vec::new(), Claim::Done),
-                })
-            })?;
+                            values,
+                            why: p.why,
+                        },
+                    )
+                }
+                Next::Wait => (Vec::new(), Claim::Wait),
+                Next::Done => (Vec::new(), Claim::Done),
+            })
+        })?;
         match claim {
             Claim::Done => break,
             Claim::Wait => std::thread::sleep(Duration::from_millis(200)),
