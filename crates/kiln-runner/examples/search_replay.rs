@@ -78,52 +78,38 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or(f64::NAN)
     };
     let variants: Vec<(String, Sampler, Pruner, usize)> = {
+        let n = table.len();
+        let tpe = |budget: usize| Sampler::Tpe {
+            startup: (budget / 4).clamp(2, 10),
+        };
+        // Budgets the space holds without repeats, each for random and for TPE.
+        let mut out: Vec<(String, Sampler, Pruner, usize)> = [4, 8, 16, 32, 64]
+            .into_iter()
+            .filter(|&b| b <= n)
+            .flat_map(|b| {
+                [
+                    (
+                        format!("random, {b} trials"),
+                        Sampler::Random,
+                        Pruner::None,
+                        b,
+                    ),
+                    (format!("TPE, {b} trials"), tpe(b), Pruner::None, b),
+                ]
+            })
+            .collect();
         let asha = Pruner::Asha {
             min_epochs: 1,
             reduction: 3,
         };
-        let n = table.len();
-        vec![
-            ("random, 4 trials".into(), Sampler::Random, Pruner::None, 4),
-            (
-                "TPE, 4 trials".into(),
-                Sampler::Tpe { startup: 2 },
-                Pruner::None,
-                4,
-            ),
-            ("random, 8 trials".into(), Sampler::Random, Pruner::None, 8),
-            (
-                "TPE, 8 trials".into(),
-                Sampler::Tpe { startup: 4 },
-                Pruner::None,
-                8,
-            ),
-            (
-                "random, 16 trials".into(),
-                Sampler::Random,
-                Pruner::None,
-                16,
-            ),
-            (
-                "TPE, 16 trials".into(),
-                Sampler::Tpe { startup: 4 },
-                Pruner::None,
-                16,
-            ),
-            (format!("grid + ASHA, {n} trials"), Sampler::Grid, asha, n),
-            (
-                format!("random + ASHA, {n} trials"),
-                Sampler::Random,
-                asha,
-                n,
-            ),
-            (
-                format!("TPE + ASHA, {n} trials"),
-                Sampler::Tpe { startup: 8 },
-                asha,
-                n,
-            ),
-        ]
+        for (name, sampler) in [
+            ("grid", Sampler::Grid),
+            ("random", Sampler::Random),
+            ("TPE", tpe(n)),
+        ] {
+            out.push((format!("{name} + ASHA, {n} trials"), sampler, asha, n));
+        }
+        out
     };
     println!(
         "| search | median regret | mean regret | P(best found) | trial-epochs: median | 90th percentile | most |"
