@@ -129,11 +129,7 @@ impl Target {
             .filter(|v: &f64| v.is_finite())
             .with_context(|| format!("--target {text}: `{value}` is not a number"))?;
         let metric = metric.trim().to_string();
-        let name = metric
-            .strip_prefix("val_")
-            .or_else(|| metric.strip_prefix("train_"))
-            .unwrap_or(&metric);
-        let higher_is_better = crate::tasks::higher_is_better(name).with_context(|| {
+        let higher_is_better = epoch_metric_higher_is_better(&metric).with_context(|| {
             format!("--target {text}: `{metric}` is no per-epoch metric kiln records")
         })?;
         Ok(Target {
@@ -146,13 +142,10 @@ impl Target {
     /// Epochs and seconds until the first epoch at or past the target, from the epoch
     /// records of the run in `dir` (none if it never got there or has no records).
     fn reached(&self, dir: &std::path::Path) -> Option<(i64, f64)> {
-        let path = crate::run_dir::RunDir::open(dir).metrics("epochs", "parquet");
-        let frame = crate::metrics_io::read_parquet(&path).ok()?;
-        let values = |name: &str| -> Option<Vec<Option<f64>>> {
-            let column = frame.column(name).ok()?.cast(&DataType::Float64).ok()?;
-            Some(column.f64().ok()?.iter().collect())
-        };
-        let (metric, seconds) = (values(&self.metric)?, values("epoch_seconds")?);
+        let run = crate::run_dir::RunDir::open(dir);
+        let columns =
+            crate::metrics_io::epoch_columns(&run, &[&self.metric, "epoch_seconds"]).ok()?;
+        let (metric, seconds) = (&columns[0], &columns[1]);
         let at = metric.iter().position(|v| {
             v.is_some_and(|v| {
                 if self.higher_is_better {
@@ -612,7 +605,7 @@ impl Comparison {
     /// Best-so-far against trial-seconds for each sweep among the runs, on the curve's
     /// metric: how grids, random draws and searches compare for the compute they spend.
     fn progress(&self, sel: &Selection) -> anyhow::Result<Option<Chart>> {
-        let Some(higher) = higher_is_better(&sel.curve) else {
+        let Some(higher) = epoch_metric_higher_is_better(&sel.curve) else {
             return Ok(None);
         };
         let lines: Vec<(String, Vec<(f64, f64)>)> = self
@@ -673,11 +666,13 @@ impl Comparison {
     }
 }
 
-/// Whether higher is better for a per-epoch column such as `val_accuracy`.
-fn higher_is_better(column: &str) -> Option<bool> {
+/// Whether higher is better for a per-epoch column (`val_accuracy`, `train_loss`) or a
+/// metric's bare name.
+fn epoch_metric_higher_is_better(column: &str) -> Option<bool> {
     let name = column
         .strip_prefix("val_")
-        .or_else(|| column.strip_prefix("train_"))?;
+        .or_else(|| column.strip_prefix("train_"))
+        .unwrap_or(column);
     crate::tasks::higher_is_better(name)
 }
 
@@ -752,11 +747,11 @@ fn column_higher_is_better(column: &str) -> Option<bool> {
         _ => {}
     }
     let name = column.rsplit('.').next().unwrap_or(column);
-    let name = ["best_val_", "test_", "val_", "train_"]
+    let name = ["best_", "test_"]
         .iter()
         .find_map(|p| name.strip_prefix(p))
         .unwrap_or(name);
-    crate::tasks::higher_is_better(name)
+    epoch_metric_higher_is_better(name)
 }
 
 /// `kiln report`: writes the page and returns where. Unless `--sort` says otherwise, the

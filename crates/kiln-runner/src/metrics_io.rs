@@ -160,20 +160,32 @@ pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     ParquetReader::new(File::open(path)?).finish()
 }
 
+/// Columns of a run's epoch table as numbers (nulls as `None`), one list per name.
+pub fn epoch_columns(run: &RunDir, names: &[&str]) -> anyhow::Result<Vec<Vec<Option<f64>>>> {
+    let path = run.metrics("epochs", "parquet");
+    let frame =
+        read_parquet(&path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    names
+        .iter()
+        .map(|name| {
+            let column = frame
+                .column(name)
+                .map_err(|_| anyhow::anyhow!("{}: no `{name}` column", path.display()))?
+                .cast(&DataType::Float64)?;
+            Ok(column.f64()?.iter().collect())
+        })
+        .collect()
+}
+
 /// Each epoch's value of `column` (e.g. `val_accuracy`) in a run's epoch table; epochs
 /// without one are left out.
 pub fn epoch_values(run: &RunDir, column: &str) -> anyhow::Result<Vec<(usize, f64)>> {
-    let path = run.metrics("epochs", "parquet");
-    let frame = anyhow::Context::with_context(read_parquet(&path), || {
-        format!("reading {}", path.display())
-    })?;
-    let epochs = frame.column("epoch")?.cast(&DataType::UInt64)?;
-    let values = frame
-        .column(column)
-        .map_err(|_| anyhow::anyhow!("{}: no `{column}` column", path.display()))?
-        .cast(&DataType::Float64)?;
-    let (epochs, values) = (epochs.u64()?, values.f64()?);
-    Ok((0..frame.height())
-        .filter_map(|i| Some((epochs.get(i)? as usize, values.get(i)?)))
+    let [epochs, values]: [Vec<Option<f64>>; 2] = epoch_columns(run, &["epoch", column])?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("two columns asked, two given"))?;
+    Ok(epochs
+        .into_iter()
+        .zip(values)
+        .filter_map(|(e, v)| Some((e? as usize, v?)))
         .collect())
 }

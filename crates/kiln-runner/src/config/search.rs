@@ -110,14 +110,18 @@ impl SearchSpec {
 
     /// The number of combinations of the `choice` lists.
     pub fn grid_size(&self) -> usize {
-        self.params
-            .iter()
-            .map(|p| match &p.distribution {
-                Distribution::Choice(v) => v.len(),
-                _ => 1,
-            })
-            .product()
+        grid_size(&self.params)
     }
+}
+
+fn grid_size(params: &[Param]) -> usize {
+    params
+        .iter()
+        .map(|p| match &p.distribution {
+            Distribution::Choice(v) => v.len(),
+            _ => 1,
+        })
+        .product()
 }
 
 fn whole(
@@ -321,13 +325,7 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
                 "the grid sampler takes unconditional choice lists only; use random or tpe",
             ));
         }
-        let size = params
-            .iter()
-            .map(|p| match &p.distribution {
-                Distribution::Choice(v) => v.len(),
-                _ => 1,
-            })
-            .product::<usize>();
+        let size = grid_size(&params);
         if let Some(b) = budget.filter(|b| *b > size) {
             return Err(r.err(
                 line_of("budget"),

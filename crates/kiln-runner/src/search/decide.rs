@@ -228,7 +228,8 @@ impl Setting<'_> {
         n / brackets + usize::from(b < n % brackets)
     }
 
-    fn better(&self, a: f64, b: f64) -> std::cmp::Ordering {
+    /// The better of two values first.
+    pub fn better(&self, a: f64, b: f64) -> std::cmp::Ordering {
         let o = a.total_cmp(&b);
         if self.higher_is_better {
             o.reverse()

@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::DataType;
-
 use super::journal::{Journal, Record};
 use crate::manifest::Manifest;
 use crate::run_dir::RunDir;
@@ -22,24 +20,14 @@ pub struct Spent {
 
 /// Each epoch's value of `metric` and its seconds in the run at `dir`.
 fn epochs(dir: &Path, metric: &str) -> Vec<(Option<f64>, f64)> {
-    let path = RunDir::open(dir).metrics("epochs", "parquet");
-    let Ok(frame) = crate::metrics_io::read_parquet(&path) else {
-        return Vec::new();
-    };
-    let column = |name: &str| -> Vec<Option<f64>> {
-        frame
-            .column(name)
-            .ok()
-            .and_then(|c| c.cast(&DataType::Float64).ok())
-            .and_then(|c| c.f64().ok().map(|f| f.iter().collect()))
-            .unwrap_or_default()
-    };
-    let (values, seconds) = (column(metric), column("epoch_seconds"));
-    values
-        .into_iter()
-        .zip(seconds)
-        .map(|(v, s)| (v, s.unwrap_or(0.0)))
-        .collect()
+    match crate::metrics_io::epoch_columns(&RunDir::open(dir), &[metric, "epoch_seconds"]) {
+        Ok(columns) => columns[0]
+            .iter()
+            .zip(&columns[1])
+            .map(|(v, s)| (*v, s.unwrap_or(0.0)))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The sweep or search in `dir`, step by step (empty when it has no trials yet).

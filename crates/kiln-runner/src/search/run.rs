@@ -552,8 +552,7 @@ fn setting_order(setting: &Setting, a: f64, b: f64) -> std::cmp::Ordering {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Greater,
         (false, true) => std::cmp::Ordering::Less,
-        _ if setting.higher_is_better => b.total_cmp(&a),
-        _ => a.total_cmp(&b),
+        _ => setting.better(a, b),
     }
 }
 
