@@ -112,6 +112,74 @@ pub fn newest(run: &RunDir) -> anyhow::Result<Option<Loaded>> {
     }
 }
 
+/// Keeps the run's newest checkpoint, which must be the one taken at the end of `epoch`, as
+/// its snapshot there: hard links (copies across filesystems), so that it costs no space
+/// until the checkpoint itself is pruned. Nothing to do when the snapshot exists.
+pub fn snapshot(run: &RunDir, epoch: usize) -> anyhow::Result<()> {
+    let dest = run.snapshot(epoch);
+    if dest.state().exists() {
+        return Ok(());
+    }
+    let (_, newest) = list(run)
+        .into_iter()
+        .next()
+        .with_context(|| format!("{}: no checkpoint to keep", run.root.display()))?;
+    let state: LoopState = serde_json::from_slice(
+        &std::fs::read(newest.state())
+            .with_context(|| format!("reading {}", newest.state().display()))?,
+    )
+    .with_context(|| format!("{}: not a kiln checkpoint state", newest.state().display()))?;
+    anyhow::ensure!(
+        state.batch == 0 && state.epoch == epoch + 1,
+        "{}: the newest checkpoint is in epoch {} (batch {}), not at the end of epoch {epoch}",
+        run.root.display(),
+        state.epoch,
+        state.batch
+    );
+    clone_folder(
+        &newest.dir,
+        &run.partial_snapshot(epoch).dir,
+        &dest.dir,
+        true,
+    )
+}
+
+/// Copies (or hard-links) the files of checkpoint folder `from` into `to`, whole or not at
+/// all, through the hidden folder `partial`.
+pub fn clone_folder(from: &Path, partial: &Path, to: &Path, link: bool) -> anyhow::Result<()> {
+    if let Some(parent) = partial.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_folder_atomically(partial, to, |dir| {
+        for entry in
+            std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))?
+        {
+            let entry = entry?;
+            let target = dir.join(entry.file_name());
+            let linked = link && std::fs::hard_link(entry.path(), &target).is_ok();
+            if !linked {
+                std::fs::copy(entry.path(), &target).with_context(|| {
+                    format!("copying {} to {}", entry.path().display(), target.display())
+                })?;
+            }
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// The checkpoint in folder `dir` (a snapshot), read whole.
+pub fn read_folder(dir: &Path) -> anyhow::Result<Loaded> {
+    let (state, steps) = read(&TrainingCheckpoint {
+        dir: dir.to_path_buf(),
+    })?;
+    Ok(Loaded {
+        step: state.state.step,
+        state,
+        steps,
+    })
+}
+
 fn read(c: &TrainingCheckpoint) -> anyhow::Result<(TrainingState, Vec<StepRecord>)> {
     let bytes =
         std::fs::read(c.state()).with_context(|| format!("reading {}", c.state().display()))?;

@@ -290,8 +290,9 @@ fn run_command(
     }
     match (plan, trial) {
         (Plan::Search(search), Some(n)) => {
-            let values = crate::search::trial_values(&search, &results, n.saturating_sub(1))?;
-            let placement = crate::search::placement(&search, n - 1, &values)?;
+            let (values, fork) =
+                crate::search::trial_values(&search, &results, n.saturating_sub(1))?;
+            let mut placement = crate::search::placement(&search, n - 1, &values)?;
             // One process per trial: a worker that took over a job may have started this
             // trial again while the first process was still loading its data.
             let folder = crate::search::folder(&search, &results);
@@ -307,6 +308,11 @@ fn run_command(
                     dir.display()
                 );
                 return Ok(());
+            }
+            if let Some(fork) = fork {
+                let (lineage, checkpoint) = crate::search::fork_start(&search, &results, fork)?;
+                placement.info.from = Some(lineage);
+                placement.start_from = Some(checkpoint);
             }
             let loaded = search.load(&values)?;
             let summary = paused_is_fine(

@@ -379,6 +379,13 @@ fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
             cols.push(c.into());
         }
     }
+    // A population's lineage: which trial's weights a run took up, and after which epoch.
+    if runs
+        .column("parent")
+        .is_ok_and(|c| c.null_count() < c.len())
+    {
+        cols.extend(["trial".to_string(), "parent".into(), "fork_epoch".into()]);
+    }
     let in_sweeps = strings(runs, "configuration").iter().all(Option::is_some);
     if in_sweeps && runs.column("configuration").is_ok() {
         cols.push("configuration".into());

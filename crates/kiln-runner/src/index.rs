@@ -29,6 +29,8 @@ const LEADING_COLUMNS: &[&str] = &[
     "experiment",
     "sweep",
     "trial",
+    "parent",
+    "fork_epoch",
     "configuration",
     "status",
     "seed",
@@ -116,6 +118,9 @@ impl Row {
         let trial = manifest.sweep.as_ref();
         row.set("sweep", Cell::Str(trial.map(|t| t.name.clone())));
         row.set("trial", Cell::I64(trial.map(|t| t.trial as i64)));
+        let lineage = trial.and_then(|t| t.from.as_ref());
+        row.set("parent", Cell::I64(lineage.map(|l| l.trial as i64)));
+        row.set("fork_epoch", Cell::I64(lineage.map(|l| l.epoch as i64)));
         row.set(
             "configuration",
             Cell::Str(trial.map(|t| t.configuration.clone())),

@@ -78,6 +78,21 @@ pub struct TrialInfo {
     pub configuration: String,
     /// Digest of the resolved config: a completed run with the same key is the same trial.
     pub key: String,
+    /// A population member's trial that started from another trial's checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Lineage>,
+}
+
+/// Who a population-based trial copied, when, and whom it replaced: its metrics up to
+/// `epoch` are the parent's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The parent's trial number (1-based) and run folder name.
+    pub trial: usize,
+    pub run: String,
+    pub epoch: usize,
+    /// The trial (1-based) whose place in the population this one took.
+    pub replaces: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -25,6 +25,9 @@ use crate::tasks::{self, RunContext};
 pub struct TrialPlacement {
     pub info: TrialInfo,
     pub seed: u64,
+    /// A training checkpoint to go on from instead of starting afresh (population-based
+    /// training hands one trial's weights to another).
+    pub start_from: Option<std::path::PathBuf>,
 }
 
 /// What a finished run reports back.
@@ -90,6 +93,15 @@ pub fn run(
         );
     }
 
+    // A population member's new trial goes on from another's checkpoint: read it whole
+    // before the folder exists.
+    let start = match trial.and_then(|t| t.start_from.as_deref()) {
+        Some(dir) => Some(
+            checkpoints::read_folder(dir)
+                .with_context(|| format!("taking up the checkpoint in {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let run = match trial {
         None => RunDir::create(results, &exp.name, exp.seed, started_at),
         Some(t) => RunDir::create_named(
@@ -108,9 +120,30 @@ pub fn run(
     manifest.write(&run.manifest())?;
     crate::index::update_or_warn(results, &run.root);
     tracing::info!("run folder: {}", run.root.display());
+    if let (Some(loaded), Some(from)) = (&start, trial.and_then(|t| t.start_from.as_deref())) {
+        // The run's own first checkpoint, so that a kill before it writes one goes on from
+        // here too, and the parent's best weights as its best so far.
+        let own = run.training_checkpoint(loaded.step);
+        checkpoints::clone_folder(
+            from,
+            &run.partial_checkpoint(loaded.step).dir,
+            &own.dir,
+            false,
+        )?;
+        if own.best().exists() {
+            std::fs::copy(own.best(), run.best_checkpoint())
+                .with_context(|| format!("writing {}", run.best_checkpoint().display()))?;
+        }
+        tracing::info!(
+            "going on from {} after step {} (epoch {})",
+            from.display(),
+            loaded.step,
+            loaded.state.state.epoch - 1
+        );
+    }
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
-        resume: None,
+        resume: start,
         pause_after,
     };
     train_and_record(

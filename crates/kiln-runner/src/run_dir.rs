@@ -103,6 +103,27 @@ impl RunDir {
             dir: self.checkpoints().join(format!(".step-{step:09}.partial")),
         }
     }
+    /// A population member's checkpoint at the end of `epoch`, kept (hard links) while the
+    /// trial trains on, for the members that take up its weights there.
+    pub fn snapshot(&self, epoch: usize) -> TrainingCheckpoint {
+        TrainingCheckpoint {
+            dir: self
+                .root
+                .join("snapshots")
+                .join(format!("epoch-{epoch:04}")),
+        }
+    }
+    pub fn partial_snapshot(&self, epoch: usize) -> TrainingCheckpoint {
+        TrainingCheckpoint {
+            dir: self
+                .root
+                .join("snapshots")
+                .join(format!(".epoch-{epoch:04}.partial")),
+        }
+    }
+    pub fn snapshots(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
     /// The step of a training checkpoint's folder name, `None` for anything else.
     pub fn checkpoint_step(name: &str) -> Option<usize> {
         name.strip_prefix("step-")?.parse().ok()

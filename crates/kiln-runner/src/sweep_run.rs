@@ -37,7 +37,9 @@ pub fn trial_key(exp: &Experiment) -> String {
 pub fn placement(sweep: &Sweep, index: usize) -> TrialPlacement {
     let t = &sweep.trials[index];
     TrialPlacement {
+        start_from: None,
         info: TrialInfo {
+            from: None,
             name: sweep.name.clone(),
             trial: index + 1,
             label: t.spec.label(),

@@ -242,6 +242,15 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
                 search.base = loaded;
             }
         }
+        if let super::search::Pruner::Pbt { interval, .. } = search.spec.pruner {
+            let epochs = search.base.experiment.train.epochs;
+            if interval >= epochs {
+                return Err(ConfigError(format!(
+                    "{shown}:{}: sweep.search.interval: {interval} epochs between exploits, but trials train {epochs} epochs; use an interval below train.epochs",
+                    search.spec.line
+                )));
+            }
+        }
         return Ok(Plan::Search(Box::new(search)));
     }
     let trials = spec

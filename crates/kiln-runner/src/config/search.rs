@@ -49,6 +49,15 @@ pub enum Pruner {
     Asha { min_epochs: usize, reduction: usize },
     /// Successive halving in brackets that start at different rungs.
     Hyperband { min_epochs: usize, reduction: usize },
+    /// Population-based training: the `budget` trials train together, and every `interval`
+    /// epochs each of the worst `quantile` takes up the weights of one of the best
+    /// `quantile` with its values perturbed (x0.8 or x1.2, a neighbouring choice), or drawn
+    /// anew with probability `resample`.
+    Pbt {
+        interval: usize,
+        quantile: f64,
+        resample: f64,
+    },
 }
 
 /// When a key is used: only while another key of the space has one of these values.
@@ -96,6 +105,8 @@ const SETTINGS: &[&str] = &[
     "min_epochs",
     "reduction",
     "interval",
+    "quantile",
+    "resample",
 ];
 
 impl SearchSpec {
@@ -172,7 +183,9 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
     };
     let int = |key: &str, min: i64| whole(r, table, key, line_of(key), min);
     let startup = int("startup", 0)?;
+    let pbt = table.get("pruner").and_then(|p| p.as_str()) == Some("pbt");
     let sampler = match text("sampler")?.as_deref() {
+        None if pbt => Sampler::Random,
         None | Some("tpe") => Sampler::Tpe {
             startup: startup.unwrap_or(10) as usize,
         },
@@ -211,27 +224,46 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
             min_epochs: min_epochs.unwrap_or(1) as usize,
             reduction: reduction.unwrap_or(3) as usize,
         },
+        Some("pbt") => Pruner::Pbt {
+            interval: interval.unwrap_or(1) as usize,
+            quantile: fraction(r, table, "quantile", line_of("quantile"), 0.25, 0.5)?,
+            resample: fraction(r, table, "resample", line_of("resample"), 0.25, 1.0)?,
+        },
         Some(other) => {
             return Err(r.err(
                 line_of("pruner"),
                 "sweep.search.pruner",
-                format!("`{other}` is not a pruner: expected none, median, asha or hyperband"),
+                format!("`{other}` is not a pruner: expected none, median, asha, hyperband or pbt"),
             ));
         }
     };
     let misplaced = match pruner {
-        Pruner::None => ["min_epochs", "reduction", "interval"].as_slice(),
-        Pruner::Median { .. } => ["reduction"].as_slice(),
-        Pruner::Asha { .. } | Pruner::Hyperband { .. } => ["interval"].as_slice(),
+        Pruner::None => [
+            "min_epochs",
+            "reduction",
+            "interval",
+            "quantile",
+            "resample",
+        ]
+        .as_slice(),
+        Pruner::Median { .. } => ["reduction", "quantile", "resample"].as_slice(),
+        Pruner::Asha { .. } | Pruner::Hyperband { .. } => {
+            ["interval", "quantile", "resample"].as_slice()
+        }
+        Pruner::Pbt { .. } => ["min_epochs", "reduction", "time"].as_slice(),
     };
     if let Some(key) = misplaced.iter().find(|k| table.contains_key(k)) {
         return Err(r.err(
             line_of(key),
             &format!("sweep.search.{key}"),
-            format!(
-                "the {} pruner has no `{key}`",
-                pruner_name.as_deref().unwrap_or("none")
-            ),
+            if *key == "time" {
+                "a population trains together to its last epoch, so it is sized by `budget`, not by a time".to_string()
+            } else {
+                format!(
+                    "the {} pruner has no `{key}`",
+                    pruner_name.as_deref().unwrap_or("none")
+                )
+            },
         ));
     }
     let time = match text("time")? {
@@ -314,6 +346,9 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
             }
         }
     }
+    if let Pruner::Pbt { .. } = pruner {
+        pbt_checks(r, &sampler, budget, &params, line_of("sampler"), line)?;
+    }
     if sampler == Sampler::Grid {
         if let Some(p) = params
             .iter()
@@ -350,6 +385,87 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
         params,
         line,
     })
+}
+
+/// A number in `(0, max]` at `sweep.search.<key>`, `default` when absent.
+fn fraction(
+    r: &Reader,
+    table: &Table,
+    key: &str,
+    line: usize,
+    default: f64,
+    max: f64,
+) -> Result<f64, ConfigError> {
+    let Some(item) = table.get(key) else {
+        return Ok(default);
+    };
+    item.as_float()
+        .or_else(|| item.as_integer().map(|i| i as f64))
+        .filter(|v| *v > 0.0 && *v <= max || key == "resample" && *v == 0.0)
+        .ok_or_else(|| {
+            r.err(
+                line,
+                &format!("sweep.search.{key}"),
+                format!("expected a number above 0 and at most {max}"),
+            )
+        })
+}
+
+/// The keys a member of a population may change while it trains: its weights and optimizer
+/// state are taken up by another member, so nothing that shapes them, the data's order or
+/// the number of steps may differ.
+fn pbt_checks(
+    r: &Reader,
+    sampler: &Sampler,
+    budget: Option<usize>,
+    params: &[Param],
+    sampler_line: usize,
+    line: usize,
+) -> Result<(), ConfigError> {
+    if matches!(sampler, Sampler::Tpe { .. }) {
+        return Err(r.err(
+            sampler_line,
+            "sweep.search.sampler",
+            "population-based training draws its population with the random or grid sampler",
+        ));
+    }
+    if budget.is_some_and(|b| b < 2) {
+        return Err(r.err(
+            line,
+            "sweep.search.budget",
+            "a population needs at least 2 trials",
+        ));
+    }
+    const FIXED: &[&str] = &[
+        "train.batch_size",
+        "train.epochs",
+        "train.optimizer.name",
+        "train.monitor",
+        "train.schedule.kind",
+        "train.early_stopping",
+    ];
+    for p in params {
+        let k = p.key.as_str();
+        let changes_weights = k.starts_with("model.") && !k.ends_with("dropout");
+        let fixed = FIXED
+            .iter()
+            .any(|f| k == *f || k.starts_with(&format!("{f}.")) || f.starts_with(&format!("{k}.")));
+        if changes_weights || fixed || !(k.starts_with("train.") || k.starts_with("model.")) {
+            return Err(r.err(
+                p.line,
+                &format!("sweep.search.{k}"),
+                "population-based training hands weights and optimizer state from one trial to another mid-run, so it searches only keys that leave them fitting: train.learning_rate, train.weight_decay, train.grad_clip, optimizer settings other than its name, dropout",
+            ));
+        }
+        if p.when.is_some() {
+            return Err(r.err(
+                p.line,
+                &format!("sweep.search.{k}"),
+                "population-based training searches unconditional keys only",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn collect(
@@ -531,6 +647,34 @@ mod tests {
             (
                 "budget = 3\nsampler = \"bayes\"\na.b = { uniform = [0, 1] }\n",
                 "not a sampler",
+            ),
+            (
+                "budget = 4\npruner = \"pbt\"\nsampler = \"tpe\"\ntrain.learning_rate = { uniform = [0, 1] }\n",
+                "random or grid sampler",
+            ),
+            (
+                "budget = 4\npruner = \"pbt\"\nmodel.hidden = { choice = [[8], [16]] }\n",
+                "leave them fitting",
+            ),
+            (
+                "budget = 4\npruner = \"pbt\"\ntrain.batch_size = { int = [8, 64] }\n",
+                "leave them fitting",
+            ),
+            (
+                "budget = 1\npruner = \"pbt\"\ntrain.learning_rate = { uniform = [0, 1] }\n",
+                "at least 2 trials",
+            ),
+            (
+                "budget = 4\npruner = \"pbt\"\nquantile = 0.75\ntrain.learning_rate = { uniform = [0, 1] }\n",
+                "at most 0.5",
+            ),
+            (
+                "budget = 4\npruner = \"pbt\"\ntime = \"1h\"\ntrain.learning_rate = { uniform = [0, 1] }\n",
+                "sized by `budget`",
+            ),
+            (
+                "budget = 4\npruner = \"asha\"\nresample = 0.5\ntrain.learning_rate = { uniform = [0, 1] }\n",
+                "has no `resample`",
             ),
             (
                 "budget = 3\npruner = \"asha\"\ninterval = 2\na.b = { uniform = [0, 1] }\n",

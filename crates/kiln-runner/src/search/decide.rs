@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use rand::seq::SliceRandom;
 
-use super::journal::{Ended, Record, Values, Worker};
+use super::journal::{Ended, Fork, Record, Values, Worker};
 use super::tpe::{self, Dim};
 use crate::config::search::{Param, Pruner, Sampler, SearchSpec};
 use crate::config::sweep::{Distribution, compact, round4};
@@ -40,6 +40,8 @@ pub struct Job {
 pub struct Trial {
     pub values: Values,
     pub bracket: usize,
+    /// A population member's trial that took up another's weights.
+    pub from: Option<Fork>,
 }
 
 /// The journal replayed.
@@ -66,15 +68,23 @@ impl Study {
                     until,
                     values,
                     bracket,
+                    from,
                     why,
                     ..
                 } => {
                     anyhow::ensure!(*job == s.jobs.len(), "job {job} recorded out of order");
                     if let Some(values) = values {
                         anyhow::ensure!(*trial == s.trials.len(), "trial {trial} out of order");
+                        if let Some(f) = from {
+                            anyhow::ensure!(
+                                f.trial < s.trials.len() && f.replaces < s.trials.len(),
+                                "trial {trial} starts from a trial not yet recorded"
+                            );
+                        }
                         s.trials.push(Trial {
                             values: values.clone(),
                             bracket: *bracket,
+                            from: *from,
                         });
                     }
                     anyhow::ensure!(*trial < s.trials.len(), "job {job}: no trial {trial}");
@@ -160,6 +170,8 @@ pub struct Proposal {
     pub until: usize,
     /// A new trial's values and bracket.
     pub new: Option<(Values, usize)>,
+    /// A new population member's trial: whose weights it takes up.
+    pub from: Option<Fork>,
     pub why: String,
 }
 
@@ -177,7 +189,7 @@ impl Setting<'_> {
         let end = self.epochs;
         let mut out = Vec::new();
         match self.spec.pruner {
-            Pruner::None => {}
+            Pruner::None | Pruner::Pbt { .. } => {}
             Pruner::Median {
                 min_epochs,
                 interval,
@@ -240,6 +252,9 @@ impl Setting<'_> {
 
     /// The next job of `study`, decided as the module says.
     pub fn next(&self, study: &Study, now: DateTime<Utc>) -> Next {
+        if let Pruner::Pbt { .. } = self.spec.pruner {
+            return super::population::next(self, study);
+        }
         let i = study.jobs.len();
         let mut m = i.saturating_sub(self.spec.parallel);
         loop {
@@ -278,6 +293,7 @@ impl Setting<'_> {
             trial: started,
             until: self.rungs(bracket)[0],
             new: Some((values, bracket)),
+            from: None,
             why,
         })
     }
@@ -289,7 +305,7 @@ impl Setting<'_> {
             !self.busy(study, t, i, m) && study.last(t, m) == Some((Ended::Paused, e))
         };
         match self.spec.pruner {
-            Pruner::None => None,
+            Pruner::None | Pruner::Pbt { .. } => None,
             Pruner::Median { .. } => {
                 let rungs = self.rungs(0);
                 for t in 0..study.trials.len() {
@@ -313,6 +329,7 @@ impl Setting<'_> {
                             trial: t,
                             until: next,
                             new: None,
+                            from: None,
                             why: format!(
                                 "goes on from epoch {e}: too few trials to compare with there"
                             ),
@@ -325,6 +342,7 @@ impl Setting<'_> {
                             trial: t,
                             until: next,
                             new: None,
+                            from: None,
                             why: format!(
                                 "goes on from epoch {e}: {} {v:.4}, the others' median {median:.4}",
                                 self.metric
@@ -370,6 +388,7 @@ impl Setting<'_> {
                                 trial: *t,
                                 until: rungs[k + 1],
                                 new: None,
+                                from: None,
                                 why: format!(
                                     "promoted at epoch {e}: {} {v:.4}, {} of {} there, the top {top} go on",
                                     self.metric,
@@ -386,7 +405,7 @@ impl Setting<'_> {
     }
 
     /// New trial `k`'s values, and how they were chosen.
-    fn sample(&self, study: &Study, k: usize, i: usize, m: usize) -> (Values, String) {
+    pub(super) fn sample(&self, study: &Study, k: usize, i: usize, m: usize) -> (Values, String) {
         let params = &self.spec.params;
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.spec.seed, k as u64));
         match self.spec.sampler {
@@ -540,7 +559,7 @@ impl Setting<'_> {
     }
 }
 
-fn ordinal(n: usize) -> String {
+pub(super) fn ordinal(n: usize) -> String {
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
         (1, _) => "st",
@@ -552,14 +571,14 @@ fn ordinal(n: usize) -> String {
 }
 
 /// A seed per trial, from the search's seed: SplitMix64's finaliser.
-fn mix(seed: u64, k: u64) -> u64 {
+pub(super) fn mix(seed: u64, k: u64) -> u64 {
     let mut z = seed ^ k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-fn dim(p: &Param) -> Dim {
+pub(super) fn dim(p: &Param) -> Dim {
     match &p.distribution {
         Distribution::Uniform(a, b) => Dim::Numeric { low: *a, high: *b },
         Distribution::LogUniform(a, b) => Dim::Numeric {
@@ -574,7 +593,7 @@ fn dim(p: &Param) -> Dim {
     }
 }
 
-fn value(p: &Param, x: f64) -> toml::Value {
+pub(super) fn value(p: &Param, x: f64) -> toml::Value {
     match &p.distribution {
         Distribution::Uniform(a, b) => toml::Value::Float(round4(x).clamp(*a, *b)),
         Distribution::LogUniform(a, b) => toml::Value::Float(round4(x.exp()).clamp(*a, *b)),
@@ -586,7 +605,7 @@ fn value(p: &Param, x: f64) -> toml::Value {
     }
 }
 
-fn coordinate(p: &Param, v: &toml::Value) -> Option<f64> {
+pub(super) fn coordinate(p: &Param, v: &toml::Value) -> Option<f64> {
     let num = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
     match &p.distribution {
         Distribution::Uniform(..) | Distribution::Int(..) => num,
@@ -633,7 +652,11 @@ pub fn simulate(
                 break;
             };
             if let Some((values, bracket)) = p.new {
-                study.trials.push(Trial { values, bracket });
+                study.trials.push(Trial {
+                    values,
+                    bracket,
+                    from: p.from,
+                });
             }
             running.push(study.jobs.len());
             study.jobs.push(Job {
@@ -654,6 +677,7 @@ pub fn simulate(
             .keys()
             .max()
             .copied()
+            .or(study.trials[t].from.map(|f| f.epoch))
             .unwrap_or(0);
         let values = &study.trials[t].values;
         let curve: Vec<(usize, f64)> = (from + 1..=until)

@@ -112,6 +112,15 @@ impl Drop for Heartbeat {
     }
 }
 
+/// Where a population member's new trial starts: trial `trial`'s checkpoint after `epoch`,
+/// taken up in place of trial `replaces` (all 0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    pub trial: usize,
+    pub epoch: usize,
+    pub replaces: usize,
+}
+
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,6 +146,9 @@ pub enum Record {
         values: Option<Values>,
         #[serde(default)]
         bracket: usize,
+        /// A population member that starts from another trial's weights.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Fork>,
         why: String,
         at: DateTime<Utc>,
     },

@@ -19,10 +19,11 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use sha2::{Digest, Sha256};
 
 use super::decide::{Next, Setting, Study, label};
-use super::journal::{Ended, Journal, Record, Values, Worker};
+use super::journal::{Ended, Fork, Journal, Record, Values, Worker};
 use crate::config::Search;
+use crate::config::search::Pruner;
 use crate::interrupt;
-use crate::manifest::{Manifest, Status, TrialInfo};
+use crate::manifest::{Lineage, Manifest, Status, TrialInfo};
 use crate::run::TrialPlacement;
 use crate::run_dir::RunDir;
 
@@ -65,14 +66,19 @@ fn setting(search: &Search) -> anyhow::Result<Setting<'_>> {
     })
 }
 
-/// Trial `t`'s (0-based) values, from the journal in `results`.
-pub fn trial_values(search: &Search, results: &Path, t: usize) -> anyhow::Result<Values> {
+/// Trial `t`'s (0-based) values, and for a population member's new trial whose checkpoint
+/// it goes on from, from the journal in `results`.
+pub fn trial_values(
+    search: &Search,
+    results: &Path,
+    t: usize,
+) -> anyhow::Result<(Values, Option<Fork>)> {
     let journal = Journal::at(&folder(search, results));
     let study = Study::replay(&journal.read()?)?;
     study
         .trials
         .get(t)
-        .map(|trial| trial.values.clone())
+        .map(|trial| (trial.values.clone(), trial.from))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "--trial {}: {} has {} trials so far",
@@ -81,6 +87,48 @@ pub fn trial_values(search: &Search, results: &Path, t: usize) -> anyhow::Result
                 study.trials.len()
             )
         })
+}
+
+/// A population member's new trial: its lineage, and the parent's checkpoint that it goes
+/// on from.
+pub fn fork_start(
+    search: &Search,
+    results: &Path,
+    fork: Fork,
+) -> anyhow::Result<(Lineage, PathBuf)> {
+    let dir = folder(search, results);
+    let study = Study::replay(&Journal::at(&dir).read()?)?;
+    let parent = study
+        .trials
+        .get(fork.trial)
+        .with_context(|| format!("{}: no trial {}", dir.display(), fork.trial + 1))?;
+    let key = placement(search, fork.trial, &parent.values)?.info.key;
+    let (run, _) = attempt(&dir, &key).with_context(|| {
+        format!(
+            "{}: trial {}, whose weights a new member takes up, has no folder",
+            dir.display(),
+            fork.trial + 1
+        )
+    })?;
+    let snapshot = RunDir::open(&run).snapshot(fork.epoch);
+    anyhow::ensure!(
+        snapshot.state().exists(),
+        "{}: no checkpoint kept at the end of epoch {}",
+        run.display(),
+        fork.epoch
+    );
+    Ok((
+        Lineage {
+            trial: fork.trial + 1,
+            run: run
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            epoch: fork.epoch,
+            replaces: fork.replaces + 1,
+        },
+        snapshot.dir,
+    ))
 }
 
 /// Where trial `t` (0-based) with `values` goes and what its manifest says.
@@ -100,8 +148,10 @@ pub fn placement(search: &Search, t: usize, values: &Values) -> anyhow::Result<T
                 crate::sweep_run::trial_key(&loaded.experiment),
                 t + 1
             ),
+            from: None,
         },
         seed: loaded.experiment.seed,
+        start_from: None,
     })
 }
 
@@ -181,6 +231,14 @@ pub fn run_search(search: &Search, o: &SearchOptions) -> anyhow::Result<()> {
         }
         .into());
     }
+    if let Pruner::Pbt { .. } = search.spec.pruner
+        && is_done(search, o.results)?
+    {
+        // No member will take up weights any more.
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir_all(RunDir::open(&entry.path()).snapshots());
+        }
+    }
     println!(
         "compare them: cargo xtask compare --sweep {} --sort {}",
         search.name, setting.metric
@@ -249,6 +307,7 @@ fn work(
                         trial: p.trial,
                         until: p.until,
                         bracket: p.new.as_ref().map_or(0, |n| n.1),
+                        from: p.from,
                         values: p.new.map(|n| n.0),
                         why: p.why.clone(),
                         at: Utc::now(),
@@ -424,6 +483,12 @@ fn execute(
         }
     }
     let (path, m) = attempt(&dir, &key).expect("the trial has a folder");
+    if let (Pruner::Pbt { .. }, Status::Pruned) = (&setting.spec.pruner, m.status) {
+        // Kept for the members that may take up this one's weights at this epoch.
+        if let Err(e) = crate::checkpoints::snapshot(&RunDir::open(&path), until) {
+            return Ok(Some((Ended::Failed, Vec::new(), Some(format!("{e:#}")))));
+        }
+    }
     let values =
         crate::metrics_io::epoch_values(&RunDir::open(&path), &setting.metric).unwrap_or_default();
     Ok(Some(match m.status {
@@ -456,7 +521,12 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
             }
             (false, Some((Ended::Paused, e))) => {
                 paused += 1;
-                format!("pruned at epoch {e}")
+                match (0..study.trials.len())
+                    .find(|&o| study.trials[o].from.is_some_and(|f| f.replaces == t))
+                {
+                    Some(o) => format!("replaced at epoch {e} by trial {}", o + 1),
+                    None => format!("pruned at epoch {e}"),
+                }
             }
             (false, Some((Ended::Completed, _))) => {
                 completed += 1;
@@ -510,6 +580,7 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
                 .filter(|p| p.trial == j.trial && p.outcome.is_some())
                 .map(|p| p.until)
                 .max()
+                .or(study.trials[j.trial].from.map(|f| f.epoch))
                 .unwrap_or(0);
             j.until.saturating_sub(before)
         })
@@ -523,6 +594,12 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
         study.trials.len(),
         n
     ));
+    let forks = study.trials.iter().filter(|t| t.from.is_some()).count();
+    if forks > 0 {
+        out.push_str(&format!(
+            "population: {forks} trials took up a better member's weights (the lineage is in each run's manifest and in compare's parent and fork_epoch columns)\n"
+        ));
+    }
     for b in 0..setting.brackets() {
         let rungs = setting.rungs(b);
         if rungs.len() < 2 {
