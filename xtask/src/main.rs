@@ -486,6 +486,7 @@ fn chromium() -> Option<String> {
 }
 
 const BROWSER_TEST: &str = "report_opens_in_headless_chromium";
+const SEARCH_BROWSER_TEST: &str = "a_search_report_opens_in_headless_chromium";
 const SLURM_TEST: &str = "a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once";
 const SLURM_SEARCH_TEST: &str =
     "a_search_on_slurm_shares_its_journal_between_workers_and_survives_a_requeue";
@@ -575,6 +576,13 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
             runnable: browser.is_some(),
             found: "chromium found: checking the HTML report in it",
             missing: "no chromium: skipping the report's browser test",
+        },
+        OptionalTest {
+            name: SEARCH_BROWSER_TEST,
+            target: "search",
+            runnable: browser.is_some(),
+            found: "chromium found: checking a search's report in it",
+            missing: "no chromium: skipping the search report's browser test",
         },
         OptionalTest {
             name: SLURM_TEST,

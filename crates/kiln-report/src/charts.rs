@@ -61,6 +61,33 @@ pub struct CurveGroup {
     pub runs: Vec<Vec<(f64, f64)>>,
 }
 
+/// One trial of a population: its values from the epoch it took up its parent's weights
+/// (the parent's value there) on, coloured by its population member.
+#[derive(Debug, Clone)]
+pub struct Branch {
+    pub member: usize,
+    pub points: Vec<(f64, f64)>,
+    /// It took up another trial's weights at its first point.
+    pub forked: bool,
+    /// On the line of descent of the population's best trial: drawn bold.
+    pub best_line: bool,
+}
+
+/// One axis of a parallel-coordinates chart, with labels at places between 0 (its bottom)
+/// and 1 (its top).
+#[derive(Debug, Clone)]
+pub struct ParallelAxis {
+    pub name: String,
+    pub ticks: Vec<(f64, String)>,
+}
+
+/// One trial across the axes: its place on each, between 0 and 1, and its metric.
+#[derive(Debug, Clone)]
+pub struct ParallelLine {
+    pub places: Vec<f64>,
+    pub value: f64,
+}
+
 /// One bar: a group's label and its statistics.
 #[derive(Debug, Clone)]
 pub struct Bar {
@@ -104,11 +131,34 @@ pub enum Chart {
         residuals: bool,
     },
     /// Searches and sweeps side by side: the best `metric` so far against the trial-seconds
-    /// spent, each line one sweep's (x, best) steps, with the `target` as a dashed line.
+    /// spent (or, `per_trial`, against the trials in the order they were proposed), each line
+    /// one sweep's (x, best) steps, with the `target` as a dashed line.
     Progress {
         metric: String,
         lines: Vec<(String, Vec<(f64, f64)>)>,
         target: Option<f64>,
+        per_trial: bool,
+    },
+    /// A search's parameters side by side, one vertical axis each, one line per trial through
+    /// its values, coloured by `metric` (the best bright and drawn last).
+    Parallel {
+        metric: String,
+        higher_is_better: bool,
+        axes: Vec<ParallelAxis>,
+        lines: Vec<ParallelLine>,
+    },
+    /// How much of `metric`'s variance each parameter explains alone, largest first.
+    Importance {
+        metric: String,
+        shares: Vec<(String, f64)>,
+    },
+    /// A population-based search's family tree: `value` (a metric, or a searched key) per
+    /// epoch for every trial, a dot where a trial took up another's weights, the best
+    /// trial's line of descent bold.
+    Lineage {
+        title: String,
+        value: String,
+        branches: Vec<Branch>,
     },
     /// `counts[actual][predicted]`, shaded by the share of each actual class's items.
     Confusion {
@@ -182,7 +232,20 @@ impl Chart {
                 metric,
                 lines,
                 target,
-            } => progress(&root, metric, lines, *target),
+                per_trial,
+            } => progress(&root, metric, lines, *target, *per_trial),
+            Chart::Parallel {
+                metric,
+                higher_is_better,
+                axes,
+                lines,
+            } => parallel(&root, metric, *higher_is_better, axes, lines),
+            Chart::Importance { metric, shares } => importance(&root, metric, shares),
+            Chart::Lineage {
+                title,
+                value,
+                branches,
+            } => lineage(&root, title, value, branches),
         }?;
         root.present().map_err(|e| e.to_string())
     }
@@ -364,6 +427,7 @@ fn progress<DB: DrawingBackend>(
     metric: &str,
     lines: &[(String, Vec<(f64, f64)>)],
     target: Option<f64>,
+    per_trial: bool,
 ) -> Result<(), String>
 where
     DB::ErrorType: 'static,
@@ -375,16 +439,28 @@ where
         .chain(target)
         .fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
     let (lo, hi) = padded(lo, hi);
-    let mut chart = frame(
-        root,
-        format!("best {metric} so far against the trial-seconds spent"),
-        22,
-    )
-    .build_cartesian_2d(0f64..x_max * 1.02, lo..hi)
-    .map_err(e)?;
+    let x_name = if per_trial {
+        "trials"
+    } else {
+        "the trial-seconds spent"
+    };
+    let mut chart = frame(root, format!("best {metric} so far against {x_name}"), 22)
+        .build_cartesian_2d(0f64..x_max * 1.02, lo..hi)
+        .map_err(e)?;
     chart
         .configure_mesh()
-        .x_desc("trial-seconds (training and validation, every trial, pruned ones included)")
+        .x_desc(if per_trial {
+            "trials, in the order they were proposed"
+        } else {
+            "trial-seconds (training and validation, every trial, pruned ones included)"
+        })
+        .x_label_formatter(&|v| {
+            if per_trial {
+                format!("{v:.0}")
+            } else {
+                format!("{v}")
+            }
+        })
         .y_desc(metric)
         .label_style(("sans-serif", 14))
         .draw()
@@ -416,6 +492,209 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
     metric_legend(&mut chart, metric)
+}
+
+fn lineage<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    value: &str,
+    branches: &[Branch],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let points = || branches.iter().flat_map(|b| b.points.iter());
+    let x_max = points().fold(2.0f64, |m, p| m.max(p.0));
+    let (lo, hi) = points().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    // Values over more than a factor of ten (learning rates, say) on a log axis.
+    let log = lo > 0.0 && hi / lo > 10.0;
+    let y = |v: f64| if log { v.log10() } else { v };
+    let (lo, hi) = padded(y(lo), y(hi));
+    let mut chart = frame(root, title.to_string(), 22)
+        .build_cartesian_2d(1f64..x_max, lo..hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_labels((x_max as usize).clamp(2, 12))
+        .y_desc(if log {
+            format!("{value} (log scale)")
+        } else {
+            value.to_string()
+        })
+        .y_label_formatter(&|v| {
+            if log {
+                format!("{:.1e}", 10f64.powf(*v))
+            } else {
+                format!("{v:.3}")
+            }
+        })
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    let members = branches.iter().map(|b| b.member + 1).max().unwrap_or(0);
+    for m in 0..members {
+        let c = color(m);
+        for (i, b) in branches.iter().filter(|b| b.member == m).enumerate() {
+            let style = if b.best_line {
+                c.stroke_width(4)
+            } else {
+                c.mix(0.7).stroke_width(1)
+            };
+            let drawn = chart
+                .draw_series(LineSeries::new(
+                    b.points.iter().map(|p| (p.0, y(p.1))),
+                    style,
+                ))
+                .map_err(e)?;
+            if i == 0 {
+                drawn
+                    .label(format!("member {}", m + 1))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                    });
+            }
+        }
+    }
+    // Where a trial took up another's weights.
+    let forks = branches
+        .iter()
+        .filter(|b| b.forked && !b.points.is_empty())
+        .map(|b| {
+            Circle::new(
+                (b.points[0].0, y(b.points[0].1)),
+                4,
+                color(b.member).filled(),
+            )
+        });
+    chart.draw_series(forks).map_err(e)?;
+    metric_legend(&mut chart, value)
+}
+
+fn parallel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    higher_is_better: bool,
+    axes: &[ParallelAxis],
+    lines: &[ParallelLine],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    use plotters::style::colors::colormaps::ViridisRGB;
+    let last = axes.len().saturating_sub(1).max(1) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("parameters of each trial, coloured by {metric} (brightest best)"),
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .margin_left(40)
+        .margin_right(40)
+        .build_cartesian_2d(-0.15f64..last + 0.15, -0.12f64..1.12)
+        .map_err(e)?;
+    let (lo, hi) = lines.iter().fold((f64::MAX, f64::MIN), |(lo, hi), l| {
+        (lo.min(l.value), hi.max(l.value))
+    });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let goodness = |v: f64| {
+        let g = (v - lo) / span;
+        if higher_is_better { g } else { 1.0 - g }
+    };
+    let mut order: Vec<&ParallelLine> = lines.iter().collect();
+    order.sort_by(|a, b| goodness(a.value).total_cmp(&goodness(b.value)));
+    for line in order {
+        let c = ViridisRGB::get_color(goodness(line.value) as f32);
+        let path: Vec<(f64, f64)> = line
+            .places
+            .iter()
+            .enumerate()
+            .map(|(i, y)| (i as f64, *y))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(path, c.mix(0.8).stroke_width(2)))
+            .map_err(e)?;
+    }
+    for (i, axis) in axes.iter().enumerate() {
+        let x = i as f64;
+        chart
+            .draw_series(LineSeries::new([(x, 0.0), (x, 1.0)], BLACK.stroke_width(1)))
+            .map_err(e)?;
+        let centred = ("sans-serif", 14)
+            .into_font()
+            .into_text_style(root)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        chart
+            .draw_series([Text::new(short(&axis.name, 24), (x, 1.08), centred.clone())])
+            .map_err(e)?;
+        let ticks = ("sans-serif", 12)
+            .into_font()
+            .into_text_style(root)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for (y, label) in &axis.ticks {
+            chart
+                .draw_series([
+                    PathElement::new(vec![(x - 0.02, *y), (x, *y)], BLACK),
+                    PathElement::new(vec![(x, *y), (x, *y)], BLACK),
+                ])
+                .map_err(e)?;
+            chart
+                .draw_series([Text::new(short(label, 14), (x + 0.02, *y), ticks.clone())])
+                .map_err(e)?;
+        }
+    }
+    Ok(())
+}
+
+fn importance<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: &str,
+    shares: &[(String, f64)],
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let n = shares.len().max(1);
+    let mut chart = frame(
+        root,
+        format!("share of {metric}'s variance each parameter explains alone"),
+        22,
+    )
+    .y_label_area_size(190)
+    .build_cartesian_2d(0f64..1.0, (0..n - 1).into_segmented())
+    .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("correlation ratio η² (between-group variance / total variance)")
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => shares
+                .get(n - 1 - *i)
+                .map(|s| short(&s.0, 26))
+                .unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(shares.iter().enumerate().map(|(i, (_, v))| {
+            let row = n - 1 - i;
+            let mut bar = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(row)),
+                    (v.clamp(0.0, 1.0), SegmentValue::Exact(row + 1)),
+                ],
+                color(0).mix(0.8).filled(),
+            );
+            bar.set_margin(6, 6, 0, 0);
+            bar
+        }))
+        .map_err(e)?;
+    Ok(())
 }
 
 fn bar_chart<DB: DrawingBackend>(
@@ -840,6 +1119,31 @@ mod tests {
                     ("asha".into(), vec![(0.5, 0.92), (2.0, 0.96)]),
                 ],
                 target: Some(0.96),
+                per_trial: false,
+            },
+            Chart::Lineage {
+                title: "val_accuracy of each trial of the population".into(),
+                value: "val_accuracy".into(),
+                branches: vec![
+                    Branch {
+                        member: 0,
+                        points: vec![(1.0, 0.5), (2.0, 0.7), (3.0, 0.8)],
+                        forked: false,
+                        best_line: true,
+                    },
+                    Branch {
+                        member: 1,
+                        points: vec![(1.0, 0.4), (2.0, 0.45)],
+                        forked: false,
+                        best_line: false,
+                    },
+                    Branch {
+                        member: 1,
+                        points: vec![(2.0, 0.7), (3.0, 0.75)],
+                        forked: true,
+                        best_line: false,
+                    },
+                ],
             },
         ];
         for (i, chart) in charts.iter().enumerate() {
@@ -855,6 +1159,13 @@ mod tests {
         for text in ["grid", "asha", "trial-seconds", "so far"] {
             assert!(progress.contains(text), "{text} not in {progress}");
         }
+        let lineage = charts[5].svg().unwrap();
+        for text in ["member 1", "member 2", "epoch", "population", "<circle"] {
+            assert!(lineage.contains(text), "{text} not in {lineage}");
+        }
+        // The bold line of descent and one dot where member 2 took up member 1's weights.
+        assert!(lineage.contains("stroke-width=\"4\""), "{lineage}");
+        assert_eq!(lineage.matches("<circle").count(), 1);
         let confusion = charts[3].svg().unwrap();
         for text in ["neg", "pos", "predicted", "actual", "\n40\n", "\n15\n"] {
             assert!(confusion.contains(text), "{text} not in {confusion}");

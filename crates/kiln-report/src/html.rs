@@ -161,9 +161,14 @@ impl Page {
         );
         let _ = write!(
             out,
-            "<h1>{}</h1><p class=\"sub\">{}</p>\n<h2>Comparison</h2>\n",
+            "<h1>{}</h1><p class=\"sub\">{}</p>\n<h2>{}</h2>\n",
             escape(&self.title),
-            escape(&self.subtitle)
+            escape(&self.subtitle),
+            if self.table_rows.len() == 1 {
+                "The run"
+            } else {
+                "Comparison"
+            }
         );
         table(
             &mut out,

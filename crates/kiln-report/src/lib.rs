@@ -7,6 +7,7 @@ pub mod filter;
 pub mod grid;
 pub mod group;
 pub mod html;
+pub mod params;
 pub mod render;
 
 #[derive(Debug, thiserror::Error)]

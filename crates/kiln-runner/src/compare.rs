@@ -345,8 +345,9 @@ impl Selection {
             table = table.drop("__order")?;
         }
         let description = format!(
-            "{} runs{} ({})",
+            "{} run{}{} ({})",
             runs.height(),
+            if runs.height() == 1 { "" } else { "s" },
             if by.is_empty() {
                 String::new()
             } else {
@@ -363,6 +364,30 @@ impl Selection {
             description,
         })
     }
+}
+
+/// Up to eight parameters that differ between the runs: the model's and the training's
+/// before the data's, which differ mostly between experiments.
+fn varying_parameters(runs: &DataFrame) -> Vec<String> {
+    let varies = |name: &str| {
+        let mut values = strings(runs, name);
+        values.sort();
+        values.dedup();
+        values.len() > 1
+    };
+    let mut params: Vec<String> = runs
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c.contains('.') && !c.starts_with(index::EVALUATION) && varies(c))
+        .collect();
+    params.sort_by_key(|c| {
+        ["model.", "train.", "data."]
+            .iter()
+            .position(|p| c.starts_with(p))
+    });
+    params.truncate(8);
+    params
 }
 
 /// Identity columns, then what tells the runs apart, then the metrics.
@@ -390,20 +415,7 @@ fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
     if in_sweeps && runs.column("configuration").is_ok() {
         cols.push("configuration".into());
     } else {
-        // Up to eight parameters that differ between the selected runs: the model's and the
-        // training's before the data's, which differ mostly between experiments.
-        let mut params: Vec<String> = runs
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .filter(|c| c.contains('.') && !c.starts_with(index::EVALUATION) && varies(c))
-            .collect();
-        params.sort_by_key(|c| {
-            ["model.", "train.", "data."]
-                .iter()
-                .position(|p| c.starts_with(p))
-        });
-        cols.extend(params.into_iter().take(8));
+        cols.extend(varying_parameters(runs));
     }
     for c in ["seed", "backend"] {
         if varies(c) || c == "seed" {
@@ -507,7 +519,30 @@ impl Comparison {
         }
         if let Some(progress) = self.progress(sel)? {
             charts.push(("progress".to_string(), progress));
+            if let Some(higher) = epoch_metric_higher_is_better(&sel.curve) {
+                let lines: Vec<(String, Vec<(f64, f64)>)> = self
+                    .sweeps(sel)
+                    .into_iter()
+                    .map(|(name, dir)| {
+                        let steps = crate::search::progress::by_trial(&dir, &sel.curve, higher);
+                        (name, steps)
+                    })
+                    .filter(|(_, steps)| steps.len() >= 2)
+                    .collect();
+                if !lines.is_empty() {
+                    charts.push((
+                        "progress-trials".to_string(),
+                        Chart::Progress {
+                            metric: sel.curve.clone(),
+                            lines,
+                            target: None,
+                            per_trial: true,
+                        },
+                    ));
+                }
+            }
         }
+        charts.extend(self.lineages(sel));
         let Some(metric) = self.metrics.first() else {
             return Ok(charts);
         };
@@ -532,6 +567,22 @@ impl Comparison {
                     band,
                 },
             ));
+        }
+        // A search's (or sweep's) parameters against the first metric, or, where too few runs
+        // have that (pruned trials have no test), the best of the curve's metric.
+        if self.by.is_empty() {
+            let params = varying_parameters(&self.runs);
+            let best = format!("best_{}", sel.curve);
+            for m in [metric, &best] {
+                let Some(higher) = column_higher_is_better(m) else {
+                    continue;
+                };
+                let found = kiln_report::params::parameter_charts(&self.runs, m, higher, &params);
+                if !found.is_empty() {
+                    charts.extend(found);
+                    break;
+                }
+            }
         }
         let parameter = sel.scatter.clone().or_else(|| {
             // Grouped by one numeric parameter: its scatter is the natural picture.
@@ -634,6 +685,7 @@ impl Comparison {
                     metric: sel.curve.clone(),
                     lines,
                     target: None,
+                    per_trial: false,
                 }));
             }
         };
@@ -641,7 +693,56 @@ impl Comparison {
             metric: sel.curve.clone(),
             lines,
             target: (target.metric == sel.curve).then_some(target.value),
+            per_trial: false,
         }))
+    }
+
+    /// For each population among the runs, its family tree on the curve's metric and on its
+    /// first numeric key: what the population found as it trained.
+    fn lineages(&self, sel: &Selection) -> Vec<(String, Chart)> {
+        let higher = epoch_metric_higher_is_better(&sel.curve).unwrap_or(false);
+        let mut out = Vec::new();
+        for (name, dir) in self.sweeps(sel) {
+            let tree = |key: Option<&str>| {
+                crate::search::lineage::of_folder(&dir, &sel.curve, key, higher).map(|branches| {
+                    branches
+                        .into_iter()
+                        .map(|b| kiln_report::charts::Branch {
+                            member: b.member,
+                            forked: b.parent.is_some(),
+                            points: b.points,
+                            best_line: b.best_line,
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+            let Some(branches) = tree(None) else {
+                continue;
+            };
+            let short = name.rsplit('/').next().unwrap_or(&name).to_string();
+            out.push((
+                format!("lineage-{short}"),
+                Chart::Lineage {
+                    title: format!("{} of each trial of population {short}", sel.curve),
+                    value: sel.curve.clone(),
+                    branches,
+                },
+            ));
+            if let Some(key) = crate::search::lineage::numeric_keys(&dir).first()
+                && let Some(branches) = tree(Some(key))
+            {
+                let value = key.rsplit('.').next().unwrap_or(key).to_string();
+                out.push((
+                    format!("lineage-{short}-{value}"),
+                    Chart::Lineage {
+                        title: format!("{value} of each trial of population {short}"),
+                        value,
+                        branches,
+                    },
+                ));
+            }
+        }
+        out
     }
 
     /// For each sweep among the runs, what it spent until any of its trials first reached
@@ -671,6 +772,24 @@ impl Comparison {
             })
             .collect())
     }
+}
+
+/// A run's own charts as its training drew them into its folder, the learning curves first:
+/// (caption, SVG).
+fn own_charts(run: &RunDir) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(run.root.join("charts"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            (path.extension()? == "svg").then_some(())?;
+            let name = path.file_stem()?.to_string_lossy().into_owned();
+            Some((name, std::fs::read_to_string(&path).ok()?))
+        })
+        .collect();
+    found.sort_by_key(|(name, _)| (!["loss", "accuracy"].contains(&name.as_str()), name.clone()));
+    found
 }
 
 /// Whether higher is better for a per-epoch column (`val_accuracy`, `train_loss`) or a
@@ -802,11 +921,17 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
             )),
         },
     };
+    // One run: its own page (its learning curves, confusion matrix or fit, samples), not a
+    // comparison of one.
+    let single_run = (c.runs.height() == 1)
+        .then(|| strings(&c.runs, "run").remove(0))
+        .flatten();
     let title = title
         .map(str::to_string)
-        .unwrap_or_else(|| match &single_sweep {
-            Some((e, s)) => format!("{e}: sweep {s}"),
-            None => format!(
+        .unwrap_or_else(|| match (&single_run, &single_sweep) {
+            (Some(run), _) => format!("kiln run {run}"),
+            (None, Some((e, s))) => format!("{e}: sweep {s}"),
+            (None, None) => format!(
                 "kiln: {}",
                 experiments
                     .iter()
@@ -818,9 +943,11 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
         });
     let grouped: &[String] = if c.by.is_empty() { &[] } else { &c.metrics };
     let (table_header, table_rows) = render::readable(&c.table, grouped);
-    let charts = c
-        .charts(sel)?
-        .into_iter()
+    let charts = match &single_run {
+        Some(run) => own_charts(&RunDir::open(&sel.results.join(run))),
+        None => c
+            .charts(sel)?
+            .into_iter()
         .map(|(name, chart)| {
             let caption = match &chart {
                 Chart::Curves { metric, groups, .. } if groups.len() < c.groups.len() => format!(
@@ -833,13 +960,28 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
                     metric, parameter, ..
                 } => format!("{metric} against {parameter}"),
                 Chart::Confusion { title, .. } | Chart::Fit { title, .. } => title.clone(),
+                Chart::Lineage { title, .. } => format!(
+                    "{title}: a dot where a trial took up a better one's weights, the best trial's line of descent bold"
+                ),
+                Chart::Progress {
+                    metric,
+                    per_trial: false,
+                    ..
+                } => format!("best {metric} so far against the trial-seconds each sweep spent"),
                 Chart::Progress { metric, .. } => {
-                    format!("best {metric} so far against the trial-seconds each sweep spent")
+                    format!("best {metric} so far against the trials each sweep ran")
                 }
+                Chart::Parallel { metric, .. } => format!(
+                    "each trial's parameters and {metric}, one line per trial, the best brightest"
+                ),
+                Chart::Importance { metric, .. } => format!(
+                    "the share of {metric}'s variance between the values (or quartiles) of each parameter: how much it matters alone, not with the others"
+                ),
             };
-            Ok((caption, chart.svg()?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok((caption, chart.svg()?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
     let run_columns = per_run_columns(&c.runs, &c.metrics);
     let columns: Vec<Vec<Option<String>>> =
         run_columns.iter().map(|n| strings(&c.runs, n)).collect();

@@ -404,3 +404,181 @@ fn workers_killed_at_random_lose_nothing_and_every_trial_runs_once() {
     ok(&run_into(&sb, &file, "calm", &[]));
     assert_eq!(jobs(&journal(&sb, "calm")), decided);
 }
+
+#[test]
+fn a_population_hands_its_best_weights_on_the_same_way_at_any_j_and_keeps_the_lineage() {
+    let sb = Sandbox::new();
+    let population = SEARCH
+        .replace("epochs = 9", "epochs = 6")
+        .replace("name = \"asha\"", "name = \"pbt\"")
+        .replace("schedule = { kind = \"cosine\" }\n", "");
+    let head = population.split("[sweep.search]").next().unwrap();
+    let file = sb.write(
+        "pbt.toml",
+        &format!(
+            "{head}[sweep.search]\npruner = \"pbt\"\nbudget = 4\ninterval = 2\nseed = 2\ntrain.learning_rate = {{ log_uniform = [1e-4, 1e-1] }}\nmodel.dropout = {{ uniform = [0.0, 0.5] }}\n"
+        ),
+    );
+    ok(&sb.kiln(&["check", file.to_str().unwrap()]));
+    let one = sb.run(&file, &["--quiet"]);
+    ok(&one);
+    ok(&run_into(&sb, &file, "results2", &["-j", "3"]));
+    let read_journal = |results: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(sb.path().join(results).join("e2e/pbt/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let decided = |records: &[serde_json::Value]| -> Vec<(serde_json::Value, serde_json::Value)> {
+        records
+            .iter()
+            .filter(|r| r["event"] == "job")
+            .map(|r| (r["values"].clone(), r["from"].clone()))
+            .collect()
+    };
+    let (a, b) = (read_journal("results"), read_journal("results2"));
+    assert_eq!(jobs(&a), jobs(&b), "the same jobs with -j 1 and -j 3");
+    assert_eq!(decided(&a), decided(&b));
+    // 4 members, 6 epochs in steps of 2: one member of four replaced at epochs 2 and 4.
+    let forks: Vec<&serde_json::Value> = a
+        .iter()
+        .filter(|r| r["event"] == "job" && !r["from"].is_null())
+        .collect();
+    assert_eq!(forks.len(), 2, "{forks:?}");
+    assert_eq!(
+        forks
+            .iter()
+            .map(|f| f["from"]["epoch"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [2, 4]
+    );
+
+    let dir = sb.path().join("results/e2e/pbt");
+    let run_of = |trial: u64| dir.join(format!("t{trial:03}-s5"));
+    let read = |run: &Path, f: &str| std::fs::read_to_string(run.join(f)).unwrap();
+    for f in &forks {
+        let child = run_of(f["trial"].as_u64().unwrap() + 1);
+        let parent = f["from"]["trial"].as_u64().unwrap() + 1;
+        let epoch = f["from"]["epoch"].as_u64().unwrap() as usize;
+        let lineage = &json(&child.join("manifest.json"))["sweep"]["from"];
+        assert_eq!(lineage["trial"].as_u64(), Some(parent), "{lineage}");
+        assert_eq!(lineage["epoch"].as_u64(), Some(epoch as u64));
+        assert_eq!(json(&child.join("manifest.json"))["status"], "completed");
+        // Its history up to the fork is its parent's: it went on from the parent's weights,
+        // with a learning rate of its own after that.
+        let mine = without_timings(&read(&child, "metrics/epochs.csv"));
+        let theirs = without_timings(&read(&run_of(parent), "metrics/epochs.csv"));
+        assert_eq!(mine.len(), 7, "a header and 6 epochs");
+        assert_eq!(mine[..=epoch], theirs[..=epoch]);
+        let lr = mine[0].iter().position(|c| c == "learning_rate").unwrap();
+        let own: f64 = f["values"][0][1].as_f64().unwrap();
+        for row in &mine[epoch + 1..] {
+            assert_eq!(row[lr].parse::<f64>().unwrap(), own);
+        }
+        assert_ne!(mine[epoch + 1], theirs[epoch + 1]);
+    }
+    // The snapshots kept for the members were removed once the population finished.
+    assert!(
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .all(|e| !e.unwrap().path().join("snapshots").exists())
+    );
+    // compare shows the lineage.
+    let table = sb.kiln(&[
+        "compare",
+        "--results",
+        "results",
+        "--sweep",
+        "pbt",
+        "--status",
+        "all",
+        "--format",
+        "csv",
+    ]);
+    ok(&table);
+    let csv = String::from_utf8_lossy(&table.stdout);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert!(
+        header.contains(&"parent") && header.contains(&"fork_epoch"),
+        "{csv}"
+    );
+    let out = String::from_utf8_lossy(&one.stdout);
+    assert!(out.contains("takes up trial"), "{out}");
+    // The report draws the family tree, on the metric and on the learning rate.
+    let page = sb.path().join("pbt.html");
+    ok(&sb.kiln(&[
+        "report",
+        "--results",
+        "results",
+        "--sweep",
+        "pbt",
+        "--out",
+        page.to_str().unwrap(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for caption in [
+        "val_accuracy of each trial of population pbt",
+        "learning_rate of each trial of population pbt",
+    ] {
+        assert!(html.contains(caption), "{caption}");
+    }
+    // The report of one run shows that run: its own charts, no bars.
+    ok(&sb.kiln(&[
+        "report",
+        "--results",
+        "results",
+        "--run",
+        "e2e/pbt/t001-s5",
+        "--status",
+        "all",
+        "--out",
+        page.to_str().unwrap(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    for text in ["<h2>The run</h2>", "loss per epoch", "accuracy per epoch"] {
+        assert!(html.contains(text), "{text}");
+    }
+    assert!(!html.contains("per group"), "no bar chart of one run");
+}
+
+#[test]
+#[ignore = "needs a headless chromium (Debian's `chromium`): `cargo xtask test` runs it when one is installed"]
+fn a_search_report_opens_in_headless_chromium() {
+    let sb = Sandbox::new();
+    let head = SEARCH.split("[sweep.search]").next().unwrap();
+    let file = sb.write(
+        "random.toml",
+        &format!(
+            "{}[sweep.search]\nsampler = \"random\"\nbudget = 8\nseed = 4\ntrain.learning_rate = {{ log_uniform = [1e-4, 1e-1] }}\nmodel.dropout = {{ uniform = [0.0, 0.5] }}\ntrain.optimizer.name = {{ choice = [\"sgd\", \"adam\"] }}\n",
+            head.replace("epochs = 9", "epochs = 2")
+                .replace("name = \"asha\"", "name = \"random\"")
+        ),
+    );
+    ok(&sb.run(&file, &["--quiet", "-j", "2"]));
+    let page = sb.path().join("report.html");
+    ok(&sb.kiln(&[
+        "report",
+        "--sweep",
+        "random",
+        "--out",
+        page.to_str().unwrap(),
+    ]));
+    let dom = common::page_in_chromium(&page);
+    // Curves, best so far against time and against trials, bars, the parameters' importance
+    // and parallel coordinates, and a slice per number (learning rate, dropout).
+    assert!(
+        dom.contains("data-charts-drawn=\"8\""),
+        "{}",
+        &dom[..dom.len().min(400)]
+    );
+    for caption in [
+        "so far against the trials",
+        "variance between the values",
+        "each trial's parameters",
+        "against train.learning_rate",
+        "against model.dropout",
+    ] {
+        assert!(dom.contains(caption), "{caption}");
+    }
+}

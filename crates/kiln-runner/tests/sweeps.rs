@@ -348,35 +348,13 @@ fn report_opens_in_headless_chromium() {
         "report.html",
     ]);
     ok(&out);
-    let page = sb.path().join("report.html");
-    let browser = std::env::var("KILN_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let run = std::process::Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-        ])
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {browser}: {e}"));
-    assert!(run.status.success(), "{}", stderr(&run));
-    let dom = stdout(&run);
-    let log = stderr(&run);
+    let dom = common::page_in_chromium(&sb.path().join("report.html"));
+    // Curves, the sweep's best so far against its trial-seconds and against its trials, and
+    // bars.
     assert!(
-        dom.contains("data-ready=\"true\""),
-        "the page's script did not finish:\n{log}"
-    );
-    assert!(
-        !log.contains("Uncaught") && !log.contains("CONSOLE"),
-        "{log}"
-    );
-    // Curves, the sweep's best so far against its trial-seconds, and bars.
-    assert!(
-        dom.contains("data-charts-drawn=\"3\"") && dom.contains("so far against the trial-seconds"),
+        dom.contains("data-charts-drawn=\"4\"")
+            && dom.contains("so far against the trial-seconds")
+            && dom.contains("so far against the trials"),
         "charts not laid out: {}",
         &dom[..dom.len().min(300)]
     );

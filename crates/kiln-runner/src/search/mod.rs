@@ -9,6 +9,7 @@
 
 pub mod decide;
 pub mod journal;
+pub mod lineage;
 pub mod population;
 pub mod progress;
 pub mod run;

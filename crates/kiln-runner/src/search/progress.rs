@@ -30,9 +30,9 @@ fn epochs(dir: &Path, metric: &str) -> Vec<(Option<f64>, f64)> {
     }
 }
 
-/// The sweep or search in `dir`, step by step (empty when it has no trials yet).
-pub fn of_folder(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<Spent> {
-    // The newest attempt of each trial (1-based), by its manifest.
+/// The run folder of each trial (1-based) of the sweep or search in `dir`: its newest
+/// attempt, by the manifests.
+pub fn trial_folders(dir: &Path) -> BTreeMap<usize, PathBuf> {
     let mut trials: BTreeMap<usize, (chrono::DateTime<chrono::Utc>, PathBuf)> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -48,6 +48,12 @@ pub fn of_folder(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<Spent>
             }
         }
     }
+    trials.into_iter().map(|(t, (_, path))| (t, path)).collect()
+}
+
+/// The sweep or search in `dir`, step by step (empty when it has no trials yet).
+pub fn of_folder(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<Spent> {
+    let trials = trial_folders(dir);
     // (trial, first epoch, last epoch) in the order they were trained.
     let journal = Journal::at(dir);
     let spans: Vec<(usize, usize, usize)> = match journal.read() {
@@ -59,7 +65,18 @@ pub fn of_folder(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<Spent>
                     _ => None,
                 })
                 .collect();
-            let mut reached: BTreeMap<usize, usize> = BTreeMap::new();
+            // A population member's new trial trained only after the epoch it took up.
+            let mut reached: BTreeMap<usize, usize> = records
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Job {
+                        trial,
+                        from: Some(f),
+                        ..
+                    } => Some((*trial + 1, f.epoch)),
+                    _ => None,
+                })
+                .collect();
             let mut seen = std::collections::BTreeSet::new();
             records
                 .iter()
@@ -80,7 +97,7 @@ pub fn of_folder(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<Spent>
     let (mut seconds, mut epochs_spent) = (0.0, 0);
     let mut best: Option<f64> = None;
     for (trial, from, to) in spans {
-        let Some((_, path)) = trials.get(&trial) else {
+        let Some(path) = trials.get(&trial) else {
             continue;
         };
         let table = cache.entry(trial).or_insert_with(|| epochs(path, metric));
@@ -114,4 +131,24 @@ pub fn reached(steps: &[Spent], target: f64, higher_is_better: bool) -> Option<S
             s.best <= target
         }
     })
+}
+
+/// The best value of `metric` so far after each trial of the sweep or search in `dir`, in
+/// trial order (the order a search proposed them): (trial, best).
+pub fn by_trial(dir: &Path, metric: &str, higher_is_better: bool) -> Vec<(f64, f64)> {
+    let mut best: Option<f64> = None;
+    let mut out = Vec::new();
+    for (trial, path) in trial_folders(dir) {
+        for (value, _) in epochs(&path, metric) {
+            if let Some(v) = value.filter(|v| v.is_finite())
+                && best.is_none_or(|b| if higher_is_better { v > b } else { v < b })
+            {
+                best = Some(v);
+            }
+        }
+        if let Some(b) = best {
+            out.push((trial as f64, b));
+        }
+    }
+    out
 }

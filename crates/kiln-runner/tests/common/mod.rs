@@ -83,3 +83,36 @@ pub fn stderr(o: &Output) -> String {
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// The DOM of the HTML page at `page` after its scripts ran in headless chromium
+/// (`KILN_CHROMIUM`, else `chromium`), which must finish without a console message.
+pub fn page_in_chromium(page: &Path) -> String {
+    let browser = std::env::var("KILN_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let run = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {browser}: {e}"));
+    assert!(run.status.success(), "{}", stderr(&run));
+    let (dom, log) = (
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        stderr(&run),
+    );
+    assert!(
+        dom.contains("data-ready=\"true\""),
+        "the page's script did not finish:\n{log}"
+    );
+    assert!(
+        !log.contains("Uncaught") && !log.contains("CONSOLE"),
+        "{log}"
+    );
+    dom
+}
