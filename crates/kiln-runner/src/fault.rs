@@ -3,7 +3,8 @@
 //! writing its 2nd checkpoint; `step:N` after its Nth step, `evaluation:N` in its Nth
 //! evaluation batch; `sigterm:N` sends it SIGTERM after its Nth step, as a scheduler would,
 //! `sigterm-evaluation:N` in its Nth evaluation batch, and `sigterm-epoch:N` at the end of
-//! its Nth epoch (after validation).
+//! its Nth epoch (after validation); `fork:N` as a population member's new trial takes up
+//! its parent's checkpoint, before it has one of its own.
 //! Unset, each point costs one relaxed load.
 
 use std::sync::OnceLock;

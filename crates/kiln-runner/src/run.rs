@@ -123,6 +123,7 @@ pub fn run(
     if let (Some(loaded), Some(from)) = (&start, trial.and_then(|t| t.start_from.as_deref())) {
         // The run's own first checkpoint, so that a kill before it writes one goes on from
         // here too, and the parent's best weights as its best so far.
+        crate::fault::point("fork");
         let own = run.training_checkpoint(loaded.step);
         checkpoints::clone_folder(
             from,
@@ -260,8 +261,26 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
         manifest.data.validation,
         manifest.data.test
     );
-    let checkpoint = checkpoints::newest(&run)
+    let mut checkpoint = checkpoints::newest(&run)
         .with_context(|| format!("{}: reading its checkpoints", dir.display()))?;
+    // A population member's trial stopped before it wrote its first checkpoint goes on
+    // from its parent's, as it started.
+    if let (None, Some(from), Some(parent)) = (
+        &checkpoint,
+        manifest.sweep.as_ref().and_then(|t| t.from.as_ref()),
+        dir.parent(),
+    ) {
+        let snapshot = RunDir::open(&parent.join(&from.run)).snapshot(from.epoch);
+        let loaded = checkpoints::read_folder(&snapshot.dir)
+            .with_context(|| format!("taking up the checkpoint in {}", snapshot.dir.display()))?;
+        checkpoints::clone_folder(
+            &snapshot.dir,
+            &run.partial_checkpoint(loaded.step).dir,
+            &run.training_checkpoint(loaded.step).dir,
+            false,
+        )?;
+        checkpoint = Some(loaded);
+    }
     if let Some(c) = &checkpoint {
         // The best epoch's weights on disk may be newer than the checkpoint's; the resumed
         // run will write them again, and until then the checkpoint's are the best so far.

@@ -437,9 +437,23 @@ fn a_population_hands_its_best_weights_on_the_same_way_at_any_j_and_keeps_the_li
             .map(|r| (r["values"].clone(), r["from"].clone()))
             .collect()
     };
+    // Every new member killed as it takes up its parent's checkpoint goes on from it.
+    let killed = sb
+        .command(&[
+            "--quiet",
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            "results3",
+        ])
+        .env("KILN_FAULT", "fork:1")
+        .output()
+        .unwrap();
+    ok(&killed);
     let (a, b) = (read_journal("results"), read_journal("results2"));
     assert_eq!(jobs(&a), jobs(&b), "the same jobs with -j 1 and -j 3");
     assert_eq!(decided(&a), decided(&b));
+    assert_eq!(decided(&a), decided(&read_journal("results3")));
     // 4 members, 6 epochs in steps of 2: one member of four replaced at epochs 2 and 4.
     let forks: Vec<&serde_json::Value> = a
         .iter()
@@ -477,6 +491,21 @@ fn a_population_hands_its_best_weights_on_the_same_way_at_any_j_and_keeps_the_li
             assert_eq!(row[lr].parse::<f64>().unwrap(), own);
         }
         assert_ne!(mine[epoch + 1], theirs[epoch + 1]);
+        let again = sb
+            .path()
+            .join("results3/e2e/pbt")
+            .join(child.file_name().unwrap());
+        assert_eq!(
+            without_timings(&read(&again, "metrics/epochs.csv")),
+            mine,
+            "killed as it started"
+        );
+        let first = &json(&again.join("manifest.json"))["resumptions"][0];
+        assert_eq!(first["from_epoch"].as_u64(), Some(epoch as u64), "{first}");
+        assert!(
+            first["after"].as_str().unwrap().starts_with("killed"),
+            "{first}"
+        );
     }
     // The snapshots kept for the members were removed once the population finished.
     assert!(

@@ -231,13 +231,53 @@ impl Setting<'_> {
         }
     }
 
+    /// Each bracket's share of the trials, as Hyperband (Li et al. 2018) sizes them: the
+    /// bracket whose first rung is `reduction^s` times the last's gets
+    /// `ceil((s_max + 1) / (s + 1) × reduction^s)` trials a round, so the brackets that stop
+    /// early try the most configurations.
+    fn bracket_weights(&self) -> Vec<usize> {
+        let brackets = self.brackets();
+        let reduction = match self.spec.pruner {
+            Pruner::Hyperband { reduction, .. } => reduction,
+            _ => return vec![1],
+        };
+        (0..brackets)
+            .map(|b| {
+                let s = brackets - 1 - b;
+                (brackets * reduction.saturating_pow(s as u32)).div_ceil(s + 1)
+            })
+            .collect()
+    }
+
+    /// The bracket of the search's `k`-th trial: the brackets in turn, each as often as its
+    /// weight (smooth weighted round robin, so they interleave).
+    pub fn bracket_of(&self, k: usize) -> usize {
+        let weights = self.bracket_weights();
+        if weights.len() == 1 {
+            return 0;
+        }
+        let total: i64 = weights.iter().map(|w| *w as i64).sum();
+        let mut current = vec![0i64; weights.len()];
+        let mut chosen = 0;
+        for _ in 0..=k % total as usize {
+            for (c, w) in current.iter_mut().zip(&weights) {
+                *c += *w as i64;
+            }
+            chosen = (0..current.len())
+                .max_by_key(|&b| (current[b], std::cmp::Reverse(b)))
+                .unwrap_or(0);
+            current[chosen] -= total;
+        }
+        chosen
+    }
+
     /// How many trials bracket `b` gets in all (unbounded under a time budget).
     fn bracket_trials(&self, b: usize) -> usize {
-        let (n, brackets) = (self.spec.trials(), self.brackets());
+        let n = self.spec.trials();
         if n == usize::MAX {
             return n;
         }
-        n / brackets + usize::from(b < n % brackets)
+        (0..n).filter(|&k| self.bracket_of(k) == b).count()
     }
 
     /// The better of two values first.
@@ -287,7 +327,7 @@ impl Setting<'_> {
         if started >= self.spec.trials() || out_of_time {
             return None;
         }
-        let bracket = started % self.brackets();
+        let bracket = self.bracket_of(started);
         let (values, why) = self.sample(study, started, i, m);
         Some(Proposal {
             trial: started,
@@ -919,11 +959,20 @@ mod tests {
             (s.rungs(0), s.rungs(1), s.rungs(2)),
             (vec![1, 3, 9], vec![3, 9], vec![9])
         );
+        // Li et al.'s sizes for reduction 3 and three brackets: 9, 5 and 3 trials a round,
+        // interleaved.
+        let rounds: Vec<usize> = (0..34).map(|k| s.bracket_of(k)).collect();
+        for round in rounds.chunks(17) {
+            let count = |b| round.iter().filter(|&&x| x == b).count();
+            assert_eq!((count(0), count(1), count(2)), (9, 5, 3), "{round:?}");
+        }
+        assert_eq!(&rounds[..4], [0, 1, 0, 2]);
         let study = simulate(&s, 1, |_| 0, loss);
         let first: Vec<usize> = (0..9)
             .map(|t| study.jobs.iter().find(|j| j.trial == t).unwrap().until)
             .collect();
-        assert_eq!(first, [1, 3, 9, 1, 3, 9, 1, 3, 9]);
+        let expected: Vec<usize> = (0..9).map(|k| [1, 3, 9][s.bracket_of(k)]).collect();
+        assert_eq!(first, expected);
     }
 
     #[test]
