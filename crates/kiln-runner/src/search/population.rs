@@ -161,13 +161,31 @@ fn decide_at(
                 setting.spec.seed ^ 0x5042_5400,
                 ((e as u64) << 32) | m as u64,
             ));
-            let (dm, donor, dv) = donors[rng.random_range(0..donors.len())];
-            let (values, how) = perturb(
-                &setting.spec.params,
-                &study.trials[donor].values,
-                resample,
-                &mut rng,
-            );
+            // Two members that took up the same trial with the same values would train the
+            // same run twice: draw again (a few times) rather than repeat one.
+            let taken = |donor: usize, values: &Values| {
+                study.trials.iter().any(|t| {
+                    t.from.is_some_and(|f| f.epoch == e && f.trial == donor) && &t.values == values
+                })
+            };
+            let mut draw = || {
+                let (dm, donor, dv) = donors[rng.random_range(0..donors.len())];
+                let (values, how) = perturb(
+                    &setting.spec.params,
+                    &study.trials[donor].values,
+                    resample,
+                    &mut rng,
+                );
+                ((dm, donor, dv), values, how)
+            };
+            let mut drawn = draw();
+            for _ in 0..8 {
+                if !taken(drawn.0.1, &drawn.1) {
+                    break;
+                }
+                drawn = draw();
+            }
+            let ((dm, donor, dv), values, how) = drawn;
             return Some(Proposal {
                 trial: study.trials.len(),
                 until,
@@ -424,6 +442,17 @@ mod tests {
             };
             assert!(choice(parent).abs_diff(choice(child)) <= 1);
         }
+        // No two members take up the same trial with the same values at one epoch.
+        for (i, (t, f)) in forks.iter().enumerate() {
+            for (u, g) in &forks[i + 1..] {
+                assert!(
+                    !(f.epoch == g.epoch
+                        && f.trial == g.trial
+                        && study.trials[*t].values == study.trials[*u].values),
+                    "trials {t} and {u} repeat each other"
+                );
+            }
+        }
         // A member with no value (a diverged trial) is replaced at the next interval.
         let diverged: Vec<usize> = (0..8)
             .filter(|&t| lr(&study.trials[t].values) > 5e-2)
@@ -435,6 +464,26 @@ mod tests {
                 "{t}"
             );
         }
+    }
+
+    #[test]
+    fn members_that_take_up_one_trial_at_one_epoch_get_different_values() {
+        let mut spec = spec(0.0, 8);
+        spec.params.truncate(1);
+        spec.pruner = Pruner::Pbt {
+            interval: 1,
+            quantile: 0.5,
+            resample: 0.0,
+        };
+        let study = simulate(&setting(&spec), 1, |_| 0, loss);
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &study.trials {
+            if let Some(f) = t.from {
+                let key = (f.epoch, f.trial, lr(&t.values).to_bits());
+                assert!(seen.insert(key), "{key:?} twice");
+            }
+        }
+        assert_eq!(seen.len(), 4 * 6);
     }
 
     #[test]
