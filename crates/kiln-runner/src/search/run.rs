@@ -507,7 +507,7 @@ fn execute(
 pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
     let n = study.jobs.len();
     let mut rows: Vec<(usize, usize, f64, String)> = Vec::new();
-    let (mut running, mut paused, mut completed, mut failed) = (0, 0, 0, 0);
+    let (mut running, mut paused, mut completed, mut failed, mut replaced) = (0, 0, 0, 0, 0);
     for t in 0..study.trials.len() {
         let known = study.known(t, n);
         let open = study
@@ -520,12 +520,17 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
                 "running".to_string()
             }
             (false, Some((Ended::Paused, e))) => {
-                paused += 1;
                 match (0..study.trials.len())
                     .find(|&o| study.trials[o].from.is_some_and(|f| f.replaces == t))
                 {
-                    Some(o) => format!("replaced at epoch {e} by trial {}", o + 1),
-                    None => format!("pruned at epoch {e}"),
+                    Some(o) => {
+                        replaced += 1;
+                        format!("replaced at epoch {e} by trial {}", o + 1)
+                    }
+                    None => {
+                        paused += 1;
+                        format!("pruned at epoch {e}")
+                    }
                 }
             }
             (false, Some((Ended::Completed, _))) => {
@@ -590,15 +595,19 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
         out.push_str(&format!("... and {} more trials\n", rows.len() - top));
     }
     out.push_str(&format!(
-        "{} trials: {completed} completed, {paused} pruned, {running} running, {failed} failed; {} jobs, {epochs} trial-epochs trained\n",
+        "{} trials: {completed} completed, {paused} pruned, {}{running} running, {failed} failed; {} jobs, {epochs} trial-epochs trained\n",
         study.trials.len(),
+        if replaced > 0 {
+            format!("{replaced} replaced, ")
+        } else {
+            String::new()
+        },
         n
     ));
-    let forks = study.trials.iter().filter(|t| t.from.is_some()).count();
-    if forks > 0 {
-        out.push_str(&format!(
-            "population: {forks} trials took up a better member's weights (the lineage is in each run's manifest and in compare's parent and fork_epoch columns)\n"
-        ));
+    if replaced > 0 {
+        out.push_str(
+            "population: the lineage is in each run's manifest (sweep.from) and in compare's parent and fork_epoch columns\n",
+        );
     }
     for b in 0..setting.brackets() {
         let rungs = setting.rungs(b);
