@@ -68,7 +68,11 @@ fn the_command_line_reference_is_what_the_parser_defines() {
 /// The Markdown pages a reader meets: the README, the architecture and the book's sources.
 fn pages() -> Vec<PathBuf> {
     let root = workspace();
-    let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    let mut pages = vec![
+        root.join("README.md"),
+        root.join("ARCHITECTURE.md"),
+        root.join("experiments/README.md"),
+    ];
     let mut dirs = vec![root.join("docs/src")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -135,4 +139,28 @@ fn every_shipped_experiment_passes_the_checks() {
         .filter_map(|f| kiln_runner::config::plan(f, &[]).err().map(|e| e.0))
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[test]
+fn the_experiments_readme_lists_every_experiment_file_once() {
+    let root = workspace();
+    let readme = std::fs::read_to_string(root.join("experiments/README.md")).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let listed: Vec<String> = readme
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("| [`")?
+                .split_once('`')
+                .map(|(f, _)| f.to_string())
+        })
+        .collect();
+    assert_eq!(
+        listed, files,
+        "experiments/README.md: one row per file, in name order"
+    );
 }
