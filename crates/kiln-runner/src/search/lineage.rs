@@ -38,6 +38,7 @@ pub fn of_folder(
     }
     let folders = super::progress::trial_folders(dir);
     let mut branches: Vec<Branch> = Vec::new();
+    let mut ends: Vec<(usize, f64, f64)> = Vec::new();
     for (t, trial) in study.trials.iter().enumerate() {
         let Some(folder) = folders.get(&(t + 1)) else {
             continue;
@@ -67,6 +68,14 @@ pub fn of_folder(
                     .collect()
             }
         };
+        // Where the trial ended on the metric, for the best trial below.
+        let end = match key {
+            Some(_) => curve.last().map(|(e, v)| (*e as f64, *v)),
+            None => points.last().copied(),
+        };
+        if let Some((e, v)) = end {
+            ends.push((t + 1, e, v));
+        }
         branches.push(Branch {
             trial: t + 1,
             member: member(&study, t),
@@ -76,21 +85,8 @@ pub fn of_folder(
         });
     }
     // The best at the last epoch any trial reached, and its ancestors.
-    let curves: Vec<(usize, f64, f64)> = branches
-        .iter()
-        .filter_map(|b| {
-            let metric = if key.is_some() {
-                let folder = folders.get(&b.trial)?;
-                let curve = crate::metrics_io::epoch_values(&RunDir::open(folder), column).ok()?;
-                curve.last().map(|(e, v)| (*e as f64, *v))
-            } else {
-                b.points.last().copied()
-            }?;
-            Some((b.trial, metric.0, metric.1))
-        })
-        .collect();
-    let last = curves.iter().map(|c| c.1).fold(0.0, f64::max);
-    let best = curves
+    let last = ends.iter().map(|c| c.1).fold(0.0, f64::max);
+    let best = ends
         .iter()
         .filter(|c| c.1 == last && c.2.is_finite())
         .min_by(|a, b| {
