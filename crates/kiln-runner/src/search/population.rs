@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-use super::decide::{Next, Proposal, Setting, Study, coordinate, label, mix, value};
+use super::decide::{Next, Proposal, Setting, Study, coordinate, label, mix, ordinal, value};
 use super::journal::{Ended, Fork, Values};
 
 use crate::config::search::{Param, Pruner};
@@ -290,10 +290,6 @@ pub fn perturb(
         how.join(", ")
     };
     (out, text)
-}
-
-fn ordinal(n: usize) -> String {
-    super::decide::ordinal(n)
 }
 
 #[cfg(test)]
