@@ -67,7 +67,9 @@ commands:
   docs [--open]                             write the generated reference pages, then build
                                             the book (docs/) into docs/book/ with mdBook,
                                             installed into ~/.cache/kiln on first use
-  help                                      this text
+  help [COMMAND | config [KEY]]             this text; a command's help; the experiment
+                                            file's keys, or one key's type, default and
+                                            meaning (e.g. help config data.vocab_size)
 
 backends: flex is always built; `run` builds wgpu, tch and cuda in when the experiment asks
 for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch).
@@ -123,6 +125,8 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "lint" => lint(),
         "docs" => docs(rest),
+        // `help run`, `help config KEY`: kiln's own help.
+        "help" if !rest.is_empty() => kiln("help", rest, false),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -711,16 +715,18 @@ fn docs(rest: Vec<OsString>) -> Result<(), String> {
         bin
     };
     // The pages generated from the code first.
-    let mut reference = kiln_with(&[], "reference", Vec::new())?;
-    let output = reference
-        .output()
-        .map_err(|e| format!("cannot start cargo run: {e}"))?;
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    for (page, file) in [("cli", "cli.md"), ("config", "config.md")] {
+        let mut reference = kiln_with(&[], "reference", vec![page.into()])?;
+        let output = reference
+            .output()
+            .map_err(|e| format!("cannot start cargo run: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        let page = root().join("docs/src/reference").join(file);
+        std::fs::write(&page, &output.stdout)
+            .map_err(|e| format!("writing {}: {e}", page.display()))?;
     }
-    let page = root().join("docs/src/reference/cli.md");
-    std::fs::write(&page, &output.stdout)
-        .map_err(|e| format!("writing {}: {e}", page.display()))?;
     let mut build = Command::new(&mdbook);
     build.arg("build").arg(root().join("docs"));
     if open {

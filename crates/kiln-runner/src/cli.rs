@@ -9,7 +9,7 @@ use crate::sweep_run::{self, SweepOptions};
 
 /// kiln: declare a deep-learning experiment in TOML, run it, and keep everything it produced.
 #[derive(Debug, Parser)]
-#[command(name = "kiln", version, about)]
+#[command(name = "kiln", version, about, disable_help_subcommand = true)]
 pub struct Cli {
     /// Only warnings and errors; no progress bars.
     #[arg(long, short, global = true)]
@@ -241,10 +241,58 @@ pub enum Command {
         #[arg(long, default_value = "results")]
         results: PathBuf,
     },
-    /// Print the command-line reference as Markdown (what `cargo xtask docs` writes into
-    /// docs/src/reference/cli.md).
+    /// A command's help (`kiln help run`), or the experiment file's keys: `kiln help config`
+    /// lists them, `kiln help config KEY` gives one key's or table's type, default, range and
+    /// meaning (e.g. `kiln help config data.vocab_size`, `kiln help config train.optimizer`).
+    Help {
+        /// A command, or `config` and optionally a key.
+        #[arg(value_name = "TOPIC")]
+        topic: Vec<String>,
+    },
+    /// Print a generated reference page as Markdown (what `cargo xtask docs` writes into
+    /// docs/src/reference/).
     #[command(hide = true)]
-    Reference,
+    Reference {
+        #[arg(value_enum, default_value = "cli")]
+        page: ReferencePage,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReferencePage {
+    /// cli.md: every command and option.
+    Cli,
+    /// config.md: every key of an experiment file.
+    Config,
+}
+
+/// `kiln help [COMMAND | config [KEY]]`.
+fn help(topic: &[String]) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut kiln = Cli::command();
+    kiln.build();
+    match topic {
+        [] => print!("{}", kiln.render_long_help()),
+        [config, rest @ ..] if config == "config" => match rest {
+            [] => print!(
+                "{}",
+                crate::schema::keys::help(None).map_err(anyhow::Error::msg)?
+            ),
+            [key] => print!(
+                "{}",
+                crate::schema::keys::help(Some(key)).map_err(anyhow::Error::msg)?
+            ),
+            _ => anyhow::bail!("`kiln help config` takes one key, e.g. data.vocab_size"),
+        },
+        [command] => match kiln.find_subcommand_mut(command) {
+            Some(c) if !c.is_hide_set() => print!("{}", c.render_long_help()),
+            _ => anyhow::bail!(
+                "no command `{command}`; `kiln help` lists the commands, `kiln help config` the experiment file's keys"
+            ),
+        },
+        _ => anyhow::bail!("`kiln help` takes a command, or `config` and a key"),
+    }
+    Ok(())
 }
 
 /// The command-line reference: kiln's help and every command's, as clap renders them from
@@ -263,7 +311,7 @@ pub fn reference() -> String {
     s.push_str(kiln.render_long_help().to_string().trim_end());
     s.push_str("\n```\n");
     for command in kiln.get_subcommands_mut() {
-        if command.is_hide_set() || command.get_name() == "help" {
+        if command.is_hide_set() {
             continue;
         }
         s.push_str(&format!("\n## kiln {}\n\n```text\n", command.get_name()));
@@ -706,8 +754,12 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             unfinished,
             &mut std::io::stdout(),
         ),
-        Command::Reference => {
-            print!("{}", reference());
+        Command::Help { topic } => help(&topic),
+        Command::Reference { page } => {
+            match page {
+                ReferencePage::Cli => print!("{}", reference()),
+                ReferencePage::Config => print!("{}", crate::schema::keys::reference()),
+            }
             Ok(())
         }
         Command::Index { rebuild, results } => {

@@ -15,7 +15,7 @@ use super::lines::line_of;
 use super::search::SearchSpec;
 use super::sweep::{Assignment, SweepSpec, TrialSpec, compact};
 use super::{Experiment, LoadedExperiment};
-use crate::schema::TOP_LEVEL_KEYS;
+use crate::schema::{TOP_LEVEL_KEYS, did_you_mean};
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
 /// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
@@ -569,15 +569,6 @@ fn the_one_below(
         [one] => Some(one.clone()),
         _ => None,
     }
-}
-
-fn did_you_mean(given: &str, expected: &[&str]) -> Option<String> {
-    expected
-        .iter()
-        .map(|e| (strsim::jaro_winkler(given, e), e))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, e)| e.to_string())
 }
 
 enum Node<'a> {

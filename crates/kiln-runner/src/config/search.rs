@@ -94,7 +94,7 @@ pub struct SearchSpec {
     pub line: usize,
 }
 
-const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "sampler",
     "budget",
     "time",

@@ -314,7 +314,7 @@ fn backends_from_set(raw: &str) -> Result<Option<Axis>, ConfigError> {
     Ok(backends_axis(&set, &doc)?.map(|axis| Axis { line: 0, ..axis }))
 }
 
-const RESERVED: &[&str] = &["name", "seeds", "folds", "zip", "random", "search"];
+pub(crate) const RESERVED: &[&str] = &["name", "seeds", "folds", "zip", "random", "search"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "log_uniform", "int", "choice"];
 
 impl SweepSpec {

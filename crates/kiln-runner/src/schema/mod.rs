@@ -6,6 +6,7 @@
 mod checkpoint;
 mod cluster;
 mod data;
+pub mod keys;
 mod legacy;
 
 use std::path::PathBuf;
@@ -98,6 +99,16 @@ pub struct Experiment {
     /// `sweep.rs`); each trial has one `backend`.
     #[serde(default, skip_serializing)]
     pub backends: Option<serde::de::IgnoredAny>,
+}
+
+/// The expected name closest to a mistyped one, when close enough to be the one meant.
+pub(crate) fn did_you_mean(given: &str, expected: &[&str]) -> Option<String> {
+    expected
+        .iter()
+        .map(|e| (strsim::jaro_winkler(given, e), e))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, e)| e.to_string())
 }
 
 fn default_seed() -> u64 {
