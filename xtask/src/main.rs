@@ -715,7 +715,11 @@ fn docs(rest: Vec<OsString>) -> Result<(), String> {
         bin
     };
     // The pages generated from the code first.
-    for (page, file) in [("cli", "cli.md"), ("config", "config.md")] {
+    for (page, file) in [
+        ("cli", "cli.md"),
+        ("config", "config.md"),
+        ("index", "index.md"),
+    ] {
         let mut reference = kiln_with(&[], "reference", vec![page.into()])?;
         let output = reference
             .output()

@@ -264,6 +264,8 @@ pub enum ReferencePage {
     Cli,
     /// config.md: every key of an experiment file.
     Config,
+    /// index.md: the run index's columns.
+    Index,
 }
 
 /// `kiln help [COMMAND | config [KEY]]`.
@@ -759,6 +761,9 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
             match page {
                 ReferencePage::Cli => print!("{}", reference()),
                 ReferencePage::Config => print!("{}", crate::schema::keys::reference()),
+                ReferencePage::Index => {
+                    print!("{}", crate::index::reference(&crate::tasks::metric_names()))
+                }
             }
             Ok(())
         }

@@ -22,39 +22,64 @@ use crate::run_dir::RunDir;
 pub const INDEX_FILE: &str = "index.parquet";
 const LOCK_FILE: &str = ".index.lock";
 
-/// The columns every row has before the metrics, in the order tables show them.
-const LEADING_COLUMNS: &[&str] = &[
-    "run",
-    "run_id",
-    "experiment",
-    "sweep",
-    "trial",
-    "parent",
-    "fork_epoch",
-    "configuration",
-    "status",
-    "seed",
-    "backend",
-    "device",
-    "resolved_device",
+/// The columns every row has before the metrics, in the order tables show them, with what
+/// each holds (the reference page is made from these).
+const LEADING_COLUMNS: &[(&str, &str)] = &[
+    (
+        "run",
+        "The run's folder under the results folder, e.g. `cnn_mnist/20261202-100000-s42`.",
+    ),
+    (
+        "run_id",
+        "The run folder's name: UTC start time and seed, or a trial's `t003-s1`.",
+    ),
+    ("experiment", "The experiment's `name`."),
+    ("sweep", "The sweep's `name`, for a trial (else null)."),
+    ("trial", "The trial's number in its sweep, from 1."),
+    (
+        "parent",
+        "A population member: the trial whose weights it took up.",
+    ),
+    (
+        "fork_epoch",
+        "A population member: the epoch at which it took them up.",
+    ),
+    (
+        "configuration",
+        "A trial's swept values without seed and fold, e.g. `learning_rate=0.001`: what `--group-by configuration` groups.",
+    ),
+    (
+        "status",
+        "`running`, `completed`, `failed`, `interrupted` (also a run whose process is gone) or `pruned`.",
+    ),
+    ("seed", "The run's `seed`."),
+    ("backend", "`flex`, `wgpu`, `tch` or `cuda`."),
+    ("device", "The device the file asked for."),
+    ("resolved_device", "The device the run used."),
 ];
 
 /// The columns every row has after the metrics.
-const TRAILING_COLUMNS: &[&str] = &[
-    "final_train_loss",
-    "final_val_accuracy",
-    "samples_per_second",
-    "epochs",
-    "best_epoch",
-    "wall_s",
-    "train_s",
-    "test_s",
-    "started_at",
-    "finished_at",
-    "git_commit",
-    "git_dirty",
-    "host",
-    "error",
+const TRAILING_COLUMNS: &[(&str, &str)] = &[
+    ("final_train_loss", "The training loss of the last epoch."),
+    (
+        "final_val_accuracy",
+        "The validation accuracy of the last epoch.",
+    ),
+    (
+        "samples_per_second",
+        "Training throughput, the mean over epochs.",
+    ),
+    ("epochs", "Epochs run."),
+    ("best_epoch", "The epoch `train.monitor` picked."),
+    ("wall_s", "Seconds from start to end."),
+    ("train_s", "Seconds in training."),
+    ("test_s", "Seconds in the final test."),
+    ("started_at", "The start, RFC 3339."),
+    ("finished_at", "The end, RFC 3339 (null while running)."),
+    ("git_commit", "The commit kiln was built from."),
+    ("git_dirty", "Whether the checkout had uncommitted changes."),
+    ("host", "The machine's host name."),
+    ("error", "Why a run failed or was interrupted."),
 ];
 
 /// Every column a row may have besides parameters, in the order tables show them:
@@ -65,11 +90,73 @@ pub fn core_columns() -> Vec<String> {
     let metrics = crate::tasks::metric_names();
     LEADING_COLUMNS
         .iter()
-        .map(|c| c.to_string())
+        .map(|(c, _)| c.to_string())
         .chain(metrics.iter().map(|m| format!("test_{m}")))
         .chain(metrics.iter().map(|m| format!("best_val_{m}")))
-        .chain(TRAILING_COLUMNS.iter().map(|c| c.to_string()))
+        .chain(TRAILING_COLUMNS.iter().map(|(c, _)| c.to_string()))
         .collect()
+}
+
+/// docs/src/reference/index.md: the index's columns. `metrics` are every task's metric names.
+pub fn reference(metrics: &[&str]) -> String {
+    let mut s = String::from(
+        "# The run index\n\n\
+         `results/index.parquet` has one row per run folder under `results/`, written when a \
+         run starts and updated when it ends; `kiln index --rebuild` makes it anew from the \
+         folders. `compare` and `report` read it; so can polars or pandas. Generated from \
+         kiln's column lists by `cargo xtask docs`; a test fails when this page lags them.\n\n\
+         | column | what it holds |\n|---|---|\n",
+    );
+    let row = |s: &mut String, c: &str, what: &str| s.push_str(&format!("| `{c}` | {what} |\n"));
+    for (c, what) in LEADING_COLUMNS {
+        row(&mut s, c, what);
+    }
+    let names = metrics
+        .iter()
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    row(
+        &mut s,
+        "test_<metric>",
+        &format!(
+            "The best model's result on the test split, for each metric a task defines: {names}; null where the run's task has no such metric."
+        ),
+    );
+    row(
+        &mut s,
+        "best_val_<metric>",
+        "The best value of `val_<metric>` over the epochs, by the metric's direction.",
+    );
+    for (c, what) in TRAILING_COLUMNS {
+        row(&mut s, c, what);
+    }
+    let evaluation = EVALUATION_METRICS
+        .iter()
+        .chain(&EVALUATION_VALUE_METRICS)
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    row(
+        &mut s,
+        &format!("{EVALUATION}<name>.<metric>"),
+        &format!(
+            "`kiln evaluate`'s result on the set it named `<name>` (`--name`, default the data's file name): {evaluation}."
+        ),
+    );
+    let left_out = NOT_PARAMETERS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    row(
+        &mut s,
+        "<dotted.key>",
+        &format!(
+            "Every key of the run's resolved config, flattened: numbers, booleans and strings as themselves, lists as their TOML text (e.g. `train.learning_rate`, `model.hidden`); not the top-level {left_out}."
+        ),
+    );
+    s
 }
 
 /// One value of a row; `None` is null.

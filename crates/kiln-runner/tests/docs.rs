@@ -76,6 +76,25 @@ fn the_experiment_file_reference_is_what_the_table_of_keys_says() {
     );
 }
 
+#[test]
+fn the_run_index_reference_is_what_the_column_lists_say() {
+    let page = std::fs::read_to_string(workspace().join("docs/src/reference/index.md")).unwrap();
+    let current = kiln_runner::index::reference(&kiln_runner::tasks::metric_names());
+    for column in kiln_runner::index::core_columns() {
+        // A column of its own, or a metric's `test_`/`best_val_` pair.
+        let metric = column
+            .strip_prefix("test_")
+            .or_else(|| column.strip_prefix("best_val_"));
+        let named = current.contains(&format!("| `{column}` |"))
+            || metric.is_some_and(|m| current.contains(&format!("`{m}`")));
+        assert!(named, "{column}");
+    }
+    assert!(
+        page == current,
+        "docs/src/reference/index.md lags kiln's index columns; `cargo xtask docs` writes it anew"
+    );
+}
+
 /// The Markdown pages a reader meets: the README, the architecture and the book's sources.
 fn pages() -> Vec<PathBuf> {
     let root = workspace();
