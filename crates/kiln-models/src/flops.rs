@@ -142,7 +142,7 @@ fn recurrent_macs(
 mod tests {
     use super::*;
 
-    /// Hand counts of the issue's workloads.
+    /// Hand counts of the bench's workloads.
     #[test]
     fn counts_match_the_hand_arithmetic() {
         let mlp: ModelConfig = serde_json::from_str(r#"{"kind":"mlp","hidden":[128]}"#).unwrap();

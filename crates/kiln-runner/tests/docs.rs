@@ -117,6 +117,34 @@ fn pages() -> Vec<PathBuf> {
     pages
 }
 
+/// The anchors of a page's headings, as mdBook and forges make them: lower case, spaces as
+/// `-`, other punctuation dropped.
+fn headings(page: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(page).unwrap_or_default();
+    let mut in_code = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if in_code || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let slug: String = title
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        found.insert(slug);
+    }
+    found
+}
+
 #[test]
 fn every_link_and_experiment_file_the_pages_name_exists() {
     let root = workspace();
@@ -125,11 +153,21 @@ fn every_link_and_experiment_file_the_pages_name_exists() {
         let text = std::fs::read_to_string(&page).unwrap();
         let dir = page.parent().unwrap();
         for piece in text.split("](").skip(1) {
-            let target = piece.split([')', ' ']).next().unwrap_or_default();
-            let target = target.split('#').next().unwrap_or_default();
+            let link = piece.split([')', ' ']).next().unwrap_or_default();
+            let (target, anchor) = link.split_once('#').unwrap_or((link, ""));
             let external = target.contains("://") || target.starts_with("mailto:");
-            if !target.is_empty() && !external && !dir.join(target).exists() {
+            if external {
+                continue;
+            }
+            let file = if target.is_empty() {
+                page.clone()
+            } else {
+                dir.join(target)
+            };
+            if !file.exists() {
                 broken.push(format!("{}: {target}", page.display()));
+            } else if !anchor.is_empty() && !headings(&file).contains(anchor) {
+                broken.push(format!("{}: {link} (no such heading)", page.display()));
             }
         }
         // Experiment files named in prose and commands, wherever the page sits.
@@ -336,6 +374,12 @@ fn command_lines(page: &Path) -> Vec<(String, String, bool)> {
                 .collect::<Vec<_>>()
         })
         .collect();
+    // Commands shown with their output: the `$ ` lines of text blocks.
+    for (at, body) in blocks(page, &["text"]) {
+        for line in body.lines().filter(|l| l.starts_with("$ ")) {
+            lines.push((at.clone(), line.to_string(), true));
+        }
+    }
     for span in text.split('`').skip(1).step_by(2) {
         if span.starts_with("kiln ") || span.starts_with("cargo xtask ") {
             lines.push((page.display().to_string(), span.to_string(), false));
