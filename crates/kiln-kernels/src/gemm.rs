@@ -1,9 +1,12 @@
 //! A bounds-checked, safe face on the `gemm` crate (the matrix kernels burn-flex itself uses).
 //!
 //! This module holds kiln's only `unsafe` code: `gemm::gemm` takes raw pointers and strides.
-//! Every call goes through [`matmul`], which checks the shapes and that the last element each
-//! view can reach lies inside its slice; the borrow checker already keeps the destination
-//! apart from the operands.
+//! Every call goes through [`matmul`], whose views were checked when made: the last element
+//! each view can reach lies inside its slice (computed with checked arithmetic, so a shape
+//! that overflows is refused, not wrapped), every stride fits in `isize`, and a destination's
+//! rows never overlap (row stride at least its width), so the threads gemm splits a product
+//! over never write one element twice. The borrow checker keeps the destination apart from
+//! the operands.
 #![allow(unsafe_code)]
 
 /// A read-only matrix view over a slice: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
@@ -30,19 +33,18 @@ impl<'a> MatRef<'a> {
         row_stride: usize,
         col_stride: usize,
     ) -> Self {
-        let m = Self {
+        assert!(
+            reach(rows, cols, row_stride, col_stride).is_some_and(|last| last <= data.len()),
+            "matrix view {rows}x{cols} (strides {row_stride}, {col_stride}) overruns {} values",
+            data.len()
+        );
+        Self {
             data,
             rows,
             cols,
             row_stride,
             col_stride,
-        };
-        assert!(
-            m.fits(data.len()),
-            "matrix view {rows}x{cols} (strides {row_stride}, {col_stride}) overruns {} values",
-            data.len()
-        );
-        m
+        }
     }
 
     /// The transpose, as a view: no copy.
@@ -55,12 +57,21 @@ impl<'a> MatRef<'a> {
             ..self
         }
     }
+}
 
-    fn fits(&self, len: usize) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < len
+/// How many values a view needs: one past the last element it can address (0 when empty), or
+/// `None` when that overflows or a stride does not fit the `isize` gemm takes.
+fn reach(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Option<usize> {
+    if rows == 0 || cols == 0 {
+        return Some(0);
     }
+    if isize::try_from(row_stride).is_err() || isize::try_from(col_stride).is_err() {
+        return None;
+    }
+    (rows - 1)
+        .checked_mul(row_stride)?
+        .checked_add((cols - 1).checked_mul(col_stride)?)?
+        .checked_add(1)
 }
 
 /// A writable row-major matrix view: element `(r, c)` is `data[r * row_stride + c]`.
@@ -79,7 +90,11 @@ impl<'a> MatMut<'a> {
 
     pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         assert!(
-            rows == 0 || cols == 0 || (rows - 1) * row_stride + cols <= data.len(),
+            rows <= 1 || row_stride >= cols,
+            "matrix {rows}x{cols}: row stride {row_stride} would overlap its rows"
+        );
+        assert!(
+            reach(rows, cols, row_stride, 1).is_some_and(|last| last <= data.len()),
             "matrix {rows}x{cols} (row stride {row_stride}) overruns {} values",
             data.len()
         );
@@ -119,10 +134,11 @@ pub fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: boo
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the constructors checked that every element the (rows, cols, strides) of each
-    // view can address lies inside its slice, and the shapes were checked above, so gemm only
-    // reads `lhs`/`rhs` and writes `dst` within bounds. `dst` is a unique borrow, so it
-    // cannot alias the operands. Strides fit in isize because they index real slices.
+    // SAFETY: the constructors checked, without overflow, that every element the (rows, cols,
+    // strides) of each view can address lies inside its slice, and the shapes were checked
+    // above, so gemm only reads `lhs`/`rhs` and writes `dst` within bounds. Every stride fits
+    // in isize (checked), `dst`'s rows do not overlap (row stride >= cols), so no element is
+    // written by two threads, and `dst` is a unique borrow, so it cannot alias the operands.
     unsafe {
         gemm::gemm(
             m,
@@ -202,6 +218,46 @@ mod tests {
     fn a_view_past_its_slice_is_refused() {
         let a = vec![0.0; 11];
         let _ = MatRef::new(&a, 3, 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "overruns")]
+    fn a_shape_whose_extent_overflows_is_refused_not_wrapped() {
+        // (rows - 1) * row_stride wraps to a small number in unchecked arithmetic.
+        let a = vec![0.0; 16];
+        let _ = MatRef::strided(&a, usize::MAX / 2 + 2, 1, 2, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "overruns")]
+    fn a_stride_past_isize_is_refused() {
+        let a = vec![0.0; 16];
+        let _ = MatRef::strided(&a, 1, 2, 1, usize::MAX);
+    }
+
+    #[test]
+    #[should_panic(expected = "overlap its rows")]
+    fn a_destination_whose_rows_overlap_is_refused() {
+        let mut d = vec![0.0; 16];
+        let _ = MatMut::strided(&mut d, 3, 4, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "overruns")]
+    fn a_destination_whose_extent_overflows_is_refused() {
+        let mut d = vec![0.0; 16];
+        let _ = MatMut::strided(&mut d, usize::MAX / 4, 4, usize::MAX / 8);
+    }
+
+    #[test]
+    fn views_that_end_exactly_at_their_slice_and_empty_views_are_taken() {
+        let a = vec![1.0; 12];
+        let _ = MatRef::strided(&a, 3, 2, 5, 1); // last element at 2 * 5 + 1 = 11
+        let _ = MatRef::strided(&a, 0, 7, usize::MAX, 1);
+        let _ = MatRef::strided(&a, 4, 3, 3, 0); // a broadcast column stride reads repeats
+        let mut d = vec![0.0; 12];
+        let _ = MatMut::strided(&mut d, 1, 12, 0); // one row: its stride is never used
+        let _ = MatMut::strided(&mut d, 2, 4, 8);
     }
 
     #[test]
