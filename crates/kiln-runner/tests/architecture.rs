@@ -27,6 +27,43 @@ fn reexports(src: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// The first segment of every `crate::` path in `code`, grouped imports included:
+/// `crate::{a, b::{C, D}}` names `a` and `b`.
+fn crate_paths(code: &str) -> Vec<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            found.push(ident(rest));
+            continue;
+        };
+        // The group's top-level items, up to its matching brace.
+        let (mut depth, mut item_start) = (0usize, 0usize);
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    found.push(ident(&group[item_start..i]));
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    found.push(ident(&group[item_start..i]));
+                    item_start = i + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
 /// Top-level module -> the top-level modules its code names.
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let names = reexports(src);
@@ -54,16 +91,15 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             let text = std::fs::read_to_string(&path).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap_or("");
             let edges = out.entry(top.clone()).or_default();
-            for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (at, _) in line.match_indices("crate::") {
-                    let name: String = line[at + 7..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    let module = names.get(&name).cloned().unwrap_or(name);
-                    if !module.is_empty() && module != top {
-                        edges.insert(module);
-                    }
+            let code: String = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for name in crate_paths(&code) {
+                let module = names.get(&name).cloned().unwrap_or(name);
+                if !module.is_empty() && module != top {
+                    edges.insert(module);
                 }
             }
         }
@@ -111,6 +147,12 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} crates found");
+}
+
+#[test]
+fn grouped_imports_count_as_edges() {
+    let code = "use crate::{config::{Plan, Sweep},\n    tasks, run_dir::RunDir};\nlet x = crate::index::read();";
+    assert_eq!(crate_paths(code), ["config", "tasks", "run_dir", "index"]);
 }
 
 #[test]

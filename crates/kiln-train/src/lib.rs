@@ -20,6 +20,7 @@ mod regress;
 pub mod resume;
 mod schedule;
 mod translation;
+mod validate;
 
 pub use batches::{Batch, Batches, Valued};
 pub use classify::{CLASSIFICATION_METRICS, Classify, Splits, evaluate, fit};

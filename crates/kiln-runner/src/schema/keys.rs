@@ -351,7 +351,7 @@ pub const KEYS: &[Key] = &[
       "Passes over the training split."),
     k("train.batch_size", Always, "integer", "required", POSITIVE,
       "Training examples per step."),
-    k("train.learning_rate", Always, "float", "required", "[0, 1]",
+    k("train.learning_rate", Always, "float", "required", "(0, 1]",
       "The learning rate before warm-up and schedule."),
     k("train.optimizer", Always, "table", "{ name = \"adam\" }", "",
       "The optimizer: `name` and that optimizer's keys."),

@@ -1,0 +1,52 @@
+//! `kiln compare` and `kiln report`: runs side by side from the index.
+
+use std::path::PathBuf;
+
+use crate::compare::{FormatArg, Selection};
+
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// table, markdown, csv or json.
+    #[arg(long, value_enum, default_value = "table")]
+    format: FormatArg,
+    /// Write the table here instead of printing it.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also draw the charts (curves, bars, scatter) as PNG and SVG into this folder.
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
+}
+
+impl CompareArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        crate::compare::compare(
+            &self.selection,
+            self.format,
+            self.output.as_deref(),
+            self.charts.as_deref(),
+        )
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    selection: Selection,
+    /// The page's path; by default results/<experiment>/<sweep>/report.html for one
+    /// sweep, else results/reports/report-<time>.html.
+    #[arg(short, long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    title: Option<String>,
+}
+
+impl ReportArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        let page =
+            crate::compare::report(&self.selection, self.out.as_deref(), self.title.as_deref())?;
+        println!("report: {}", page.display());
+        Ok(())
+    }
+}
