@@ -7,6 +7,10 @@ use std::path::Path;
 use crate::DataError;
 use crate::corpus::utf8;
 
+/// Where the default sentence pairs (Tatoeba's English-Spanish) lie in a datasets folder; no
+/// public mirror serves this file, so it is never downloaded.
+pub const DEFAULT_FILE: &str = "parallel/eng-spa.tsv";
+
 /// One source sentence and its target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pair {

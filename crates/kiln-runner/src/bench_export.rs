@@ -197,7 +197,7 @@ pub fn export(
         unit,
         batches,
     };
-    let path = dir.join("workload.json");
+    let path = crate::run_dir::bench_workload(dir);
     std::fs::write(&path, serde_json::to_string_pretty(&workload)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(workload.batches.iter().map(|b| b.flops).collect())

@@ -914,11 +914,11 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
     let path = match out {
         Some(p) => p.to_path_buf(),
         None => match &single_sweep {
-            Some((e, s)) => sel.results.join(e).join(s).join("report.html"),
-            None => sel.results.join("reports").join(format!(
-                "report-{}.html",
-                chrono::Utc::now().format("%Y%m%d-%H%M%S")
-            )),
+            Some((e, s)) => crate::run_dir::sweep_report(&sel.results, e, s),
+            None => crate::run_dir::report_page(
+                &sel.results,
+                &chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string(),
+            ),
         },
     };
     // One run: its own page (its learning curves, confusion matrix or fit, samples), not a

@@ -155,8 +155,8 @@ pub fn load_pairs(
     }
     let path = match (&d.path, root) {
         (Some(path), _) => path.clone(),
-        (None, Some(root)) => root.join("parallel").join("eng-spa.tsv"),
-        (None, None) => Path::new(CACHE_DIR).join("parallel").join("eng-spa.tsv"),
+        (None, Some(root)) => root.join(kiln_data::pairs::DEFAULT_FILE),
+        (None, None) => Path::new(CACHE_DIR).join(kiln_data::pairs::DEFAULT_FILE),
     };
     if !path.exists() {
         return Err(kiln_data::DataError::Missing {

@@ -21,6 +21,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::predict::Ready;
 use crate::preprocessing::{Normalize, Outputs, Preprocessing};
+use crate::run_dir::ExportDir;
 use crate::schema::{TokenizerKind, TruncateKind};
 
 /// model.py's text preparation (kiln's tokenizers ported, vocab.txt, truncation), with the
@@ -81,20 +82,18 @@ pub fn export(dir: &Path, out: Option<&Path>, unfinished: bool) -> anyhow::Resul
     let example = example(&ready)?;
     let python = python(&ready, &run_id, &twin.source)?;
     write_folder_atomically(&hidden, &out, |dir| {
-        write_tensors(
-            &dir.join("model.safetensors"),
-            &twin.tensors,
-            metadata.clone(),
-        )?;
-        write_tensors(&dir.join("example.safetensors"), &example, metadata)?;
-        write_atomically(&dir.join("model.py"), python.as_bytes())?;
-        let copy = |from: PathBuf, to: &str| {
-            std::fs::copy(&from, dir.join(to))
-                .with_context(|| format!("copying {}", from.display()))
+        let export = ExportDir {
+            root: dir.to_path_buf(),
         };
-        copy(ready.run.run.preprocessing(), "preprocessing.json")?;
+        write_tensors(&export.model(), &twin.tensors, metadata.clone())?;
+        write_tensors(&export.example(), &example, metadata)?;
+        write_atomically(&export.python(), python.as_bytes())?;
+        let copy = |from: PathBuf, to: PathBuf| {
+            std::fs::copy(&from, to).with_context(|| format!("copying {}", from.display()))
+        };
+        copy(ready.run.run.preprocessing(), export.preprocessing())?;
         if matches!(ready.pre, Preprocessing::Text { .. }) {
-            copy(ready.run.run.vocabulary(), "vocab.txt")?;
+            copy(ready.run.run.vocabulary(), export.vocabulary())?;
         }
         anyhow::Ok(())
     })?;
@@ -300,6 +299,7 @@ fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
     } else {
         ""
     };
+    let (model_file, example_file) = (ExportDir::MODEL, ExportDir::EXAMPLE);
     let mut s = String::new();
     writeln!(
         s,
@@ -309,7 +309,7 @@ fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
     from model import {imports}
 
     model = Model()
-    model.load_state_dict(load_file("model.safetensors"))
+    model.load_state_dict(load_file("{model_file}"))
     model.eval()
     {result} = {call}
     {show}
@@ -393,7 +393,7 @@ def load(folder=Path(__file__).parent):
     from safetensors.torch import load_file
 
     model = Model()
-    model.load_state_dict(load_file(Path(folder) / "model.safetensors"))
+    model.load_state_dict(load_file(Path(folder) / "{model_file}"))
     return model.eval()
 
 
@@ -401,7 +401,7 @@ def check(folder=Path(__file__).parent):
     """Largest absolute difference between this module's outputs and kiln's."""
     from safetensors.torch import load_file
 
-    example = load_file(Path(folder) / "example.safetensors")
+    example = load_file(Path(folder) / "{example_file}")
     model = load(folder)
     with torch.no_grad():
         logits = {example_call}

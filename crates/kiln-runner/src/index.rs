@@ -19,9 +19,6 @@ use crate::manifest::Manifest;
 use crate::metrics_io::read_parquet;
 use crate::run_dir::RunDir;
 
-pub const INDEX_FILE: &str = "index.parquet";
-const LOCK_FILE: &str = ".index.lock";
-
 /// The columns every row has before the metrics, in the order tables show them, with what
 /// each holds (the reference page is made from these).
 const LEADING_COLUMNS: &[(&str, &str)] = &[
@@ -268,7 +265,7 @@ impl Row {
         }
         // `kiln evaluate`'s reports, beside the run's own test.
         for name in folder.evaluations() {
-            let report = folder.evaluation(&name).join("test.json");
+            let report = RunDir::open(&folder.evaluation(&name)).test_report();
             let Some(json) = std::fs::read(&report)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -498,7 +495,7 @@ pub fn concat(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
 }
 
 pub fn path(results: &Path) -> PathBuf {
-    results.join(INDEX_FILE)
+    crate::run_dir::index(results)
 }
 
 /// The status of a run whose process ended while its manifest said `running`.
@@ -586,7 +583,7 @@ pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
         .get(0)
         .unwrap_or_default()
         .to_string();
-    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
+    let _lock = FileLock::take(&crate::run_dir::index_lock(results))?;
     remove_strays(results);
     let index = path(results);
     let mut merged = match read_parquet(&index) {
@@ -673,7 +670,7 @@ fn remove_strays(results: &Path) {
 /// with why.
 pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
     let (rows, skipped) = rows_of_folders(results);
-    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
+    let _lock = FileLock::take(&crate::run_dir::index_lock(results))?;
     remove_strays(results);
     let mut f = frame(&rows)?;
     write(results, &mut f)?;
@@ -682,7 +679,7 @@ pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
 
 /// Writes `rows` as the whole index (synthetic indexes for benchmarks).
 pub fn replace(results: &Path, rows: &[Row]) -> anyhow::Result<()> {
-    let _lock = FileLock::take(&results.join(LOCK_FILE))?;
+    let _lock = FileLock::take(&crate::run_dir::index_lock(results))?;
     let mut f = frame(rows)?;
     write(results, &mut f)
 }

@@ -137,7 +137,7 @@ impl RunDir {
     }
     /// The vocabulary of a text run, one token per line in id order.
     pub fn vocabulary(&self) -> PathBuf {
-        self.root.join("vocab.txt")
+        self.root.join(VOCABULARY)
     }
     /// An encoder-decoder's vocabularies, `source` or `target`, laid out like `vocab.txt`.
     pub fn side_vocabulary(&self, side: &str) -> PathBuf {
@@ -159,13 +159,17 @@ impl RunDir {
         names.sort();
         names
     }
+    /// An evaluation's record of what it read (inside `evaluation(name)`, opened as a run).
+    pub fn evaluation_source(&self) -> PathBuf {
+        self.root.join("source.json")
+    }
     /// Where `kiln export` puts the PyTorch twin unless told otherwise.
     pub fn pytorch_export(&self) -> PathBuf {
         self.root.join("pytorch")
     }
     /// How a classifier's inputs were prepared (see `preprocessing.rs`).
     pub fn preprocessing(&self) -> PathBuf {
-        self.root.join("preprocessing.json")
+        self.root.join(PREPROCESSING)
     }
     pub fn confusion(&self) -> PathBuf {
         self.root.join("confusion.csv")
@@ -222,6 +226,72 @@ impl RunDir {
 
 /// A sweep's folder, `results/<experiment>/<sweep>/`: its trials' run folders, and what was
 /// submitted to a cluster.
+const PREPROCESSING: &str = "preprocessing.json";
+const VOCABULARY: &str = "vocab.txt";
+
+/// The folder `kiln export` writes: the PyTorch twin, an example batch with kiln's outputs,
+/// and copies of the run's preparation files under the run's own names.
+#[derive(Debug, Clone)]
+pub struct ExportDir {
+    pub root: PathBuf,
+}
+
+impl ExportDir {
+    /// The weights, also named by the `model.py` that loads them.
+    pub const MODEL: &'static str = "model.safetensors";
+    /// The example batch and kiln's outputs for it, also named by `model.py`'s self-check.
+    pub const EXAMPLE: &'static str = "example.safetensors";
+
+    pub fn model(&self) -> PathBuf {
+        self.root.join(Self::MODEL)
+    }
+    pub fn example(&self) -> PathBuf {
+        self.root.join(Self::EXAMPLE)
+    }
+    pub fn python(&self) -> PathBuf {
+        self.root.join("model.py")
+    }
+    pub fn preprocessing(&self) -> PathBuf {
+        self.root.join(PREPROCESSING)
+    }
+    pub fn vocabulary(&self) -> PathBuf {
+        self.root.join(VOCABULARY)
+    }
+}
+
+/// The run index in a results folder, and the lock its writers share.
+pub fn index(results: &Path) -> PathBuf {
+    results.join("index.parquet")
+}
+pub fn index_lock(results: &Path) -> PathBuf {
+    results.join(".index.lock")
+}
+
+/// `kiln report`'s page for one sweep, in the sweep's folder.
+pub fn sweep_report(results: &Path, experiment: &str, sweep: &str) -> PathBuf {
+    results.join(experiment).join(sweep).join("report.html")
+}
+
+/// `kiln report`'s page for any other selection, named by the time it was written.
+pub fn report_page(results: &Path, stamp: &str) -> PathBuf {
+    results.join("reports").join(format!("report-{stamp}.html"))
+}
+
+/// A hidden sibling of the image `path`, to draw it whole before it is renamed into place;
+/// plotters names the format by the extension, so the temporary name ends in `.png`.
+pub fn temporary_image(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.join(format!(".{name}.{}.tmp.png", std::process::id()))
+}
+
+/// What `kiln bench --export` writes for the PyTorch twin of a workload.
+pub fn bench_workload(dir: &Path) -> PathBuf {
+    dir.join("workload.json")
+}
+
 #[derive(Debug, Clone)]
 pub struct SweepDir {
     pub root: PathBuf,

@@ -165,3 +165,85 @@ fn a_cycle_is_found_when_there_is_one() {
     g.get_mut("c").unwrap().clear();
     assert!(cycle(&g, "a").is_none());
 }
+
+/// The extensions of the files kiln writes and reads in its folders.
+const STORED: &[&str] = &[
+    "json",
+    "csv",
+    "tsv",
+    "parquet",
+    "toml",
+    "bpk",
+    "txt",
+    "png",
+    "svg",
+    "html",
+    "py",
+    "safetensors",
+    "lock",
+    "log",
+    "sh",
+    "yaml",
+    "jsonl",
+];
+
+/// String literals in `code` that are a bare file name kiln would store (`name.ext`).
+fn file_name_literals(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("//") || line.contains("include_str!") {
+            continue;
+        }
+        for literal in line.split('"').skip(1).step_by(2) {
+            let bare = !literal.is_empty()
+                && literal
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-{}".contains(c));
+            let stored = literal
+                .rsplit_once('.')
+                .is_some_and(|(stem, ext)| !stem.is_empty() && STORED.contains(&ext));
+            if bare && stored {
+                found.push(literal.to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_store_spells_the_names_of_the_files_kiln_writes() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src.clone()];
+    let mut spelled = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("run_dir.rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for name in file_name_literals(code) {
+                    spelled.push(format!(
+                        "{}: \"{name}\"",
+                        path.strip_prefix(&src).unwrap().display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        spelled.is_empty(),
+        "file names spelled outside run_dir.rs (give run_dir.rs a function for each): {spelled:#?}"
+    );
+}
+
+#[test]
+fn a_file_name_literal_is_found_and_paths_and_comments_are_not() {
+    let code = "let a = dir.join(\"model.safetensors\");\n// \"notes.txt\"\nlet b = \"bench/x.py\";\nlet c = format!(\"{name}.png\");";
+    assert_eq!(
+        file_name_literals(code),
+        ["model.safetensors", "{name}.png"]
+    );
+}

@@ -781,9 +781,10 @@ fn finish(
     });
     let hidden = folder.with_file_name(format!(".{name}.partial"));
     write_folder_atomically(&hidden, folder, |dir| {
-        report(&crate::run_dir::RunDir::open(dir))?;
+        let evaluation = crate::run_dir::RunDir::open(dir);
+        report(&evaluation)?;
         write_atomically(
-            &dir.join("source.json"),
+            &evaluation.evaluation_source(),
             &serde_json::to_vec_pretty(&source)?,
         )?;
         anyhow::Ok(())

@@ -411,11 +411,7 @@ fn draw_grid(path: &Path, gan: &Gan, noise: Tensor<2>, side: (usize, usize)) -> 
         .map_err(|e| anyhow::anyhow!("reading generated images: {e:?}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // plotters names the format by the extension, so the temporary name ends in `.png`.
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp.png", std::process::id()));
+    let tmp = crate::run_dir::temporary_image(path);
     let drawn = kiln_report::grid::image_grid(&tmp, &pixels, side, GRID)
         .map_err(anyhow::Error::from)
         .and_then(|()| {
