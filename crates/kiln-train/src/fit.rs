@@ -10,7 +10,7 @@ use crate::resume::{
     self, Carried, CarriedReader, EpochSums, LoopState, Moment, TrainingState, Unfit,
 };
 use crate::{Monitor, TrainConfig, optim, schedule};
-use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -267,102 +267,169 @@ pub fn fit_task<T: Task>(
         )
         .into());
     }
-    let ad_device = device.clone().autodiff();
-    let mut optimizers = Optimizers {
+    let optimizers = Optimizers {
         list: (0..task.optimizers().max(1))
             .map(|_| optim::build(&config.optimizer, config.weight_decay, config.grad_clip))
             .collect(),
         lr: ModuleLearningRate::default(),
     };
-    let mut scheduler = schedule::build(config, task.num_batches())?;
-
-    let mut state = LoopState {
-        epoch: 1,
-        batch: 0,
-        step: 0,
-        finished: false,
-        stopped_early: false,
+    let scheduler = schedule::build(config, task.num_batches())?;
+    let mut fit = Fit {
+        config,
+        task,
+        device,
+        ad_device: device.clone().autodiff(),
+        seed,
+        observer,
+        monitored,
+        optimizers,
+        scheduler,
+        state: LoopState {
+            epoch: 1,
+            batch: 0,
+            step: 0,
+            finished: false,
+            stopped_early: false,
+            best: None,
+            since_best: 0,
+            history: Vec::new(),
+            sums: EpochSums::default(),
+            carried: Carried::default(),
+        },
         best: None,
-        since_best: 0,
-        history: Vec::new(),
-        sums: EpochSums::default(),
-        carried: Carried::default(),
     };
-    let mut best: Option<T::Model> = None;
-    let mut model = match observer.take_resume() {
-        None => model,
-        Some(checkpoint) => {
-            if checkpoint.optimizers.len() != optimizers.list.len() {
-                return Err(Unfit(format!(
-                    "it holds {} optimizer states, the task steps {}",
-                    checkpoint.optimizers.len(),
-                    optimizers.list.len()
-                ))
-                .into());
-            }
-            for (optimizer, record) in optimizers.list.iter_mut().zip(checkpoint.optimizers) {
-                *optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip)
-                    .load_record(record);
-            }
-            // `valid` gives the best model batch-norm statistics of its own: a clone shares
-            // them with `model`, which the training weights are loaded into next.
-            best = match checkpoint.best {
-                Some(record) => Some(resume::load(model.clone(), record)?.valid().fork(device)),
-                None => None,
-            };
-            for _ in 0..checkpoint.state.step {
-                scheduler.step();
-            }
-            state = checkpoint.state;
-            resume::load(model, checkpoint.model)?
-        }
-    };
-    if state.finished {
-        return outcome(state, best);
+    let model = fit.restore(model)?;
+    if fit.state.finished {
+        return outcome(fit.state, fit.best);
     }
-    model = model.fork(&ad_device).train();
-
-    while state.epoch <= config.epochs {
-        let epoch = state.epoch;
+    let mut model = model.fork(&fit.ad_device).train();
+    while fit.state.epoch <= config.epochs {
+        let epoch = fit.state.epoch;
         let epoch_start = Instant::now();
-        let order = task.start_epoch(epoch, epoch_seed(seed, epoch));
-        if state.batch > 0 {
-            let carried = std::mem::take(&mut state.carried);
-            task.restore(&mut CarriedReader::new(carried), &ad_device)
+        let (order, before) = fit.begin_epoch(epoch)?;
+        model = fit.steps(model, epoch, &order, before, epoch_start)?;
+        let train_seconds = before + epoch_start.elapsed().as_secs_f64();
+        if !fit.end_epoch(&model, epoch, (before, epoch_start), train_seconds)? {
+            break;
+        }
+    }
+    fit.state.finished = true;
+    if fit.observer.checkpoint_due(Moment::Finished) {
+        fit.keep(&model)?;
+    }
+    outcome(fit.state, fit.best)
+}
+
+/// One training run in progress: what [`fit_task`]'s pieces share.
+struct Fit<'a, T: Task> {
+    config: &'a TrainConfig,
+    task: &'a mut T,
+    device: &'a Device,
+    ad_device: Device,
+    seed: u64,
+    observer: &'a mut dyn Observer<T::Model>,
+    monitored: Metric,
+    optimizers: Optimizers,
+    scheduler: ModuleLrScheduler,
+    state: LoopState,
+    /// The best model so far, in validation mode.
+    best: Option<T::Model>,
+}
+
+impl<T: Task> Fit<'_, T> {
+    /// The model to train: `model` as built, or the observer's checkpoint loaded into it,
+    /// with the optimizers' state, the best model so far, the schedule replayed to its step
+    /// and the loop's state.
+    fn restore(&mut self, model: T::Model) -> Result<T::Model, TrainError> {
+        let Some(checkpoint) = self.observer.take_resume() else {
+            return Ok(model);
+        };
+        if checkpoint.optimizers.len() != self.optimizers.list.len() {
+            return Err(Unfit(format!(
+                "it holds {} optimizer states, the task steps {}",
+                checkpoint.optimizers.len(),
+                self.optimizers.list.len()
+            ))
+            .into());
+        }
+        let config = self.config;
+        for (optimizer, record) in self.optimizers.list.iter_mut().zip(checkpoint.optimizers) {
+            *optimizer = optim::build(&config.optimizer, config.weight_decay, config.grad_clip)
+                .load_record(record);
+        }
+        // `valid` gives the best model batch-norm statistics of its own: a clone shares
+        // them with `model`, which the training weights are loaded into next.
+        self.best = match checkpoint.best {
+            Some(record) => Some(
+                resume::load(model.clone(), record)?
+                    .valid()
+                    .fork(self.device),
+            ),
+            None => None,
+        };
+        for _ in 0..checkpoint.state.step {
+            self.scheduler.step();
+        }
+        self.state = checkpoint.state;
+        Ok(resume::load(model, checkpoint.model)?)
+    }
+
+    /// The epoch's batch order and the seconds it had trained already: a resumed epoch gets
+    /// the task's carried state back, a new one fresh sums.
+    fn begin_epoch(&mut self, epoch: usize) -> Result<(Vec<Vec<usize>>, f64), TrainError> {
+        let order = self.task.start_epoch(epoch, epoch_seed(self.seed, epoch));
+        if self.state.batch > 0 {
+            let carried = std::mem::take(&mut self.state.carried);
+            self.task
+                .restore(&mut CarriedReader::new(carried), &self.ad_device)
                 .map_err(Unfit)?;
         } else {
-            state.sums = EpochSums {
-                learning_rate: config.learning_rate,
+            self.state.sums = EpochSums {
+                learning_rate: self.config.learning_rate,
                 ..EpochSums::default()
             };
         }
-        observer.on_epoch_start(epoch, order.len());
-        let before = state.sums.seconds;
-        for indices in &order[state.batch.min(order.len())..] {
-            let lr = scheduler.step();
-            state.sums.learning_rate = lr.base();
-            optimizers.lr = lr;
-            resume::seed_step(device, seed, state.step);
-            let (stepped, out) = task.optimize(model, indices, &ad_device, &mut optimizers)?;
+        self.observer.on_epoch_start(epoch, order.len());
+        Ok((order, self.state.sums.seconds))
+    }
+
+    /// The epoch's training steps from where it stands, with a checkpoint when one is due and
+    /// a stop when one is asked for.
+    fn steps(
+        &mut self,
+        mut model: T::Model,
+        epoch: usize,
+        order: &[Vec<usize>],
+        before: f64,
+        epoch_start: Instant,
+    ) -> Result<T::Model, TrainError> {
+        for indices in &order[self.state.batch.min(order.len())..] {
+            let lr = self.scheduler.step();
+            self.state.sums.learning_rate = lr.base();
+            self.optimizers.lr = lr;
+            resume::seed_step(self.device, self.seed, self.state.step);
+            let (stepped, out) =
+                self.task
+                    .optimize(model, indices, &self.ad_device, &mut self.optimizers)?;
             model = stepped;
             let loss_value = out.loss;
-            state.step += 1;
-            state.batch += 1;
+            self.state.step += 1;
+            self.state.batch += 1;
             if !loss_value.is_finite() {
                 return Err(TrainError::Diverged {
                     epoch,
-                    step: state.step,
+                    step: self.state.step,
                     loss: loss_value,
                 });
             }
 
-            let sums = &mut state.sums;
+            let sums = &mut self.state.sums;
             sums.loss += loss_value as f64 * out.predictions as f64;
             sums.samples += out.samples;
             sums.predictions += out.predictions;
             sums.correct += out.correct;
-            observer.on_step(&StepRecord {
-                step: state.step,
+            self.observer.on_step(&StepRecord {
+                step: self.state.step,
                 epoch,
                 loss: loss_value as f64,
                 accuracy: out.correct as f64 / out.predictions.max(1) as f64,
@@ -370,40 +437,56 @@ pub fn fit_task<T: Task>(
                 samples: out.samples,
             });
             // After an epoch's last step, its end (after validation) checkpoints and stops.
-            if state.batch == order.len() {
+            if self.state.batch == order.len() {
                 continue;
             }
-            if observer.checkpoint_due(Moment::Step) {
-                state.sums.seconds = before + epoch_start.elapsed().as_secs_f64();
-                state.carried = task.carried();
-                let kept = keep(observer, &state, &model, &optimizers, best.as_ref());
-                state.carried = Carried::default();
+            if self.observer.checkpoint_due(Moment::Step) {
+                self.state.sums.seconds = before + epoch_start.elapsed().as_secs_f64();
+                self.state.carried = self.task.carried();
+                let kept = self.keep(&model);
+                self.state.carried = Carried::default();
                 kept?;
             }
-            if observer.stop_requested() {
+            if self.observer.stop_requested() {
                 return Err(TrainError::Interrupted {
                     epoch,
-                    step: state.step,
+                    step: self.state.step,
                 });
             }
         }
-        let train_seconds = before + epoch_start.elapsed().as_secs_f64();
-        let sums = state.sums;
-        let train_metrics = task.train_metrics(
+        Ok(model)
+    }
+
+    /// Validation, the epoch's record, the best model so far and early stopping; `false` when
+    /// training stops early. `(before, epoch_start)`: the seconds trained before this
+    /// process took the epoch up, and when it did.
+    fn end_epoch(
+        &mut self,
+        model: &T::Model,
+        epoch: usize,
+        (before, epoch_start): (f64, Instant),
+        train_seconds: f64,
+    ) -> Result<bool, TrainError> {
+        let config = self.config;
+        let sums = self.state.sums;
+        let train_metrics = self.task.train_metrics(
             sums.loss / sums.predictions.max(1) as f64,
             sums.correct as f64 / sums.predictions.max(1) as f64,
         );
         let snapshot = model.valid();
-        let validation = if task.has_validation() {
-            match task.validate(&snapshot, device, observer) {
+        let validation = if self.task.has_validation() {
+            match self
+                .task
+                .validate(&snapshot, self.device, &mut *self.observer)
+            {
                 // Stopped while validating: the epoch's steps are done, so a checkpoint here
                 // goes on with its validation.
                 Err(stop @ TrainError::EvaluationInterrupted { .. })
-                    if observer.checkpoint_due(Moment::Step) =>
+                    if self.observer.checkpoint_due(Moment::Step) =>
                 {
-                    state.sums.seconds = train_seconds;
-                    state.carried = task.carried();
-                    keep(observer, &state, &model, &optimizers, best.as_ref())?;
+                    self.state.sums.seconds = train_seconds;
+                    self.state.carried = self.task.carried();
+                    self.keep(model)?;
                     return Err(stop);
                 }
                 result => Some(result?),
@@ -411,7 +494,7 @@ pub fn fit_task<T: Task>(
         } else {
             None
         };
-        observer.on_epoch_model(epoch, &snapshot);
+        self.observer.on_epoch_model(epoch, &snapshot);
         let mut record = EpochRecord {
             epoch,
             train: train_metrics,
@@ -429,21 +512,24 @@ pub fn fit_task<T: Task>(
             )
         })?;
         let min_delta = config.early_stopping.map_or(0.0, |e| e.min_delta);
-        let improved = match state.best {
+        let improved = match self.state.best {
             None => true,
-            Some((best_value, _)) if monitored.higher_is_better => value > best_value + min_delta,
+            Some((best_value, _)) if self.monitored.higher_is_better => {
+                value > best_value + min_delta
+            }
             Some((best_value, _)) => value < best_value - min_delta,
         };
         record.improved = improved;
         if improved {
-            observer.on_best(epoch, &snapshot);
-            state.best = Some((value, epoch));
-            best = Some(snapshot);
-            state.since_best = 0;
+            self.observer.on_best(epoch, &snapshot);
+            self.state.best = Some((value, epoch));
+            self.best = Some(snapshot);
+            self.state.since_best = 0;
         } else {
-            state.since_best += 1;
+            self.state.since_best += 1;
         }
-        observer.on_epoch_end(&record);
+        self.observer.on_epoch_end(&record);
+        let state = &mut self.state;
         state.history.push(record);
         state.epoch += 1;
         state.batch = 0;
@@ -454,23 +540,29 @@ pub fn fit_task<T: Task>(
             && epoch < config.epochs
         {
             state.stopped_early = true;
-            break;
+            return Ok(false);
         }
-        if state.epoch <= config.epochs && observer.checkpoint_due(Moment::EpochEnd) {
-            keep(observer, &state, &model, &optimizers, best.as_ref())?;
+        if self.state.epoch <= config.epochs && self.observer.checkpoint_due(Moment::EpochEnd) {
+            self.keep(model)?;
         }
-        if observer.stop_requested() && state.epoch <= config.epochs {
+        if self.observer.stop_requested() && self.state.epoch <= config.epochs {
             return Err(TrainError::Interrupted {
                 epoch,
-                step: state.step,
+                step: self.state.step,
             });
         }
+        Ok(true)
     }
-    state.finished = true;
-    if observer.checkpoint_due(Moment::Finished) {
-        keep(observer, &state, &model, &optimizers, best.as_ref())?;
+
+    fn keep(&mut self, model: &T::Model) -> Result<(), TrainError> {
+        keep(
+            &mut *self.observer,
+            &self.state,
+            model,
+            &self.optimizers,
+            self.best.as_ref(),
+        )
     }
-    outcome(state, best)
 }
 
 /// What training gave once it has finished (or a resumed run found it finished).
