@@ -17,7 +17,7 @@ use burn::tensor::Device;
 use kiln_models::{InputShape, Invalid, ModelConfig};
 use kiln_runner::config::{DatasetKind, Experiment, LoadedExperiment};
 use kiln_runner::prepare::Prepared;
-use kiln_runner::tasks::{PreparedTask, TaskKind, prepared_classifier};
+use kiln_runner::tasks::{PreparedTask, TaskKind, TaskSpec, prepared_classifier};
 use kiln_train::{CLASSIFICATION_METRICS, Metric};
 
 use crate::model::ResidualMlpConfig;
@@ -40,23 +40,22 @@ impl ResidualMlpClassification {
     }
 }
 
-impl TaskKind for ResidualMlpClassification {
+impl TaskSpec for ResidualMlpClassification {
     fn name(&self) -> &'static str {
         "classification"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[(DatasetKind::Mnist, &["residual_mlp"])]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         CLASSIFICATION_METRICS
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
         Self::config(exp).map(|_| ())
     }
+}
 
+impl TaskKind for ResidualMlpClassification {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
         let config =

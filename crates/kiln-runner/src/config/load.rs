@@ -389,8 +389,8 @@ impl Source<'_> {
         let mut experiment: Experiment = figment.extract().map_err(described)?;
         // The task first: a wrong pairing of task, model and dataset explains the other
         // complaints. Then its `[generation]`, typed and with its defaults.
-        let task =
-            crate::tasks::named(&experiment).map_err(|invalid| self.invalid(&figment, &invalid))?;
+        let task = crate::tasks::spec_named(&experiment)
+            .map_err(|invalid| self.invalid(&figment, &invalid))?;
         match task.generation(&figment) {
             Some(generation) => {
                 experiment.generation = generation.map_err(|e| described(*e))?;
@@ -409,7 +409,7 @@ impl Source<'_> {
         if figment.find_value("train.loss").is_err() {
             experiment.train.loss = task.default_loss();
         }
-        crate::tasks::for_experiment(&experiment)
+        crate::tasks::spec_for(&experiment)
             .map(|_| ())
             .and_then(|()| experiment.validate())
             .map_err(|invalid| self.invalid(&figment, &invalid))?;

@@ -16,7 +16,8 @@ use kiln_train::{
 use serde::Serialize;
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
+    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, model_error,
+    steps_config,
 };
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
@@ -27,11 +28,10 @@ use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Classification;
 
-impl TaskKind for Classification {
+impl TaskSpec for Classification {
     fn name(&self) -> &'static str {
         "classification"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[
             (DatasetKind::Mnist, &["mlp", "cnn", "resnet"]),
@@ -43,11 +43,9 @@ impl TaskKind for Classification {
             (DatasetKind::Cifar100, &["mlp", "cnn", "resnet"]),
         ]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         CLASSIFICATION_METRICS
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), kiln_models::Invalid> {
         if let crate::schema::DataConfig::Images(d) = &exp.data
             && d.targets.is_some()
@@ -60,7 +58,9 @@ impl TaskKind for Classification {
         }
         super::classification_loss(exp)
     }
+}
 
+impl TaskKind for Classification {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let prepared = Prepared::load(&loaded.experiment)?;
         let model = initial_model(loaded, &prepared)?;

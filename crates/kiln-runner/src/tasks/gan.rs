@@ -18,7 +18,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
     read_generation, write_metrics_report,
 };
 use crate::datasets;
@@ -54,23 +54,19 @@ fn default_fid_samples() -> usize {
     2000
 }
 
-impl TaskKind for GanTask {
+impl TaskSpec for GanTask {
     fn name(&self) -> &'static str {
         "gan"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[(DatasetKind::Mnist, &["gan"])]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         GAN_METRICS
     }
-
     fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
         Some(read_generation::<FidSettings>(figment))
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
         let settings: FidSettings = exp.generation_as()?;
         if settings.fid_samples < 2 {
@@ -87,7 +83,9 @@ impl TaskKind for GanTask {
         }
         Ok(())
     }
+}
 
+impl TaskKind for GanTask {
     fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
         let ModelConfig::Gan(config) = &run.experiment.model else {
             return Err(run.not_for("generate", "a gan run"));
@@ -106,7 +104,6 @@ impl TaskKind for GanTask {
         draw_grid(&path, &gan, noise, (image[1], image[2]))?;
         Ok(format!("{} samples: {}", GRID * GRID, path.display()))
     }
-
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
         let ModelConfig::Gan(config) = &exp.model else {

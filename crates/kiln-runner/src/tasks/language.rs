@@ -19,7 +19,7 @@ use kiln_models::Invalid;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
     read_generation, write_metrics_report, write_sample,
 };
 use crate::finished::{Finished, GenerateArgs};
@@ -81,29 +81,27 @@ impl SampleSettings {
     }
 }
 
-impl TaskKind for LanguageModelling {
+impl TaskSpec for LanguageModelling {
     fn name(&self) -> &'static str {
         "language_modelling"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[(DatasetKind::Corpus, &["language_model"])]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         LANGUAGE_METRICS
     }
-
     fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
         Some(read_generation::<SampleSettings>(figment))
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
         super::classification_loss(exp)?;
         let settings: SampleSettings = exp.generation_as()?;
         settings.validate().map_err(|e| e.within("generation"))
     }
+}
 
+impl TaskKind for LanguageModelling {
     fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
         let ModelConfig::LanguageModel(config) = &run.experiment.model else {
             return Err(run.not_for("generate", "a language_model run"));
@@ -157,7 +155,6 @@ impl TaskKind for LanguageModelling {
         let ids: Vec<u32> = prompt.iter().chain(&drawn).map(|&t| t as u32).collect();
         Ok(vocab.decode(tokenizer.as_ref(), &ids))
     }
-
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
         let DataConfig::Corpus(settings) = &exp.data else {

@@ -63,8 +63,10 @@ pub static TASKS: &[&dyn TaskKind] = &[
     &regression::Regression,
 ];
 
-/// A kind of learning problem.
-pub trait TaskKind: Sync {
+/// What reading and checking an experiment file needs of a task: its name, what it learns
+/// from, what it reports, its `[generation]` keys and its own checks. No data and no backend:
+/// the configuration sees a task only through this.
+pub trait TaskSpec: Sync {
     /// What an experiment file's `task` names, e.g. `classification`.
     fn name(&self) -> &'static str;
     /// The datasets it learns from, each with the `model.kind`s that can learn from it.
@@ -85,6 +87,11 @@ pub trait TaskKind: Sync {
     fn check(&self, _exp: &Experiment) -> Result<(), Invalid> {
         Ok(())
     }
+}
+
+/// A kind of learning problem at run time: its data loaded and its model built, and what
+/// `generate` and `translate` do with its finished runs.
+pub trait TaskKind: TaskSpec {
     /// Loads the data and builds the seeded model: everything that can be refused, before
     /// the run folder exists.
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>>;
@@ -419,6 +426,16 @@ pub fn named(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
         ));
     }
     Ok(task)
+}
+
+/// The spec of the task `exp.task` names ([`named`]), for reading a file.
+pub fn spec_named(exp: &Experiment) -> Result<&'static dyn TaskSpec, Invalid> {
+    named(exp).map(|task| task as &dyn TaskSpec)
+}
+
+/// The spec of the task that learns the experiment ([`for_experiment`]), for checking a file.
+pub fn spec_for(exp: &Experiment) -> Result<&'static dyn TaskSpec, Invalid> {
+    for_experiment(exp).map(|task| task as &dyn TaskSpec)
 }
 
 /// [`for_experiment`] for the experiment read from `file`, its error naming the file. A loaded

@@ -16,7 +16,7 @@ use kiln_train::{
 };
 use serde::Serialize;
 
-use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
+use super::{PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, steps_config};
 use crate::manifest::DataInfo;
 use crate::observer::RunObserver;
 use crate::prepare::own_files::{load_images, load_table};
@@ -27,26 +27,22 @@ use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment};
 
 pub struct Regression;
 
-impl TaskKind for Regression {
+impl TaskSpec for Regression {
     fn name(&self) -> &'static str {
         "regression"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[
             (DatasetKind::Table, &["tabular"]),
             (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
         ]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         REGRESSION_METRICS
     }
-
     fn default_loss(&self) -> LossKind {
         LossKind::Mse
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
         if let DataConfig::Images(d) = &exp.data
             && d.targets.is_none()
@@ -72,7 +68,9 @@ impl TaskKind for Regression {
             )),
         }
     }
+}
 
+impl TaskKind for Regression {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
         let prepared = match &exp.data {

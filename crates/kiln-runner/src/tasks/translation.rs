@@ -22,7 +22,7 @@ use kiln_models::Invalid;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
     read_generation, write_metrics_report, write_sample,
 };
 use crate::finished::Finished;
@@ -62,26 +62,22 @@ fn default_examples() -> usize {
     10
 }
 
-impl TaskKind for Translation {
+impl TaskSpec for Translation {
     fn name(&self) -> &'static str {
         "translation"
     }
-
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[
             (DatasetKind::Pairs, &["seq2seq"]),
             (DatasetKind::Synthetic, &["seq2seq"]),
         ]
     }
-
     fn metrics(&self) -> &'static [Metric] {
         TRANSLATION_METRICS
     }
-
     fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
         Some(read_generation::<DecodeSettings>(figment))
     }
-
     fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
         let settings: DecodeSettings = exp.generation_as()?;
         for (key, value) in [
@@ -94,7 +90,9 @@ impl TaskKind for Translation {
         }
         Ok(())
     }
+}
 
+impl TaskKind for Translation {
     fn translate(
         &self,
         run: &Finished,
@@ -138,7 +136,6 @@ impl TaskKind for Translation {
         }
         Ok(())
     }
-
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let (data, source) = PairData::load(&loaded.experiment)?;
         let model = initial_seq2seq(loaded, &data)?;
