@@ -155,6 +155,28 @@ fn run_produces_metrics_charts_manifest_and_a_trained_model() {
         stderr(&check)
     );
     assert_eq!(String::from_utf8_lossy(&check.stdout), resolved);
+
+    // `show`: the run at a glance, from its own files.
+    let show = sb.kiln(&["show", run.to_str().unwrap()]);
+    assert!(show.status.success(), "{}", stderr(&show));
+    let shown = String::from_utf8_lossy(&show.stdout);
+    for needle in [
+        "experiment  e2e (seed 7)",
+        "status      completed",
+        &format!("accuracy       {accuracy}"),
+        "  [model]",
+        "checkpoints/best.bpk",
+        "metrics/epochs.parquet",
+    ] {
+        assert!(shown.contains(needle), "{needle} not in:\n{shown}");
+    }
+    let not_a_run = sb.kiln(&["show", sb.path().to_str().unwrap()]);
+    assert!(!not_a_run.status.success());
+    assert!(
+        stderr(&not_a_run).contains("not a run folder"),
+        "{}",
+        stderr(&not_a_run)
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod finished;
 mod help;
 mod index;
 mod run;
+mod show;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,9 @@ pub enum Command {
     Translate(finished::TranslateArgs),
     /// Rebuild results/index.parquet from the run folders.
     Index(index::IndexArgs),
+    /// One run at a glance: its status and provenance, test result, resolved config and
+    /// files.
+    Show(show::ShowArgs),
     /// A command's help (`kiln help run`), or the experiment file's keys: `kiln help config`
     /// lists them, `kiln help config KEY` gives one key's or table's type, default, range and
     /// meaning (e.g. `kiln help config data.vocab_size`, `kiln help config train.optimizer`).
@@ -104,6 +108,7 @@ impl Command {
             Command::Generate(args) => args.run(),
             Command::Translate(args) => args.run(),
             Command::Index(args) => args.run(),
+            Command::Show(args) => args.run(),
             Command::Help(args) => args.run(),
             Command::Reference(args) => args.run(),
         }
