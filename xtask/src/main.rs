@@ -33,6 +33,8 @@ commands:
                                             configuration (table, markdown, csv or json)
   report [SELECTION] [--out FILE]           the same as one self-contained HTML page
   index [--rebuild]                         show, or rebuild from the run folders, the index
+  show RUN                                  a run at a glance: status, provenance, test
+                                            result, resolved config and files
   generate RUN [--prompt TEXT]              text from a finished language-model run (a GAN
                                             run: 64 new samples as a PNG grid), e.g.
       [--temperature T] [--length N]        cargo xtask generate results/charlstm_shakespeare/
@@ -96,7 +98,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "run" | "check" | "submit" | "status" | "cancel" => kiln(&command, rest, true),
         "compare" | "report" | "index" => kiln(&command, rest, false),
-        "generate" | "translate" | "predict" | "evaluate" | "export" => {
+        "generate" | "translate" | "predict" | "evaluate" | "export" | "show" => {
             // The run folder (and predict's input files) are relative to where the user stands.
             let rest = rest
                 .iter()
