@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use kiln_data::download::write_atomically;
 use kiln_report::group::Stats;
+use kiln_train::Metric;
 use polars::prelude::*;
 
 use crate::lock::FileLock;
@@ -80,11 +81,9 @@ const TRAILING_COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// Every column a row may have besides parameters, in the order tables show them:
-/// `test_<metric>` and `best_val_<metric>` for every metric a task defines
-/// (`crate::tasks`). Parameters (dotted config keys, e.g. `train.learning_rate`) follow,
-/// sorted.
-pub fn core_columns() -> Vec<String> {
-    let metrics = crate::tasks::metric_names();
+/// `test_<metric>` and `best_val_<metric>` for each of `metrics` (every metric a task
+/// defines). Parameters (dotted config keys, e.g. `train.learning_rate`) follow, sorted.
+pub fn core_columns(metrics: &[&str]) -> Vec<String> {
     LEADING_COLUMNS
         .iter()
         .map(|(c, _)| c.to_string())
@@ -184,7 +183,9 @@ impl Row {
     }
 
     /// The row of the run in `root`, which lies under `results`.
-    pub fn from_run(results: &Path, root: &Path) -> anyhow::Result<Self> {
+    /// `metrics`: every metric a task defines, each run getting a `test_` and a `best_val_`
+    /// column for each (null where its task has no such metric).
+    pub fn from_run(results: &Path, root: &Path, metrics: &[Metric]) -> anyhow::Result<Self> {
         let folder = RunDir::open(root);
         let manifest = Manifest::read(&folder.manifest())?;
         let mut row = Row::default();
@@ -259,7 +260,7 @@ impl Row {
         let test: Option<serde_json::Value> = std::fs::read(folder.test_report())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        for metric in crate::tasks::metric_names() {
+        for metric in metrics.iter().map(|m| m.name) {
             let v = test.as_ref().and_then(|t| t[metric].as_f64());
             row.set(&format!("test_{metric}"), Cell::F64(v));
         }
@@ -300,15 +301,15 @@ impl Row {
                 .unwrap_or_default()
         };
         let stats = |name: &str| Stats::of(&series(name));
-        for metric in crate::tasks::metric_names() {
-            let best = stats(&format!("val_{metric}")).map(|s| {
-                if crate::tasks::higher_is_better(metric) == Some(true) {
+        for metric in metrics {
+            let best = stats(&format!("val_{}", metric.name)).map(|s| {
+                if metric.higher_is_better {
                     s.max
                 } else {
                     s.min
                 }
             });
-            row.set(&format!("best_val_{metric}"), Cell::F64(best));
+            row.set(&format!("best_val_{}", metric.name), Cell::F64(best));
         }
         row.set(
             "final_train_loss",
@@ -446,19 +447,30 @@ fn unify(a: &DataType, b: &DataType) -> DataType {
     }
 }
 
-/// Core columns in their order, then the rest sorted.
+/// The leading columns, the `test_` and `best_val_` metrics, the trailing columns, then the
+/// parameters; metrics and parameters sorted by name.
 fn ordered(frame: DataFrame) -> PolarsResult<DataFrame> {
-    let names: Vec<String> = frame
+    let mut names: Vec<String> = frame
         .get_column_names()
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let core = core_columns();
-    let mut order: Vec<String> = core.iter().filter(|c| names.contains(c)).cloned().collect();
-    let mut rest: Vec<String> = names.into_iter().filter(|n| !core.contains(n)).collect();
-    rest.sort();
-    order.extend(rest);
-    frame.select(order)
+    let position = |list: &[(&str, &str)], name: &str| list.iter().position(|(c, _)| *c == name);
+    names.sort_by_cached_key(|name| {
+        let group = if let Some(i) = position(LEADING_COLUMNS, name) {
+            (0, i)
+        } else if let Some(i) = position(TRAILING_COLUMNS, name) {
+            (3, i)
+        } else if name.starts_with("test_") {
+            (1, 0)
+        } else if name.starts_with("best_val_") {
+            (2, 0)
+        } else {
+            (4, 0)
+        };
+        (group, name.clone())
+    });
+    frame.select(names)
 }
 
 /// Stacks frames with different columns: missing cells are null, clashing types unify.
@@ -565,8 +577,8 @@ pub fn results_of(root: &Path) -> PathBuf {
 }
 
 /// [`update`], with a failure a warning: the run's results stand without the index.
-pub fn update_or_warn(results: &Path, root: &Path) {
-    if let Err(e) = update(results, root) {
+pub fn update_or_warn(results: &Path, root: &Path, metrics: &[Metric]) {
+    if let Err(e) = update(results, root, metrics) {
         tracing::warn!(
             "{} not updated ({e:#}); `cargo xtask index --rebuild` rebuilds it from the run folders",
             path(results).display()
@@ -575,8 +587,8 @@ pub fn update_or_warn(results: &Path, root: &Path) {
 }
 
 /// Adds or replaces the row of the run in `root`.
-pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
-    let row = frame(&[Row::from_run(results, root)?])?;
+pub fn update(results: &Path, root: &Path, metrics: &[Metric]) -> anyhow::Result<()> {
+    let row = frame(&[Row::from_run(results, root, metrics)?])?;
     let key = row
         .column("run")?
         .str()?
@@ -594,7 +606,7 @@ pub fn update(results: &Path, root: &Path) -> anyhow::Result<()> {
                 "{}: the run index was damaged ({e}); rebuilt from the run folders",
                 index.display()
             );
-            frame(&rows_of_folders(results).0)?
+            frame(&rows_of_folders(results, metrics).0)?
         }
         Ok(existing) => {
             let keep: BooleanChunked = existing
@@ -639,11 +651,11 @@ pub fn run_folders(results: &Path) -> Vec<PathBuf> {
 }
 
 /// The rows of every run folder, and the folders skipped with why.
-fn rows_of_folders(results: &Path) -> (Vec<Row>, Vec<String>) {
+fn rows_of_folders(results: &Path, metrics: &[Metric]) -> (Vec<Row>, Vec<String>) {
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for folder in run_folders(results) {
-        match Row::from_run(results, &folder) {
+        match Row::from_run(results, &folder, metrics) {
             Ok(r) => rows.push(r),
             Err(e) => skipped.push(format!("{}: {e:#}", folder.display())),
         }
@@ -668,8 +680,8 @@ fn remove_strays(results: &Path) {
 
 /// Rebuilds the index from the run folders; returns the rows written and the folders skipped
 /// with why.
-pub fn rebuild(results: &Path) -> anyhow::Result<(usize, Vec<String>)> {
-    let (rows, skipped) = rows_of_folders(results);
+pub fn rebuild(results: &Path, metrics: &[Metric]) -> anyhow::Result<(usize, Vec<String>)> {
+    let (rows, skipped) = rows_of_folders(results, metrics);
     let _lock = FileLock::take(&crate::run_dir::index_lock(results))?;
     remove_strays(results);
     let mut f = frame(&rows)?;
@@ -728,9 +740,9 @@ mod tests {
                 let results = &results;
                 s.spawn(move || {
                     for root in chunk {
-                        update(results, root).unwrap();
+                        update(results, root, &crate::tasks::all_metrics()).unwrap();
                         // A second update of the same run replaces its row.
-                        update(results, root).unwrap();
+                        update(results, root, &crate::tasks::all_metrics()).unwrap();
                     }
                 });
             }
@@ -757,7 +769,7 @@ mod tests {
         let results = dir.path();
         for i in 0..3 {
             let root = fake_run(results, i);
-            update(results, &root).unwrap();
+            update(results, &root, &crate::tasks::all_metrics()).unwrap();
         }
         let live = read(results).unwrap();
         // Whole and fractional learning rates share one float column; lists are text.
@@ -787,7 +799,7 @@ mod tests {
         );
         assert!(live.column("seed").is_ok() && live.column("name").is_err());
         std::fs::remove_file(path(results)).unwrap();
-        let (rows, skipped) = rebuild(results).unwrap();
+        let (rows, skipped) = rebuild(results, &crate::tasks::all_metrics()).unwrap();
         assert_eq!((rows, skipped.len()), (3, 0));
         let rebuilt = read(results).unwrap();
         assert!(rebuilt.equals_missing(&live), "{rebuilt}\n{live}");
@@ -798,7 +810,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let results = dir.path();
         for i in 0..3 {
-            update(results, &fake_run(results, i)).unwrap();
+            update(results, &fake_run(results, i), &crate::tasks::all_metrics()).unwrap();
         }
         // Truncated, as a kill or a full disk mid-write would leave it.
         let bytes = std::fs::read(path(results)).unwrap();
@@ -810,7 +822,7 @@ mod tests {
             "{e}"
         );
         // The next run's update keeps every run, and clears the stray.
-        update(results, &fake_run(results, 3)).unwrap();
+        update(results, &fake_run(results, 3), &crate::tasks::all_metrics()).unwrap();
         assert_eq!(read(results).unwrap().height(), 4);
         assert!(!results.join(".tmpAb12Cd").exists());
     }

@@ -118,7 +118,7 @@ pub fn run(
     let resolved = toml::to_string_pretty(exp).context("serialising the resolved config")?;
     write_atomically(&run.config(), resolved.as_bytes())?;
     manifest.write(&run.manifest())?;
-    crate::index::update_or_warn(results, &run.root);
+    crate::index::update_or_warn(results, &run.root, &tasks::all_metrics());
     tracing::info!("run folder: {}", run.root.display());
     if let (Some(loaded), Some(from)) = (&start, trial.and_then(|t| t.start_from.as_deref())) {
         // The run's own first checkpoint, so that a kill before it writes one goes on from
@@ -315,7 +315,11 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
         manifest.error = Some(Paused { epoch }.to_string());
         manifest.epochs_run = epoch;
         manifest.write(&run.manifest())?;
-        crate::index::update_or_warn(&crate::index::results_of(&run.root), &run.root);
+        crate::index::update_or_warn(
+            &crate::index::results_of(&run.root),
+            &run.root,
+            &tasks::all_metrics(),
+        );
         return Err(Paused { epoch }.into());
     }
     manifest.resumptions.push(Resumption {
@@ -336,7 +340,7 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
     manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
     manifest.write(&run.manifest())?;
     let results = crate::index::results_of(&run.root);
-    crate::index::update_or_warn(&results, &run.root);
+    crate::index::update_or_warn(&results, &run.root, &tasks::all_metrics());
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
         resume: checkpoint,
@@ -437,7 +441,7 @@ fn train_and_record(
         }
     }
     manifest.write(&run.manifest())?;
-    crate::index::update_or_warn(results, &run.root);
+    crate::index::update_or_warn(results, &run.root, &tasks::all_metrics());
     match (result, stopped) {
         (Err(e), _) if paused.is_some() => Err(e),
         (Err(_), Some(how)) => Err(Stopped {

@@ -136,7 +136,7 @@ fn mark_killed(results: &Path, root: &Path, m: &Manifest) {
     m.status = Status::Interrupted;
     m.error = Some(m.killed_error());
     if m.write(&RunDir::open(root).manifest()).is_ok() {
-        let _ = crate::index::update(results, root);
+        let _ = crate::index::update(results, root, &crate::tasks::all_metrics());
     }
 }
 

@@ -80,7 +80,7 @@ fn the_experiment_file_reference_is_what_the_table_of_keys_says() {
 fn the_run_index_reference_is_what_the_column_lists_say() {
     let page = std::fs::read_to_string(workspace().join("docs/src/reference/index.md")).unwrap();
     let current = kiln_runner::index::reference(&kiln_runner::tasks::metric_names());
-    for column in kiln_runner::index::core_columns() {
+    for column in kiln_runner::index::core_columns(&kiln_runner::tasks::metric_names()) {
         // A column of its own, or a metric's `test_`/`best_val_` pair.
         let metric = column
             .strip_prefix("test_")

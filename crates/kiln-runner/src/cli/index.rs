@@ -14,16 +14,18 @@ pub struct IndexArgs {
 impl IndexArgs {
     pub fn run(self) -> anyhow::Result<()> {
         if self.rebuild {
-            crate::index::rebuild(&self.results.results).map(|(rows, skipped)| {
-                for s in &skipped {
-                    eprintln!("skipped {s}");
-                }
-                println!(
-                    "{}: {rows} runs ({} folders skipped)",
-                    crate::index::path(&self.results.results).display(),
-                    skipped.len()
-                );
-            })
+            crate::index::rebuild(&self.results.results, &crate::tasks::all_metrics()).map(
+                |(rows, skipped)| {
+                    for s in &skipped {
+                        eprintln!("skipped {s}");
+                    }
+                    println!(
+                        "{}: {rows} runs ({} folders skipped)",
+                        crate::index::path(&self.results.results).display(),
+                        skipped.len()
+                    );
+                },
+            )
         } else {
             crate::index::read(&self.results.results).map(|f| {
                 println!(

@@ -792,7 +792,7 @@ fn finish(
     // The run's index row gains it, for compare to show beside the run's own test.
     let results = crate::index::results_of(&run.run.root);
     if crate::index::path(&results).exists() {
-        crate::index::update_or_warn(&results, &run.run.root);
+        crate::index::update_or_warn(&results, &run.run.root, &crate::tasks::all_metrics());
     }
     Ok(())
 }

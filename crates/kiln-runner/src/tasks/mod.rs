@@ -446,6 +446,18 @@ pub fn for_file(exp: &Experiment, file: &Path) -> anyhow::Result<&'static dyn Ta
         .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", file.display(), e.field, e.message))
 }
 
+/// Every metric any task reports, each name once (the first task's direction): what the run
+/// index gets a `test_` and a `best_val_` column for.
+pub fn all_metrics() -> Vec<Metric> {
+    let mut metrics: Vec<Metric> = Vec::new();
+    for m in all().flat_map(|t| t.metrics()) {
+        if !metrics.iter().any(|seen| seen.name == m.name) {
+            metrics.push(*m);
+        }
+    }
+    metrics
+}
+
 /// Every metric name any task reports, first seen first: the index's `test_<name>` columns.
 pub fn metric_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Vec::new();
