@@ -107,11 +107,13 @@ pub fn reference(metrics: &[&str]) -> String {
     for (c, what) in LEADING_COLUMNS {
         row(&mut s, c, what);
     }
-    let names = metrics
-        .iter()
-        .map(|m| format!("`{m}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let code_list = |items: &mut dyn Iterator<Item = &&str>| {
+        items
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let names = code_list(&mut metrics.iter());
     row(
         &mut s,
         "test_<metric>",
@@ -127,12 +129,7 @@ pub fn reference(metrics: &[&str]) -> String {
     for (c, what) in TRAILING_COLUMNS {
         row(&mut s, c, what);
     }
-    let evaluation = EVALUATION_METRICS
-        .iter()
-        .chain(&EVALUATION_VALUE_METRICS)
-        .map(|m| format!("`{m}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let evaluation = code_list(&mut EVALUATION_METRICS.iter().chain(&EVALUATION_VALUE_METRICS));
     row(
         &mut s,
         &format!("{EVALUATION}<name>.<metric>"),
@@ -140,11 +137,7 @@ pub fn reference(metrics: &[&str]) -> String {
             "`kiln evaluate`'s result on the set it named `<name>` (`--name`, default the data's file name): {evaluation}."
         ),
     );
-    let left_out = NOT_PARAMETERS
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let left_out = code_list(&mut NOT_PARAMETERS.iter());
     row(
         &mut s,
         "<dotted.key>",
@@ -210,18 +203,9 @@ impl Row {
             "configuration",
             Cell::Str(trial.map(|t| t.configuration.clone())),
         );
-        // A run left `running` by a process that is gone from this machine was killed: say
-        // so, without touching its folder.
-        let killed = manifest.was_killed();
-        let status = serde_json::to_value(manifest.status)?;
-        row.set(
-            "status",
-            s(if killed {
-                INTERRUPTED
-            } else {
-                status.as_str().unwrap_or("unknown")
-            }),
-        );
+        let (status, error) = manifest.as_seen();
+        let status = serde_json::to_value(status)?;
+        row.set("status", s(status.as_str().unwrap_or("unknown")));
         row.set("seed", Cell::I64(Some(manifest.seed as i64)));
         row.set("backend", s(&manifest.backend));
         row.set("device", s(&manifest.device));
@@ -248,14 +232,7 @@ impl Row {
             Cell::Bool(manifest.git.as_ref().map(|g| g.dirty)),
         );
         row.set("host", s(&manifest.host.hostname));
-        row.set(
-            "error",
-            Cell::Str(if killed {
-                Some(manifest.killed_error())
-            } else {
-                manifest.error.clone()
-            }),
-        );
+        row.set("error", Cell::Str(error));
 
         let test: Option<serde_json::Value> = std::fs::read(folder.test_report())
             .ok()

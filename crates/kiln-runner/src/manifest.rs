@@ -210,6 +210,16 @@ impl Manifest {
                 && self.scheduler == SchedulerJob::current())
     }
 
+    /// The status and error to show: a run left `running` by a process that is gone from this
+    /// machine was killed, and is shown interrupted without its folder being touched.
+    pub fn as_seen(&self) -> (Status, Option<String>) {
+        if self.was_killed() {
+            (Status::Interrupted, Some(self.killed_error()))
+        } else {
+            (self.status, self.error.clone())
+        }
+    }
+
     /// What a killed run's error says.
     pub fn killed_error(&self) -> String {
         format!(

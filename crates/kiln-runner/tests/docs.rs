@@ -49,9 +49,18 @@ fn every_environment_variable_the_code_reads_is_documented() {
     );
 }
 
+/// A generated reference page equals what the code generates now.
+fn assert_current(page: &str, current: &str, source: &str) {
+    let written =
+        std::fs::read_to_string(workspace().join("docs/src/reference").join(page)).unwrap();
+    assert!(
+        written == current,
+        "docs/src/reference/{page} lags {source}; `cargo xtask docs` writes it anew"
+    );
+}
+
 #[test]
 fn the_command_line_reference_is_what_the_parser_defines() {
-    let page = std::fs::read_to_string(workspace().join("docs/src/reference/cli.md")).unwrap();
     let current = kiln_runner::cli::reference();
     for command in ["run", "predict", "evaluate", "export", "compare", "bench"] {
         assert!(
@@ -59,26 +68,18 @@ fn the_command_line_reference_is_what_the_parser_defines() {
             "{command}"
         );
     }
-    assert!(
-        page == current,
-        "docs/src/reference/cli.md lags kiln's arguments; `cargo xtask docs` writes it anew"
-    );
+    assert_current("cli.md", &current, "kiln's arguments");
 }
 
 #[test]
 fn the_experiment_file_reference_is_what_the_table_of_keys_says() {
-    let page = std::fs::read_to_string(workspace().join("docs/src/reference/config.md")).unwrap();
     let current = kiln_runner::schema::keys::reference();
     assert!(current.contains("| `data.vocab_size` |"));
-    assert!(
-        page == current,
-        "docs/src/reference/config.md lags kiln's table of keys; `cargo xtask docs` writes it anew"
-    );
+    assert_current("config.md", &current, "kiln's table of keys");
 }
 
 #[test]
 fn the_run_index_reference_is_what_the_column_lists_say() {
-    let page = std::fs::read_to_string(workspace().join("docs/src/reference/index.md")).unwrap();
     let current = kiln_runner::index::reference(&kiln_runner::tasks::metric_names());
     for column in kiln_runner::index::core_columns(&kiln_runner::tasks::metric_names()) {
         // A column of its own, or a metric's `test_`/`best_val_` pair.
@@ -89,10 +90,7 @@ fn the_run_index_reference_is_what_the_column_lists_say() {
             || metric.is_some_and(|m| current.contains(&format!("`{m}`")));
         assert!(named, "{column}");
     }
-    assert!(
-        page == current,
-        "docs/src/reference/index.md lags kiln's index columns; `cargo xtask docs` writes it anew"
-    );
+    assert_current("index.md", &current, "kiln's index columns");
 }
 
 /// The Markdown pages a reader meets: the README, the architecture and the book's sources.

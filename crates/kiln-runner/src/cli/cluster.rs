@@ -27,7 +27,7 @@ impl SubmitArgs {
         };
         match crate::config::plan(file, sets)? {
             Plan::Search(search) => crate::cluster::submit_search(&search, &options),
-            _ => crate::cluster::submit(&sweep_of(file, sets)?, &options),
+            plan => crate::cluster::submit(&sweep_of(file, plan)?, &options),
         }
     }
 }
@@ -43,24 +43,25 @@ fn parts(args: &ExperimentArgs) -> (&std::path::Path, &[String], &std::path::Pat
 /// `status`: what each trial is doing.
 pub fn status(args: ExperimentArgs) -> anyhow::Result<()> {
     let (file, sets, results) = parts(&args);
-    match crate::config::plan(file, sets) {
-        Ok(Plan::Search(search)) => crate::search::status(&search, results),
-        _ => sweep_of(file, sets).and_then(|s| crate::cluster::status(&s, results)),
+    match crate::config::plan(file, sets)? {
+        Plan::Search(search) => crate::search::status(&search, results),
+        plan => crate::cluster::status(&sweep_of(file, plan)?, results),
     }
 }
 
 /// `cancel`: the sweep's Slurm jobs.
 pub fn cancel(args: ExperimentArgs) -> anyhow::Result<()> {
     let (file, sets, results) = parts(&args);
-    match crate::config::plan(file, sets) {
-        Ok(Plan::Search(search)) => crate::cluster::cancel_search(&search, results),
-        _ => sweep_of(file, sets).and_then(|s| crate::cluster::cancel(&s, results)),
+    match crate::config::plan(file, sets)? {
+        Plan::Search(search) => crate::cluster::cancel_search(&search, results),
+        plan => crate::cluster::cancel(&sweep_of(file, plan)?, results),
     }
 }
 
-/// The sweep `file` holds; a file without one is refused, since only sweeps go to clusters.
-fn sweep_of(file: &std::path::Path, sets: &[String]) -> anyhow::Result<crate::config::Sweep> {
-    match crate::config::plan(file, sets)? {
+/// The sweep `file`'s plan holds; a file without one is refused, since only sweeps go to
+/// clusters.
+fn sweep_of(file: &std::path::Path, plan: Plan) -> anyhow::Result<crate::config::Sweep> {
+    match plan {
         Plan::Sweep(sweep) => Ok(sweep),
         Plan::Single(_) => anyhow::bail!(
             "{}: no [sweep]; a cluster runs a sweep's trials (a single run: `kiln run`)",

@@ -51,17 +51,14 @@ fn help(topic: &[String]) -> anyhow::Result<()> {
     kiln.build();
     match topic {
         [] => print!("{}", kiln.render_long_help()),
-        [config, rest @ ..] if config == "config" => match rest {
-            [] => print!(
-                "{}",
-                crate::schema::keys::help(None).map_err(anyhow::Error::msg)?
-            ),
-            [key] => print!(
-                "{}",
-                crate::schema::keys::help(Some(key)).map_err(anyhow::Error::msg)?
-            ),
-            _ => anyhow::bail!("`kiln help config` takes one key, e.g. data.vocab_size"),
-        },
+        [config, rest @ ..] if config == "config" => {
+            anyhow::ensure!(
+                rest.len() <= 1,
+                "`kiln help config` takes one key, e.g. data.vocab_size"
+            );
+            let page = crate::schema::keys::help(rest.first().map(String::as_str));
+            print!("{}", page.map_err(anyhow::Error::msg)?);
+        }
         [command] => match kiln.find_subcommand_mut(command) {
             Some(c) if !c.is_hide_set() => print!("{}", c.render_long_help()),
             _ => anyhow::bail!(

@@ -27,14 +27,9 @@ impl ShowArgs {
                 .to_string_lossy()
         );
         let manifest = Manifest::read(&run.manifest())?;
-        let status = if manifest.was_killed() {
-            crate::index::INTERRUPTED.to_string()
-        } else {
-            serde_json::to_value(manifest.status)?
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string()
-        };
+        let (status, error) = manifest.as_seen();
+        let status = serde_json::to_value(status)?;
+        let status = status.as_str().unwrap_or("unknown");
         // Written at once, so that a closed pipe (`kiln show RUN | head`) is an error the
         // command line ends quietly on, not a panic.
         let mut out = String::new();
@@ -45,7 +40,7 @@ impl ShowArgs {
             manifest.experiment, manifest.seed
         )?;
         writeln!(out, "  status      {status}")?;
-        if let Some(error) = &manifest.error {
+        if let Some(error) = &error {
             writeln!(out, "  error       {error}")?;
         }
         writeln!(

@@ -46,6 +46,15 @@ pub struct Key {
     pub meaning: &'static str,
 }
 
+impl Key {
+    /// The default as a TOML value, where the loader fills one in; `None` for `required`
+    /// keys and for defaults in words (`(none)`), which leave the key out.
+    pub fn literal_default(&self) -> Option<&'static str> {
+        let words = self.default.starts_with('(') || self.default.starts_with("required");
+        (!words).then_some(self.default)
+    }
+}
+
 const fn k(
     key: &'static str,
     when: When,
@@ -631,10 +640,9 @@ pub fn reference() -> String {
             "\n## {title}\n\n{about}\n\n| key | when | type | default | range | meaning |\n|---|---|---|---|---|---|\n"
         );
         for k in KEYS.iter().filter(|k| section_of(k.key) == *section) {
-            let default = if k.default.starts_with('(') || k.default.starts_with("required") {
-                k.default.to_string()
-            } else {
-                format!("`{}`", k.default)
+            let default = match k.literal_default() {
+                Some(value) => format!("`{value}`"),
+                None => k.default.to_string(),
             };
             let _ = writeln!(
                 s,
@@ -982,9 +990,9 @@ cell = "lstm""#;
         for (_, context) in &contexts {
             let written: toml::Table = toml::from_str(&context.file).unwrap();
             for k in KEYS.iter().filter(|k| applies(k.when, &context.resolved)) {
-                if k.default.starts_with('(') || k.default.starts_with("required") {
+                let Some(default) = k.literal_default() else {
                     continue;
-                }
+                };
                 // Set by the file, or inside an optional table the file leaves out.
                 let parent = k.key.rsplit_once('.').map(|(p, _)| p);
                 if get(&written, k.key).is_some()
@@ -992,7 +1000,7 @@ cell = "lstm""#;
                 {
                     continue;
                 }
-                let expected: toml::Table = toml::from_str(&format!("v = {}", k.default))
+                let expected: toml::Table = toml::from_str(&format!("v = {default}"))
                     .unwrap_or_else(|e| panic!("`{}`'s default `{}`: {e}", k.key, k.default));
                 let found = get(&context.resolved, k.key).unwrap_or_else(|| {
                     panic!("`{}` is not in the resolved file:\n{}", k.key, context.file)

@@ -460,13 +460,7 @@ pub fn all_metrics() -> Vec<Metric> {
 
 /// Every metric name any task reports, first seen first: the index's `test_<name>` columns.
 pub fn metric_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for m in all().flat_map(|t| t.metrics()) {
-        if !names.contains(&m.name) {
-            names.push(m.name);
-        }
-    }
-    names
+    all_metrics().iter().map(|m| m.name).collect()
 }
 
 /// Whether higher is better for the metric `name`, by the first task that defines it.
