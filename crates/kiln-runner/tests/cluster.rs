@@ -327,6 +327,98 @@ fn trial_folder(sb: &Sandbox, trial: usize) -> Option<PathBuf> {
         })
 }
 
+/// The processes of task `task` of Slurm array job `job` (the batch shell, the search worker
+/// and the job it runs), found by the variables Slurm gives them.
+fn slurm_task_processes(job: &str, task: &str) -> Vec<u32> {
+    let want = [
+        format!("SLURM_ARRAY_JOB_ID={job}"),
+        format!("SLURM_ARRAY_TASK_ID={task}"),
+    ];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                let vars: Vec<&[u8]> = env.split(|b| *b == 0).collect();
+                want.iter().all(|w| vars.contains(&w.as_bytes()))
+            })
+        })
+        .collect()
+}
+
+fn signal(name: &str, pids: &[u32]) {
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg(format!("-{name}"))
+            .args(pids.iter().map(u32::to_string))
+            .status();
+    }
+}
+
+/// A process's parent and state letter, from /proc/PID/stat.
+fn parent_and_state(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((rest.next()?.parse().ok()?, state))
+}
+
+/// Stops every process of the Slurm task once `busy` says, of the stopped processes, that
+/// the task is in the middle of its work, and returns them (stopped); so that a requeue
+/// lands mid-training however short the work is.
+fn hold_while(job: &str, task: &str, busy: impl Fn(&[u32]) -> bool) -> Vec<u32> {
+    let clock = Instant::now();
+    loop {
+        assert!(
+            clock.elapsed() < Duration::from_secs(120),
+            "task {task} was never caught at work"
+        );
+        // Twice, so that a job process spawned while the first pass ran is held too.
+        let mut held = slurm_task_processes(job, task);
+        signal("STOP", &held);
+        let more: Vec<u32> = slurm_task_processes(job, task)
+            .into_iter()
+            .filter(|p| !held.contains(p))
+            .collect();
+        signal("STOP", &more);
+        held.extend(more);
+        if busy(&held) {
+            return held;
+        }
+        signal("CONT", &held);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a search worker among `held` holds a job (started, not ended in the journal)
+/// whose training process is alive.
+fn worker_mid_job(journal: &std::path::Path, held: &[u32]) -> bool {
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let holds_a_job = |pid: u32| {
+        let mut holding = None;
+        for r in &records {
+            if r["event"] == "start" && r["worker"]["pid"] == pid {
+                holding = r["job"].as_u64();
+            } else if r["event"] == "end" && r["job"].as_u64() == holding {
+                holding = None;
+            }
+        }
+        holding.is_some()
+    };
+    let training = |worker: u32| {
+        held.iter().any(|&p| {
+            parent_and_state(p).is_some_and(|(parent, state)| parent == worker && state != 'Z')
+        })
+    };
+    held.iter().any(|&w| holds_a_job(w) && training(w))
+}
+
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let clock = Instant::now();
     while !done() {
@@ -389,12 +481,16 @@ fn a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once() {
             })
         },
     );
+    let held = hold_while(&job, "1", |_| {
+        trial_folder(&sb, 1).is_some_and(|d| json(&d.join("manifest.json"))["status"] == "running")
+    });
     let task = format!("{job}_1");
     let requeued = slurm
         .command("scontrol")
         .args(["requeue", &task])
         .output()
         .unwrap();
+    signal("CONT", &held);
     assert!(requeued.status.success(), "{}", stderr(&requeued));
     wait_for("trial 1 to stop", Duration::from_secs(60), || {
         trial_folder(&sb, 1)
@@ -563,14 +659,18 @@ fn a_search_on_slurm_shares_its_journal_between_workers_and_survives_a_requeue()
             .filter(|l| l.contains("\"event\":\"start\""))
             .count()
     };
-    // Requeue worker 1 while it trains (it has started at least its second job).
+    // Requeue worker 1 while one of its jobs trains: its processes are held still (SIGSTOP)
+    // until the journal shows it holding a job whose training process is alive, so that the
+    // requeue cannot land between two jobs however short they are.
     wait_for("a few jobs", Duration::from_secs(120), || starts() >= 3);
+    let held = hold_while(&job, "1", |held| worker_mid_job(&journal, held));
     let task = format!("{job}_1");
     let requeued = slurm
         .command("scontrol")
         .args(["requeue", &task])
         .output()
         .unwrap();
+    signal("CONT", &held);
     assert!(requeued.status.success(), "{}", stderr(&requeued));
     std::thread::sleep(Duration::from_secs(2));
     let now = slurm
