@@ -27,7 +27,7 @@ pub enum ModelConfig {
     LanguageModel(LanguageModelConfig),
     Seq2seq(Seq2SeqConfig),
     Gan(GanConfig),
-    /// A model defined outside kiln and registered by its crate (see `kiln_runner::tasks`).
+    /// A model defined outside kiln and registered by its crate (see `kiln_runner::plugin`).
     Custom(CustomConfig),
 }
 

@@ -13,10 +13,10 @@ use std::path::Path;
 
 use kiln_runner::config::search::{Pruner, Sampler};
 use kiln_runner::config::{Plan, plan};
-use kiln_runner::manifest::Manifest;
-use kiln_runner::run_dir::RunDir;
-use kiln_runner::search::decide::{Setting, Study, simulate};
-use kiln_runner::search::journal::Values;
+use kiln_runner::engine::search::decide::{Setting, Study, simulate};
+use kiln_runner::engine::search::journal::Values;
+use kiln_runner::store::manifest::Manifest;
+use kiln_runner::store::run_dir::RunDir;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
     };
     let metric = search.base.experiment.train.monitor.name();
     let higher =
-        kiln_runner::tasks::higher_is_better(search.base.experiment.train.monitor.metric())
+        kiln_runner::config::spec::higher_is_better(search.base.experiment.train.monitor.metric())
             .unwrap_or(false);
     // Each grid trial's values of the searched keys, from its resolved config, and its curve.
     let mut table: BTreeMap<String, BTreeMap<usize, f64>> = BTreeMap::new();
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         let Ok(m) = Manifest::read(&run.manifest()) else {
             continue;
         };
-        if m.status != kiln_runner::manifest::Status::Completed {
+        if m.status != kiln_runner::store::manifest::Status::Completed {
             continue;
         }
         let config: toml::Value = toml::from_str(&std::fs::read_to_string(run.config())?)?;
@@ -55,7 +55,7 @@ fn main() -> anyhow::Result<()> {
                 (p.key.clone(), v.clone())
             })
             .collect();
-        let curve = kiln_runner::metrics_io::epoch_values(&run, &metric)?;
+        let curve = kiln_runner::store::metrics_io::epoch_values(&run, &metric)?;
         table.insert(key(&values), curve.into_iter().collect());
     }
     anyhow::ensure!(!table.is_empty(), "{grid}: no completed trials");
@@ -154,7 +154,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn key(values: &Values) -> String {
-    kiln_runner::search::decide::label(values)
+    kiln_runner::engine::search::decide::label(values)
 }
 
 /// The best value any trial reached at its last epoch.

@@ -3,7 +3,7 @@
 //!
 //!     synthetic_index RESULTS_DIR [RUNS=10000] [PARAMETERS=20]
 
-use kiln_runner::index::{Cell, Row, replace};
+use kiln_runner::store::index::{Cell, Row, replace};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 

@@ -12,7 +12,7 @@
 
 use burn::tensor::Device;
 
-use crate::schema::BackendKind;
+use crate::config::schema::BackendKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

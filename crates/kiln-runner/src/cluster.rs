@@ -17,11 +17,11 @@ use kiln_data::download::write_atomically;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::config::schema::ClusterSettings;
 use crate::config::{Search, Sweep};
-use crate::lock::FileLock;
-use crate::run_dir::SweepDir;
-use crate::schema::ClusterSettings;
-use crate::sweep_run::{self, State};
+use crate::engine::sweep::{self, State};
+use crate::platform::lock::FileLock;
+use crate::store::run_dir::SweepDir;
 
 /// Where a sweep is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +53,7 @@ pub struct Job {
 
 fn sweep_dir(sweep: &Sweep, results: &Path) -> SweepDir {
     SweepDir {
-        root: sweep_run::folder(sweep, results),
+        root: sweep::folder(sweep, results),
     }
 }
 
@@ -327,7 +327,7 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
     } else {
         Some(FileLock::take(&dir.jobs_lock())?)
     };
-    let states = sweep_run::states(sweep, o.results, false);
+    let states = sweep::states(sweep, o.results, false);
     let jobs = read_jobs(&dir)?;
     let queue = queued(&jobs);
     let mut skipped = Vec::new();
@@ -458,7 +458,7 @@ fn sbatch(path: &Path) -> anyhow::Result<String> {
 /// over by the next worker to look, which resumes the trial from its checkpoint.
 pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
     let dir = SweepDir {
-        root: crate::search::folder(search, o.results),
+        root: crate::engine::search::folder(search, o.results),
     };
     let _turn = if o.dry_run {
         None
@@ -474,7 +474,7 @@ pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
             state.to_lowercase()
         );
     }
-    if crate::search::is_done(search, o.results)? {
+    if crate::engine::search::is_done(search, o.results)? {
         anyhow::bail!(
             "search `{}`: nothing left to run (the search is done)",
             search.name
@@ -553,7 +553,7 @@ fn record(
 /// `kiln status FILE`: each trial of the sweep, from its folders and the scheduler's queue.
 pub fn status(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
     let dir = sweep_dir(sweep, results);
-    let states = sweep_run::states(sweep, results, false);
+    let states = sweep::states(sweep, results, false);
     let jobs = read_jobs(&dir)?;
     let queue = queued(&jobs);
     let mut table = comfy_table::Table::new();
@@ -632,7 +632,7 @@ pub fn cancel(sweep: &Sweep, results: &Path) -> anyhow::Result<()> {
 /// `kiln cancel FILE` of a search: its workers' jobs.
 pub fn cancel_search(search: &Search, results: &Path) -> anyhow::Result<()> {
     let dir = SweepDir {
-        root: crate::search::folder(search, results),
+        root: crate::engine::search::folder(search, results),
     };
     cancel_in(&dir, &search.name)
 }

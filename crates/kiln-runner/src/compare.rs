@@ -11,9 +11,9 @@ use kiln_report::html::{Page, RunEntry};
 use kiln_report::render::{self, Format};
 use polars::prelude::*;
 
-use crate::index;
-use crate::metrics_io::read_parquet;
-use crate::run_dir::RunDir;
+use crate::store::index;
+use crate::store::metrics_io::read_parquet;
+use crate::store::run_dir::RunDir;
 
 /// Metrics shown when `--metrics` is not given (those the index has).
 const DEFAULT_METRICS: &[&str] = &[
@@ -142,9 +142,9 @@ impl Target {
     /// Epochs and seconds until the first epoch at or past the target, from the epoch
     /// records of the run in `dir` (none if it never got there or has no records).
     fn reached(&self, dir: &std::path::Path) -> Option<(i64, f64)> {
-        let run = crate::run_dir::RunDir::open(dir);
+        let run = crate::store::run_dir::RunDir::open(dir);
         let columns =
-            crate::metrics_io::epoch_columns(&run, &[&self.metric, "epoch_seconds"]).ok()?;
+            crate::store::metrics_io::epoch_columns(&run, &[&self.metric, "epoch_seconds"]).ok()?;
         let (metric, seconds) = (&columns[0], &columns[1]);
         let at = metric.iter().position(|v| {
             v.is_some_and(|v| {
@@ -524,7 +524,8 @@ impl Comparison {
                     .sweeps(sel)
                     .into_iter()
                     .map(|(name, dir)| {
-                        let steps = crate::search::progress::by_trial(&dir, &sel.curve, higher);
+                        let steps =
+                            crate::engine::search::progress::by_trial(&dir, &sel.curve, higher);
                         (name, steps)
                     })
                     .filter(|(_, steps)| steps.len() >= 2)
@@ -670,7 +671,7 @@ impl Comparison {
             .sweeps(sel)
             .into_iter()
             .map(|(name, dir)| {
-                let steps = crate::search::progress::of_folder(&dir, &sel.curve, higher);
+                let steps = crate::engine::search::progress::of_folder(&dir, &sel.curve, higher);
                 (name, steps.iter().map(|s| (s.seconds, s.best)).collect())
             })
             .filter(|(_, points): &(String, Vec<(f64, f64)>)| !points.is_empty())
@@ -704,17 +705,19 @@ impl Comparison {
         let mut out = Vec::new();
         for (name, dir) in self.sweeps(sel) {
             let tree = |key: Option<&str>| {
-                crate::search::lineage::of_folder(&dir, &sel.curve, key, higher).map(|branches| {
-                    branches
-                        .into_iter()
-                        .map(|b| kiln_report::charts::Branch {
-                            member: b.member,
-                            forked: b.parent.is_some(),
-                            points: b.points,
-                            best_line: b.best_line,
-                        })
-                        .collect::<Vec<_>>()
-                })
+                crate::engine::search::lineage::of_folder(&dir, &sel.curve, key, higher).map(
+                    |branches| {
+                        branches
+                            .into_iter()
+                            .map(|b| kiln_report::charts::Branch {
+                                member: b.member,
+                                forked: b.parent.is_some(),
+                                points: b.points,
+                                best_line: b.best_line,
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                )
             };
             let Some(branches) = tree(None) else {
                 continue;
@@ -728,7 +731,7 @@ impl Comparison {
                     branches,
                 },
             ));
-            if let Some(key) = crate::search::lineage::numeric_keys(&dir).first()
+            if let Some(key) = crate::engine::search::lineage::numeric_keys(&dir).first()
                 && let Some(branches) = tree(Some(key))
             {
                 let value = key.rsplit('.').next().unwrap_or(key).to_string();
@@ -757,9 +760,9 @@ impl Comparison {
             .into_iter()
             .map(|(name, dir)| {
                 let steps =
-                    crate::search::progress::of_folder(&dir, &target.metric, target.higher_is_better);
+                    crate::engine::search::progress::of_folder(&dir, &target.metric, target.higher_is_better);
                 let total = steps.last().map_or((0.0, 0), |s| (s.seconds, s.epochs));
-                match crate::search::progress::reached(&steps, target.value, target.higher_is_better) {
+                match crate::engine::search::progress::reached(&steps, target.value, target.higher_is_better) {
                     Some(s) => format!(
                         "{name}: {} reached {} after {:.1} trial-seconds and {} trial-epochs (of {:.1} s and {} epochs in all)",
                         target.metric, target.value, s.seconds, s.epochs, total.0, total.1
@@ -799,7 +802,7 @@ fn epoch_metric_higher_is_better(column: &str) -> Option<bool> {
         .strip_prefix("val_")
         .or_else(|| column.strip_prefix("train_"))
         .unwrap_or(column);
-    crate::tasks::higher_is_better(name)
+    crate::config::spec::higher_is_better(name)
 }
 
 fn numbers(frame: &DataFrame, name: &str) -> anyhow::Result<Vec<Option<f64>>> {
@@ -914,8 +917,8 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
     let path = match out {
         Some(p) => p.to_path_buf(),
         None => match &single_sweep {
-            Some((e, s)) => crate::run_dir::sweep_report(&sel.results, e, s),
-            None => crate::run_dir::report_page(
+            Some((e, s)) => crate::store::run_dir::sweep_report(&sel.results, e, s),
+            None => crate::store::run_dir::report_page(
                 &sel.results,
                 &chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string(),
             ),

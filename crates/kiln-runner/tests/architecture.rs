@@ -1,6 +1,7 @@
-//! The module graph of every crate in the workspace has no cycles: for each crate, a module's
-//! `crate::x` paths (outside comments and `#[cfg(test)]` code) are its edges to top-level
-//! module `x`, and no module reaches itself. ARCHITECTURE.md's layers depend on it.
+//! The module graph of every crate in the workspace has no cycles, and kiln-runner's modules
+//! obey the layers ARCHITECTURE.md lists: for each crate, a module's `crate::x` paths
+//! (grouped imports included, outside comments and `#[cfg(test)]` code) are its edges to
+//! top-level module `x`; in kiln-runner each edge must point to a lower layer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -149,10 +150,109 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
     assert!(checked >= 6, "only {checked} crates found");
 }
 
+/// kiln-runner's layers as ARCHITECTURE.md lists them under "Layers, top to bottom": one
+/// bullet a layer, its modules the bold code spans (`- **`cli`**: ...`), top layer first.
+fn documented_layers() -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"),
+    )
+    .unwrap();
+    let section = doc
+        .split("#### Layers, top to bottom")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a \"Layers, top to bottom\" section");
+    let section = section.split("\n#").next().unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("- **`"))
+        .map(|l| {
+            l.split("**`")
+                .skip(1)
+                .filter_map(|s| s.split_once("`**").map(|(name, _)| name.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Each edge that does not point to a lower layer, as "from (layer i) imports to (layer j)";
+/// a module in no layer is an error of its own.
+fn layer_violations(
+    graph: &BTreeMap<String, BTreeSet<String>>,
+    layers: &[Vec<String>],
+) -> Vec<String> {
+    // Rank 0 is the top layer, so a module may import only higher ranks.
+    let rank = |m: &str| layers.iter().position(|l| l.iter().any(|n| n == m));
+    let mut found = Vec::new();
+    for (from, edges) in graph {
+        let Some(r) = rank(from) else {
+            if from != "lib" && from != "main" {
+                found.push(format!("`{from}` is in no layer of ARCHITECTURE.md"));
+            }
+            continue;
+        };
+        for to in edges {
+            match rank(to) {
+                Some(t) if t > r => {}
+                Some(t) => found.push(format!(
+                    "`{from}` (layer {}) imports `{to}` (layer {}), which is not below it",
+                    r + 1,
+                    t + 1
+                )),
+                None => found.push(format!("`{to}` is in no layer of ARCHITECTURE.md")),
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn the_runner_imports_only_downwards_through_its_documented_layers() {
+    let layers = documented_layers();
+    assert!(layers.len() >= 6, "{layers:?}");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let g = graph(&src);
+    let violations = layer_violations(&g, &layers);
+    assert!(violations.is_empty(), "{violations:#?}");
+    for layer in &layers {
+        for module in layer {
+            assert!(
+                g.contains_key(module),
+                "ARCHITECTURE.md names `{module}`, which src/ does not have"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_upward_or_sideways_import_breaks_the_layers() {
+    let layers: Vec<Vec<String>> = vec![
+        vec!["cli".into()],
+        vec!["engine".into(), "serve".into()],
+        vec!["store".into()],
+    ];
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    g.entry("cli".into()).or_default().insert("store".into());
+    g.entry("engine".into()).or_default().insert("store".into());
+    assert!(layer_violations(&g, &layers).is_empty());
+    g.entry("store".into()).or_default().insert("engine".into());
+    g.entry("serve".into()).or_default().insert("engine".into());
+    g.entry("bench".into()).or_default();
+    assert_eq!(
+        layer_violations(&g, &layers),
+        [
+            "`bench` is in no layer of ARCHITECTURE.md",
+            "`serve` (layer 2) imports `engine` (layer 2), which is not below it",
+            "`store` (layer 3) imports `engine` (layer 2), which is not below it",
+        ]
+    );
+}
+
 #[test]
 fn grouped_imports_count_as_edges() {
-    let code = "use crate::{config::{Plan, Sweep},\n    tasks, run_dir::RunDir};\nlet x = crate::index::read();";
-    assert_eq!(crate_paths(code), ["config", "tasks", "run_dir", "index"]);
+    let code = "use crate::{config::{Plan, Sweep},\n    tasks, store::run_dir::RunDir};\nlet x = crate::engine::run::go();";
+    assert_eq!(crate_paths(code), ["config", "tasks", "store", "engine"]);
 }
 
 #[test]
@@ -245,5 +345,30 @@ fn a_file_name_literal_is_found_and_paths_and_comments_are_not() {
     assert_eq!(
         file_name_literals(code),
         ["model.safetensors", "{name}.png"]
+    );
+}
+
+#[test]
+fn the_custom_model_example_uses_only_the_plugin_module() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/custom-model/src");
+    let mut uses = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("kiln_runner::") {
+            let module: String = text[at + "kiln_runner::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            uses.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                module,
+            ));
+        }
+    }
+    assert!(!uses.is_empty(), "the example names kiln_runner");
+    assert!(
+        uses.iter().all(|(_, m)| m == "plugin"),
+        "the example reaches past kiln_runner::plugin: {uses:?}"
     );
 }

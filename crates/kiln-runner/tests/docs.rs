@@ -73,15 +73,17 @@ fn the_command_line_reference_is_what_the_parser_defines() {
 
 #[test]
 fn the_experiment_file_reference_is_what_the_table_of_keys_says() {
-    let current = kiln_runner::schema::keys::reference();
+    let current = kiln_runner::config::schema::keys::reference();
     assert!(current.contains("| `data.vocab_size` |"));
     assert_current("config.md", &current, "kiln's table of keys");
 }
 
 #[test]
 fn the_run_index_reference_is_what_the_column_lists_say() {
-    let current = kiln_runner::index::reference(&kiln_runner::tasks::metric_names());
-    for column in kiln_runner::index::core_columns(&kiln_runner::tasks::metric_names()) {
+    let current = kiln_runner::store::index::reference(&kiln_runner::config::spec::metric_names());
+    for column in
+        kiln_runner::store::index::core_columns(&kiln_runner::config::spec::metric_names())
+    {
         // A column of its own, or a metric's `test_`/`best_val_` pair.
         let metric = column
             .strip_prefix("test_")
@@ -259,11 +261,13 @@ fn blocks(page: &Path, langs: &[&str]) -> Vec<(String, String)> {
 }
 
 fn documented(key: &str) -> bool {
-    kiln_runner::schema::keys::KEYS.iter().any(|k| k.key == key)
+    kiln_runner::config::schema::keys::KEYS
+        .iter()
+        .any(|k| k.key == key)
 }
 
 fn has_keys_under(key: &str) -> bool {
-    kiln_runner::schema::keys::KEYS
+    kiln_runner::config::schema::keys::KEYS
         .iter()
         .any(|k| k.key.starts_with(&format!("{key}.")) || k.key.starts_with(&format!("{key}[].")))
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kiln_runner::metrics_io::{EPOCH_COLUMNS, STEP_COLUMNS, read_parquet};
+use kiln_runner::store::metrics_io::{EPOCH_COLUMNS, STEP_COLUMNS, read_parquet};
 
 mod common;
 use common::{Sandbox, json, stderr};

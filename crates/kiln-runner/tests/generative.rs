@@ -70,7 +70,7 @@ fn the_char_lm_trains_writes_samples_and_generates_repeatably() {
     let bpc = report["bits_per_char"].as_f64().unwrap();
     assert!((bpc - loss / std::f64::consts::LN_2).abs() < 1e-9);
     let epochs =
-        kiln_runner::metrics_io::read_parquet(&run.join("metrics/epochs.parquet")).unwrap();
+        kiln_runner::store::metrics_io::read_parquet(&run.join("metrics/epochs.parquet")).unwrap();
     for column in ["val_bits_per_char", "val_perplexity", "train_perplexity"] {
         assert!(epochs.column(column).is_ok(), "{column}");
     }

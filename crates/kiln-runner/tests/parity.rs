@@ -290,9 +290,10 @@ fn kiln_run_follows_the_same_loss_curve_on_every_backend() {
             .unwrap()
             .unwrap()
             .path();
-        let steps =
-            kiln_runner::metrics_io::read_parquet(&run.join("metrics").join("steps.parquet"))
-                .unwrap();
+        let steps = kiln_runner::store::metrics_io::read_parquet(
+            &run.join("metrics").join("steps.parquet"),
+        )
+        .unwrap();
         steps
             .column("loss")
             .unwrap()

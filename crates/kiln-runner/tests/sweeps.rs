@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kiln_runner::metrics_io::read_parquet;
+use kiln_runner::store::metrics_io::read_parquet;
 
 mod common;
 use common::{Sandbox, json, stderr};

@@ -15,9 +15,10 @@ use std::process::ExitCode;
 
 use burn::tensor::Device;
 use kiln_models::{InputShape, Invalid, ModelConfig};
-use kiln_runner::config::{DatasetKind, Experiment, LoadedExperiment};
-use kiln_runner::prepare::Prepared;
-use kiln_runner::tasks::{PreparedTask, TaskKind, TaskSpec, prepared_classifier};
+use kiln_runner::plugin::{
+    DatasetKind, Experiment, LoadedExperiment, Prepared, PreparedTask, TaskKind, TaskSpec,
+    fits_in_memory, main_with, prepared_classifier,
+};
 use kiln_train::{CLASSIFICATION_METRICS, Metric};
 
 use crate::model::ResidualMlpConfig;
@@ -73,12 +74,12 @@ impl TaskKind for ResidualMlpClassification {
             prepared.class_names().len(),
             &device,
         );
-        kiln_runner::tasks::fits_in_memory(loaded, &model)?;
+        fits_in_memory(loaded, &model)?;
         kiln_models::portable::materialize(&model);
         Ok(prepared_classifier(prepared, model))
     }
 }
 
 fn main() -> ExitCode {
-    kiln_runner::cli::main_with(&[&ResidualMlpClassification])
+    main_with(&[&ResidualMlpClassification])
 }

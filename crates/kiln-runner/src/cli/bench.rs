@@ -50,7 +50,7 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        use crate::bench::{self, Measurement};
+        use crate::bench::steps::{self, Measurement};
         let (warmup, steps, rounds) = (self.warmup, self.steps as usize, self.rounds);
         let output = self.output.as_deref();
         let measurements = Measurement::all(&self.files, &self.backends, &self.sets.sets);
@@ -61,7 +61,7 @@ impl BenchArgs {
                 "--pytorch-script {}: no such file (run from the kiln checkout, or name the script)",
                 script.display()
             );
-            let torch = crate::bench_pytorch::Torch {
+            let torch = crate::bench::pytorch::Torch {
                 python: python.clone(),
                 script: script.to_path_buf(),
                 threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -69,16 +69,16 @@ impl BenchArgs {
             let exports = std::path::Path::new("results")
                 .join("bench")
                 .join("workloads");
-            let comparisons = crate::bench_pytorch::compare(
+            let comparisons = crate::bench::pytorch::compare(
                 &measurements,
                 (warmup, steps, rounds),
                 &torch,
                 &exports,
             )?;
-            let table = crate::bench_pytorch::table(&comparisons, rounds);
+            let table = crate::bench::pytorch::table(&comparisons, rounds);
             print!("{table}");
             if let Some(path) = output {
-                bench::write(path, &table)?;
+                steps::write(path, &table)?;
                 println!("written to {}", path.display());
             }
             return Ok(());
@@ -89,7 +89,7 @@ impl BenchArgs {
                     "--export writes one file's workload; give one file and no --backends"
                 );
             };
-            crate::bench_export::export(&only.load()?, warmup + steps, dir)?;
+            crate::bench::export::export(&only.load()?, warmup + steps, dir)?;
             println!("{}", dir.display());
             return Ok(());
         }
@@ -97,18 +97,18 @@ impl BenchArgs {
             let [only] = measurements.as_slice() else {
                 anyhow::bail!("--one measures one file on one backend");
             };
-            let r = bench::bench(&only.load()?, warmup, steps)?;
+            let r = steps::bench(&only.load()?, warmup, steps)?;
             println!("{}", serde_json::to_string(&r)?);
             return Ok(());
         }
         for m in &measurements {
             m.check()?;
         }
-        let results = bench::measure_all(&measurements, warmup, steps)?;
-        let table = bench::table(&results, self.format.into())?;
+        let results = steps::measure_all(&measurements, warmup, steps)?;
+        let table = steps::table(&results, self.format.into())?;
         print!("{table}");
         if let Some(path) = output {
-            bench::write(path, &table)?;
+            steps::write(path, &table)?;
             println!("written to {}", path.display());
         }
         Ok(())

@@ -44,7 +44,7 @@ fn parts(args: &ExperimentArgs) -> (&std::path::Path, &[String], &std::path::Pat
 pub fn status(args: ExperimentArgs) -> anyhow::Result<()> {
     let (file, sets, results) = parts(&args);
     match crate::config::plan(file, sets)? {
-        Plan::Search(search) => crate::search::status(&search, results),
+        Plan::Search(search) => crate::engine::search::status(&search, results),
         plan => crate::cluster::status(&sweep_of(file, plan)?, results),
     }
 }

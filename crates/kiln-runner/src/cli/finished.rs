@@ -10,12 +10,12 @@ pub struct PredictCommand {
     #[command(flatten)]
     run: RunFolder,
     #[command(flatten)]
-    args: crate::predict::PredictArgs,
+    args: crate::serve::predict::PredictArgs,
 }
 
 impl PredictCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        crate::predict::predict(&self.run.run, &self.args, &mut std::io::stdout())
+        crate::serve::predict::predict(&self.run.run, &self.args, &mut std::io::stdout())
     }
 }
 
@@ -24,12 +24,12 @@ pub struct EvaluateCommand {
     #[command(flatten)]
     run: RunFolder,
     #[command(flatten)]
-    args: crate::predict::EvaluateArgs,
+    args: crate::serve::predict::EvaluateArgs,
 }
 
 impl EvaluateCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        crate::predict::evaluate(&self.run.run, &self.args).map(|_| ())
+        crate::serve::predict::evaluate(&self.run.run, &self.args).map(|_| ())
     }
 }
 
@@ -46,7 +46,7 @@ pub struct ExportArgs {
 
 impl ExportArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        let dir = crate::export::export(
+        let dir = crate::serve::export::export(
             &self.run.run,
             self.out.as_deref(),
             self.unfinished.unfinished,
@@ -80,9 +80,9 @@ pub struct GenerateArgs {
 
 impl GenerateArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        let text = crate::inference::generate(
+        let text = crate::serve::inference::generate(
             &self.run.run,
-            &crate::inference::GenerateArgs {
+            &crate::serve::inference::GenerateArgs {
                 prompt: self.prompt,
                 temperature: self.temperature,
                 length: self.length,
@@ -111,7 +111,7 @@ pub struct TranslateArgs {
 
 impl TranslateArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        crate::inference::translate(
+        crate::serve::inference::translate(
             &self.run.run,
             &self.texts,
             self.beam_width,

@@ -26,9 +26,12 @@ impl ReferenceArgs {
     pub fn run(self) -> anyhow::Result<()> {
         match self.page {
             ReferencePage::Cli => print!("{}", reference()),
-            ReferencePage::Config => print!("{}", crate::schema::keys::reference()),
+            ReferencePage::Config => print!("{}", crate::config::schema::keys::reference()),
             ReferencePage::Index => {
-                print!("{}", crate::index::reference(&crate::tasks::metric_names()))
+                print!(
+                    "{}",
+                    crate::store::index::reference(&crate::config::spec::metric_names())
+                )
             }
         }
         Ok(())
@@ -56,7 +59,7 @@ fn help(topic: &[String]) -> anyhow::Result<()> {
                 rest.len() <= 1,
                 "`kiln help config` takes one key, e.g. data.vocab_size"
             );
-            let page = crate::schema::keys::help(rest.first().map(String::as_str));
+            let page = crate::config::schema::keys::help(rest.first().map(String::as_str));
             print!("{}", page.map_err(anyhow::Error::msg)?);
         }
         [command] => match kiln.find_subcommand_mut(command) {

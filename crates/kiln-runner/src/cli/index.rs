@@ -14,23 +14,22 @@ pub struct IndexArgs {
 impl IndexArgs {
     pub fn run(self) -> anyhow::Result<()> {
         if self.rebuild {
-            crate::index::rebuild(&self.results.results, &crate::tasks::all_metrics()).map(
-                |(rows, skipped)| {
+            crate::store::index::rebuild(&self.results.results, &crate::config::spec::all_metrics())
+                .map(|(rows, skipped)| {
                     for s in &skipped {
                         eprintln!("skipped {s}");
                     }
                     println!(
                         "{}: {rows} runs ({} folders skipped)",
-                        crate::index::path(&self.results.results).display(),
+                        crate::store::index::path(&self.results.results).display(),
                         skipped.len()
                     );
-                },
-            )
+                })
         } else {
-            crate::index::read(&self.results.results).map(|f| {
+            crate::store::index::read(&self.results.results).map(|f| {
                 println!(
                     "{}: {} runs, {} columns (--rebuild to rebuild it from the run folders)",
-                    crate::index::path(&self.results.results).display(),
+                    crate::store::index::path(&self.results.results).display(),
                     f.height(),
                     f.width()
                 );

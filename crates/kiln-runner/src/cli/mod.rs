@@ -31,6 +31,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+// These doc comments are each command's `--help` for clap, written for a terminal.
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::private_intra_doc_links
+)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train and evaluate an experiment into results/<experiment>/<run-id>/; a file with a
@@ -125,8 +131,8 @@ pub fn main() -> ExitCode {
 pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
     crate::tasks::register(tasks);
     let cli = Cli::parse();
-    crate::progress::init(cli.quiet);
-    crate::interrupt::install();
+    crate::platform::progress::init(cli.quiet);
+    crate::platform::interrupt::install();
     let result = cli.command.run(cli.quiet);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,9 +145,9 @@ pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
         {
             ExitCode::SUCCESS
         }
-        Err(e) if e.is::<crate::run::Stopped>() => {
+        Err(e) if e.is::<crate::engine::run::Stopped>() => {
             eprintln!("{e}");
-            ExitCode::from(crate::interrupt::RESUMABLE_EXIT)
+            ExitCode::from(crate::platform::interrupt::RESUMABLE_EXIT)
         }
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -173,7 +179,8 @@ mod tests {
             .unwrap()
             .and_utc();
         let dir = tempfile::tempdir().unwrap();
-        let written = crate::run_dir::RunDir::create(dir.path(), "cnn_mnist", 42, started).unwrap();
+        let written =
+            crate::store::run_dir::RunDir::create(dir.path(), "cnn_mnist", 42, started).unwrap();
         assert_eq!(
             written.root.file_name().unwrap().to_string_lossy(),
             name,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::args::{Results, Sets};
 use crate::config::Plan;
-use crate::sweep_run::{self, SweepOptions};
+use crate::engine::sweep::{self, SweepOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -39,9 +39,10 @@ impl RunArgs {
     pub fn run(self, quiet: bool) -> anyhow::Result<()> {
         match (&self.resume, &self.file) {
             (Some(dir), _) => {
-                let summary = paused_is_fine(crate::run::resume(dir, self.pause_after), quiet)?;
+                let summary =
+                    paused_is_fine(crate::engine::run::resume(dir, self.pause_after), quiet)?;
                 if let (Some(summary), false) = (summary, quiet) {
-                    crate::summary::print(&summary);
+                    crate::engine::summary::print(&summary);
                 }
                 Ok(())
             }
@@ -77,11 +78,11 @@ fn run_file(args: &RunArgs, file: &Path, quiet: bool) -> anyhow::Result<()> {
                     n => n.to_string(),
                 }
             );
-            crate::search::status(&search, results)
+            crate::engine::search::status(&search, results)
         }
-        (Plan::Search(search), None) => crate::search::run_search(
+        (Plan::Search(search), None) => crate::engine::search::run_search(
             &search,
-            &crate::search::SearchOptions {
+            &crate::engine::search::SearchOptions {
                 file: &std::path::absolute(file)?,
                 sets,
                 results: &std::path::absolute(results)?,
@@ -94,9 +95,9 @@ fn run_file(args: &RunArgs, file: &Path, quiet: bool) -> anyhow::Result<()> {
                 println!("{}: one run, no [sweep]", file.display());
                 return Ok(());
             }
-            let summary = crate::run::run(&loaded, results, None, None)?;
+            let summary = crate::engine::run::run(&loaded, results, None, None)?;
             if !quiet {
-                crate::summary::print(&summary);
+                crate::engine::summary::print(&summary);
             }
             Ok(())
         }
@@ -105,10 +106,10 @@ fn run_file(args: &RunArgs, file: &Path, quiet: bool) -> anyhow::Result<()> {
         }
         (Plan::Sweep(sweep), Some(n)) => sweep_trial(&sweep, n, results, quiet),
         (Plan::Sweep(sweep), None) if dry_run => {
-            sweep_run::dry_run(&sweep, results);
+            sweep::dry_run(&sweep, results);
             Ok(())
         }
-        (Plan::Sweep(sweep), None) => sweep_run::run_sweep(
+        (Plan::Sweep(sweep), None) => sweep::run_sweep(
             &sweep,
             &SweepOptions {
                 file: &std::path::absolute(file)?,
@@ -130,18 +131,18 @@ fn search_trial(
     quiet: bool,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(n >= 1, "--trial counts from 1");
-    let (values, fork) = crate::search::trial_values(search, results, n - 1)?;
-    let mut placement = crate::search::placement(search, n - 1, &values)?;
+    let (values, fork) = crate::engine::search::trial_values(search, results, n - 1)?;
+    let mut placement = crate::engine::search::placement(search, n - 1, &values)?;
     // One process per trial: a worker that took over a job may have started this
     // trial again while the first process was still loading its data.
-    let folder = crate::search::folder(search, results);
-    let _trial = crate::lock::FileLock::take(
-        &crate::run_dir::SweepDir {
+    let folder = crate::engine::search::folder(search, results);
+    let _trial = crate::platform::lock::FileLock::take(
+        &crate::store::run_dir::SweepDir {
             root: folder.clone(),
         }
         .trial_lock(n),
     )?;
-    if let Some((dir, _)) = crate::search::attempt(&folder, &placement.info.key) {
+    if let Some((dir, _)) = crate::engine::search::attempt(&folder, &placement.info.key) {
         println!(
             "trial {n} has its folder already ({}); its worker goes on from there",
             dir.display()
@@ -149,17 +150,17 @@ fn search_trial(
         return Ok(());
     }
     if let Some(fork) = fork {
-        let (lineage, checkpoint) = crate::search::fork_start(search, results, fork)?;
+        let (lineage, checkpoint) = crate::engine::search::fork_start(search, results, fork)?;
         placement.info.from = Some(lineage);
         placement.start_from = Some(checkpoint);
     }
     let loaded = search.load(&values)?;
     let summary = paused_is_fine(
-        crate::run::run(&loaded, results, Some(&placement), pause_after),
+        crate::engine::run::run(&loaded, results, Some(&placement), pause_after),
         quiet,
     )?;
     if let (Some(summary), false) = (summary, quiet) {
-        crate::summary::print(&summary);
+        crate::engine::summary::print(&summary);
     }
     Ok(())
 }
@@ -179,36 +180,36 @@ fn sweep_trial(
     }
     // A trial's task may run again (a requeue, a time limit): it goes on from where its
     // last attempt stopped, and a completed trial is not run twice.
-    let summary = match sweep_run::states(sweep, results, true).swap_remove(n - 1) {
-        sweep_run::State::Done(dir) => {
+    let summary = match sweep::states(sweep, results, true).swap_remove(n - 1) {
+        sweep::State::Done(dir) => {
             println!("trial {n} completed already: {}", dir.display());
             return Ok(());
         }
-        sweep_run::State::Running(pid) => anyhow::bail!(
+        sweep::State::Running(pid) => anyhow::bail!(
             "--trial {n}: the trial is running already (process {pid} on this machine)"
         ),
-        sweep_run::State::ToRun {
+        sweep::State::ToRun {
             resume: Some(dir), ..
-        } => crate::run::resume(&dir, None)?,
-        sweep_run::State::ToRun { .. } => {
-            let placement = sweep_run::placement(sweep, n - 1);
-            crate::run::run(&sweep.trials[n - 1].loaded, results, Some(&placement), None)?
+        } => crate::engine::run::resume(&dir, None)?,
+        sweep::State::ToRun { .. } => {
+            let placement = sweep::placement(sweep, n - 1);
+            crate::engine::run::run(&sweep.trials[n - 1].loaded, results, Some(&placement), None)?
         }
     };
     if !quiet {
-        crate::summary::print(&summary);
+        crate::engine::summary::print(&summary);
     }
     Ok(())
 }
 
 /// A run that paused where it was asked to is a success: its summary is for finished runs.
 fn paused_is_fine(
-    result: anyhow::Result<crate::run::RunSummary>,
+    result: anyhow::Result<crate::engine::run::RunSummary>,
     quiet: bool,
-) -> anyhow::Result<Option<crate::run::RunSummary>> {
+) -> anyhow::Result<Option<crate::engine::run::RunSummary>> {
     match result {
         Ok(summary) => Ok(Some(summary)),
-        Err(e) => match e.downcast_ref::<crate::observer::Paused>() {
+        Err(e) => match e.downcast_ref::<crate::store::observer::Paused>() {
             Some(p) => {
                 if !quiet {
                     println!("paused after epoch {}, with a checkpoint there", p.epoch);

@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::args::RunFolder;
-use crate::manifest::Manifest;
-use crate::run_dir::RunDir;
+use crate::store::manifest::Manifest;
+use crate::store::run_dir::RunDir;
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {

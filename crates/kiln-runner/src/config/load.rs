@@ -15,7 +15,7 @@ use super::lines::line_of;
 use super::search::SearchSpec;
 use super::sweep::{Assignment, SweepSpec, TrialSpec, compact};
 use super::{Experiment, LoadedExperiment};
-use crate::schema::{TOP_LEVEL_KEYS, did_you_mean};
+use crate::config::schema::{TOP_LEVEL_KEYS, did_you_mean};
 
 /// Environment variables with this prefix override keys; `__` separates nesting levels,
 /// e.g. `KILN_TRAIN__EPOCHS=3` sets `train.epochs` and `KILN_DATASETS` sets `datasets`.
@@ -389,7 +389,7 @@ impl Source<'_> {
         let mut experiment: Experiment = figment.extract().map_err(described)?;
         // The task first: a wrong pairing of task, model and dataset explains the other
         // complaints. Then its `[generation]`, typed and with its defaults.
-        let task = crate::tasks::spec_named(&experiment)
+        let task = super::spec::spec_named(&experiment)
             .map_err(|invalid| self.invalid(&figment, &invalid))?;
         match task.generation(&figment) {
             Some(generation) => {
@@ -409,7 +409,7 @@ impl Source<'_> {
         if figment.find_value("train.loss").is_err() {
             experiment.train.loss = task.default_loss();
         }
-        crate::tasks::spec_for(&experiment)
+        super::spec::spec_for(&experiment)
             .map(|_| ())
             .and_then(|()| experiment.validate())
             .map_err(|invalid| self.invalid(&figment, &invalid))?;
@@ -437,7 +437,7 @@ impl Source<'_> {
                 format!(
                     "missing: the file names what it learns, one of {} (files from before \
                      kiln named tasks need this line)",
-                    crate::tasks::names().join(", ")
+                    super::spec::names().join(", ")
                 ),
             ),
             Kind::UnknownField(field, expected) => {
@@ -700,7 +700,7 @@ learning_rate = 1e-3
         assert_eq!(e.seed, 42);
         assert_eq!(e.train.eval_batch_size, 1000);
         assert_eq!(e.data.validation_fraction(), 0.1);
-        let crate::schema::DataConfig::Mnist(mnist) = &e.data else {
+        let crate::config::schema::DataConfig::Mnist(mnist) = &e.data else {
             panic!("{:?}", e.data)
         };
         assert!(mnist.download && mnist.verify && mnist.train_limit.is_none());

@@ -158,33 +158,96 @@ fn whole(
     }
 }
 
+/// `[sweep.search]`'s table with where its keys are, for the errors of its readers.
+struct Settings<'a> {
+    r: &'a Reader<'a>,
+    table: &'a Table,
+    /// The table's header.
+    line: usize,
+}
+
+impl Settings<'_> {
+    fn line_of(&self, key: &str) -> usize {
+        self.r
+            .line(
+                self.table
+                    .key(key)
+                    .and_then(|k| k.span())
+                    .or_else(|| self.table.get(key).and_then(|i| i.span())),
+            )
+            .max(self.line)
+    }
+
+    fn err(&self, key: &str, what: impl std::fmt::Display) -> ConfigError {
+        self.r
+            .err(self.line_of(key), &format!("sweep.search.{key}"), what)
+    }
+
+    fn text(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(i) => i
+                .as_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| self.err(key, "expected a string")),
+        }
+    }
+
+    fn int(&self, key: &str, min: i64) -> Result<Option<i64>, ConfigError> {
+        whole(self.r, self.table, key, self.line_of(key), min)
+    }
+}
+
 /// Reads `[sweep.search]` from `table`, whose header is at `line`.
 pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec, ConfigError> {
-    let line_of = |key: &str| {
-        r.line(
-            table
-                .key(key)
-                .and_then(|k| k.span())
-                .or_else(|| table.get(key).and_then(|i| i.span())),
-        )
-        .max(line)
+    let s = Settings { r, table, line };
+    let sampler = sampler(&s)?;
+    let pruner = pruner(&s)?;
+    let time = match s.text("time")? {
+        None => None,
+        Some(t) => match crate::config::schema::Every::try_from(t.clone()) {
+            Ok(crate::config::schema::Every::Period(d)) => Some(d),
+            _ => {
+                return Err(s.err(
+                    "time",
+                    format!("`{t}` is not a duration: expected e.g. \"30m\" or \"2h\""),
+                ));
+            }
+        },
     };
-    let text = |key: &str| -> Result<Option<String>, ConfigError> {
-        match table.get(key) {
-            None => Ok(None),
-            Some(i) => i.as_str().map(|s| Some(s.to_string())).ok_or_else(|| {
-                r.err(
-                    line_of(key),
-                    &format!("sweep.search.{key}"),
-                    "expected a string",
-                )
-            }),
-        }
-    };
-    let int = |key: &str, min: i64| whole(r, table, key, line_of(key), min);
-    let startup = int("startup", 0)?;
-    let pbt = table.get("pruner").and_then(|p| p.as_str()) == Some("pbt");
-    let sampler = match text("sampler")?.as_deref() {
+    let seed = s.int("seed", 0)?.unwrap_or(0) as u64;
+    let parallel = s.int("parallel", 1)?.unwrap_or(4) as usize;
+    let budget = s.int("budget", 1)?.map(|b| b as usize);
+    let params = space(&s, &pruner)?;
+    if let Pruner::Pbt { .. } = pruner {
+        pbt_checks(r, &sampler, budget, &params, s.line_of("sampler"), line)?;
+    }
+    if sampler == Sampler::Grid {
+        grid_checks(&s, budget, &params)?;
+    } else if budget.is_none() && time.is_none() {
+        return Err(r.err(
+            line,
+            "sweep.search",
+            "expected `budget = N` trials or `time = \"2h\"` to say when the search ends",
+        ));
+    }
+    Ok(SearchSpec {
+        sampler,
+        budget,
+        time,
+        seed,
+        parallel,
+        pruner,
+        params,
+        line,
+    })
+}
+
+/// `sampler` (and the tpe sampler's `startup`).
+fn sampler(s: &Settings) -> Result<Sampler, ConfigError> {
+    let startup = s.int("startup", 0)?;
+    let pbt = s.table.get("pruner").and_then(|p| p.as_str()) == Some("pbt");
+    let sampler = match s.text("sampler")?.as_deref() {
         None if pbt => Sampler::Random,
         None | Some("tpe") => Sampler::Tpe {
             startup: startup.unwrap_or(10) as usize,
@@ -192,25 +255,25 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
         Some("random") => Sampler::Random,
         Some("grid") => Sampler::Grid,
         Some(other) => {
-            return Err(r.err(
-                line_of("sampler"),
-                "sweep.search.sampler",
+            return Err(s.err(
+                "sampler",
                 format!("`{other}` is not a sampler: expected grid, random or tpe"),
             ));
         }
     };
     if startup.is_some() && !matches!(sampler, Sampler::Tpe { .. }) {
-        return Err(r.err(
-            line_of("startup"),
-            "sweep.search.startup",
-            "only the tpe sampler has startup trials",
-        ));
+        return Err(s.err("startup", "only the tpe sampler has startup trials"));
     }
-    let min_epochs = int("min_epochs", 1)?;
-    let reduction = int("reduction", 2)?;
-    let interval = int("interval", 1)?;
-    let pruner_name = text("pruner")?;
-    let pruner = match pruner_name.as_deref() {
+    Ok(sampler)
+}
+
+/// `pruner` with its own settings; another pruner's setting is refused.
+fn pruner(s: &Settings) -> Result<Pruner, ConfigError> {
+    let min_epochs = s.int("min_epochs", 1)?;
+    let reduction = s.int("reduction", 2)?;
+    let interval = s.int("interval", 1)?;
+    let name = s.text("pruner")?;
+    let pruner = match name.as_deref() {
         None | Some("none") => Pruner::None,
         Some("median") => Pruner::Median {
             min_epochs: min_epochs.unwrap_or(1) as usize,
@@ -226,13 +289,12 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
         },
         Some("pbt") => Pruner::Pbt {
             interval: interval.unwrap_or(1) as usize,
-            quantile: fraction(r, table, "quantile", line_of("quantile"), 0.25, 0.5)?,
-            resample: fraction(r, table, "resample", line_of("resample"), 0.25, 1.0)?,
+            quantile: fraction(s.r, s.table, "quantile", s.line_of("quantile"), 0.25, 0.5)?,
+            resample: fraction(s.r, s.table, "resample", s.line_of("resample"), 0.25, 1.0)?,
         },
         Some(other) => {
-            return Err(r.err(
-                line_of("pruner"),
-                "sweep.search.pruner",
+            return Err(s.err(
+                "pruner",
                 format!("`{other}` is not a pruner: expected none, median, asha, hyperband or pbt"),
             ));
         }
@@ -252,139 +314,101 @@ pub(super) fn parse(r: &Reader, table: &Table, line: usize) -> Result<SearchSpec
         }
         Pruner::Pbt { .. } => ["min_epochs", "reduction", "time"].as_slice(),
     };
-    if let Some(key) = misplaced.iter().find(|k| table.contains_key(k)) {
-        return Err(r.err(
-            line_of(key),
-            &format!("sweep.search.{key}"),
+    if let Some(key) = misplaced.iter().find(|k| s.table.contains_key(k)) {
+        return Err(s.err(
+            key,
             if *key == "time" {
                 "a population trains together to its last epoch, so it is sized by `budget`, not by a time".to_string()
             } else {
                 format!(
                     "the {} pruner has no `{key}`",
-                    pruner_name.as_deref().unwrap_or("none")
+                    name.as_deref().unwrap_or("none")
                 )
             },
         ));
     }
-    let time = match text("time")? {
-        None => None,
-        Some(t) => match crate::schema::Every::try_from(t.clone()) {
-            Ok(crate::schema::Every::Period(d)) => Some(d),
-            _ => {
-                return Err(r.err(
-                    line_of("time"),
-                    "sweep.search.time",
-                    format!("`{t}` is not a duration: expected e.g. \"30m\" or \"2h\""),
-                ));
-            }
-        },
-    };
-    let seed = int("seed", 0)?.unwrap_or(0) as u64;
-    let parallel = int("parallel", 1)?.unwrap_or(4) as usize;
-    let budget = int("budget", 1)?.map(|b| b as usize);
+    Ok(pruner)
+}
+
+/// The searched keys: every key of the table that is not a setting, each checked alone and
+/// against the others.
+fn space(s: &Settings, pruner: &Pruner) -> Result<Vec<Param>, ConfigError> {
+    let r = s.r;
     let mut params = Vec::new();
-    let mut space = table.clone();
+    let mut space = s.table.clone();
     for key in SETTINGS {
         space.remove(key);
     }
     collect(r, &space, "", &mut params)?;
     if params.is_empty() {
         return Err(r.err(
-            line,
+            s.line,
             "sweep.search",
             "searches nothing: add keys such as train.learning_rate = { log_uniform = [1e-4, 1e-1] }",
         ));
     }
     for (i, p) in params.iter().enumerate() {
+        let err = |what: String| r.err(p.line, &format!("sweep.search.{}", p.key), what);
         if let Some(other) = params[..i].iter().find(|o| {
             p.key.starts_with(&format!("{}.", o.key)) || o.key.starts_with(&format!("{}.", p.key))
         }) {
-            return Err(r.err(
-                p.line,
-                &format!("sweep.search.{}", p.key),
-                format!(
-                    "overlaps `{}`: search a table's keys or the table, not both",
-                    other.key
-                ),
-            ));
+            return Err(err(format!(
+                "overlaps `{}`: search a table's keys or the table, not both",
+                other.key
+            )));
         }
         if ["name", "seed"].contains(&p.key.as_str()) {
-            return Err(r.err(
-                p.line,
-                &format!("sweep.search.{}", p.key),
-                "cannot be searched: a search is one experiment, and each trial keeps the file's seed",
+            return Err(err(
+                "cannot be searched: a search is one experiment, and each trial keeps the file's seed".into(),
             ));
         }
-        if p.key == "train.epochs" && pruner != Pruner::None {
-            return Err(r.err(
-                p.line,
-                "sweep.search.train.epochs",
-                "a pruner's rungs are counted in train.epochs, so it cannot be searched with one",
+        if p.key == "train.epochs" && *pruner != Pruner::None {
+            return Err(err(
+                "a pruner's rungs are counted in train.epochs, so it cannot be searched with one"
+                    .into(),
             ));
         }
         if let Some(c) = &p.when {
             let Some(parent) = params.iter().find(|o| o.key == c.key) else {
-                return Err(r.err(
-                    p.line,
-                    &format!("sweep.search.{}", p.key),
-                    format!("`when` names `{}`, which the search does not search", c.key),
-                ));
+                return Err(err(format!(
+                    "`when` names `{}`, which the search does not search",
+                    c.key
+                )));
             };
             let Distribution::Choice(options) = &parent.distribution else {
-                return Err(r.err(
-                    p.line,
-                    &format!("sweep.search.{}", p.key),
-                    format!("`when` needs `{}` to be a choice", c.key),
-                ));
+                return Err(err(format!("`when` needs `{}` to be a choice", c.key)));
             };
             if let Some(v) = c.values.iter().find(|v| !options.contains(v)) {
-                return Err(r.err(
-                    p.line,
-                    &format!("sweep.search.{}", p.key),
-                    format!("`when`: `{}` is not one of `{}`'s choices", v, c.key),
-                ));
+                return Err(err(format!(
+                    "`when`: `{}` is not one of `{}`'s choices",
+                    v, c.key
+                )));
             }
         }
     }
-    if let Pruner::Pbt { .. } = pruner {
-        pbt_checks(r, &sampler, budget, &params, line_of("sampler"), line)?;
-    }
-    if sampler == Sampler::Grid {
-        if let Some(p) = params
-            .iter()
-            .find(|p| !matches!(p.distribution, Distribution::Choice(_)) || p.when.is_some())
-        {
-            return Err(r.err(
-                p.line,
-                &format!("sweep.search.{}", p.key),
-                "the grid sampler takes unconditional choice lists only; use random or tpe",
-            ));
-        }
-        let size = grid_size(&params);
-        if let Some(b) = budget.filter(|b| *b > size) {
-            return Err(r.err(
-                line_of("budget"),
-                "sweep.search.budget",
-                format!("{b} trials, but the grid has {size} combinations"),
-            ));
-        }
-    } else if budget.is_none() && time.is_none() {
-        return Err(r.err(
-            line,
-            "sweep.search",
-            "expected `budget = N` trials or `time = \"2h\"` to say when the search ends",
+    Ok(params)
+}
+
+/// The grid sampler takes unconditional choices only, and no more trials than combinations.
+fn grid_checks(s: &Settings, budget: Option<usize>, params: &[Param]) -> Result<(), ConfigError> {
+    if let Some(p) = params
+        .iter()
+        .find(|p| !matches!(p.distribution, Distribution::Choice(_)) || p.when.is_some())
+    {
+        return Err(s.r.err(
+            p.line,
+            &format!("sweep.search.{}", p.key),
+            "the grid sampler takes unconditional choice lists only; use random or tpe",
         ));
     }
-    Ok(SearchSpec {
-        sampler,
-        budget,
-        time,
-        seed,
-        parallel,
-        pruner,
-        params,
-        line,
-    })
+    let size = grid_size(params);
+    if let Some(b) = budget.filter(|b| *b > size) {
+        return Err(s.err(
+            "budget",
+            format!("{b} trials, but the grid has {size} combinations"),
+        ));
+    }
+    Ok(())
 }
 
 /// A number in `(0, max]` at `sweep.search.<key>`, `default` when absent.

@@ -9,56 +9,19 @@ use anyhow::Context;
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
 use kiln_models::Classifier;
-use kiln_train::{
-    CLASSIFICATION_METRICS, Classify, Metric, SplitMetrics, Splits, StepObserver, Steps,
-    TrainError, evaluate, fit,
-};
+use kiln_train::{Classify, SplitMetrics, Splits, StepObserver, Steps, TrainError, evaluate, fit};
 use serde::Serialize;
 
 use super::{
-    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, model_error,
-    steps_config,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, model_error, steps_config,
 };
-use crate::manifest::DataInfo;
-use crate::observer::RunObserver;
-use crate::prepare::{Data, Prepared};
-use crate::preprocessing::Preprocessing;
-use crate::run_dir::RunDir;
-use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
-
-pub struct Classification;
-
-impl TaskSpec for Classification {
-    fn name(&self) -> &'static str {
-        "classification"
-    }
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[
-            (DatasetKind::Mnist, &["mlp", "cnn", "resnet"]),
-            (DatasetKind::Imdb, &["rnn", "lstm", "gru"]),
-            (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
-            (DatasetKind::Table, &["tabular"]),
-            (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
-            (DatasetKind::Cifar10, &["mlp", "cnn", "resnet"]),
-            (DatasetKind::Cifar100, &["mlp", "cnn", "resnet"]),
-        ]
-    }
-    fn metrics(&self) -> &'static [Metric] {
-        CLASSIFICATION_METRICS
-    }
-    fn check(&self, exp: &Experiment) -> Result<(), kiln_models::Invalid> {
-        if let crate::schema::DataConfig::Images(d) = &exp.data
-            && d.targets.is_some()
-        {
-            return Err(kiln_models::Invalid::new(
-                "data.targets",
-                "a table of values is for task = \"regression\"; a classifier learns from \
-                 class folders",
-            ));
-        }
-        super::classification_loss(exp)
-    }
-}
+use crate::config::schema::{Experiment, LoadedExperiment};
+use crate::config::spec::Classification;
+use crate::store::manifest::DataInfo;
+use crate::store::observer::RunObserver;
+use crate::store::preprocessing::Preprocessing;
+use crate::store::run_dir::RunDir;
+use crate::tasks::prepare::{Data, Prepared};
 
 impl TaskKind for Classification {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {

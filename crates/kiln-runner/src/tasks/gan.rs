@@ -3,7 +3,7 @@
 //! the digit FID against the held-out images when `generation.classifier` names a finished
 //! classifier run. The test split is scored like validation, against the test images.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -11,86 +11,33 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use kiln_data::{ImageBatcher, Mnist, Normalization};
 use kiln_models::{Classifier, Gan, InputShape, Invalid, ModelConfig};
-use kiln_train::gan::{Adversarial, FidScorer, GAN_METRICS, evaluate_gan, fixed_noise};
-use kiln_train::{Metric, StepObserver, TrainError, fit_task};
-
-use figment::Figment;
-use serde::{Deserialize, Serialize};
+use kiln_train::gan::{Adversarial, FidScorer, evaluate_gan, fixed_noise};
+use kiln_train::{StepObserver, TrainError, fit_task};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
-    read_generation, write_metrics_report,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    write_metrics_report,
 };
-use crate::datasets;
-use crate::finished::{Finished, GenerateArgs};
-use crate::manifest::DataInfo;
-use crate::observer::RunObserver;
-use crate::progress::DownloadBar;
-use crate::run_dir::RunDir;
-use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment, NormalizeKind};
+use crate::config::schema::{DataConfig, Experiment, LoadedExperiment, NormalizeKind};
+use crate::config::spec::{FidSettings, GanTask};
+use crate::platform::progress::DownloadBar;
+use crate::store::finished::{Finished, GenerateArgs};
+use crate::store::manifest::DataInfo;
+use crate::store::observer::RunObserver;
+use crate::store::run_dir::RunDir;
+use crate::tasks::datasets;
 
 /// Images in each per-epoch grid: 8 rows of 8.
 const GRID: usize = 8;
 /// Seeds the validation noise apart from the run's other streams.
 const NOISE_SEED: u64 = 0x6a4e_0001;
 
-pub struct GanTask;
-
-/// A GAN's `[generation]`: how its samples are scored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FidSettings {
-    /// A finished image-classifier run (mlp or cnn), or an experiment's folder of runs (the
-    /// newest completed one), whose penultimate features score the samples by their Fréchet
-    /// distance to real images (`fid`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classifier: Option<PathBuf>,
-    /// How many generated and real images each FID compares (at most the split's size).
-    #[serde(default = "default_fid_samples")]
-    pub fid_samples: usize,
-}
-
-fn default_fid_samples() -> usize {
-    2000
-}
-
-impl TaskSpec for GanTask {
-    fn name(&self) -> &'static str {
-        "gan"
-    }
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[(DatasetKind::Mnist, &["gan"])]
-    }
-    fn metrics(&self) -> &'static [Metric] {
-        GAN_METRICS
-    }
-    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
-        Some(read_generation::<FidSettings>(figment))
-    }
-    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
-        let settings: FidSettings = exp.generation_as()?;
-        if settings.fid_samples < 2 {
-            return Err(Invalid::new(
-                "generation.fid_samples",
-                "must be at least 2: a covariance needs two images",
-            ));
-        }
-        if exp.train.monitor.metric() == "fid" && settings.classifier.is_none() {
-            return Err(Invalid::new(
-                "train.monitor",
-                "val_fid needs generation.classifier, the run folder of an image classifier",
-            ));
-        }
-        Ok(())
-    }
-}
-
 impl TaskKind for GanTask {
     fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
         let ModelConfig::Gan(config) = &run.experiment.model else {
             return Err(run.not_for("generate", "a gan run"));
         };
-        let manifest = crate::manifest::Manifest::read(&run.run.manifest())?;
+        let manifest = crate::store::manifest::Manifest::read(&run.run.manifest())?;
         let Some(image) = manifest.data.image else {
             anyhow::bail!(
                 "{}: the manifest does not give the images' size",
@@ -247,8 +194,10 @@ fn newest_completed(dir: &Path) -> Option<RunDir> {
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            let m = crate::manifest::Manifest::read(&RunDir::open(&e.path()).manifest()).ok()?;
-            (m.status == crate::manifest::Status::Completed).then_some((m.started_at, e.path()))
+            let m =
+                crate::store::manifest::Manifest::read(&RunDir::open(&e.path()).manifest()).ok()?;
+            (m.status == crate::store::manifest::Status::Completed)
+                .then_some((m.started_at, e.path()))
         })
         .max_by_key(|(t, _)| *t)
         .map(|(_, path)| RunDir::open(&path))
@@ -311,7 +260,7 @@ impl PreparedTask for Ready {
             anyhow::bail!("the FID needs at least two validation images");
         }
         let mut task = Adversarial::new(
-            ImageBatcher::new(&mnist.train, train_idx, exp.train.batch_size, scale),
+            train_images(&mnist, train_idx, exp),
             (!validation.is_empty()).then_some(validation),
             validation_scorer,
             noise.clone(),
@@ -374,16 +323,21 @@ impl PreparedTask for Ready {
             model,
             ..
         } = *self;
-        let train = ImageBatcher::new(
-            &mnist.train,
-            train_idx,
-            exp.train.batch_size,
-            Normalization::Scale,
-        );
         let noise = fixed_noise(1, model.generator.latent(), exp.seed, device);
-        let mut task = Adversarial::new(train, None, None, noise);
+        let mut task = Adversarial::new(train_images(&mnist, train_idx, exp), None, None, noise);
         fit_steps(model, &mut task, exp, steps, device, observer)
     }
+}
+
+/// The training batches, one builder for a run and for the bench: real images scaled to
+/// [-1, 1], as the generator's tanh outputs are.
+fn train_images<'a>(mnist: &'a Mnist, train_idx: Vec<usize>, exp: &Experiment) -> ImageBatcher<'a> {
+    ImageBatcher::new(
+        &mnist.train,
+        train_idx,
+        exp.train.batch_size,
+        Normalization::Scale,
+    )
 }
 
 /// The generator's images for `noise` as a PNG grid: `samples/epoch_NNN.png` (`epoch` 0 is
@@ -408,7 +362,7 @@ fn draw_grid(path: &Path, gan: &Gan, noise: Tensor<2>, side: (usize, usize)) -> 
         .map_err(|e| anyhow::anyhow!("reading generated images: {e:?}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = crate::run_dir::temporary_image(path);
+    let tmp = crate::store::run_dir::temporary_image(path);
     let drawn = kiln_report::grid::image_grid(&tmp, &pixels, side, GRID)
         .map_err(anyhow::Error::from)
         .and_then(|()| {

@@ -9,97 +9,18 @@ use burn::tensor::Device;
 use kiln_data::text::{Vocabulary, Windows};
 use kiln_models::decode::{Sampler, Sampling};
 use kiln_models::{LanguageModel, ModelConfig};
-use kiln_train::{
-    LANGUAGE_METRICS, LanguageModeling, Metric, StepObserver, TrainError, evaluate_language,
-    fit_task,
-};
-
-use figment::Figment;
-use kiln_models::Invalid;
-use serde::{Deserialize, Serialize};
+use kiln_train::{LanguageModeling, StepObserver, TrainError, evaluate_language, fit_task};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
-    read_generation, write_metrics_report, write_sample,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    write_metrics_report, write_sample,
 };
-use crate::finished::{Finished, GenerateArgs};
-use crate::manifest::DataInfo;
-use crate::observer::RunObserver;
-use crate::prepare::CorpusData;
-use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment};
-
-pub struct LanguageModelling;
-
-/// A language model's `[generation]`: the samples written after every epoch, and the
-/// defaults of `kiln generate`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SampleSettings {
-    /// The text each sample starts from.
-    #[serde(default = "default_prompt")]
-    pub prompt: String,
-    /// Tokens drawn per sample.
-    #[serde(default = "default_length")]
-    pub length: usize,
-    /// One sample per temperature after every epoch.
-    #[serde(default = "default_temperatures")]
-    pub temperatures: Vec<f32>,
-    /// Draw only among the k likeliest tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<usize>,
-}
-
-fn default_prompt() -> String {
-    "\n".into()
-}
-fn default_length() -> usize {
-    300
-}
-fn default_temperatures() -> Vec<f32> {
-    vec![0.2, 0.5, 1.0, 1.2]
-}
-
-impl SampleSettings {
-    fn validate(&self) -> Result<(), Invalid> {
-        if self.length == 0 {
-            return Err(Invalid::new("length", "must be at least 1"));
-        }
-        if self.top_k == Some(0) {
-            return Err(Invalid::new("top_k", "must be at least 1"));
-        }
-        if let Some(t) = self
-            .temperatures
-            .iter()
-            .find(|t| !(t.is_finite() && **t > 0.0))
-        {
-            return Err(Invalid::new(
-                "temperatures",
-                format!("must be positive numbers, got {t}"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl TaskSpec for LanguageModelling {
-    fn name(&self) -> &'static str {
-        "language_modelling"
-    }
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[(DatasetKind::Corpus, &["language_model"])]
-    }
-    fn metrics(&self) -> &'static [Metric] {
-        LANGUAGE_METRICS
-    }
-    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
-        Some(read_generation::<SampleSettings>(figment))
-    }
-    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
-        super::classification_loss(exp)?;
-        let settings: SampleSettings = exp.generation_as()?;
-        settings.validate().map_err(|e| e.within("generation"))
-    }
-}
+use crate::config::schema::{DataConfig, Experiment, LoadedExperiment};
+use crate::config::spec::{LanguageModelling, SampleSettings};
+use crate::store::finished::{Finished, GenerateArgs};
+use crate::store::manifest::DataInfo;
+use crate::store::observer::RunObserver;
+use crate::tasks::prepare::CorpusData;
 
 impl TaskKind for LanguageModelling {
     fn generate(&self, run: &Finished, args: &GenerateArgs) -> anyhow::Result<String> {
@@ -214,13 +135,7 @@ impl PreparedTask for Ready {
         observer: &mut dyn StepObserver,
     ) -> Result<(), TrainError> {
         let Ready { data, model, .. } = *self;
-        let windows = Windows::new(
-            &data.train,
-            data.seq_len,
-            exp.train.batch_size,
-            data.stateful,
-        );
-        let mut task = LanguageModeling::new(windows, None, exp.train.loss);
+        let mut task = LanguageModeling::new(train_windows(&data, exp), None, exp.train.loss);
         fit_steps(model, &mut task, exp, steps, device, observer)
     }
 }
@@ -306,6 +221,17 @@ fn samples(
     out
 }
 
+/// The training batches, one builder for a run and for the bench: windows of the training
+/// text, contiguous lanes when the model carries its state.
+fn train_windows<'a>(data: &'a CorpusData, exp: &Experiment) -> Windows<'a> {
+    Windows::new(
+        &data.train,
+        data.seq_len,
+        exp.train.batch_size,
+        data.stateful,
+    )
+}
+
 fn language(
     ctx: RunContext,
     data: &CorpusData,
@@ -321,18 +247,14 @@ fn language(
         checkpointing,
     } = ctx;
     data.vocab.save(&run.vocabulary())?;
-    let (seq_len, stateful) = (data.seq_len, data.stateful);
+    let seq_len = data.seq_len;
     // Validation reads the text as contiguous lanes with the state carried, whatever the
     // training layout, as char-rnn and PyTorch's word_language_model evaluate: every character
     // but the lanes' first few is predicted from its full context. Lanes of ten windows or more.
     let lanes = (data.validation.len() / (seq_len * 10)).clamp(1, eval_size);
     let validation = (data.validation.len() > seq_len)
         .then(|| Windows::new(&data.validation, seq_len, lanes, true));
-    let mut task = LanguageModeling::new(
-        Windows::new(&data.train, seq_len, exp.train.batch_size, stateful),
-        validation,
-        exp.train.loss,
-    );
+    let mut task = LanguageModeling::new(train_windows(data, exp), validation, exp.train.loss);
     let seed = exp.seed;
     let hook_device = device.clone();
     let mut observer = RunObserver::<LanguageModel>::new(run, exp.train.epochs, checkpointing)

@@ -3,15 +3,17 @@
 //! which metrics it reports (name and direction, so `monitor`, early stopping and the index
 //! need no list of their own), loads its data and builds its model before the run folder
 //! exists, then trains, tests and writes its own artefacts (vocabularies, samples, outputs,
-//! `test.json`) into the folder that [`crate::run`] opened.
+//! `test.json`) into the folder that [`crate::engine::run`] opened.
 //!
 //! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`]; or, from
 //! a crate of one's own, a `TaskKind` passed to [`crate::cli::main_with`], which registers
 //! it beside these (see `examples/custom-model`).
 
 pub(crate) mod classify;
+pub mod datasets;
 mod gan;
 mod language;
+pub mod prepare;
 pub(crate) mod regression;
 mod translation;
 
@@ -20,30 +22,30 @@ use std::sync::OnceLock;
 
 use anyhow::Context;
 use burn::tensor::Device;
-use figment::Figment;
 use kiln_data::download::write_atomically;
 use kiln_models::Invalid;
 use kiln_train::{
-    EpochRecord, FitOutcome, LossKind, Metric, SplitMetrics, StepObserver, Steps, TrainConfig,
-    TrainError,
+    EpochRecord, FitOutcome, SplitMetrics, StepObserver, Steps, TrainConfig, TrainError,
 };
 use serde_json::json;
 
-use crate::finished::{Finished, GenerateArgs};
-use crate::manifest::{DataInfo, Manifest};
-use crate::observer::{Checkpointing, RunObserver};
-use crate::run_dir::RunDir;
-use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
+use crate::config::schema::{Experiment, LoadedExperiment};
+use crate::config::spec::{self, TaskSpec};
+use crate::store::finished::{Finished, GenerateArgs};
+use crate::store::manifest::{DataInfo, Manifest};
+use crate::store::observer::{Checkpointing, RunObserver};
+use crate::store::run_dir::RunDir;
 
 pub use classify::prepared_classifier;
 
 /// Tasks registered by a plug-in crate's binary, beside [`TASKS`].
 static REGISTERED: OnceLock<Vec<&'static dyn TaskKind>> = OnceLock::new();
 
-/// Adds a plug-in's tasks beside kiln's own. Once per process, before any experiment is
-/// read; `false` when tasks were registered already.
+/// Adds a plug-in's tasks beside kiln's own (their specs too, for reading files). Once per
+/// process, before any experiment is read; `false` when tasks were registered already.
 pub fn register(tasks: &[&'static dyn TaskKind]) -> bool {
-    REGISTERED.set(tasks.to_vec()).is_ok()
+    let specs = tasks.iter().map(|t| *t as &'static dyn TaskSpec).collect();
+    REGISTERED.set(tasks.to_vec()).is_ok() && spec::register(specs)
 }
 
 /// kiln's tasks, then any a plug-in registered.
@@ -54,39 +56,20 @@ pub fn all() -> impl Iterator<Item = &'static dyn TaskKind> {
         .chain(REGISTERED.get().into_iter().flatten().copied())
 }
 
-/// The tasks kiln itself has.
+/// The tasks kiln itself has, in the order of their specs (`spec::SPECS`).
 pub static TASKS: &[&dyn TaskKind] = &[
-    &classify::Classification,
-    &language::LanguageModelling,
-    &translation::Translation,
-    &gan::GanTask,
-    &regression::Regression,
+    &spec::Classification,
+    &spec::LanguageModelling,
+    &spec::Translation,
+    &spec::GanTask,
+    &spec::Regression,
 ];
 
-/// What reading and checking an experiment file needs of a task: its name, what it learns
-/// from, what it reports, its `[generation]` keys and its own checks. No data and no backend:
-/// the configuration sees a task only through this.
-pub trait TaskSpec: Sync {
-    /// What an experiment file's `task` names, e.g. `classification`.
-    fn name(&self) -> &'static str;
-    /// The datasets it learns from, each with the `model.kind`s that can learn from it.
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])];
-    /// What it reports for a split; `train.monitor` names one of them.
-    fn metrics(&self) -> &'static [Metric];
-    /// Its `[generation]` settings read from `figment`, defaults filled in (with
-    /// [`read_generation`]), so serde refuses a key the task does not read; `None` when it
-    /// has no such settings.
-    fn generation(&self, _figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
-        None
-    }
-    /// The loss when the file names none.
-    fn default_loss(&self) -> LossKind {
-        LossKind::CrossEntropy
-    }
-    /// Checks of the experiment that only this task knows, by dotted key.
-    fn check(&self, _exp: &Experiment) -> Result<(), Invalid> {
-        Ok(())
-    }
+/// The task the experiment names that trains its model on its dataset, with its monitored
+/// metric and its own checks passed. Several tasks may share a name (a plug-in's
+/// classification of its own model beside kiln's): the one that trains the model is taken.
+pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
+    spec::checked(exp, &all().collect::<Vec<_>>())
 }
 
 /// A kind of learning problem at run time: its data loaded and its model built, and what
@@ -131,9 +114,11 @@ pub(crate) fn seeded_classifier(
 }
 
 /// What the manifest records of a classifier's or regression's data.
-pub(crate) fn data_info(prepared: &crate::prepare::Prepared) -> crate::manifest::DataInfo {
+pub(crate) fn data_info(
+    prepared: &crate::tasks::prepare::Prepared,
+) -> crate::store::manifest::DataInfo {
     let [train, validation, test] = prepared.counts();
-    crate::manifest::DataInfo {
+    crate::store::manifest::DataInfo {
         source: prepared.source.clone(),
         train,
         validation,
@@ -143,28 +128,9 @@ pub(crate) fn data_info(prepared: &crate::prepare::Prepared) -> crate::manifest:
             _ => None,
         },
         skipped: match &prepared.data {
-            crate::prepare::Data::Images(d) => d.skipped,
+            crate::tasks::prepare::Data::Images(d) => d.skipped,
             _ => 0,
         },
-    }
-}
-
-/// Refuses the regression losses for a task that predicts classes or tokens.
-pub(crate) fn classification_loss(exp: &Experiment) -> Result<(), Invalid> {
-    match exp.train.loss {
-        LossKind::Mae | LossKind::Huber => Err(Invalid::new(
-            "train.loss",
-            format!(
-                "`{}` is a regression loss; a {} task takes cross_entropy, mse or hinge",
-                if exp.train.loss == LossKind::Mae {
-                    "mae"
-                } else {
-                    "huber"
-                },
-                exp.task
-            ),
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -179,10 +145,10 @@ pub fn fits_in_memory<M: burn::module::Module>(
     if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
         return Ok(());
     }
-    let Some(crate::memory::Available {
+    let Some(crate::platform::memory::Available {
         bytes: available,
         limited_by,
-    }) = crate::memory::available()
+    }) = crate::platform::memory::available()
     else {
         return Ok(());
     };
@@ -203,25 +169,6 @@ pub fn fits_in_memory<M: burn::module::Module>(
         );
     }
     Ok(())
-}
-
-/// `[generation]` read as the task's typed settings `T`, with `T`'s defaults, back as the
-/// table that the resolved config records. Errors name their full key.
-pub fn read_generation<T>(figment: &Figment) -> Result<toml::Table, Box<figment::Error>>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let typed: T = figment.focus("generation").extract().map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|mut e| {
-                e.path.insert(0, "generation".into());
-                e
-            })
-            .reduce(figment::Error::chain)
-            .unwrap_or_else(|| figment::Error::from("`generation` cannot be read".to_string()))
-    })?;
-    toml::Table::try_from(typed).map_err(|e| Box::new(figment::Error::from(e.to_string())))
 }
 
 /// A task with its data loaded and its model built, ready to train into a run folder.
@@ -316,167 +263,12 @@ impl Trained {
     }
 }
 
-/// The task the experiment names, or why it cannot learn the experiment's model from its
-/// data. Several tasks may share a name (a plug-in's classification of its own model beside
-/// kiln's): the one that trains the model is taken.
-pub fn for_experiment(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
-    let task = named(exp)?;
-    kiln_train::monitored_metric(&exp.train.monitor, task.metrics()).map_err(|mut e| {
-        let names = ["val", "train"].iter().flat_map(|split| {
-            task.metrics()
-                .iter()
-                .map(move |m| format!("{split}_{}", m.name))
-        });
-        if let Some(name) = closest(&exp.train.monitor.name(), names, 0.85) {
-            e.message.push_str(&format!("; did you mean `{name}`?"));
-        }
-        e.within("train")
-    })?;
-    task.check(exp)?;
-    Ok(task)
-}
-
-/// The name among `names` nearest `given`, if near enough to be a typo of it.
-fn closest(given: &str, names: impl Iterator<Item = String>, at_least: f64) -> Option<String> {
-    names
-        .map(|name| (strsim::jaro_winkler(given, &name), name))
-        .filter(|(score, _)| *score > at_least)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name)
-}
-
-/// The names an experiment's `task` may take, each once.
-pub fn names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = Vec::new();
-    for name in all().map(|t| t.name()) {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    names
-}
-
-/// The task `exp.task` names that trains its model from its dataset.
-pub fn named(exp: &Experiment) -> Result<&'static dyn TaskKind, Invalid> {
-    let named: Vec<&dyn TaskKind> = all().filter(|t| t.name() == exp.task).collect();
-    if named.is_empty() {
-        let names = names();
-        let hint = closest(&exp.task, names.iter().map(|n| n.to_string()), 0.8)
-            .map(|n| format!("; did you mean `{n}`?"))
-            .unwrap_or_default();
-        return Err(Invalid::new(
-            "task",
-            format!(
-                "unknown task `{}`{hint} (expected one of: {})",
-                exp.task,
-                names.join(", ")
-            ),
-        ));
-    }
-    let kind = exp.model.name();
-    let dataset = exp.data.kind();
-    let trains = |t: &&dyn TaskKind| t.learns().iter().any(|(_, m)| m.contains(&kind));
-    let Some(task) = named.iter().copied().find(trains) else {
-        let models: Vec<&str> = named
-            .iter()
-            .flat_map(|t| t.learns())
-            .flat_map(|(_, m)| m.iter().copied())
-            .collect();
-        let elsewhere = all()
-            .find(trains)
-            .map(|t| format!("; task = \"{}\" trains it", t.name()))
-            .unwrap_or_else(|| match &exp.model {
-                kiln_models::ModelConfig::Custom(_) => "; a custom model is trained by the binary \
-                     of the crate that registers it (see examples/custom-model)"
-                    .into(),
-                _ => String::new(),
-            });
-        let key = match &exp.model {
-            kiln_models::ModelConfig::Custom(_) => "model.name",
-            _ => "model.kind",
-        };
-        return Err(Invalid::new(
-            key,
-            format!(
-                "the {} task trains {}, not `{kind}`{elsewhere}",
-                exp.task,
-                or_list(&models)
-            ),
-        ));
-    };
-    if !task
-        .learns()
-        .iter()
-        .any(|(d, m)| *d == dataset && m.contains(&kind))
-    {
-        let takes: Vec<&str> = task
-            .learns()
-            .iter()
-            .filter(|(_, m)| m.contains(&kind))
-            .map(|(d, _)| d.name())
-            .collect();
-        return Err(Invalid::new(
-            "data.dataset",
-            format!(
-                "the {} task trains {kind} on {}, not on the {} dataset",
-                exp.task,
-                or_list(&takes),
-                dataset.name()
-            ),
-        ));
-    }
-    Ok(task)
-}
-
-/// The spec of the task `exp.task` names ([`named`]), for reading a file.
-pub fn spec_named(exp: &Experiment) -> Result<&'static dyn TaskSpec, Invalid> {
-    named(exp).map(|task| task as &dyn TaskSpec)
-}
-
-/// The spec of the task that learns the experiment ([`for_experiment`]), for checking a file.
-pub fn spec_for(exp: &Experiment) -> Result<&'static dyn TaskSpec, Invalid> {
-    for_experiment(exp).map(|task| task as &dyn TaskSpec)
-}
-
 /// [`for_experiment`] for the experiment read from `file`, its error naming the file. A loaded
 /// experiment has passed this check already (config loading runs it with line numbers);
 /// run, bench and inference ask again for the task itself.
 pub fn for_file(exp: &Experiment, file: &Path) -> anyhow::Result<&'static dyn TaskKind> {
     for_experiment(exp)
         .map_err(|e| anyhow::anyhow!("{}: `{}`: {}", file.display(), e.field, e.message))
-}
-
-/// Every metric any task reports, each name once (the first task's direction): what the run
-/// index gets a `test_` and a `best_val_` column for.
-pub fn all_metrics() -> Vec<Metric> {
-    let mut metrics: Vec<Metric> = Vec::new();
-    for m in all().flat_map(|t| t.metrics()) {
-        if !metrics.iter().any(|seen| seen.name == m.name) {
-            metrics.push(*m);
-        }
-    }
-    metrics
-}
-
-/// Every metric name any task reports, first seen first: the index's `test_<name>` columns.
-pub fn metric_names() -> Vec<&'static str> {
-    all_metrics().iter().map(|m| m.name).collect()
-}
-
-/// Whether higher is better for the metric `name`, by the first task that defines it.
-pub fn higher_is_better(name: &str) -> Option<bool> {
-    all()
-        .flat_map(|t| t.metrics())
-        .find(|m| m.name == name)
-        .map(|m| m.higher_is_better)
-}
-
-fn or_list(items: &[&str]) -> String {
-    match items {
-        [] => "nothing".into(),
-        [one] => (*one).into(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
 }
 
 /// A model config the data cannot build, named as the file's key.
@@ -506,8 +298,10 @@ pub(crate) fn fit_and_record<M>(
     // Written after every epoch already; once more for the steps of an unfinished epoch.
     observer.persist()?;
     let outcome = match (fitted, observer.paused) {
-        (Err(TrainError::Interrupted { .. }), Some(epoch)) if !crate::interrupt::requested() => {
-            return Err(crate::observer::Paused { epoch }.into());
+        (Err(TrainError::Interrupted { .. }), Some(epoch))
+            if !crate::platform::interrupt::requested() =>
+        {
+            return Err(crate::store::observer::Paused { epoch }.into());
         }
         (fitted, _) => fitted?,
     };
@@ -662,21 +456,12 @@ mod tests {
     }
 
     #[test]
-    fn metric_names_are_unique_and_directions_agree_across_tasks() {
-        let names = metric_names();
-        let mut sorted = names.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), names.len());
-        for m in TASKS.iter().flat_map(|t| t.metrics()) {
-            assert_eq!(
-                higher_is_better(m.name),
-                Some(m.higher_is_better),
-                "{}",
-                m.name
-            );
+    fn every_task_runs_the_spec_in_the_same_place_of_the_spec_registry() {
+        assert_eq!(TASKS.len(), spec::SPECS.len());
+        for (task, spec) in TASKS.iter().zip(spec::SPECS) {
+            assert_eq!(task.name(), spec.name());
+            assert_eq!(task.learns(), spec.learns());
+            assert_eq!(task.metrics(), spec.metrics());
         }
-        assert_eq!(higher_is_better("fid"), Some(false));
-        assert_eq!(higher_is_better("bleu"), Some(true));
     }
 }

@@ -9,66 +9,22 @@ use anyhow::Context;
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
 use kiln_data::table::{Target, TargetKind};
-use kiln_models::{Classifier, Invalid};
+use kiln_models::Classifier;
 use kiln_train::{
-    LossKind, Metric, REGRESSION_METRICS, RegressionSplits, StepObserver, Steps, TargetScale,
-    TrainError, evaluate_regression, fit_regression,
+    RegressionSplits, StepObserver, Steps, TargetScale, TrainError, evaluate_regression,
+    fit_regression,
 };
 use serde::Serialize;
 
-use super::{PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, steps_config};
-use crate::manifest::DataInfo;
-use crate::observer::RunObserver;
-use crate::prepare::own_files::{load_images, load_table};
-use crate::prepare::{Data, ImageData, Prepared};
-use crate::preprocessing::Preprocessing;
-use crate::run_dir::RunDir;
-use crate::schema::{DataConfig, DatasetKind, Experiment, LoadedExperiment};
-
-pub struct Regression;
-
-impl TaskSpec for Regression {
-    fn name(&self) -> &'static str {
-        "regression"
-    }
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[
-            (DatasetKind::Table, &["tabular"]),
-            (DatasetKind::Images, &["mlp", "cnn", "resnet"]),
-        ]
-    }
-    fn metrics(&self) -> &'static [Metric] {
-        REGRESSION_METRICS
-    }
-    fn default_loss(&self) -> LossKind {
-        LossKind::Mse
-    }
-    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
-        if let DataConfig::Images(d) = &exp.data
-            && d.targets.is_none()
-        {
-            return Err(Invalid::new(
-                "data.targets",
-                "a regression on images needs a table of each image's values: data.targets, \
-                 with data.target naming its value columns",
-            ));
-        }
-        match exp.train.loss {
-            LossKind::Mse | LossKind::Mae | LossKind::Huber => Ok(()),
-            other => Err(Invalid::new(
-                "train.loss",
-                format!(
-                    "`{}` is a classification loss; a regression takes mse, mae or huber",
-                    if other == LossKind::Hinge {
-                        "hinge"
-                    } else {
-                        "cross_entropy"
-                    }
-                ),
-            )),
-        }
-    }
-}
+use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
+use crate::config::schema::{DataConfig, Experiment, LoadedExperiment};
+use crate::config::spec::Regression;
+use crate::store::manifest::DataInfo;
+use crate::store::observer::RunObserver;
+use crate::store::preprocessing::Preprocessing;
+use crate::store::run_dir::RunDir;
+use crate::tasks::prepare::own_files::{load_images, load_table};
+use crate::tasks::prepare::{Data, ImageData, Prepared};
 
 impl TaskKind for Regression {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {

@@ -13,84 +13,20 @@ use kiln_data::download::write_atomically;
 use kiln_data::text::{PairBatcher, Vocabulary};
 use kiln_models::{ModelConfig, Seq2Seq};
 use kiln_train::{
-    Decoding, Metric, StepObserver, TRANSLATION_METRICS, TrainError,
-    Translation as TranslationTask, beam_one, evaluate_translation, fit_task,
+    Decoding, StepObserver, TrainError, Translation as TranslationTask, beam_one,
+    evaluate_translation, fit_task,
 };
-
-use figment::Figment;
-use kiln_models::Invalid;
-use serde::{Deserialize, Serialize};
 
 use super::{
-    PreparedTask, RunContext, TaskKind, TaskSpec, Trained, fit_and_record, fit_steps, model_error,
-    read_generation, write_metrics_report, write_sample,
+    PreparedTask, RunContext, TaskKind, Trained, fit_and_record, fit_steps, model_error,
+    write_metrics_report, write_sample,
 };
-use crate::finished::Finished;
-use crate::manifest::DataInfo;
-use crate::observer::RunObserver;
-use crate::prepare::PairData;
-use crate::schema::{DatasetKind, Experiment, LoadedExperiment};
-
-pub struct Translation;
-
-/// An encoder-decoder's `[generation]`: how outputs are decoded for scoring and as examples.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecodeSettings {
-    /// 1 decodes greedily (a batch at once); wider beams pair by pair.
-    #[serde(default = "default_beam")]
-    pub beam_width: usize,
-    /// Beam scores are log-probability / length^this.
-    #[serde(default = "default_length_penalty")]
-    pub length_penalty: f64,
-    /// Output tokens at most (default: the longest target in the data + 10; 100 for
-    /// `kiln translate`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_len: Option<usize>,
-    /// Validation pairs written with their outputs after every epoch.
-    #[serde(default = "default_examples")]
-    pub examples: usize,
-}
-
-fn default_beam() -> usize {
-    1
-}
-fn default_length_penalty() -> f64 {
-    1.0
-}
-fn default_examples() -> usize {
-    10
-}
-
-impl TaskSpec for Translation {
-    fn name(&self) -> &'static str {
-        "translation"
-    }
-    fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
-        &[
-            (DatasetKind::Pairs, &["seq2seq"]),
-            (DatasetKind::Synthetic, &["seq2seq"]),
-        ]
-    }
-    fn metrics(&self) -> &'static [Metric] {
-        TRANSLATION_METRICS
-    }
-    fn generation(&self, figment: &Figment) -> Option<Result<toml::Table, Box<figment::Error>>> {
-        Some(read_generation::<DecodeSettings>(figment))
-    }
-    fn check(&self, exp: &Experiment) -> Result<(), Invalid> {
-        let settings: DecodeSettings = exp.generation_as()?;
-        for (key, value) in [
-            ("generation.beam_width", Some(settings.beam_width)),
-            ("generation.max_len", settings.max_len),
-        ] {
-            if value == Some(0) {
-                return Err(Invalid::new(key, "must be at least 1"));
-            }
-        }
-        Ok(())
-    }
-}
+use crate::config::schema::{Experiment, LoadedExperiment};
+use crate::config::spec::{DecodeSettings, Translation};
+use crate::store::finished::Finished;
+use crate::store::manifest::DataInfo;
+use crate::store::observer::RunObserver;
+use crate::tasks::prepare::PairData;
 
 impl TaskKind for Translation {
     fn translate(
@@ -190,14 +126,8 @@ impl PreparedTask for Ready {
             settings,
             ..
         } = *self;
-        let train = PairBatcher::new(
-            &data.sources,
-            &data.targets,
-            data.train_idx.clone(),
-            exp.train.batch_size,
-        );
         let decoding = decoding(&settings, data.longest_target);
-        let mut task = TranslationTask::new(train, None, decoding, &exp.train);
+        let mut task = TranslationTask::new(train_pairs(&data, exp), None, decoding, &exp.train);
         fit_steps(model, &mut task, exp, steps, device, observer)
     }
 }
@@ -231,6 +161,16 @@ fn decoding(settings: &DecodeSettings, longest_target: usize) -> Decoding {
     }
 }
 
+/// The training batches, one builder for a run and for the bench.
+fn train_pairs<'a>(data: &'a PairData, exp: &Experiment) -> PairBatcher<'a> {
+    PairBatcher::new(
+        &data.sources,
+        &data.targets,
+        data.train_idx.clone(),
+        exp.train.batch_size,
+    )
+}
+
 fn translation(
     ctx: RunContext,
     data: &PairData,
@@ -251,12 +191,7 @@ fn translation(
     let batcher =
         |idx: &[usize], size| PairBatcher::new(&data.sources, &data.targets, idx.to_vec(), size);
     let validation = (!data.val_idx.is_empty()).then(|| batcher(&data.val_idx, eval_size));
-    let mut task = TranslationTask::new(
-        batcher(&data.train_idx, exp.train.batch_size),
-        validation,
-        decoding,
-        &exp.train,
-    );
+    let mut task = TranslationTask::new(train_pairs(data, exp), validation, decoding, &exp.train);
     let shown: Vec<usize> = data
         .val_idx
         .iter()
