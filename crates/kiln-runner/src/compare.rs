@@ -483,6 +483,97 @@ impl Comparison {
     }
 
     /// The learning curves, the bars of the first metric, and the scatter when asked for.
+    /// Best so far against the trial-seconds each sweep spent, and against its trials.
+    fn progress_charts(&self, sel: &Selection) -> anyhow::Result<Vec<(String, Chart)>> {
+        let mut found = Vec::new();
+        if let Some(progress) = self.progress(sel)? {
+            found.push(("progress".to_string(), progress));
+            if let Some(higher) = epoch_metric_higher_is_better(&sel.curve) {
+                let lines: Vec<(String, Vec<(f64, f64)>)> = self
+                    .sweeps(sel)
+                    .into_iter()
+                    .map(|(name, dir)| {
+                        let steps =
+                            crate::engine::search::progress::by_trial(&dir, &sel.curve, higher);
+                        (name, steps)
+                    })
+                    .filter(|(_, steps)| steps.len() >= 2)
+                    .collect();
+                if !lines.is_empty() {
+                    found.push((
+                        "progress-trials".to_string(),
+                        Chart::Progress {
+                            metric: sel.curve.clone(),
+                            lines,
+                            target: None,
+                            per_trial: true,
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The first metric against `--scatter`'s parameter (or the one numeric parameter the
+    /// runs are grouped by), one colour a group.
+    fn scatter(
+        &self,
+        sel: &Selection,
+        metric: &str,
+        values: &[Option<f64>],
+        labels: &[String],
+    ) -> anyhow::Result<Option<(String, Chart)>> {
+        let parameter = sel.scatter.clone().or_else(|| {
+            // Grouped by one numeric parameter: its scatter is the natural picture.
+            (self.by.len() == 1
+                && self.by[0].contains('.')
+                && self
+                    .runs
+                    .column(&self.by[0])
+                    .is_ok_and(|c| c.dtype().is_primitive_numeric()))
+            .then(|| self.by[0].clone())
+        });
+        let Some(parameter) = parameter else {
+            return Ok(None);
+        };
+        let column = filter::column(&self.runs, &parameter).context("--scatter")?;
+        if !column.dtype().is_primitive_numeric() {
+            anyhow::bail!(
+                "--scatter {parameter}: holds text, and a scatter needs numbers; group by it instead (--group-by {parameter}) for bars"
+            );
+        }
+        let xs = numbers(&self.runs, &parameter)?;
+        let grouped = !self.by.is_empty();
+        let (xs, values) = (&xs, &values);
+        let points: Vec<Point> = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(gi, g)| {
+                g.iter().filter_map(move |&i| {
+                    Some(Point {
+                        group: if grouped { gi.min(CHART_LIMIT) } else { 0 },
+                        x: xs[i]?,
+                        y: values[i]?,
+                    })
+                })
+            })
+            .collect();
+        if points.is_empty() {
+            anyhow::bail!("--scatter {parameter}: no run has both it and {metric}");
+        }
+        Ok(Some((
+            "scatter".to_string(),
+            Chart::Scatter {
+                metric: metric.to_string(),
+                parameter,
+                groups: if grouped { labels.to_vec() } else { Vec::new() },
+                points,
+            },
+        )))
+    }
+
     pub fn charts(&self, sel: &Selection) -> anyhow::Result<Vec<(String, Chart)>> {
         let mut charts = Vec::new();
         let labels = self.labels();
@@ -517,32 +608,7 @@ impl Comparison {
                 },
             ));
         }
-        if let Some(progress) = self.progress(sel)? {
-            charts.push(("progress".to_string(), progress));
-            if let Some(higher) = epoch_metric_higher_is_better(&sel.curve) {
-                let lines: Vec<(String, Vec<(f64, f64)>)> = self
-                    .sweeps(sel)
-                    .into_iter()
-                    .map(|(name, dir)| {
-                        let steps =
-                            crate::engine::search::progress::by_trial(&dir, &sel.curve, higher);
-                        (name, steps)
-                    })
-                    .filter(|(_, steps)| steps.len() >= 2)
-                    .collect();
-                if !lines.is_empty() {
-                    charts.push((
-                        "progress-trials".to_string(),
-                        Chart::Progress {
-                            metric: sel.curve.clone(),
-                            lines,
-                            target: None,
-                            per_trial: true,
-                        },
-                    ));
-                }
-            }
-        }
+        charts.extend(self.progress_charts(sel)?);
         charts.extend(self.lineages(sel));
         let Some(metric) = self.metrics.first() else {
             return Ok(charts);
@@ -585,57 +651,7 @@ impl Comparison {
                 }
             }
         }
-        let parameter = sel.scatter.clone().or_else(|| {
-            // Grouped by one numeric parameter: its scatter is the natural picture.
-            (self.by.len() == 1
-                && self.by[0].contains('.')
-                && self
-                    .runs
-                    .column(&self.by[0])
-                    .is_ok_and(|c| c.dtype().is_primitive_numeric()))
-            .then(|| self.by[0].clone())
-        });
-        if let Some(parameter) = parameter {
-            let column = filter::column(&self.runs, &parameter).context("--scatter")?;
-            if !column.dtype().is_primitive_numeric() {
-                anyhow::bail!(
-                    "--scatter {parameter}: holds text, and a scatter needs numbers; group by it instead (--group-by {parameter}) for bars"
-                );
-            }
-            let xs = numbers(&self.runs, &parameter)?;
-            let grouped = !self.by.is_empty();
-            let (xs, values) = (&xs, &values);
-            let points: Vec<Point> = self
-                .groups
-                .iter()
-                .enumerate()
-                .flat_map(|(gi, g)| {
-                    g.iter().filter_map(move |&i| {
-                        Some(Point {
-                            group: if grouped { gi.min(CHART_LIMIT) } else { 0 },
-                            x: xs[i]?,
-                            y: values[i]?,
-                        })
-                    })
-                })
-                .collect();
-            if points.is_empty() {
-                anyhow::bail!("--scatter {parameter}: no run has both it and {metric}");
-            }
-            charts.push((
-                "scatter".to_string(),
-                Chart::Scatter {
-                    metric: metric.clone(),
-                    parameter,
-                    groups: if grouped {
-                        labels[..shown].to_vec()
-                    } else {
-                        Vec::new()
-                    },
-                    points,
-                },
-            ));
-        }
+        charts.extend(self.scatter(sel, metric, &values, &labels[..shown])?);
         Ok(charts)
     }
 }
@@ -883,6 +899,87 @@ fn column_higher_is_better(column: &str) -> Option<bool> {
     epoch_metric_higher_is_better(name)
 }
 
+/// What the report says under a chart named `name` of a comparison of `all_groups` groups.
+fn caption(chart: &Chart, name: &str, all_groups: usize) -> String {
+    match chart {
+        Chart::Curves { metric, groups, .. } if groups.len() < all_groups => format!(
+            "{metric} per epoch ({name}): the first {} rows of the table",
+            groups.len()
+        ),
+        Chart::Curves { metric, .. } => format!("{metric} per epoch ({name})"),
+        Chart::Bars { metric, .. } => format!("final {metric} per group"),
+        Chart::Scatter {
+            metric, parameter, ..
+        } => format!("{metric} against {parameter}"),
+        Chart::Confusion { title, .. } | Chart::Fit { title, .. } => title.clone(),
+        Chart::Lineage { title, .. } => format!(
+            "{title}: a dot where a trial took up a better one's weights, the best trial's line of descent bold"
+        ),
+        Chart::Progress {
+            metric,
+            per_trial: false,
+            ..
+        } => format!("best {metric} so far against the trial-seconds each sweep spent"),
+        Chart::Progress { metric, .. } => {
+            format!("best {metric} so far against the trials each sweep ran")
+        }
+        Chart::Parallel { metric, .. } => {
+            format!("each trial's parameters and {metric}, one line per trial, the best brightest")
+        }
+        Chart::Importance { metric, .. } => format!(
+            "the share of {metric}'s variance between the values (or quartiles) of each parameter: how much it matters alone, not with the others"
+        ),
+    }
+}
+
+/// The first `listed` runs of the comparison, each with its columns, config and last
+/// sample image, for the report's list of runs.
+fn run_entries(c: &Comparison, results: &Path, listed: usize) -> Vec<RunEntry> {
+    let run_columns = per_run_columns(&c.runs, &c.metrics);
+    let columns: Vec<Vec<Option<String>>> =
+        run_columns.iter().map(|n| strings(&c.runs, n)).collect();
+    let numeric: Vec<Vec<Option<f64>>> = run_columns
+        .iter()
+        .map(|n| {
+            c.runs
+                .column(n)
+                .ok()
+                .filter(|col| col.dtype().is_float())
+                .and_then(|col| col.f64().ok().map(|f| f.iter().collect()))
+                .unwrap_or_default()
+        })
+        .collect();
+    let paths = strings(&c.runs, "run");
+    (0..listed)
+        .map(|i| {
+            let path = paths[i].clone().unwrap_or_default();
+            let folder = RunDir::open(&results.join(&path));
+            let config = std::fs::read_to_string(folder.config())
+                .unwrap_or_else(|e| format!("(no config.toml: {e})"));
+            let image = folder
+                .final_sample_image()
+                .and_then(|(caption, png)| Some((caption, std::fs::read(png).ok()?)));
+            RunEntry {
+                id: path,
+                cells: run_columns
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(j, name)| {
+                        let text = match numeric[j].get(i).copied().flatten() {
+                            Some(v) => render::number(v),
+                            None => columns[j][i].clone().unwrap_or_else(|| "-".into()),
+                        };
+                        (name.clone(), text)
+                    })
+                    .collect(),
+                config,
+                image,
+            }
+        })
+        .collect()
+}
+
 /// `kiln report`: writes the page and returns where. Unless `--sort` says otherwise, the
 /// best runs (or groups) by the first metric come first, and the charts show the first.
 pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyhow::Result<PathBuf> {
@@ -951,84 +1048,14 @@ pub fn report(sel: &Selection, out: Option<&Path>, title: Option<&str>) -> anyho
         None => c
             .charts(sel)?
             .into_iter()
-        .map(|(name, chart)| {
-            let caption = match &chart {
-                Chart::Curves { metric, groups, .. } if groups.len() < c.groups.len() => format!(
-                    "{metric} per epoch ({name}): the first {} rows of the table",
-                    groups.len()
-                ),
-                Chart::Curves { metric, .. } => format!("{metric} per epoch ({name})"),
-                Chart::Bars { metric, .. } => format!("final {metric} per group"),
-                Chart::Scatter {
-                    metric, parameter, ..
-                } => format!("{metric} against {parameter}"),
-                Chart::Confusion { title, .. } | Chart::Fit { title, .. } => title.clone(),
-                Chart::Lineage { title, .. } => format!(
-                    "{title}: a dot where a trial took up a better one's weights, the best trial's line of descent bold"
-                ),
-                Chart::Progress {
-                    metric,
-                    per_trial: false,
-                    ..
-                } => format!("best {metric} so far against the trial-seconds each sweep spent"),
-                Chart::Progress { metric, .. } => {
-                    format!("best {metric} so far against the trials each sweep ran")
-                }
-                Chart::Parallel { metric, .. } => format!(
-                    "each trial's parameters and {metric}, one line per trial, the best brightest"
-                ),
-                Chart::Importance { metric, .. } => format!(
-                    "the share of {metric}'s variance between the values (or quartiles) of each parameter: how much it matters alone, not with the others"
-                ),
-            };
+            .map(|(name, chart)| {
+                let caption = caption(&chart, &name, c.groups.len());
                 Ok((caption, chart.svg()?))
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
-    let run_columns = per_run_columns(&c.runs, &c.metrics);
-    let columns: Vec<Vec<Option<String>>> =
-        run_columns.iter().map(|n| strings(&c.runs, n)).collect();
-    let numeric: Vec<Vec<Option<f64>>> = run_columns
-        .iter()
-        .map(|n| {
-            c.runs
-                .column(n)
-                .ok()
-                .filter(|col| col.dtype().is_float())
-                .and_then(|col| col.f64().ok().map(|f| f.iter().collect()))
-                .unwrap_or_default()
-        })
-        .collect();
-    let paths = strings(&c.runs, "run");
     let listed = c.runs.height().min(REPORT_RUNS);
-    let runs = (0..listed)
-        .map(|i| {
-            let path = paths[i].clone().unwrap_or_default();
-            let folder = RunDir::open(&sel.results.join(&path));
-            let config = std::fs::read_to_string(folder.config())
-                .unwrap_or_else(|e| format!("(no config.toml: {e})"));
-            let image = folder
-                .final_sample_image()
-                .and_then(|(caption, png)| Some((caption, std::fs::read(png).ok()?)));
-            RunEntry {
-                id: path,
-                cells: run_columns
-                    .iter()
-                    .enumerate()
-                    .skip(1)
-                    .map(|(j, name)| {
-                        let text = match numeric[j].get(i).copied().flatten() {
-                            Some(v) => render::number(v),
-                            None => columns[j][i].clone().unwrap_or_else(|| "-".into()),
-                        };
-                        (name.clone(), text)
-                    })
-                    .collect(),
-                config,
-                image,
-            }
-        })
-        .collect();
+    let runs = run_entries(&c, &sel.results, listed);
     let mut subtitle = c.description.clone();
     for line in c.sweeps_to_target(sel)? {
         subtitle.push_str("; ");

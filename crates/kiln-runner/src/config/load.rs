@@ -210,60 +210,13 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
         .filter_map(|s| s.split_once('=').map(|(k, _)| k.trim().to_string()))
         .collect();
     if let Some(space) = spec.search {
-        if let Some(p) = space.params.iter().find(|p| {
-            set_keys.iter().any(|k| {
-                k == &p.key
-                    || p.key.starts_with(&format!("{k}."))
-                    || k.starts_with(&format!("{}.", p.key))
-            })
-        }) {
-            return Err(ConfigError(format!(
-                "{shown}:{}: `{}` is searched by [sweep.search] and also given with --set; drop one of them",
-                p.line, p.key
-            )));
-        }
-        let mut search = Search {
-            name: spec.name,
-            spec: space,
-            base: source.load(&sets, &[])?,
-            file: file.to_path_buf(),
-            text: text.clone(),
-            sets,
-        };
-        for (i, values) in search.probes().into_iter().enumerate() {
-            let loaded = search.load(&values).map_err(|e| {
-                let shown: Vec<String> = values
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", compact(v)))
-                    .collect();
-                ConfigError(format!("sweep.search with {}: {}", shown.join(" "), e.0))
-            })?;
-            if i == 0 {
-                search.base = loaded;
-            }
-        }
-        if let super::search::Pruner::Pbt { interval, .. } = search.spec.pruner {
-            let epochs = search.base.experiment.train.epochs;
-            if interval >= epochs {
-                return Err(ConfigError(format!(
-                    "{shown}:{}: sweep.search.interval: {interval} epochs between exploits, but trials train {epochs} epochs; use an interval below train.epochs",
-                    search.spec.line
-                )));
-            }
-        }
-        return Ok(Plan::Search(Box::new(search)));
+        return plan_search(&source, spec.name, space, sets, &set_keys);
     }
     let trials = spec
         .expand()
         .into_iter()
         .map(|t| {
-            if let Some(a) = t.assignments.iter().find(|a| {
-                set_keys.iter().any(|k| {
-                    k == &a.key
-                        || a.key.starts_with(&format!("{k}."))
-                        || k.starts_with(&format!("{}.", a.key))
-                })
-            }) {
+            if let Some(a) = t.assignments.iter().find(|a| overlaps(&set_keys, &a.key)) {
                 return Err(ConfigError(format!(
                     "{shown}:{}: `{}` is swept by [sweep] and also given with --set; drop one of them",
                     a.line, a.key
@@ -280,28 +233,88 @@ pub fn plan(file: &Path, sets: &[String]) -> Result<Plan, ConfigError> {
             Ok(Trial { spec: t, loaded })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // Two equal trials would share one digest, so the second would never run: a list that
-    // repeats a value is a mistake to point at, not to run around. (Random draws may repeat
-    // by chance; the repeat is then simply done once.)
     if !spec.is_random() {
-        let mut seen = std::collections::HashMap::new();
-        for (i, t) in trials.iter().enumerate() {
-            let key = (t.spec.label(), t.loaded.experiment.seed);
-            if let Some(first) = seen.insert(key, i) {
-                return Err(ConfigError(format!(
-                    "{shown}: sweep trials {} and {} are the same ({}, seed {}); a list repeats a value",
-                    first + 1,
-                    i + 1,
-                    t.spec.label(),
-                    t.loaded.experiment.seed
-                )));
-            }
-        }
+        no_repeated_trials(&trials, &shown)?;
     }
     Ok(Plan::Sweep(Sweep {
         name: spec.name,
         trials,
     }))
+}
+
+/// A `[sweep.search]`: its space loaded at its extremes and every choice before anything
+/// runs, so that a bad value is refused now, naming the search.
+fn plan_search(
+    source: &Source,
+    name: String,
+    space: super::search::SearchSpec,
+    sets: Vec<String>,
+    set_keys: &[String],
+) -> Result<Plan, ConfigError> {
+    let shown = source.file.display().to_string();
+    if let Some(p) = space.params.iter().find(|p| overlaps(set_keys, &p.key)) {
+        return Err(ConfigError(format!(
+            "{shown}:{}: `{}` is searched by [sweep.search] and also given with --set; drop one of them",
+            p.line, p.key
+        )));
+    }
+    let mut search = Search {
+        name,
+        spec: space,
+        base: source.load(&sets, &[])?,
+        file: source.file.to_path_buf(),
+        text: source.text.to_string(),
+        sets,
+    };
+    for (i, values) in search.probes().into_iter().enumerate() {
+        let loaded = search.load(&values).map_err(|e| {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|(k, v)| format!("{k}={}", compact(v)))
+                .collect();
+            ConfigError(format!("sweep.search with {}: {}", shown.join(" "), e.0))
+        })?;
+        if i == 0 {
+            search.base = loaded;
+        }
+    }
+    if let super::search::Pruner::Pbt { interval, .. } = search.spec.pruner {
+        let epochs = search.base.experiment.train.epochs;
+        if interval >= epochs {
+            return Err(ConfigError(format!(
+                "{shown}:{}: sweep.search.interval: {interval} epochs between exploits, but trials train {epochs} epochs; use an interval below train.epochs",
+                search.spec.line
+            )));
+        }
+    }
+    Ok(Plan::Search(Box::new(search)))
+}
+
+/// Whether a `--set` key names `key`, a table above it or a key inside it.
+fn overlaps(set_keys: &[String], key: &str) -> bool {
+    set_keys
+        .iter()
+        .any(|k| k == key || key.starts_with(&format!("{k}.")) || k.starts_with(&format!("{key}.")))
+}
+
+// Two equal trials would share one digest, so the second would never run: a list that
+// repeats a value is a mistake to point at, not to run around. (Random draws may repeat
+// by chance; the repeat is then simply done once.)
+fn no_repeated_trials(trials: &[Trial], shown: &str) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, t) in trials.iter().enumerate() {
+        let key = (t.spec.label(), t.loaded.experiment.seed);
+        if let Some(first) = seen.insert(key, i) {
+            return Err(ConfigError(format!(
+                "{shown}: sweep trials {} and {} are the same ({}, seed {}); a list repeats a value",
+                first + 1,
+                i + 1,
+                t.spec.label(),
+                t.loaded.experiment.seed
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A swept value as a figment provider, so that errors name the sweep's line.

@@ -147,6 +147,134 @@ pub struct SweepSpec {
     pub search: Option<super::search::SearchSpec>,
 }
 
+/// `name`, `seeds` and `folds` of `[sweep]`.
+fn read_name_seeds_folds(
+    r: &Reader,
+    table: &Table,
+    spec: &mut SweepSpec,
+) -> Result<(), ConfigError> {
+    let span_of = |key: &str| {
+        table
+            .key(key)
+            .and_then(|k| k.span())
+            .or_else(|| table.get(key).and_then(|i| i.span()))
+    };
+    if let Some(name) = table.get("name") {
+        let line = r.line(span_of("name"));
+        let name = name
+            .as_str()
+            .filter(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+            .ok_or_else(|| {
+                r.err(
+                    line,
+                    "sweep.name",
+                    "expected letters, digits, `-` or `_` (it names a folder)",
+                )
+            })?;
+        spec.name = name.to_string();
+    }
+    if let Some(seeds) = table.get("seeds") {
+        let line = r.line(span_of("seeds"));
+        let list: Option<Vec<u64>> = seeds.as_array().and_then(|a| {
+            a.iter()
+                .map(|v| v.as_integer().and_then(|i| u64::try_from(i).ok()))
+                .collect()
+        });
+        match list {
+            Some(l) if !l.is_empty() => spec.seeds = Some((l, line)),
+            _ => {
+                return Err(r.err(
+                    line,
+                    "sweep.seeds",
+                    "expected a non-empty list of whole numbers, e.g. [1, 2, 3]",
+                ));
+            }
+        }
+    }
+    if let Some(folds) = table.get("folds") {
+        let line = r.line(span_of("folds"));
+        match folds.as_integer().and_then(|k| usize::try_from(k).ok()) {
+            Some(k) if k >= 2 => spec.folds = Some((k, line)),
+            _ => {
+                return Err(r.err(
+                    line,
+                    "sweep.folds",
+                    "expected a whole number of folds, at least 2, e.g. 5",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `[sweep.zip]`: lists that move together, equally long.
+fn read_zip(r: &Reader, zip: &Item, line: usize) -> Result<Vec<Axis>, ConfigError> {
+    let zip = match zip {
+        Item::Table(t) => t.clone(),
+        Item::Value(Value::InlineTable(t)) => t.clone().into_table(),
+        _ => return Err(r.err(line, "sweep.zip", "expected a table of lists")),
+    };
+    let mut axes = Vec::new();
+    r.axes(&zip, "", &mut axes)?;
+    if let Some(first) = axes.first() {
+        for axis in &axes[1..] {
+            if axis.values.len() != first.values.len() {
+                return Err(r.err(
+                    axis.line,
+                    &format!("sweep.zip.{}", axis.key),
+                    format!(
+                        "has {} values but `{}` has {}: lists in [sweep.zip] move together and must be equally long",
+                        axis.values.len(),
+                        first.key,
+                        first.values.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(axes)
+}
+
+/// What a sweep's keys may not be: the name, the seed, a key swept twice; and a sweep must
+/// sweep something.
+fn check_keys(r: &Reader, spec: &SweepSpec, sweep_line: usize) -> Result<(), ConfigError> {
+    let keys: Vec<&str> = spec.keys().collect();
+    for (i, key) in keys.iter().enumerate() {
+        if *key == "name" || *key == "seed" {
+            return Err(r.err(
+                sweep_line,
+                &format!("sweep.{key}"),
+                if *key == "seed" {
+                    "sweep seeds with `seeds = [...]` in [sweep]"
+                } else {
+                    "the experiment's name cannot be swept: a sweep is one experiment"
+                },
+            ));
+        }
+        if let Some(other) = keys[..i].iter().find(|o| {
+            o == &key || key.starts_with(&format!("{o}.")) || o.starts_with(&format!("{key}."))
+        }) {
+            return Err(r.err(
+                sweep_line,
+                &format!("sweep.{key}"),
+                format!("is swept twice (also as `{other}`)"),
+            ));
+        }
+    }
+    if keys.is_empty() && spec.seeds.is_none() && spec.folds.is_none() {
+        return Err(r.err(
+            sweep_line,
+            "sweep",
+            "sweeps nothing: give lists of values to try, `seeds = [...]`, `folds = k`, [sweep.zip] or [sweep.random]",
+        ));
+    }
+    Ok(())
+}
+
 pub(super) struct Reader<'a> {
     pub(super) file: &'a str,
     pub(super) text: &'a str,
@@ -394,9 +522,9 @@ impl SweepSpec {
         };
         let r = Reader { file, text };
         let sweep_line = r.line(doc.as_table().key("sweep").and_then(|k| k.span()));
-        let Some(table) = item.as_table_like() else {
+        if item.as_table_like().is_none() {
             return Err(r.err(sweep_line, "sweep", "expected a table of keys to sweep"));
-        };
+        }
         let mut spec = SweepSpec {
             name: "sweep".into(),
             seeds: None,
@@ -417,84 +545,14 @@ impl SweepSpec {
                 .and_then(|k| k.span())
                 .or_else(|| owned.get(key).and_then(|i| i.span()))
         };
-        if let Some(name) = table.get("name") {
-            let line = r.line(span_of("name"));
-            let name = name
-                .as_str()
-                .filter(|n| {
-                    !n.is_empty()
-                        && n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                })
-                .ok_or_else(|| {
-                    r.err(
-                        line,
-                        "sweep.name",
-                        "expected letters, digits, `-` or `_` (it names a folder)",
-                    )
-                })?;
-            spec.name = name.to_string();
-        }
-        if let Some(seeds) = table.get("seeds") {
-            let line = r.line(span_of("seeds"));
-            let list: Option<Vec<u64>> = seeds.as_array().and_then(|a| {
-                a.iter()
-                    .map(|v| v.as_integer().and_then(|i| u64::try_from(i).ok()))
-                    .collect()
-            });
-            match list {
-                Some(l) if !l.is_empty() => spec.seeds = Some((l, line)),
-                _ => {
-                    return Err(r.err(
-                        line,
-                        "sweep.seeds",
-                        "expected a non-empty list of whole numbers, e.g. [1, 2, 3]",
-                    ));
-                }
-            }
-        }
-        if let Some(folds) = table.get("folds") {
-            let line = r.line(span_of("folds"));
-            match folds.as_integer().and_then(|k| usize::try_from(k).ok()) {
-                Some(k) if k >= 2 => spec.folds = Some((k, line)),
-                _ => {
-                    return Err(r.err(
-                        line,
-                        "sweep.folds",
-                        "expected a whole number of folds, at least 2, e.g. 5",
-                    ));
-                }
-            }
-        }
+        read_name_seeds_folds(&r, &owned, &mut spec)?;
         let mut grid_table = owned.clone();
         for key in RESERVED {
             grid_table.remove(key);
         }
         r.axes(&grid_table, "", &mut spec.grid)?;
         if let Some(zip) = owned.get("zip") {
-            let line = r.line(span_of("zip"));
-            let zip = match zip {
-                Item::Table(t) => t.clone(),
-                Item::Value(Value::InlineTable(t)) => t.clone().into_table(),
-                _ => return Err(r.err(line, "sweep.zip", "expected a table of lists")),
-            };
-            r.axes(&zip, "", &mut spec.zip)?;
-            if let Some(first) = spec.zip.first() {
-                for axis in &spec.zip[1..] {
-                    if axis.values.len() != first.values.len() {
-                        return Err(r.err(
-                            axis.line,
-                            &format!("sweep.zip.{}", axis.key),
-                            format!(
-                                "has {} values but `{}` has {}: lists in [sweep.zip] move together and must be equally long",
-                                axis.values.len(),
-                                first.key,
-                                first.values.len()
-                            ),
-                        ));
-                    }
-                }
-            }
+            spec.zip = read_zip(&r, zip, r.line(span_of("zip")))?;
         }
         if let Some(random) = owned.get("random") {
             let line = r.line(span_of("random"));
@@ -526,36 +584,7 @@ impl SweepSpec {
             spec.search = Some(super::search::parse(&r, &table, line)?);
             return Ok(Some(spec));
         }
-        let keys: Vec<&str> = spec.keys().collect();
-        for (i, key) in keys.iter().enumerate() {
-            if *key == "name" || *key == "seed" {
-                return Err(r.err(
-                    sweep_line,
-                    &format!("sweep.{key}"),
-                    if *key == "seed" {
-                        "sweep seeds with `seeds = [...]` in [sweep]"
-                    } else {
-                        "the experiment's name cannot be swept: a sweep is one experiment"
-                    },
-                ));
-            }
-            if let Some(other) = keys[..i].iter().find(|o| {
-                o == &key || key.starts_with(&format!("{o}.")) || o.starts_with(&format!("{key}."))
-            }) {
-                return Err(r.err(
-                    sweep_line,
-                    &format!("sweep.{key}"),
-                    format!("is swept twice (also as `{other}`)"),
-                ));
-            }
-        }
-        if keys.is_empty() && spec.seeds.is_none() && spec.folds.is_none() {
-            return Err(r.err(
-                sweep_line,
-                "sweep",
-                "sweeps nothing: give lists of values to try, `seeds = [...]`, `folds = k`, [sweep.zip] or [sweep.random]",
-            ));
-        }
+        check_keys(&r, &spec, sweep_line)?;
         Ok(Some(spec))
     }
 

@@ -61,37 +61,7 @@ pub fn run(
     let prepared = task.prepare(loaded)?;
     let data = prepared.data();
     let load_data_s = clock.elapsed().as_secs_f64();
-    let unit = if exp.data.kind() == crate::config::schema::DatasetKind::Corpus {
-        "tokens"
-    } else {
-        "items"
-    };
-    tracing::info!(
-        "data: {}: {} train, {} validation, {} test {unit} ({load_data_s:.2} s)",
-        data.source,
-        data.train,
-        data.validation,
-        data.test,
-    );
-    if data.train == 0 {
-        anyhow::bail!(
-            "{}: {}: the data leave no training {unit} ({} validation, {} test); use more data or a smaller data.validation_fraction",
-            loaded.file.display(),
-            data.source,
-            data.validation,
-            data.test
-        );
-    }
-    if exp.train.monitor.needs_validation() && !prepared.validates() {
-        anyhow::bail!(
-            "{}: {}: the data are too small for `train.monitor` = {} ({} training and {} validation {unit} after the split): use more data or a larger data.validation_fraction, or monitor a train_ metric",
-            loaded.file.display(),
-            data.source,
-            exp.train.monitor.name(),
-            data.train,
-            data.validation
-        );
-    }
+    enough_data(loaded, &data, prepared.validates(), load_data_s)?;
 
     // A population member's new trial goes on from another's checkpoint: read it whole
     // before the folder exists.
@@ -121,26 +91,7 @@ pub fn run(
     crate::store::index::update_or_warn(results, &run.root, &crate::config::spec::all_metrics());
     tracing::info!("run folder: {}", run.root.display());
     if let (Some(loaded), Some(from)) = (&start, trial.and_then(|t| t.start_from.as_deref())) {
-        // The run's own first checkpoint, so that a kill before it writes one goes on from
-        // here too, and the parent's best weights as its best so far.
-        crate::platform::fault::point("fork");
-        let own = run.training_checkpoint(loaded.step);
-        checkpoints::clone_folder(
-            from,
-            &run.partial_checkpoint(loaded.step).dir,
-            &own.dir,
-            false,
-        )?;
-        if own.best().exists() {
-            std::fs::copy(own.best(), run.best_checkpoint())
-                .with_context(|| format!("writing {}", run.best_checkpoint().display()))?;
-        }
-        tracing::info!(
-            "going on from {} after step {} (epoch {})",
-            from.display(),
-            loaded.step,
-            loaded.state.state.epoch - 1
-        );
+        take_up(&run, loaded, from)?;
     }
     let checkpointing = Checkpointing {
         settings: exp.checkpoint.clone(),
@@ -156,6 +107,73 @@ pub fn run(
         checkpointing,
         clock,
     )
+}
+
+/// Logs the data's sizes and refuses data that leave nothing to train on or too little to
+/// validate what `train.monitor` names.
+fn enough_data(
+    loaded: &LoadedExperiment,
+    data: &DataInfo,
+    validates: bool,
+    load_data_s: f64,
+) -> anyhow::Result<()> {
+    let exp = &loaded.experiment;
+    let unit = if exp.data.kind() == crate::config::schema::DatasetKind::Corpus {
+        "tokens"
+    } else {
+        "items"
+    };
+    tracing::info!(
+        "data: {}: {} train, {} validation, {} test {unit} ({load_data_s:.2} s)",
+        data.source,
+        data.train,
+        data.validation,
+        data.test,
+    );
+    if data.train == 0 {
+        anyhow::bail!(
+            "{}: {}: the data leave no training {unit} ({} validation, {} test); use more data or a smaller data.validation_fraction",
+            loaded.file.display(),
+            data.source,
+            data.validation,
+            data.test
+        );
+    }
+    if exp.train.monitor.needs_validation() && !validates {
+        anyhow::bail!(
+            "{}: {}: the data are too small for `train.monitor` = {} ({} training and {} validation {unit} after the split): use more data or a larger data.validation_fraction, or monitor a train_ metric",
+            loaded.file.display(),
+            data.source,
+            exp.train.monitor.name(),
+            data.train,
+            data.validation
+        );
+    }
+    Ok(())
+}
+
+/// A population member's first checkpoint, its parent's at `from`, so that a kill before
+/// it writes one goes on from there too, and the parent's best weights as its best so far.
+fn take_up(run: &RunDir, loaded: &checkpoints::Loaded, from: &Path) -> anyhow::Result<()> {
+    crate::platform::fault::point("fork");
+    let own = run.training_checkpoint(loaded.step);
+    checkpoints::clone_folder(
+        from,
+        &run.partial_checkpoint(loaded.step).dir,
+        &own.dir,
+        false,
+    )?;
+    if own.best().exists() {
+        std::fs::copy(own.best(), run.best_checkpoint())
+            .with_context(|| format!("writing {}", run.best_checkpoint().display()))?;
+    }
+    tracing::info!(
+        "going on from {} after step {} (epoch {})",
+        from.display(),
+        loaded.step,
+        loaded.state.state.epoch - 1
+    );
+    Ok(())
 }
 
 /// Goes on with the run in `dir` from its newest checkpoint (from the start when it has
@@ -188,16 +206,7 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
         return Err(Paused { epoch }.into());
     }
     let after = why_resumed(&manifest, dir)?;
-    let mut experiment = crate::store::finished::recorded_experiment(&run)?;
-    if experiment.datasets.is_none() {
-        experiment.datasets = std::env::var_os("KILN_DATASETS").map(Into::into);
-    }
-    let loaded = LoadedExperiment {
-        experiment,
-        file: run.config(),
-        overrides: manifest.overrides.clone(),
-        env_overrides: manifest.env_overrides.clone(),
-    };
+    let loaded = recorded(&run, &manifest)?;
     let exp = &loaded.experiment;
     let task = tasks::for_file(exp, &loaded.file)?;
     let device = backend::device(exp.backend, &exp.device, exp.seed)?;
@@ -236,22 +245,7 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
         );
         return Err(Paused { epoch }.into());
     }
-    manifest.resumptions.push(Resumption {
-        at: chrono::Utc::now(),
-        pid: std::process::id(),
-        host: manifest::host().hostname,
-        after,
-        from_step: position.map(|p| p.0),
-        from_epoch: position.map(|p| p.1),
-    });
-    manifest.status = Status::Running;
-    manifest.error = None;
-    manifest.finished_at = None;
-    manifest.pid = std::process::id();
-    manifest.host = manifest::host();
-    manifest.scheduler = manifest::SchedulerJob::current();
-    manifest.resolved_device = format!("{device:?}");
-    manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
+    mark_resumed(&mut manifest, after, position, &device, clock);
     manifest.write(&run.manifest())?;
     let results = crate::store::index::results_of(&run.root);
     crate::store::index::update_or_warn(&results, &run.root, &crate::config::spec::all_metrics());
@@ -269,6 +263,48 @@ pub fn resume(dir: &Path, pause_after: Option<usize>) -> anyhow::Result<RunSumma
         checkpointing,
         clock,
     )
+}
+
+/// The experiment as the run recorded it, with the data where `KILN_DATASETS` says when
+/// the run named no folder.
+fn recorded(run: &RunDir, manifest: &Manifest) -> anyhow::Result<LoadedExperiment> {
+    let mut experiment = crate::store::finished::recorded_experiment(run)?;
+    if experiment.datasets.is_none() {
+        experiment.datasets = std::env::var_os("KILN_DATASETS").map(Into::into);
+    }
+    Ok(LoadedExperiment {
+        experiment,
+        file: run.config(),
+        overrides: manifest.overrides.clone(),
+        env_overrides: manifest.env_overrides.clone(),
+    })
+}
+
+/// The manifest of a run that goes on: running again, here, with a `Resumption` that says
+/// why it stopped and where it goes on from.
+fn mark_resumed(
+    manifest: &mut Manifest,
+    after: String,
+    position: Option<(usize, usize)>,
+    device: &burn::tensor::Device,
+    clock: Instant,
+) {
+    manifest.resumptions.push(Resumption {
+        at: chrono::Utc::now(),
+        pid: std::process::id(),
+        host: manifest::host().hostname,
+        after,
+        from_step: position.map(|p| p.0),
+        from_epoch: position.map(|p| p.1),
+    });
+    manifest.status = Status::Running;
+    manifest.error = None;
+    manifest.finished_at = None;
+    manifest.pid = std::process::id();
+    manifest.host = manifest::host();
+    manifest.scheduler = manifest::SchedulerJob::current();
+    manifest.resolved_device = format!("{device:?}");
+    manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
 }
 
 /// Why the run stopped, for its `Resumption`; or why it cannot be resumed (it completed,

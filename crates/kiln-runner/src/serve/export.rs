@@ -254,6 +254,69 @@ fn python_list(items: &[String]) -> anyhow::Result<String> {
     Ok(format!("[{}]", items.join(", ")))
 }
 
+/// The Python that prepares the model's inputs as the run prepared its training data.
+fn input_preparation(ready: &Ready) -> anyhow::Result<String> {
+    let mut s = String::new();
+    match &ready.pre {
+        Preprocessing::Image {
+            shape,
+            normalization,
+            ..
+        } => {
+            let [c, h, w] = shape;
+            writeln!(
+                s,
+                "INPUT_SHAPE = ({c}, {h}, {w})  # channels, height, width\n"
+            )?;
+            let body = match normalization {
+                Normalize::Scale => "return pixels.to(torch.float32) / 255".to_string(),
+                Normalize::Standardize { mean, std } => format!(
+                    "return (pixels.to(torch.float32) / 255 - {mean:?}) / {std:?}  # the training split's mean and std"
+                ),
+                Normalize::Channels { mean, std } => format!(
+                    "mean = torch.tensor({mean:?}).view(1, 3, 1, 1)\n    std = torch.tensor({std:?}).view(1, 3, 1, 1)\n    return (pixels.to(torch.float32) / 255 - mean) / std  # the training split's, per channel"
+                ),
+            };
+            writeln!(
+                s,
+                r#"
+def preprocess(pixels):
+    """uint8 pixels `[batch, *INPUT_SHAPE]` (grey, resized to the run's size, light
+    strokes on dark as the training data) as the model reads them."""
+    {body}
+"#
+            )?;
+        }
+        Preprocessing::Text { .. } => {
+            let Some(d) = ready.run.experiment.data.text_shape() else {
+                anyhow::bail!("a text classifier that did not learn from labelled texts");
+            };
+            let (keep, cut) = match d.truncate {
+                TruncateKind::Head => ("ids[-MAX_LEN:]", "their beginning"),
+                TruncateKind::Tail => ("ids[:MAX_LEN]", "their end"),
+            };
+            let tokenizer = match d.tokenizer {
+                TokenizerKind::Word => "word",
+                TokenizerKind::Char => "char",
+            };
+            s.push_str(
+                &TEXT_HELPERS
+                    .replace("@TOKENIZER@", tokenizer)
+                    .replace("@MAX_LEN@", &d.max_len.to_string())
+                    .replace("@CUT@", cut)
+                    .replace("@PAD@", &Vocabulary::PAD.to_string())
+                    .replace("@UNK@", &Vocabulary::UNK.to_string())
+                    .replace("@KEEP@", keep),
+            );
+        }
+        Preprocessing::Table { .. } => {
+            s.push('\n');
+            s.push_str(TABLE_HELPERS);
+        }
+    }
+    Ok(s)
+}
+
 /// `model.py`: the docstring with the lines that load the weights, the input preparation,
 /// the twin's class, `load()` and `check()`.
 fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
@@ -325,63 +388,7 @@ from torch import nn
 
 {answers}"#,
     )?;
-    match &ready.pre {
-        Preprocessing::Image {
-            shape,
-            normalization,
-            ..
-        } => {
-            let [c, h, w] = shape;
-            writeln!(
-                s,
-                "INPUT_SHAPE = ({c}, {h}, {w})  # channels, height, width\n"
-            )?;
-            let body = match normalization {
-                Normalize::Scale => "return pixels.to(torch.float32) / 255".to_string(),
-                Normalize::Standardize { mean, std } => format!(
-                    "return (pixels.to(torch.float32) / 255 - {mean:?}) / {std:?}  # the training split's mean and std"
-                ),
-                Normalize::Channels { mean, std } => format!(
-                    "mean = torch.tensor({mean:?}).view(1, 3, 1, 1)\n    std = torch.tensor({std:?}).view(1, 3, 1, 1)\n    return (pixels.to(torch.float32) / 255 - mean) / std  # the training split's, per channel"
-                ),
-            };
-            writeln!(
-                s,
-                r#"
-def preprocess(pixels):
-    """uint8 pixels `[batch, *INPUT_SHAPE]` (grey, resized to the run's size, light
-    strokes on dark as the training data) as the model reads them."""
-    {body}
-"#
-            )?;
-        }
-        Preprocessing::Text { .. } => {
-            let Some(d) = ready.run.experiment.data.text_shape() else {
-                anyhow::bail!("a text classifier that did not learn from labelled texts");
-            };
-            let (keep, cut) = match d.truncate {
-                TruncateKind::Head => ("ids[-MAX_LEN:]", "their beginning"),
-                TruncateKind::Tail => ("ids[:MAX_LEN]", "their end"),
-            };
-            let tokenizer = match d.tokenizer {
-                TokenizerKind::Word => "word",
-                TokenizerKind::Char => "char",
-            };
-            s.push_str(
-                &TEXT_HELPERS
-                    .replace("@TOKENIZER@", tokenizer)
-                    .replace("@MAX_LEN@", &d.max_len.to_string())
-                    .replace("@CUT@", cut)
-                    .replace("@PAD@", &Vocabulary::PAD.to_string())
-                    .replace("@UNK@", &Vocabulary::UNK.to_string())
-                    .replace("@KEEP@", keep),
-            );
-        }
-        Preprocessing::Table { .. } => {
-            s.push('\n');
-            s.push_str(TABLE_HELPERS);
-        }
-    }
+    s.push_str(&input_preparation(ready)?);
     // PEP 8's two blank lines before a top-level definition.
     s.truncate(s.trim_end().len());
     writeln!(s, "\n\n\n{twin}")?;

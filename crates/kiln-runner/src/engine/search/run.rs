@@ -259,6 +259,72 @@ enum Claim {
     Done,
 }
 
+/// What a worker takes next, decided from the journal's `records`: a job whose worker is
+/// gone first, else the search's next job (written with the records to append), else a
+/// wait or the end.
+fn claim(
+    records: &[Record],
+    setting: &Setting,
+    dir: &Path,
+) -> anyhow::Result<(Vec<Record>, Claim)> {
+    let study = Study::replay(records)?;
+    let me = Worker::this();
+    let start = |job: usize| Record::Start {
+        job,
+        worker: me.clone(),
+        at: Utc::now(),
+    };
+    // A job whose worker is gone is taken over first.
+    if let Some((i, j)) = study
+        .jobs
+        .iter()
+        .enumerate()
+        .find(|(_, j)| j.outcome.is_none() && j.worker.as_ref().is_none_or(|w| !w.alive(dir)))
+    {
+        return Ok((
+            vec![start(i)],
+            Claim::Job {
+                job: i,
+                trial: j.trial,
+                until: j.until,
+                values: study.trials[j.trial].values.clone(),
+                why: format!("{} (taken over from a worker that stopped)", j.why),
+            },
+        ));
+    }
+    Ok(match setting.next(&study, Utc::now()) {
+        Next::Run(p) => {
+            let i = study.jobs.len();
+            let values = match &p.new {
+                Some((v, _)) => v.clone(),
+                None => study.trials[p.trial].values.clone(),
+            };
+            let job = Record::Job {
+                job: i,
+                trial: p.trial,
+                until: p.until,
+                bracket: p.new.as_ref().map_or(0, |n| n.1),
+                from: p.from,
+                values: p.new.map(|n| n.0),
+                why: p.why.clone(),
+                at: Utc::now(),
+            };
+            (
+                vec![job, start(i)],
+                Claim::Job {
+                    job: i,
+                    trial: p.trial,
+                    until: p.until,
+                    values,
+                    why: p.why,
+                },
+            )
+        }
+        Next::Wait => (Vec::new(), Claim::Wait),
+        Next::Done => (Vec::new(), Claim::Done),
+    })
+}
+
 /// One worker: takes jobs until the search is done or interrupted; returns how many it ran,
 /// and whether a job's process was stopped (a signal), which stops the worker too.
 fn work(
@@ -272,61 +338,7 @@ fn work(
     let dir = folder(search, o.results);
     let mut ran = 0;
     while !interrupt::requested() {
-        let claim = journal.update(|records| {
-            let study = Study::replay(records)?;
-            let me = Worker::this();
-            let start = |job: usize| Record::Start {
-                job,
-                worker: me.clone(),
-                at: Utc::now(),
-            };
-            // A job whose worker is gone is taken over first.
-            if let Some((i, j)) = study.jobs.iter().enumerate().find(|(_, j)| {
-                j.outcome.is_none() && j.worker.as_ref().is_none_or(|w| !w.alive(&dir))
-            }) {
-                return Ok((
-                    vec![start(i)],
-                    Claim::Job {
-                        job: i,
-                        trial: j.trial,
-                        until: j.until,
-                        values: study.trials[j.trial].values.clone(),
-                        why: format!("{} (taken over from a worker that stopped)", j.why),
-                    },
-                ));
-            }
-            Ok(match setting.next(&study, Utc::now()) {
-                Next::Run(p) => {
-                    let i = study.jobs.len();
-                    let values = match &p.new {
-                        Some((v, _)) => v.clone(),
-                        None => study.trials[p.trial].values.clone(),
-                    };
-                    let job = Record::Job {
-                        job: i,
-                        trial: p.trial,
-                        until: p.until,
-                        bracket: p.new.as_ref().map_or(0, |n| n.1),
-                        from: p.from,
-                        values: p.new.map(|n| n.0),
-                        why: p.why.clone(),
-                        at: Utc::now(),
-                    };
-                    (
-                        vec![job, start(i)],
-                        Claim::Job {
-                            job: i,
-                            trial: p.trial,
-                            until: p.until,
-                            values,
-                            why: p.why,
-                        },
-                    )
-                }
-                Next::Wait => (Vec::new(), Claim::Wait),
-                Next::Done => (Vec::new(), Claim::Done),
-            })
-        })?;
+        let claim = journal.update(|records| claim(records, setting, &dir))?;
         match claim {
             Claim::Done => break,
             Claim::Wait => std::thread::sleep(Duration::from_millis(200)),
@@ -574,22 +586,7 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
             state.clone(),
         ]);
     }
-    let epochs: usize = study
-        .jobs
-        .iter()
-        .enumerate()
-        .filter(|(_, j)| j.outcome.is_some())
-        .map(|(i, j)| {
-            let before = study.jobs[..i]
-                .iter()
-                .filter(|p| p.trial == j.trial && p.outcome.is_some())
-                .map(|p| p.until)
-                .max()
-                .or(study.trials[j.trial].from.map(|f| f.epoch))
-                .unwrap_or(0);
-            j.until.saturating_sub(before)
-        })
-        .sum();
+    let epochs = trained_epochs(study);
     let mut out = format!("{table}\n");
     if rows.len() > top {
         out.push_str(&format!("... and {} more trials\n", rows.len() - top));
@@ -609,6 +606,35 @@ pub fn summary(setting: &Setting, study: &Study, top: usize) -> String {
             "population: the lineage is in each run's manifest (sweep.from) and in compare's parent and fork_epoch columns\n",
         );
     }
+    out.push_str(&rung_counts(setting, study));
+    out
+}
+
+/// The epochs the study's finished jobs trained, each counted once (a promoted trial goes
+/// on from where its last job stopped, a population member from its parent's epoch).
+fn trained_epochs(study: &Study) -> usize {
+    study
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.outcome.is_some())
+        .map(|(i, j)| {
+            let before = study.jobs[..i]
+                .iter()
+                .filter(|p| p.trial == j.trial && p.outcome.is_some())
+                .map(|p| p.until)
+                .max()
+                .or(study.trials[j.trial].from.map(|f| f.epoch))
+                .unwrap_or(0);
+            j.until.saturating_sub(before)
+        })
+        .sum()
+}
+
+/// How many trials reached each rung of each bracket, a line a bracket.
+fn rung_counts(setting: &Setting, study: &Study) -> String {
+    let n = study.jobs.len();
+    let mut out = String::new();
     for b in 0..setting.brackets() {
         let rungs = setting.rungs(b);
         if rungs.len() < 2 {
