@@ -9,14 +9,14 @@ use std::path::Path;
 
 use anyhow::Context;
 use burn::tensor::{Device, Int, Tensor};
-use kiln_data::text::Windows;
+
 use kiln_models::flops::{BatchShape, training_flops};
 use kiln_models::{InputShape, Inputs};
-use kiln_train::epoch_seed;
+use kiln_train::{Batches, epoch_seed};
 use serde::Serialize;
 
 use crate::backend;
-use crate::config::schema::{DataConfig, LoadedExperiment};
+use crate::config::schema::{DataConfig, Experiment, LoadedExperiment};
 use crate::tasks::prepare::{CorpusData, Prepared};
 
 #[derive(Serialize)]
@@ -64,6 +64,104 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> anyhow::Result<Vec<u8>> {
     Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
+/// The language model's first `count` training batches, in the order a run trains them.
+fn corpus_batches(
+    exp: &Experiment,
+    c: &CorpusData,
+    count: usize,
+    write: &impl Fn(usize, Vec<u8>, Vec<u8>) -> anyhow::Result<(String, String)>,
+) -> anyhow::Result<Vec<ExportedBatch>> {
+    let device = Device::flex();
+    let mut batches = Vec::new();
+    let windows = crate::tasks::language::train_windows(c, exp);
+    anyhow::ensure!(
+        windows.num_batches() > 0,
+        "the corpus has no training window"
+    );
+    let mut epoch = 1;
+    'epochs: loop {
+        for starts in windows.order(Some(epoch_seed(exp.seed, epoch))) {
+            if batches.len() == count {
+                break 'epochs;
+            }
+            let b = windows.batch(&starts, &device);
+            let [n, t] = b.inputs.dims();
+            let (x, y) = write(batches.len(), ints(b.inputs)?, ints(b.targets)?)?;
+            batches.push(ExportedBatch {
+                x,
+                x_shape: vec![n, t],
+                x_dtype: "i64",
+                y,
+                y_shape: vec![n, t],
+                lengths: None,
+                samples: n * t,
+                flops: training_flops(
+                    &exp.model,
+                    BatchShape::Tokens {
+                        dims: [n, t],
+                        outputs: c.vocab.len(),
+                    },
+                ),
+            });
+        }
+        epoch += 1;
+    }
+    Ok(batches)
+}
+
+/// A classifier's first `count` training batches, in the order a run trains them.
+fn classifier_batches(
+    exp: &Experiment,
+    train: &dyn Batches,
+    classes: usize,
+    count: usize,
+    write: &impl Fn(usize, Vec<u8>, Vec<u8>) -> anyhow::Result<(String, String)>,
+) -> anyhow::Result<Vec<ExportedBatch>> {
+    let device = Device::flex();
+    let mut batches = Vec::new();
+    let mut epoch = 1;
+    'epochs: loop {
+        for indices in train.order(Some(epoch_seed(exp.seed, epoch))) {
+            if batches.len() == count {
+                break 'epochs;
+            }
+            let b = train.batch(&indices, &device);
+            let y = ints(b.targets)?;
+            let i = batches.len();
+            let (x, x_shape, x_dtype, lengths, shape) = match b.inputs {
+                Inputs::Images(images) => {
+                    let dims = images.dims();
+                    let shape = BatchShape::Images { dims, classes };
+                    (floats(images)?, dims.to_vec(), "f32", None, shape)
+                }
+                Inputs::Tokens { ids, lengths } => {
+                    let dims = ids.dims();
+                    let outputs = classes;
+                    let shape = BatchShape::Tokens { dims, outputs };
+                    (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
+                }
+                Inputs::Table { .. } => {
+                    anyhow::bail!("table rows have no PyTorch workload")
+                }
+            };
+            let y_shape = vec![x_shape[0]];
+            let (x, y) = write(i, x, y)?;
+            batches.push(ExportedBatch {
+                x,
+                x_shape,
+                x_dtype,
+                y,
+                y_shape,
+                lengths,
+                samples: b.len,
+                flops: training_flops(&exp.model, shape),
+            });
+        }
+        epoch += 1;
+    }
+    Ok(batches)
+}
+
 /// Writes the first `count` training batches of `loaded` (the order `fit` takes them in,
 /// across epochs if need be) and the model's description into `dir`. Returns each batch's
 /// training FLOPs, where the model's count is known.
@@ -74,8 +172,7 @@ pub fn export(
 ) -> anyhow::Result<Vec<Option<f64>>> {
     let exp = &loaded.experiment;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let device = Device::flex();
-    let mut batches = Vec::new();
+    let batches;
     let write = |i: usize, x: Vec<u8>, y: Vec<u8>| -> anyhow::Result<(String, String)> {
         let (xn, yn) = (format!("b{i}_x.bin"), format!("b{i}_y.bin"));
         for (name, bytes) in [(&xn, x), (&yn, y)] {
@@ -87,39 +184,7 @@ pub fn export(
     let (outputs, vocab, unit) = match &exp.data {
         DataConfig::Corpus(d) => {
             let (c, _) = CorpusData::load(exp, d)?;
-            let windows = Windows::new(&c.train, c.seq_len, exp.train.batch_size, c.stateful);
-            anyhow::ensure!(
-                windows.num_batches() > 0,
-                "the corpus has no training window"
-            );
-            let mut epoch = 1;
-            'epochs: loop {
-                for starts in windows.order(Some(epoch_seed(exp.seed, epoch))) {
-                    if batches.len() == count {
-                        break 'epochs;
-                    }
-                    let b = windows.batch(&starts, &device);
-                    let [n, t] = b.inputs.dims();
-                    let (x, y) = write(batches.len(), ints(b.inputs)?, ints(b.targets)?)?;
-                    batches.push(ExportedBatch {
-                        x,
-                        x_shape: vec![n, t],
-                        x_dtype: "i64",
-                        y,
-                        y_shape: vec![n, t],
-                        lengths: None,
-                        samples: n * t,
-                        flops: training_flops(
-                            &exp.model,
-                            BatchShape::Tokens {
-                                dims: [n, t],
-                                outputs: c.vocab.len(),
-                            },
-                        ),
-                    });
-                }
-                epoch += 1;
-            }
+            batches = corpus_batches(exp, &c, count, &write)?;
             (c.vocab.len(), Some(c.vocab.len()), "tokens")
         }
         DataConfig::Pairs(_) | DataConfig::Synthetic(_) => anyhow::bail!(
@@ -141,46 +206,7 @@ pub fn export(
             let [train, _, _] = prepared.batches(exp, eval_size);
             anyhow::ensure!(train.num_batches() > 0, "the training split has no batch");
             let classes = prepared.class_names().len();
-            let mut epoch = 1;
-            'epochs: loop {
-                for indices in train.order(Some(epoch_seed(exp.seed, epoch))) {
-                    if batches.len() == count {
-                        break 'epochs;
-                    }
-                    let b = train.batch(&indices, &device);
-                    let y = ints(b.targets)?;
-                    let i = batches.len();
-                    let (x, x_shape, x_dtype, lengths, shape) = match b.inputs {
-                        Inputs::Images(images) => {
-                            let dims = images.dims();
-                            let shape = BatchShape::Images { dims, classes };
-                            (floats(images)?, dims.to_vec(), "f32", None, shape)
-                        }
-                        Inputs::Tokens { ids, lengths } => {
-                            let dims = ids.dims();
-                            let outputs = classes;
-                            let shape = BatchShape::Tokens { dims, outputs };
-                            (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
-                        }
-                        Inputs::Table { .. } => {
-                            anyhow::bail!("table rows have no PyTorch workload")
-                        }
-                    };
-                    let y_shape = vec![x_shape[0]];
-                    let (x, y) = write(i, x, y)?;
-                    batches.push(ExportedBatch {
-                        x,
-                        x_shape,
-                        x_dtype,
-                        y,
-                        y_shape,
-                        lengths,
-                        samples: b.len,
-                        flops: training_flops(&exp.model, shape),
-                    });
-                }
-                epoch += 1;
-            }
+            batches = classifier_batches(exp, train.as_ref(), classes, count, &write)?;
             let vocab = match prepared.input_shape() {
                 InputShape::Tokens { vocab } => Some(vocab),
                 _ => None,

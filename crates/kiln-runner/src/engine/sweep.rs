@@ -214,17 +214,7 @@ pub struct SweepOptions<'a> {
 
 /// Runs every trial not yet completed; an error when any failed or the sweep was interrupted.
 pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
-    // A backend left out of this build would fail its trials one by one: say so at once.
-    let built = crate::backend::built();
-    if let Some(t) = sweep
-        .trials
-        .iter()
-        .find(|t| !built.contains(&t.loaded.experiment.backend.name()))
-    {
-        return Err(
-            crate::backend::BackendError::NotBuilt(t.loaded.experiment.backend.name()).into(),
-        );
-    }
+    all_backends_built(sweep)?;
     let states = states(sweep, o.results, true);
     let mut queue: VecDeque<usize> = states
         .iter()
@@ -293,6 +283,32 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
         }
         active = still;
     }
+    report_end(sweep, o, (&completed, &stopped, &failed), done, clock)
+}
+
+/// A backend left out of this build would fail its trials one by one: say so at once.
+fn all_backends_built(sweep: &Sweep) -> anyhow::Result<()> {
+    let built = crate::backend::built();
+    if let Some(t) = sweep
+        .trials
+        .iter()
+        .find(|t| !built.contains(&t.loaded.experiment.backend.name()))
+    {
+        return Err(
+            crate::backend::BackendError::NotBuilt(t.loaded.experiment.backend.name()).into(),
+        );
+    }
+    Ok(())
+}
+
+/// What the sweep did, and an error when it left trials interrupted or failed.
+fn report_end(
+    sweep: &Sweep,
+    o: &SweepOptions,
+    (completed, stopped, failed): (&[usize], &[usize], &[usize]),
+    done: usize,
+    clock: Instant,
+) -> anyhow::Result<()> {
     let dir = folder(sweep, o.results);
     println!(
         "sweep `{}`: {} completed now, {} interrupted, {} failed, {done} done before, in {:.1} s: {}",

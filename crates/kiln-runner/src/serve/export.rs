@@ -147,85 +147,8 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
             }];
             (Inputs::Images(images), named)
         }
-        Preprocessing::Text { .. } => {
-            let vocab = ready.run.vocabulary(ready.run.run.vocabulary())?.len() as u32;
-            let time = match ready.run.experiment.data.text_shape() {
-                Some(d) => d.max_len.min(24),
-                None => 24,
-            };
-            let lengths: Vec<usize> = (0..EXAMPLES)
-                .map(|i| (time - i * time / EXAMPLES).max(1))
-                .collect();
-            let mut ids = Vec::with_capacity(EXAMPLES * time);
-            for &len in &lengths {
-                for t in 0..time {
-                    ids.push(if t < len {
-                        rng.random_range(Vocabulary::UNK..vocab.max(Vocabulary::UNK + 1)) as i64
-                    } else {
-                        Vocabulary::PAD as i64
-                    });
-                }
-            }
-            let tensor =
-                Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [EXAMPLES, time]), device);
-            let named = vec![
-                Named {
-                    name: "ids".into(),
-                    shape: vec![EXAMPLES, time],
-                    values: Values::I64(ids),
-                },
-                Named {
-                    name: "lengths".into(),
-                    shape: vec![EXAMPLES],
-                    values: Values::I64(lengths.iter().map(|&l| l as i64).collect()),
-                },
-            ];
-            (
-                Inputs::Tokens {
-                    ids: tensor,
-                    lengths,
-                },
-                named,
-            )
-        }
-        Preprocessing::Table { codec, .. } => {
-            let width = codec.numeric_width();
-            let levels = codec.cardinalities();
-            device.seed(0);
-            let numeric =
-                Tensor::<2>::random([EXAMPLES, width], Distribution::Normal(0.0, 1.0), device);
-            let values = numeric
-                .to_data()
-                .try_into_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("reading the example numbers: {e:?}"))?;
-            let ids: Vec<i64> = (0..EXAMPLES)
-                .flat_map(|_| &levels)
-                .map(|&n| rng.random_range(0..n.max(1) as i64))
-                .collect();
-            let categories = Tensor::<2, Int>::from_data(
-                TensorData::new(ids.clone(), [EXAMPLES, levels.len()]),
-                device,
-            );
-            let named = vec![
-                Named {
-                    name: "numeric".into(),
-                    shape: vec![EXAMPLES, width],
-                    values: Values::F32(values),
-                },
-                Named {
-                    name: "categories".into(),
-                    shape: vec![EXAMPLES, levels.len()],
-                    values: Values::I64(ids),
-                },
-            ];
-            (
-                Inputs::Table {
-                    numeric,
-                    categories,
-                },
-                named,
-            )
-        }
+        Preprocessing::Text { .. } => text_example(ready, &mut rng)?,
+        Preprocessing::Table { codec, .. } => table_example(codec, &mut rng, device)?,
     };
     let logits = ready
         .model
@@ -243,6 +166,94 @@ fn example(ready: &Ready) -> anyhow::Result<Vec<Named>> {
         values: Values::F32(values),
     });
     Ok(named)
+}
+
+/// Seeded token ids of falling lengths, padded as the run pads, and their lengths.
+fn text_example(ready: &Ready, rng: &mut ChaCha8Rng) -> anyhow::Result<(Inputs, Vec<Named>)> {
+    let vocab = ready.run.vocabulary(ready.run.run.vocabulary())?.len() as u32;
+    let time = match ready.run.experiment.data.text_shape() {
+        Some(d) => d.max_len.min(24),
+        None => 24,
+    };
+    let lengths: Vec<usize> = (0..EXAMPLES)
+        .map(|i| (time - i * time / EXAMPLES).max(1))
+        .collect();
+    let mut ids = Vec::with_capacity(EXAMPLES * time);
+    for &len in &lengths {
+        for t in 0..time {
+            ids.push(if t < len {
+                rng.random_range(Vocabulary::UNK..vocab.max(Vocabulary::UNK + 1)) as i64
+            } else {
+                Vocabulary::PAD as i64
+            });
+        }
+    }
+    let tensor = Tensor::<2, Int>::from_data(
+        TensorData::new(ids.clone(), [EXAMPLES, time]),
+        &ready.device,
+    );
+    let named = vec![
+        Named {
+            name: "ids".into(),
+            shape: vec![EXAMPLES, time],
+            values: Values::I64(ids),
+        },
+        Named {
+            name: "lengths".into(),
+            shape: vec![EXAMPLES],
+            values: Values::I64(lengths.iter().map(|&l| l as i64).collect()),
+        },
+    ];
+    Ok((
+        Inputs::Tokens {
+            ids: tensor,
+            lengths,
+        },
+        named,
+    ))
+}
+
+/// Seeded standardised numbers and category ids within each column's levels.
+fn table_example(
+    codec: &kiln_data::table::TableCodec,
+    rng: &mut ChaCha8Rng,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<(Inputs, Vec<Named>)> {
+    let width = codec.numeric_width();
+    let levels = codec.cardinalities();
+    device.seed(0);
+    let numeric = Tensor::<2>::random([EXAMPLES, width], Distribution::Normal(0.0, 1.0), device);
+    let values = numeric
+        .to_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("reading the example numbers: {e:?}"))?;
+    let ids: Vec<i64> = (0..EXAMPLES)
+        .flat_map(|_| &levels)
+        .map(|&n| rng.random_range(0..n.max(1) as i64))
+        .collect();
+    let categories = Tensor::<2, Int>::from_data(
+        TensorData::new(ids.clone(), [EXAMPLES, levels.len()]),
+        device,
+    );
+    let named = vec![
+        Named {
+            name: "numeric".into(),
+            shape: vec![EXAMPLES, width],
+            values: Values::F32(values),
+        },
+        Named {
+            name: "categories".into(),
+            shape: vec![EXAMPLES, levels.len()],
+            values: Values::I64(ids),
+        },
+    ];
+    Ok((
+        Inputs::Table {
+            numeric,
+            categories,
+        },
+        named,
+    ))
 }
 
 /// Strings as a Python list literal (JSON's string escapes are Python's).
@@ -317,11 +328,10 @@ def preprocess(pixels):
     Ok(s)
 }
 
-/// `model.py`: the docstring with the lines that load the weights, the input preparation,
-/// the twin's class, `load()` and `check()`.
-fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
-    let kind = ready.run.experiment.model.kind();
-    let (inputs, call, example_call) = match ready.model {
+/// The input preparation `model.py` exports, how its docstring calls the model, and how
+/// `check()` calls it on the saved example.
+fn calls(model: &Classifier) -> (&'static str, &'static str, &'static str) {
+    match model {
         Classifier::Recurrent(_) => (
             "encode",
             "model(*encode([\"A fine film.\"]))  # ids and lengths",
@@ -337,7 +347,14 @@ fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
             "model(preprocess(pixels))  # pixels: uint8 [batch, *INPUT_SHAPE]",
             "model(example[\"images\"])",
         ),
-    };
+    }
+}
+
+/// `model.py`: the docstring with the lines that load the weights, the input preparation,
+/// the twin's class, `load()` and `check()`.
+fn python(ready: &Ready, run_id: &str, twin: &str) -> anyhow::Result<String> {
+    let kind = ready.run.experiment.model.kind();
+    let (inputs, call, example_call) = calls(&ready.model);
     let (imports, result, show, answers) = match ready.pre.outputs() {
         Outputs::Classes(classes) => (
             format!("Model, CLASSES, {inputs}"),

@@ -175,6 +175,81 @@ impl Row {
         self.cells.insert(name.to_string(), cell);
     }
 
+    /// What the manifest says: the run, its trial and lineage, status, seed, backend,
+    /// timings and provenance.
+    fn set_provenance(&mut self, rel: &str, manifest: &Manifest) -> anyhow::Result<()> {
+        let s = |v: &str| Cell::Str(Some(v.to_string()));
+        self.set("run", s(rel));
+        self.set("run_id", s(&manifest.run_id));
+        self.set("experiment", s(&manifest.experiment));
+        let trial = manifest.sweep.as_ref();
+        self.set("sweep", Cell::Str(trial.map(|t| t.name.clone())));
+        self.set("trial", Cell::I64(trial.map(|t| t.trial as i64)));
+        let lineage = trial.and_then(|t| t.from.as_ref());
+        self.set("parent", Cell::I64(lineage.map(|l| l.trial as i64)));
+        self.set("fork_epoch", Cell::I64(lineage.map(|l| l.epoch as i64)));
+        self.set(
+            "configuration",
+            Cell::Str(trial.map(|t| t.configuration.clone())),
+        );
+        let (status, error) = manifest.as_seen();
+        let status = serde_json::to_value(status)?;
+        self.set("status", s(status.as_str().unwrap_or("unknown")));
+        self.set("seed", Cell::I64(Some(manifest.seed as i64)));
+        self.set("backend", s(&manifest.backend));
+        self.set("device", s(&manifest.device));
+        self.set("resolved_device", s(&manifest.resolved_device));
+        self.set("epochs", Cell::I64(Some(manifest.epochs_run as i64)));
+        self.set(
+            "best_epoch",
+            Cell::I64(manifest.best_epoch.map(|e| e as i64)),
+        );
+        self.set("wall_s", Cell::F64(manifest.timings.total_s));
+        self.set("train_s", Cell::F64(manifest.timings.train_s));
+        self.set("test_s", Cell::F64(manifest.timings.test_s));
+        self.set("started_at", s(&manifest.started_at.to_rfc3339()));
+        self.set(
+            "finished_at",
+            Cell::Str(manifest.finished_at.map(|t| t.to_rfc3339())),
+        );
+        self.set(
+            "git_commit",
+            Cell::Str(manifest.git.as_ref().map(|g| g.commit.clone())),
+        );
+        self.set(
+            "git_dirty",
+            Cell::Bool(manifest.git.as_ref().map(|g| g.dirty)),
+        );
+        self.set("host", s(&manifest.host.hostname));
+        self.set("error", Cell::Str(error));
+        Ok(())
+    }
+
+    /// `kiln evaluate`'s reports, beside the run's own test.
+    fn set_evaluations(&mut self, folder: &RunDir) {
+        for name in folder.evaluations() {
+            let report = RunDir::open(&folder.evaluation(&name)).test_report();
+            let Some(json) = std::fs::read(&report)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            else {
+                continue;
+            };
+            for metric in EVALUATION_METRICS {
+                let v = json[metric].as_f64();
+                self.set(&format!("{EVALUATION}{name}.{metric}"), Cell::F64(v));
+            }
+            for metric in EVALUATION_VALUE_METRICS {
+                if let Some(v) = json.get(metric) {
+                    self.set(
+                        &format!("{EVALUATION}{name}.{metric}"),
+                        Cell::F64(v.as_f64()),
+                    );
+                }
+            }
+        }
+    }
+
     /// The row of the run in `root`, which lies under `results`.
     /// `metrics`: every metric a task defines, each run getting a `test_` and a `best_val_`
     /// column for each (null where its task has no such metric).
@@ -189,50 +264,7 @@ impl Row {
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let s = |v: &str| Cell::Str(Some(v.to_string()));
-        row.set("run", s(&rel));
-        row.set("run_id", s(&manifest.run_id));
-        row.set("experiment", s(&manifest.experiment));
-        let trial = manifest.sweep.as_ref();
-        row.set("sweep", Cell::Str(trial.map(|t| t.name.clone())));
-        row.set("trial", Cell::I64(trial.map(|t| t.trial as i64)));
-        let lineage = trial.and_then(|t| t.from.as_ref());
-        row.set("parent", Cell::I64(lineage.map(|l| l.trial as i64)));
-        row.set("fork_epoch", Cell::I64(lineage.map(|l| l.epoch as i64)));
-        row.set(
-            "configuration",
-            Cell::Str(trial.map(|t| t.configuration.clone())),
-        );
-        let (status, error) = manifest.as_seen();
-        let status = serde_json::to_value(status)?;
-        row.set("status", s(status.as_str().unwrap_or("unknown")));
-        row.set("seed", Cell::I64(Some(manifest.seed as i64)));
-        row.set("backend", s(&manifest.backend));
-        row.set("device", s(&manifest.device));
-        row.set("resolved_device", s(&manifest.resolved_device));
-        row.set("epochs", Cell::I64(Some(manifest.epochs_run as i64)));
-        row.set(
-            "best_epoch",
-            Cell::I64(manifest.best_epoch.map(|e| e as i64)),
-        );
-        row.set("wall_s", Cell::F64(manifest.timings.total_s));
-        row.set("train_s", Cell::F64(manifest.timings.train_s));
-        row.set("test_s", Cell::F64(manifest.timings.test_s));
-        row.set("started_at", s(&manifest.started_at.to_rfc3339()));
-        row.set(
-            "finished_at",
-            Cell::Str(manifest.finished_at.map(|t| t.to_rfc3339())),
-        );
-        row.set(
-            "git_commit",
-            Cell::Str(manifest.git.as_ref().map(|g| g.commit.clone())),
-        );
-        row.set(
-            "git_dirty",
-            Cell::Bool(manifest.git.as_ref().map(|g| g.dirty)),
-        );
-        row.set("host", s(&manifest.host.hostname));
-        row.set("error", Cell::Str(error));
+        row.set_provenance(&rel, &manifest)?;
 
         let test: Option<serde_json::Value> = std::fs::read(folder.test_report())
             .ok()
@@ -241,28 +273,7 @@ impl Row {
             let v = test.as_ref().and_then(|t| t[metric].as_f64());
             row.set(&format!("test_{metric}"), Cell::F64(v));
         }
-        // `kiln evaluate`'s reports, beside the run's own test.
-        for name in folder.evaluations() {
-            let report = RunDir::open(&folder.evaluation(&name)).test_report();
-            let Some(json) = std::fs::read(&report)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            else {
-                continue;
-            };
-            for metric in EVALUATION_METRICS {
-                let v = json[metric].as_f64();
-                row.set(&format!("{EVALUATION}{name}.{metric}"), Cell::F64(v));
-            }
-            for metric in EVALUATION_VALUE_METRICS {
-                if let Some(v) = json.get(metric) {
-                    row.set(
-                        &format!("{EVALUATION}{name}.{metric}"),
-                        Cell::F64(v.as_f64()),
-                    );
-                }
-            }
-        }
+        row.set_evaluations(&folder);
         let epochs = folder.metrics("epochs", "parquet");
         let frame = read_parquet(&epochs).ok();
         let series = |name: &str| -> Vec<f64> {

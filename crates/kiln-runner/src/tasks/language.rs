@@ -223,7 +223,7 @@ fn samples(
 
 /// The training batches, one builder for a run and for the bench: windows of the training
 /// text, contiguous lanes when the model carries its state.
-fn train_windows<'a>(data: &'a CorpusData, exp: &Experiment) -> Windows<'a> {
+pub(crate) fn train_windows<'a>(data: &'a CorpusData, exp: &Experiment) -> Windows<'a> {
     Windows::new(
         &data.train,
         data.seq_len,

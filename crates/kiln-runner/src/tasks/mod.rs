@@ -12,7 +12,7 @@
 pub(crate) mod classify;
 pub mod datasets;
 mod gan;
-mod language;
+pub(crate) mod language;
 pub mod prepare;
 pub(crate) mod regression;
 mod translation;

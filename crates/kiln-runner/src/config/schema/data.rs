@@ -743,24 +743,7 @@ impl DataConfig {
         }
         let mut at_least_one = vec![("train_limit", self.train_limit())];
         match self {
-            DataConfig::Mnist(MnistSettings {
-                classes: Some(names),
-                ..
-            }) => {
-                let mut seen = std::collections::HashSet::new();
-                if let Some(bad) = names
-                    .iter()
-                    .find(|n| n.trim().is_empty() || n.contains([',', '\n']) || !seen.insert(*n))
-                {
-                    return Err(Invalid::new(
-                        "classes",
-                        format!(
-                            "`{bad}`: each class needs a name of its own, without commas or line breaks"
-                        ),
-                    ));
-                }
-            }
-            DataConfig::Mnist(_) => {}
+            DataConfig::Mnist(d) => d.validate_classes()?,
             DataConfig::Imdb(d) => at_least_one.push(("max_len", Some(d.max_len))),
             DataConfig::Texts(d) => {
                 at_least_one.push(("max_len", Some(d.max_len)));
@@ -772,44 +755,8 @@ impl DataConfig {
                 }
             }
             DataConfig::Images(d) => {
-                if ![1, 3].contains(&d.channels) {
-                    return Err(Invalid::new(
-                        "channels",
-                        format!("must be 1 (grey) or 3 (RGB), got {}", d.channels),
-                    ));
-                }
                 at_least_one.extend([("size[0]", Some(d.size[0])), ("size[1]", Some(d.size[1]))]);
-                match (&d.targets, d.target.is_empty()) {
-                    (Some(_), true) => {
-                        return Err(Invalid::new(
-                            "target",
-                            "name the column (or columns) of data.targets to predict",
-                        ));
-                    }
-                    (None, false) => {
-                        return Err(Invalid::new(
-                            "targets",
-                            "data.target names columns of a table of values; give that table \
-                             as data.targets (a class folder needs neither)",
-                        ));
-                    }
-                    _ => {}
-                }
-                if let Some(c) = d.target.iter().find(|c| *c == d.file_column()) {
-                    return Err(Invalid::new(
-                        "target",
-                        format!("`{c}` is the file column; name the value columns"),
-                    ));
-                }
-                if d.augment.crop_padding >= d.size[0].min(d.size[1]) {
-                    return Err(Invalid::new(
-                        "augment.crop_padding",
-                        format!(
-                            "{} pixels would shift the image out of its {}x{} frame",
-                            d.augment.crop_padding, d.size[0], d.size[1]
-                        ),
-                    ));
-                }
+                d.validate()?;
             }
             DataConfig::Cifar10(d) | DataConfig::Cifar100(d) => {
                 if d.augment.crop_padding >= 32 {
@@ -853,7 +800,72 @@ impl DataConfig {
     }
 }
 
+impl ImagesSettings {
+    /// Channels, the columns a regression on images names, and the augmentation's room.
+    fn validate(&self) -> Result<(), Invalid> {
+        if ![1, 3].contains(&self.channels) {
+            return Err(Invalid::new(
+                "channels",
+                format!("must be 1 (grey) or 3 (RGB), got {}", self.channels),
+            ));
+        }
+        match (&self.targets, self.target.is_empty()) {
+            (Some(_), true) => {
+                return Err(Invalid::new(
+                    "target",
+                    "name the column (or columns) of data.targets to predict",
+                ));
+            }
+            (None, false) => {
+                return Err(Invalid::new(
+                    "targets",
+                    "data.target names columns of a table of values; give that table \
+                     as data.targets (a class folder needs neither)",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(c) = self.target.iter().find(|c| *c == self.file_column()) {
+            return Err(Invalid::new(
+                "target",
+                format!("`{c}` is the file column; name the value columns"),
+            ));
+        }
+        if self.augment.crop_padding >= self.size[0].min(self.size[1]) {
+            return Err(Invalid::new(
+                "augment.crop_padding",
+                format!(
+                    "{} pixels would shift the image out of its {}x{} frame",
+                    self.augment.crop_padding, self.size[0], self.size[1]
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl MnistSettings {
+    /// Class names, when given, are distinct, non-empty and free of commas and line breaks
+    /// (they become CSV and chart labels).
+    fn validate_classes(&self) -> Result<(), Invalid> {
+        let Some(names) = &self.classes else {
+            return Ok(());
+        };
+        let mut seen = std::collections::HashSet::new();
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.trim().is_empty() || n.contains([',', '\n']) || !seen.insert(*n))
+        {
+            return Err(Invalid::new(
+                "classes",
+                format!(
+                    "`{bad}`: each class needs a name of its own, without commas or line breaks"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn split(&self) -> Split {
         Split {
             validation_fraction: self.validation_fraction,

@@ -346,102 +346,119 @@ impl Setting<'_> {
         };
         match self.spec.pruner {
             Pruner::None | Pruner::Pbt { .. } => None,
-            Pruner::Median { .. } => {
-                let rungs = self.rungs(0);
-                for t in 0..study.trials.len() {
-                    let Some((Ended::Paused, e)) = study.last(t, m) else {
-                        continue;
-                    };
-                    if !waiting(t, e) {
-                        continue;
-                    }
-                    let known = study.known(t, m);
-                    let Some(&v) = known.get(&e) else { continue };
-                    let mut others: Vec<f64> = (0..study.trials.len())
-                        .filter(|&o| o != t)
-                        .filter_map(|o| study.known(o, m).get(&e).copied())
-                        .collect();
-                    let Some(&next) = rungs.iter().find(|r| **r > e) else {
-                        continue;
-                    };
-                    if others.len() < 2 {
-                        return Some(Proposal {
-                            trial: t,
-                            until: next,
-                            new: None,
-                            from: None,
-                            why: format!(
-                                "goes on from epoch {e}: too few trials to compare with there"
-                            ),
-                        });
-                    }
-                    others.sort_by(|a, b| self.better(*a, *b));
-                    let median = others[others.len() / 2];
-                    if self.better(v, median) != std::cmp::Ordering::Greater {
-                        return Some(Proposal {
-                            trial: t,
-                            until: next,
-                            new: None,
-                            from: None,
-                            why: format!(
-                                "goes on from epoch {e}: {} {v:.4}, the others' median {median:.4}",
-                                self.metric
-                            ),
-                        });
-                    }
-                }
-                None
-            }
+            Pruner::Median { .. } => self.promote_median(study, m, &waiting),
             Pruner::Asha { reduction, .. } | Pruner::Hyperband { reduction, .. } => {
-                for b in 0..self.brackets() {
-                    let rungs = self.rungs(b);
-                    for k in (0..rungs.len() - 1).rev() {
-                        let e = rungs[k];
-                        let mut members: Vec<(usize, f64)> = (0..study.trials.len())
-                            .filter(|&t| study.trials[t].bracket == b)
-                            .filter_map(|t| study.known(t, m).get(&e).map(|v| (t, *v)))
-                            .collect();
-                        members.sort_by(|a, c| self.better(a.1, c.1).then(a.0.cmp(&c.0)));
-                        let top = members.len() / reduction;
-                        // The next rung holds as many trials as successive halving plans for
-                        // it; once a rung has all its trials, its best goes on regardless.
-                        let room = (self.bracket_trials(b) / reduction.pow(k as u32 + 1)).max(1);
-                        let full =
-                            members.len() >= self.bracket_trials(b) / reduction.pow(k as u32);
-                        let promoted = (0..study.trials.len())
-                            .filter(|&t| study.trials[t].bracket == b)
-                            .filter(|&t| {
-                                study.jobs[..i].iter().any(|j| j.trial == t && j.until > e)
-                            })
-                            .count();
-                        let over = promoted >= room;
-                        if over && !full {
-                            continue;
-                        }
-                        if let Some((rank, (t, v))) = members
-                            .iter()
-                            .enumerate()
-                            .take(if over { top.min(1) } else { top })
-                            .find(|(_, (t, _))| waiting(*t, e))
-                        {
-                            return Some(Proposal {
-                                trial: *t,
-                                until: rungs[k + 1],
-                                new: None,
-                                from: None,
-                                why: format!(
-                                    "promoted at epoch {e}: {} {v:.4}, {} of {} there, the top {top} go on",
-                                    self.metric,
-                                    ordinal(rank + 1),
-                                    members.len()
-                                ),
-                            });
-                        }
-                    }
-                }
-                None
+                self.promote_halving(study, i, m, reduction, &waiting)
             }
         }
+    }
+
+    /// The median rule: a paused trial goes on when it is no worse than the median of the
+    /// others at its epoch (or when there are too few others to tell).
+    fn promote_median(
+        &self,
+        study: &Study,
+        m: usize,
+        waiting: &dyn Fn(usize, usize) -> bool,
+    ) -> Option<Proposal> {
+        let rungs = self.rungs(0);
+        for t in 0..study.trials.len() {
+            let Some((Ended::Paused, e)) = study.last(t, m) else {
+                continue;
+            };
+            if !waiting(t, e) {
+                continue;
+            }
+            let known = study.known(t, m);
+            let Some(&v) = known.get(&e) else { continue };
+            let mut others: Vec<f64> = (0..study.trials.len())
+                .filter(|&o| o != t)
+                .filter_map(|o| study.known(o, m).get(&e).copied())
+                .collect();
+            let Some(&next) = rungs.iter().find(|r| **r > e) else {
+                continue;
+            };
+            if others.len() < 2 {
+                return Some(Proposal {
+                    trial: t,
+                    until: next,
+                    new: None,
+                    from: None,
+                    why: format!("goes on from epoch {e}: too few trials to compare with there"),
+                });
+            }
+            others.sort_by(|a, b| self.better(*a, *b));
+            let median = others[others.len() / 2];
+            if self.better(v, median) != std::cmp::Ordering::Greater {
+                return Some(Proposal {
+                    trial: t,
+                    until: next,
+                    new: None,
+                    from: None,
+                    why: format!(
+                        "goes on from epoch {e}: {} {v:.4}, the others' median {median:.4}",
+                        self.metric
+                    ),
+                });
+            }
+        }
+        None
+    }
+
+    /// Successive halving: the top 1/`reduction` of a rung go on to the next, as many as
+    /// the bracket plans for it.
+    fn promote_halving(
+        &self,
+        study: &Study,
+        i: usize,
+        m: usize,
+        reduction: usize,
+        waiting: &dyn Fn(usize, usize) -> bool,
+    ) -> Option<Proposal> {
+        for b in 0..self.brackets() {
+            let rungs = self.rungs(b);
+            for k in (0..rungs.len() - 1).rev() {
+                let e = rungs[k];
+                let mut members: Vec<(usize, f64)> = (0..study.trials.len())
+                    .filter(|&t| study.trials[t].bracket == b)
+                    .filter_map(|t| study.known(t, m).get(&e).map(|v| (t, *v)))
+                    .collect();
+                members.sort_by(|a, c| self.better(a.1, c.1).then(a.0.cmp(&c.0)));
+                let top = members.len() / reduction;
+                // The next rung holds as many trials as successive halving plans for
+                // it; once a rung has all its trials, its best goes on regardless.
+                let room = (self.bracket_trials(b) / reduction.pow(k as u32 + 1)).max(1);
+                let full = members.len() >= self.bracket_trials(b) / reduction.pow(k as u32);
+                let promoted = (0..study.trials.len())
+                    .filter(|&t| study.trials[t].bracket == b)
+                    .filter(|&t| study.jobs[..i].iter().any(|j| j.trial == t && j.until > e))
+                    .count();
+                let over = promoted >= room;
+                if over && !full {
+                    continue;
+                }
+                if let Some((rank, (t, v))) = members
+                    .iter()
+                    .enumerate()
+                    .take(if over { top.min(1) } else { top })
+                    .find(|(_, (t, _))| waiting(*t, e))
+                {
+                    return Some(Proposal {
+                        trial: *t,
+                        until: rungs[k + 1],
+                        new: None,
+                        from: None,
+                        why: format!(
+                            "promoted at epoch {e}: {} {v:.4}, {} of {} there, the top {top} go on",
+                            self.metric,
+                            ordinal(rank + 1),
+                            members.len()
+                        ),
+                    });
+                }
+            }
+        }
+        None
     }
 
     /// New trial `k`'s values, and how they were chosen.

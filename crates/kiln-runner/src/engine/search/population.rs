@@ -109,19 +109,14 @@ pub fn next(setting: &Setting, study: &Study) -> Next {
     Next::Done
 }
 
-/// The job for the first member at epoch `e` still to be decided there, if any.
-fn decide_at(
-    setting: &Setting,
-    study: &Study,
-    members: &[Standing],
-    e: usize,
-    until: usize,
-    (quantile, resample): (f64, f64),
-) -> Option<Proposal> {
-    let size = members.len();
-    // The ranking at epoch e: every member's trial there, those without a value last.
+/// A member, its trial at an epoch and the trial's value there.
+type Ranked = (usize, usize, Option<f64>);
+
+/// The ranking at epoch `e`: every member's trial there, best first, those without a value
+/// last.
+fn ranking(setting: &Setting, study: &Study, size: usize, e: usize) -> Vec<Ranked> {
     let n = study.jobs.len();
-    let mut ranked: Vec<(usize, usize, Option<f64>)> = (0..size)
+    let mut ranked: Vec<Ranked> = (0..size)
         .map(|m| {
             let t = trial_at(study, m, e);
             (m, t, study.known(t, n).get(&e).copied())
@@ -133,6 +128,60 @@ fn decide_at(
         (None, Some(_)) => Ordering::Greater,
         (None, None) => a.0.cmp(&b.0),
     });
+    ranked
+}
+
+/// A donor among `donors` for member `m` at epoch `e`, drawn from a stream of the search's
+/// seed, the epoch and the member, with the donor's values perturbed.
+fn draw_donor(
+    setting: &Setting,
+    study: &Study,
+    donors: &[Ranked],
+    (e, m): (usize, usize),
+    resample: f64,
+) -> (Ranked, Values, String) {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(
+        setting.spec.seed ^ 0x5042_5400,
+        ((e as u64) << 32) | m as u64,
+    ));
+    // Two members that took up the same trial with the same values would train the
+    // same run twice: draw again (a few times) rather than repeat one.
+    let taken = |donor: usize, values: &Values| {
+        study.trials.iter().any(|t| {
+            t.from.is_some_and(|f| f.epoch == e && f.trial == donor) && &t.values == values
+        })
+    };
+    let mut draw = || {
+        let (dm, donor, dv) = donors[rng.random_range(0..donors.len())];
+        let (values, how) = perturb(
+            &setting.spec.params,
+            &study.trials[donor].values,
+            resample,
+            &mut rng,
+        );
+        ((dm, donor, dv), values, how)
+    };
+    let mut drawn = draw();
+    for _ in 0..8 {
+        if !taken(drawn.0.1, &drawn.1) {
+            break;
+        }
+        drawn = draw();
+    }
+    drawn
+}
+
+/// The job for the first member at epoch `e` still to be decided there, if any.
+fn decide_at(
+    setting: &Setting,
+    study: &Study,
+    members: &[Standing],
+    e: usize,
+    until: usize,
+    (quantile, resample): (f64, f64),
+) -> Option<Proposal> {
+    let size = members.len();
+    let ranked = ranking(setting, study, size, e);
     let cut = ((size as f64 * quantile).floor() as usize).clamp(1, size / 2);
     let paused_at = |t: usize| {
         study.jobs.iter().any(|j| {
@@ -141,7 +190,7 @@ fn decide_at(
                 && j.outcome.as_ref().is_some_and(|o| o.ended == Ended::Paused)
         })
     };
-    let donors: Vec<(usize, usize, Option<f64>)> = ranked[..cut]
+    let donors: Vec<Ranked> = ranked[..cut]
         .iter()
         .filter(|(_, t, v)| v.is_some() && paused_at(*t))
         .copied()
@@ -157,34 +206,7 @@ fn decide_at(
         let failed = s.ended == Some(Ended::Failed);
         let value_here = ranked[rank - 1].2;
         if (rank > size - cut || failed) && !donors.is_empty() {
-            let mut rng = ChaCha8Rng::seed_from_u64(mix(
-                setting.spec.seed ^ 0x5042_5400,
-                ((e as u64) << 32) | m as u64,
-            ));
-            // Two members that took up the same trial with the same values would train the
-            // same run twice: draw again (a few times) rather than repeat one.
-            let taken = |donor: usize, values: &Values| {
-                study.trials.iter().any(|t| {
-                    t.from.is_some_and(|f| f.epoch == e && f.trial == donor) && &t.values == values
-                })
-            };
-            let mut draw = || {
-                let (dm, donor, dv) = donors[rng.random_range(0..donors.len())];
-                let (values, how) = perturb(
-                    &setting.spec.params,
-                    &study.trials[donor].values,
-                    resample,
-                    &mut rng,
-                );
-                ((dm, donor, dv), values, how)
-            };
-            let mut drawn = draw();
-            for _ in 0..8 {
-                if !taken(drawn.0.1, &drawn.1) {
-                    break;
-                }
-                drawn = draw();
-            }
+            let drawn = draw_donor(setting, study, &donors, (e, m), resample);
             let ((dm, donor, dv), values, how) = drawn;
             return Some(Proposal {
                 trial: study.trials.len(),

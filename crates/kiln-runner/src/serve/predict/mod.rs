@@ -128,6 +128,67 @@ pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Resul
     })
 }
 
+/// The model's outputs for each of `items`: class probabilities, or a regression's
+/// standardised values.
+fn outputs(
+    dir: &Path,
+    run: &Finished,
+    pre: &Preprocessing,
+    model: &Classifier,
+    device: &Device,
+    items: &[Item],
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let exp = &run.experiment;
+    let regression = matches!(pre.outputs(), Outputs::Values { .. });
+    Ok(match pre {
+        Preprocessing::Image {
+            shape,
+            normalization,
+            ..
+        } => {
+            let mut digits = Digits {
+                images: Vec::new(),
+                labels: Vec::new(),
+                channels: shape[0],
+                rows: shape[1],
+                cols: shape[2],
+            };
+            for item in items {
+                if let Item::Image(_, pixels) = item {
+                    digits.images.extend(pixels);
+                    digits.labels.push(0);
+                }
+            }
+            let batcher =
+                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
+            forward(model, &batcher, device, !regression)?
+        }
+        Preprocessing::Text { .. } => {
+            let Some(d) = exp.data.text_shape() else {
+                anyhow::bail!(
+                    "{}: a text classifier that did not learn from labelled texts",
+                    dir.display()
+                );
+            };
+            let vocab = run.vocabulary(run.run.vocabulary())?;
+            let tokenizer = review_tokenizer(d.tokenizer);
+            let mut seqs = Vec::new();
+            for item in items {
+                if let Item::Text(name, text) = item {
+                    let ids = vocab.encode(tokenizer.as_ref(), text);
+                    anyhow::ensure!(!ids.is_empty(), "{name}: no tokens in it");
+                    seqs.push(ids);
+                }
+            }
+            let labels = vec![0u8; seqs.len()];
+            let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
+            forward(model, &batcher, device, !regression)?
+        }
+        // Answered above, by `table::predict`.
+        Preprocessing::Table { .. } => anyhow::bail!("{}: a table run", dir.display()),
+    })
+}
+
 pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     anyhow::ensure!(args.top_k >= 1, "--top-k must be at least 1");
     let Ready {
@@ -156,54 +217,7 @@ pub fn predict(dir: &Path, args: &PredictArgs, out: &mut dyn Write) -> anyhow::R
     };
     anyhow::ensure!(!items.is_empty(), "nothing to predict: no inputs given");
 
-    let regression = matches!(pre.outputs(), Outputs::Values { .. });
-    let probabilities = match &pre {
-        Preprocessing::Image {
-            shape,
-            normalization,
-            ..
-        } => {
-            let mut digits = Digits {
-                images: Vec::new(),
-                labels: Vec::new(),
-                channels: shape[0],
-                rows: shape[1],
-                cols: shape[2],
-            };
-            for item in &items {
-                if let Item::Image(_, pixels) = item {
-                    digits.images.extend(pixels);
-                    digits.labels.push(0);
-                }
-            }
-            let batcher =
-                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
-            forward(&model, &batcher, &device, !regression)?
-        }
-        Preprocessing::Text { .. } => {
-            let Some(d) = exp.data.text_shape() else {
-                anyhow::bail!(
-                    "{}: a text classifier that did not learn from labelled texts",
-                    dir.display()
-                );
-            };
-            let vocab = run.vocabulary(run.run.vocabulary())?;
-            let tokenizer = review_tokenizer(d.tokenizer);
-            let mut seqs = Vec::new();
-            for item in &items {
-                if let Item::Text(name, text) = item {
-                    let ids = vocab.encode(tokenizer.as_ref(), text);
-                    anyhow::ensure!(!ids.is_empty(), "{name}: no tokens in it");
-                    seqs.push(ids);
-                }
-            }
-            let labels = vec![0u8; seqs.len()];
-            let batcher = review_batches(&seqs, &labels, exp.train.eval_batch_size, d);
-            forward(&model, &batcher, &device, !regression)?
-        }
-        // Answered above, by `table::predict`.
-        Preprocessing::Table { .. } => anyhow::bail!("{}: a table run", dir.display()),
-    };
+    let probabilities = outputs(dir, &run, &pre, &model, &device, &items)?;
 
     let names = items.iter().map(|item| match item {
         Item::Image(name, _) | Item::Text(name, _) => name.clone(),
@@ -625,24 +639,10 @@ pub struct EvaluateArgs {
     pub unfinished: bool,
 }
 
-/// `kiln evaluate RUN --data ...`: the run's best model on another labelled set prepared as
-/// its training data were, written as `evaluations/<name>/` (test.json, confusion.csv,
-/// source.json) inside the run. Returns that folder.
-pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
-    let Ready {
-        run,
-        pre,
-        model,
-        device,
-    } = open(dir, args.unfinished, "evaluate")?;
-    let exp = &run.experiment;
-    let classes = pre.classes().to_vec();
+/// The evaluation's name (`--name`, or the data's file name) and its folder, which must
+/// not exist yet.
+fn evaluation_folder(run: &Finished, args: &EvaluateArgs) -> anyhow::Result<(String, PathBuf)> {
     let data = &args.data;
-    anyhow::ensure!(
-        data.exists(),
-        "--data {}: no such file or folder",
-        data.display()
-    );
     let name = match &args.name {
         Some(n) => n.clone(),
         None => data
@@ -667,6 +667,84 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
         "{}: an evaluation of that name exists; give another with --name",
         folder.display()
     );
+    Ok((name, folder))
+}
+
+/// A classifier's metrics on `--data`, prepared and batched as the run's own test was.
+fn class_metrics(
+    dir: &Path,
+    run: &Finished,
+    pre: &Preprocessing,
+    model: &Classifier,
+    device: &Device,
+    args: &EvaluateArgs,
+) -> anyhow::Result<kiln_train::SplitMetrics> {
+    let exp = &run.experiment;
+    let classes = pre.classes();
+    let data = &args.data;
+    Ok(match pre {
+        Preprocessing::Image {
+            shape,
+            normalization,
+            ..
+        } => {
+            let digits = if matches!(exp.data, crate::config::schema::DataConfig::Images(_)) {
+                labelled_folder(data, image_settings(exp, *shape), classes)?
+            } else {
+                labelled_images(data, *shape, classes.len())?
+            };
+            // Batched as the run's own test was, so the figures are comparable to the bit.
+            let batcher =
+                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
+            run_evaluation(model, &batcher, exp, classes.len(), device)?
+        }
+        Preprocessing::Text { .. } => {
+            let Some(d) = exp.data.text_shape() else {
+                anyhow::bail!(
+                    "{}: a text classifier that did not learn from labelled texts",
+                    dir.display()
+                );
+            };
+            let (texts, labels) = labelled_texts(data, args, classes)?;
+            let vocab = run.vocabulary(run.run.vocabulary())?;
+            let tokenizer = review_tokenizer(d.tokenizer);
+            let seqs = vocab.encode_all(tokenizer.as_ref(), &texts);
+            // Bucketed as the run's test was: order does not matter for metrics.
+            let batcher =
+                review_batches(&seqs, &labels, exp.train.eval_batch_size, d).bucket(d.bucket);
+            run_evaluation(model, &batcher, exp, classes.len(), device)?
+        }
+        Preprocessing::Table { codec, .. } => {
+            let frame = kiln_data::table::read_table(data, exp.data.table_encoding())?;
+            let rows = codec.encode(&frame, data, true)?;
+            let batcher = kiln_data::table::TableBatcher::new(
+                &rows,
+                (0..rows.rows).collect(),
+                exp.train.eval_batch_size,
+            );
+            run_evaluation(model, &batcher, exp, classes.len(), device)?
+        }
+    })
+}
+
+/// `kiln evaluate RUN --data ...`: the run's best model on another labelled set prepared as
+/// its training data were, written as `evaluations/<name>/` (test.json, confusion.csv,
+/// source.json) inside the run. Returns that folder.
+pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
+    let Ready {
+        run,
+        pre,
+        model,
+        device,
+    } = open(dir, args.unfinished, "evaluate")?;
+    let classes = pre.classes().to_vec();
+    let data = &args.data;
+    anyhow::ensure!(
+        data.exists(),
+        "--data {}: no such file or folder",
+        data.display()
+    );
+    let (name, folder) = evaluation_folder(&run, args)?;
 
     if let Outputs::Values { .. } = pre.outputs() {
         let ready = Ready {
@@ -698,49 +776,7 @@ pub fn evaluate(dir: &Path, args: &EvaluateArgs) -> anyhow::Result<PathBuf> {
         );
         return Ok(folder);
     }
-    let metrics = match &pre {
-        Preprocessing::Image {
-            shape,
-            normalization,
-            ..
-        } => {
-            let digits = if matches!(exp.data, crate::config::schema::DataConfig::Images(_)) {
-                labelled_folder(data, image_settings(exp, *shape), &classes)?
-            } else {
-                labelled_images(data, *shape, classes.len())?
-            };
-            // Batched as the run's own test was, so the figures are comparable to the bit.
-            let batcher =
-                ImageBatcher::all(&digits, exp.train.eval_batch_size, (*normalization).into());
-            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
-        }
-        Preprocessing::Text { .. } => {
-            let Some(d) = exp.data.text_shape() else {
-                anyhow::bail!(
-                    "{}: a text classifier that did not learn from labelled texts",
-                    dir.display()
-                );
-            };
-            let (texts, labels) = labelled_texts(data, args, &classes)?;
-            let vocab = run.vocabulary(run.run.vocabulary())?;
-            let tokenizer = review_tokenizer(d.tokenizer);
-            let seqs = vocab.encode_all(tokenizer.as_ref(), &texts);
-            // Bucketed as the run's test was: order does not matter for metrics.
-            let batcher =
-                review_batches(&seqs, &labels, exp.train.eval_batch_size, d).bucket(d.bucket);
-            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
-        }
-        Preprocessing::Table { codec, .. } => {
-            let frame = kiln_data::table::read_table(data, exp.data.table_encoding())?;
-            let rows = codec.encode(&frame, data, true)?;
-            let batcher = kiln_data::table::TableBatcher::new(
-                &rows,
-                (0..rows.rows).collect(),
-                exp.train.eval_batch_size,
-            );
-            run_evaluation(&model, &batcher, exp, classes.len(), &device)?
-        }
-    };
+    let metrics = class_metrics(dir, &run, &pre, &model, &device, args)?;
 
     let best_epoch = best_epoch(&run)?;
     let items = metrics.confusion.as_ref().map_or(0, |c| c.total());

@@ -94,11 +94,21 @@ pub(crate) fn predict(
             }
         }
     }
-    match args.format {
+    write_rows(&mut frame, args.format, path, out)
+}
+
+/// The rows with their predictions, as `--format` says.
+fn write_rows(
+    frame: &mut DataFrame,
+    format: Format,
+    path: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match format {
         Format::Csv => {
             CsvWriter::new(&mut *out)
                 .include_header(true)
-                .finish(&mut frame)?;
+                .finish(frame)?;
         }
         Format::Table => writeln!(out, "{frame}")?,
         Format::Json => {
@@ -109,7 +119,7 @@ pub(crate) fn predict(
                 .collect();
             let strings: Vec<Vec<Option<String>>> = names
                 .iter()
-                .map(|n| kiln_data::table::codec::texts(&frame, n, path).unwrap_or_default())
+                .map(|n| kiln_data::table::codec::texts(frame, n, path).unwrap_or_default())
                 .collect();
             let records: Vec<Record> = (0..frame.height())
                 .map(|r| {

@@ -236,6 +236,67 @@ fn texts_of(
     Ok((texts, labels))
 }
 
+/// The class id of `label` at `row` of `path`: its place among the training rows' classes.
+fn class_id(
+    classes: &[String],
+    column: &str,
+    label: &str,
+    row: usize,
+    path: &Path,
+) -> anyhow::Result<u8> {
+    classes
+        .iter()
+        .position(|c| c == label)
+        .map(|c| c as u8)
+        .with_context(|| {
+            format!(
+                "{}: row {}, column `{column}`: class `{label}` is not among the training rows' classes ({})",
+                path.display(),
+                row + 1,
+                classes.join(", ")
+            )
+        })
+}
+
+/// A separate file's texts and class ids.
+fn labelled(
+    frame: &DataFrame,
+    d: &TextsSettings,
+    path: &Path,
+    class_of: &dyn Fn(&str, usize, &Path) -> anyhow::Result<u8>,
+) -> anyhow::Result<(Vec<String>, Vec<u8>)> {
+    let (texts, labels) = texts_of(frame, d, path)?;
+    let ids = labels
+        .iter()
+        .enumerate()
+        .map(|(r, label)| class_of(label, r, path))
+        .collect::<anyhow::Result<_>>()?;
+    Ok((texts, ids))
+}
+
+/// The classes of the training rows' labels: two or more, at most 256 (a class is a byte).
+fn text_classes<'a>(
+    labels: impl Iterator<Item = &'a String>,
+    d: &TextsSettings,
+) -> anyhow::Result<Vec<String>> {
+    let classes = class_names(labels);
+    anyhow::ensure!(
+        classes.len() >= 2,
+        "{}: the label column `{}` has one class ({}) in the training rows; a classifier needs two or more",
+        d.path.display(),
+        d.label,
+        classes.first().map_or("none", String::as_str)
+    );
+    anyhow::ensure!(
+        classes.len() <= 256,
+        "{}: the label column `{}` has {} classes; kiln's text classifiers take at most 256",
+        d.path.display(),
+        d.label,
+        classes.len()
+    );
+    Ok(classes)
+}
+
 /// Labelled texts from the file the settings name, split, tokenised with a vocabulary
 /// learnt from the training texts.
 pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepared> {
@@ -260,36 +321,9 @@ pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepare
         d.train_limit,
     );
     ensure_rows("training", splits.train.len(), &d.path)?;
-    let classes = class_names(splits.train.iter().map(|&i| &labels[i]));
-    anyhow::ensure!(
-        classes.len() >= 2,
-        "{}: the label column `{}` has one class ({}) in the training rows; a classifier needs two or more",
-        d.path.display(),
-        d.label,
-        classes.first().map_or("none", String::as_str)
-    );
-    anyhow::ensure!(
-        classes.len() <= 256,
-        "{}: the label column `{}` has {} classes; kiln's text classifiers take at most 256",
-        d.path.display(),
-        d.label,
-        classes.len()
-    );
-    let class_of = |label: &str, row: usize, path: &Path| -> anyhow::Result<u8> {
-        classes
-            .iter()
-            .position(|c| c == label)
-            .map(|c| c as u8)
-            .with_context(|| {
-                format!(
-                    "{}: row {}, column `{}`: class `{label}` is not among the training rows' classes ({})",
-                    path.display(),
-                    row + 1,
-                    d.label,
-                    classes.join(", ")
-                )
-            })
-    };
+    let classes = text_classes(splits.train.iter().map(|&i| &labels[i]), d)?;
+    let class_of =
+        |label: &str, row: usize, path: &Path| class_id(&classes, &d.label, label, row, path);
     let tokenizer = review_tokenizer(d.tokenizer);
     let clock = Instant::now();
     let train_texts: Vec<&str> = splits.train.iter().map(|&i| texts[i].as_str()).collect();
@@ -306,25 +340,15 @@ pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepare
     let mut val_idx = splits.validation;
     let extra;
     if let Some((f, path)) = &val_file {
-        let (t, l) = texts_of(f, d, path)?;
+        let (t, l) = labelled(f, d, path, &class_of)?;
         let start = pool.len();
-        for (r, label) in l.iter().enumerate() {
-            pool_labels.push(class_of(label, r, path)?);
-        }
+        pool_labels.extend(l);
         extra = t;
         pool.extend(extra.iter().map(String::as_str));
         val_idx = (start..pool.len()).collect();
     }
-    let (test_texts, test_labels): (Vec<String>, Vec<u8>) = match &test_file {
-        Some((f, path)) => {
-            let (t, l) = texts_of(f, d, path)?;
-            let l = l
-                .iter()
-                .enumerate()
-                .map(|(r, label)| class_of(label, r, path))
-                .collect::<anyhow::Result<_>>()?;
-            (t, l)
-        }
+    let (test_texts, test_labels) = match &test_file {
+        Some((f, path)) => labelled(f, d, path, &class_of)?,
         None => (
             splits.test.iter().map(|&i| texts[i].clone()).collect(),
             splits.test.iter().map(|&i| pool_labels[i]).collect(),
