@@ -64,6 +64,30 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> anyhow::Result<Vec<u8>> {
     Ok(v.iter().flat_map(|x| x.to_le_bytes()).collect())
 }
 
+/// The index lists of the first `count` training batches, epoch after epoch, in the order
+/// a run with `seed` trains them.
+fn first_batches(
+    count: usize,
+    seed: u64,
+    order: impl Fn(u64) -> Vec<Vec<usize>>,
+) -> Vec<Vec<usize>> {
+    let mut batches = Vec::with_capacity(count);
+    let mut epoch = 1;
+    while batches.len() < count {
+        let before = batches.len();
+        batches.extend(
+            order(epoch_seed(seed, epoch))
+                .into_iter()
+                .take(count - before),
+        );
+        if batches.len() == before {
+            break;
+        }
+        epoch += 1;
+    }
+    batches
+}
+
 /// The language model's first `count` training batches, in the order a run trains them.
 fn corpus_batches(
     exp: &Experiment,
@@ -78,33 +102,26 @@ fn corpus_batches(
         windows.num_batches() > 0,
         "the corpus has no training window"
     );
-    let mut epoch = 1;
-    'epochs: loop {
-        for starts in windows.order(Some(epoch_seed(exp.seed, epoch))) {
-            if batches.len() == count {
-                break 'epochs;
-            }
-            let b = windows.batch(&starts, &device);
-            let [n, t] = b.inputs.dims();
-            let (x, y) = write(batches.len(), ints(b.inputs)?, ints(b.targets)?)?;
-            batches.push(ExportedBatch {
-                x,
-                x_shape: vec![n, t],
-                x_dtype: "i64",
-                y,
-                y_shape: vec![n, t],
-                lengths: None,
-                samples: n * t,
-                flops: training_flops(
-                    &exp.model,
-                    BatchShape::Tokens {
-                        dims: [n, t],
-                        outputs: c.vocab.len(),
-                    },
-                ),
-            });
-        }
-        epoch += 1;
+    for starts in first_batches(count, exp.seed, |seed| windows.order(Some(seed))) {
+        let b = windows.batch(&starts, &device);
+        let [n, t] = b.inputs.dims();
+        let (x, y) = write(batches.len(), ints(b.inputs)?, ints(b.targets)?)?;
+        batches.push(ExportedBatch {
+            x,
+            x_shape: vec![n, t],
+            x_dtype: "i64",
+            y,
+            y_shape: vec![n, t],
+            lengths: None,
+            samples: n * t,
+            flops: training_flops(
+                &exp.model,
+                BatchShape::Tokens {
+                    dims: [n, t],
+                    outputs: c.vocab.len(),
+                },
+            ),
+        });
     }
     Ok(batches)
 }
@@ -119,45 +136,38 @@ fn classifier_batches(
 ) -> anyhow::Result<Vec<ExportedBatch>> {
     let device = Device::flex();
     let mut batches = Vec::new();
-    let mut epoch = 1;
-    'epochs: loop {
-        for indices in train.order(Some(epoch_seed(exp.seed, epoch))) {
-            if batches.len() == count {
-                break 'epochs;
+    for indices in first_batches(count, exp.seed, |seed| train.order(Some(seed))) {
+        let b = train.batch(&indices, &device);
+        let y = ints(b.targets)?;
+        let i = batches.len();
+        let (x, x_shape, x_dtype, lengths, shape) = match b.inputs {
+            Inputs::Images(images) => {
+                let dims = images.dims();
+                let shape = BatchShape::Images { dims, classes };
+                (floats(images)?, dims.to_vec(), "f32", None, shape)
             }
-            let b = train.batch(&indices, &device);
-            let y = ints(b.targets)?;
-            let i = batches.len();
-            let (x, x_shape, x_dtype, lengths, shape) = match b.inputs {
-                Inputs::Images(images) => {
-                    let dims = images.dims();
-                    let shape = BatchShape::Images { dims, classes };
-                    (floats(images)?, dims.to_vec(), "f32", None, shape)
-                }
-                Inputs::Tokens { ids, lengths } => {
-                    let dims = ids.dims();
-                    let outputs = classes;
-                    let shape = BatchShape::Tokens { dims, outputs };
-                    (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
-                }
-                Inputs::Table { .. } => {
-                    anyhow::bail!("table rows have no PyTorch workload")
-                }
-            };
-            let y_shape = vec![x_shape[0]];
-            let (x, y) = write(i, x, y)?;
-            batches.push(ExportedBatch {
-                x,
-                x_shape,
-                x_dtype,
-                y,
-                y_shape,
-                lengths,
-                samples: b.len,
-                flops: training_flops(&exp.model, shape),
-            });
-        }
-        epoch += 1;
+            Inputs::Tokens { ids, lengths } => {
+                let dims = ids.dims();
+                let outputs = classes;
+                let shape = BatchShape::Tokens { dims, outputs };
+                (ints(ids)?, dims.to_vec(), "i64", Some(lengths), shape)
+            }
+            Inputs::Table { .. } => {
+                anyhow::bail!("table rows have no PyTorch workload")
+            }
+        };
+        let y_shape = vec![x_shape[0]];
+        let (x, y) = write(i, x, y)?;
+        batches.push(ExportedBatch {
+            x,
+            x_shape,
+            x_dtype,
+            y,
+            y_shape,
+            lengths,
+            samples: b.len,
+            flops: training_flops(&exp.model, shape),
+        });
     }
     Ok(batches)
 }
