@@ -534,26 +534,7 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
         Some(i) => (rest[..i].to_vec(), rest[i + 1..].to_vec()),
         None => (rest, Vec::new()),
     };
-    // The other backends go into this same build, whose tests then include their parity
-    // checks: one compilation of the dependency graph, not one per feature set.
-    let backends = test_backends()?;
-    if !backends.is_empty() {
-        eprintln!(
-            "xtask: building {} in: their parity tests against flex run too",
-            backends.join(", ")
-        );
-        if backends.contains(&"cuda") {
-            eprintln!("{}", backends::CUDA_BUILD_NOTE);
-        }
-        let features: Vec<String> = backends
-            .iter()
-            .map(|b| format!("kiln-runner/{b}"))
-            .collect();
-        cargo_args.extend(["--features".into(), features.join(",").into()]);
-        if backends.contains(&"tch") {
-            backends::tch_env(&mut cmd)?;
-        }
-    }
+    with_test_backends(&mut cmd, &mut cargo_args)?;
     cmd.args(&cargo_args).arg("--");
     let real_data = match datasets_env(&mut cmd) {
         Some(path) if path.is_dir() => {
@@ -575,43 +556,7 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
     let browser = chromium();
     let torch = backends::export_test_python();
     let has_slurm = slurm();
-    let optional = [
-        OptionalTest {
-            name: BROWSER_TEST,
-            target: "sweeps",
-            runnable: browser.is_some(),
-            found: "chromium found: checking the HTML report in it",
-            missing: "no chromium: skipping the report's browser test",
-        },
-        OptionalTest {
-            name: SEARCH_BROWSER_TEST,
-            target: "search",
-            runnable: browser.is_some(),
-            found: "chromium found: checking a search's report in it",
-            missing: "no chromium: skipping the search report's browser test",
-        },
-        OptionalTest {
-            name: SLURM_TEST,
-            target: "cluster",
-            runnable: has_slurm,
-            found: "Slurm and munge found: submitting a sweep to a one-node cluster",
-            missing: "no Slurm (or not root): skipping the cluster test",
-        },
-        OptionalTest {
-            name: SLURM_SEARCH_TEST,
-            target: "cluster",
-            runnable: has_slurm,
-            found: "Slurm and munge found: a search's workers on a one-node cluster",
-            missing: "no Slurm (or not root): skipping the search's cluster test",
-        },
-        OptionalTest {
-            name: TORCH_TEST,
-            target: "export",
-            runnable: torch.is_some(),
-            found: "torch and safetensors found: loading exported weights in PyTorch",
-            missing: "no torch venv with safetensors (`cargo xtask setup tch`): skipping the PyTorch round trip",
-        },
-    ];
+    let optional = optional_tests(browser.is_some(), torch.is_some(), has_slurm);
     let tools = |c: &mut Command| {
         if let Some(b) = &browser {
             c.env("KILN_CHROMIUM", b);
@@ -637,6 +582,71 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
                 .args(["--", "--ignored", "--exact", t.name]);
             tools(&mut only);
             status(only)?;
+        }
+    }
+    Ok(())
+}
+
+/// The ignored tests that need a tool rather than real data, each runnable where the tool is.
+fn optional_tests(browser: bool, torch: bool, slurm: bool) -> [OptionalTest; 5] {
+    [
+        OptionalTest {
+            name: BROWSER_TEST,
+            target: "sweeps",
+            runnable: browser,
+            found: "chromium found: checking the HTML report in it",
+            missing: "no chromium: skipping the report's browser test",
+        },
+        OptionalTest {
+            name: SEARCH_BROWSER_TEST,
+            target: "search",
+            runnable: browser,
+            found: "chromium found: checking a search's report in it",
+            missing: "no chromium: skipping the search report's browser test",
+        },
+        OptionalTest {
+            name: SLURM_TEST,
+            target: "cluster",
+            runnable: slurm,
+            found: "Slurm and munge found: submitting a sweep to a one-node cluster",
+            missing: "no Slurm (or not root): skipping the cluster test",
+        },
+        OptionalTest {
+            name: SLURM_SEARCH_TEST,
+            target: "cluster",
+            runnable: slurm,
+            found: "Slurm and munge found: a search's workers on a one-node cluster",
+            missing: "no Slurm (or not root): skipping the search's cluster test",
+        },
+        OptionalTest {
+            name: TORCH_TEST,
+            target: "export",
+            runnable: torch,
+            found: "torch and safetensors found: loading exported weights in PyTorch",
+            missing: "no torch venv with safetensors (`cargo xtask setup tch`): skipping the PyTorch round trip",
+        },
+    ]
+}
+
+/// The other backends go into this same build, whose tests then include their parity
+/// checks: one compilation of the dependency graph, not one per feature set.
+fn with_test_backends(cmd: &mut Command, cargo_args: &mut Vec<OsString>) -> Result<(), String> {
+    let backends = test_backends()?;
+    if !backends.is_empty() {
+        eprintln!(
+            "xtask: building {} in: their parity tests against flex run too",
+            backends.join(", ")
+        );
+        if backends.contains(&"cuda") {
+            eprintln!("{}", backends::CUDA_BUILD_NOTE);
+        }
+        let features: Vec<String> = backends
+            .iter()
+            .map(|b| format!("kiln-runner/{b}"))
+            .collect();
+        cargo_args.extend(["--features".into(), features.join(",").into()]);
+        if backends.contains(&"tch") {
+            backends::tch_env(cmd)?;
         }
     }
     Ok(())

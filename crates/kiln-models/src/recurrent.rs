@@ -349,23 +349,7 @@ impl RecurrentClassifier {
             String::new()
         };
         let h = self.hidden;
-        let pooled = match (self.pooling, bidirectional) {
-            (Pooling::Last, false) => {
-                "out[torch.arange(len(ids), device=out.device), lengths - 1]".to_string()
-            }
-            // The backward direction ends at position 0.
-            (Pooling::Last, true) => format!(
-                "torch.cat([out[torch.arange(len(ids), device=out.device), lengths - 1, :{h}], \
-                 out[:, 0, {h}:]], 1)"
-            ),
-            (Pooling::Mean, _) => {
-                "out.sum(1) / lengths.to(out.dtype).unsqueeze(1)  # padding is zero".to_string()
-            }
-            (Pooling::Max, _) => {
-                "out.masked_fill((steps >= lengths.unsqueeze(1)).unsqueeze(2), -1e9).amax(1)"
-                    .to_string()
-            }
-        };
+        let pooled = pooled_python(self.pooling, bidirectional, h);
         let mut s = String::new();
         s.push_str(&format!(
             "class Model(nn.Module):\n    \"\"\"A kiln {} classifier, exported by `kiln export`.\"\"\"\n\n",
@@ -413,6 +397,27 @@ impl RecurrentClassifier {
             tensors: twin.tensors,
             source: s,
         })
+    }
+}
+
+/// The PyTorch expression that pools the recurrent outputs `out` as kiln's `pooling` does.
+fn pooled_python(pooling: Pooling, bidirectional: bool, h: usize) -> String {
+    match (pooling, bidirectional) {
+        (Pooling::Last, false) => {
+            "out[torch.arange(len(ids), device=out.device), lengths - 1]".to_string()
+        }
+        // The backward direction ends at position 0.
+        (Pooling::Last, true) => format!(
+            "torch.cat([out[torch.arange(len(ids), device=out.device), lengths - 1, :{h}], \
+             out[:, 0, {h}:]], 1)"
+        ),
+        (Pooling::Mean, _) => {
+            "out.sum(1) / lengths.to(out.dtype).unsqueeze(1)  # padding is zero".to_string()
+        }
+        (Pooling::Max, _) => {
+            "out.masked_fill((steps >= lengths.unsqueeze(1)).unsqueeze(2), -1e9).amax(1)"
+                .to_string()
+        }
     }
 }
 

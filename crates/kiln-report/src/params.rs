@@ -171,45 +171,7 @@ pub fn parameter_charts(
         .map(|(name, v)| ((*name).clone(), v))
         .chain([(metric.to_string(), &metric_values)])
     {
-        match v {
-            Values::Numbers(x) => {
-                let (lo, hi) = x
-                    .iter()
-                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-                let (_, place) = placer(lo, hi);
-                for (row, v) in places.iter_mut().zip(x) {
-                    row.push(place(*v));
-                }
-                axes.push(ParallelAxis {
-                    name,
-                    ticks: vec![(0.0, render::number(lo)), (1.0, render::number(hi))],
-                });
-            }
-            Values::Categories(x) => {
-                let mut distinct: Vec<&String> = x.iter().collect();
-                distinct.sort();
-                distinct.dedup();
-                let spread = (distinct.len().max(2) - 1) as f64;
-                let place = |i: usize| {
-                    if distinct.len() == 1 {
-                        0.5
-                    } else {
-                        i as f64 / spread
-                    }
-                };
-                for (row, v) in places.iter_mut().zip(x) {
-                    row.push(place(distinct.binary_search(&v).unwrap_or(0)));
-                }
-                axes.push(ParallelAxis {
-                    name,
-                    ticks: distinct
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| (place(i), (*c).clone()))
-                        .collect(),
-                });
-            }
-        }
+        axes.push(parallel_axis(name, v, &mut places));
     }
     charts.push((
         "parallel".to_string(),
@@ -249,6 +211,50 @@ pub fn parameter_charts(
         }
     }
     charts
+}
+
+/// One parameter's axis of the parallel-coordinates chart, each row's place on it (0 to 1)
+/// appended to `places`: numbers from their least to their largest, categories evenly.
+fn parallel_axis(name: String, v: &Values, places: &mut [Vec<f64>]) -> ParallelAxis {
+    match v {
+        Values::Numbers(x) => {
+            let (lo, hi) = x
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let (_, place) = placer(lo, hi);
+            for (row, v) in places.iter_mut().zip(x) {
+                row.push(place(*v));
+            }
+            ParallelAxis {
+                name,
+                ticks: vec![(0.0, render::number(lo)), (1.0, render::number(hi))],
+            }
+        }
+        Values::Categories(x) => {
+            let mut distinct: Vec<&String> = x.iter().collect();
+            distinct.sort();
+            distinct.dedup();
+            let spread = (distinct.len().max(2) - 1) as f64;
+            let place = |i: usize| {
+                if distinct.len() == 1 {
+                    0.5
+                } else {
+                    i as f64 / spread
+                }
+            };
+            for (row, v) in places.iter_mut().zip(x) {
+                row.push(place(distinct.binary_search(&v).unwrap_or(0)));
+            }
+            ParallelAxis {
+                name,
+                ticks: distinct
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (place(i), (*c).clone()))
+                    .collect(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -372,3 +372,88 @@ fn the_custom_model_example_uses_only_the_plugin_module() {
         "the example reaches past kiln_runner::plugin: {uses:?}"
     );
 }
+
+/// Functions in `code` longer than `limit` lines, as (name, lines), outside `#[cfg(test)]`.
+/// A function starts at a line `fn name(` (after any visibility and qualifiers) and ends at
+/// the first line that is its indentation and `}`; a declaration without a body is skipped.
+fn long_functions(code: &str, limit: usize) -> Vec<(String, usize)> {
+    let code = code.split("#[cfg(test)]").next().unwrap_or("");
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "fn");
+        let qualifiers = at.is_some_and(|at| {
+            words[..at].iter().all(|w| {
+                w.starts_with("pub") || ["const", "unsafe", "async", "extern"].contains(w)
+            })
+        });
+        let (Some(at), true) = (at, qualifiers) else {
+            i += 1;
+            continue;
+        };
+        let name: String = words
+            .get(at + 1)
+            .map(|w| w.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect())
+            .unwrap_or_default();
+        let mut open = i;
+        while open < lines.len() && !lines[open].trim_end().ends_with(['{', ';']) {
+            open += 1;
+        }
+        if open >= lines.len() || lines[open].trim_end().ends_with(';') {
+            i = open + 1;
+            continue;
+        }
+        let close = (open..lines.len())
+            .find(|&j| lines[j] == format!("{indent}}}"))
+            .unwrap_or(lines.len() - 1);
+        if close - i + 1 > limit {
+            found.push((name, close - i + 1));
+        }
+        i = close + 1;
+    }
+    found
+}
+
+#[test]
+fn no_function_outside_tests_is_over_100_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut stack: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("src"))
+        .chain([root.join("xtask/src"), root.join("examples/custom-model/src")])
+        .collect();
+    let (mut read, mut long) = (0, Vec::new());
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                read += 1;
+                for (name, n) in long_functions(&text, 100) {
+                    long.push(format!("{}: {name} ({n} lines)", path.display()));
+                }
+            }
+        }
+    }
+    assert!(read > 100, "only {read} files read");
+    assert!(long.is_empty(), "split these: {long:#?}");
+}
+
+#[test]
+fn a_long_function_is_found_and_a_declaration_is_not() {
+    let body = "    let x = 1;\n".repeat(5);
+    let code = format!(
+        "pub(crate) fn short() {{\n{body}}}\n\ntrait T {{\n    fn declared(&self) -> u8;\n}}\n\nfn long(\n    a: u8,\n) -> u8 {{\n{body}{body}}}\n"
+    );
+    assert_eq!(long_functions(&code, 9), [("long".to_string(), 14)]);
+    assert!(long_functions(&code, 14).is_empty());
+}

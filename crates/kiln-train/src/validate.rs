@@ -8,26 +8,6 @@ use crate::config::{GradClip, OptimizerConfig, ScheduleConfig, TrainConfig};
 
 impl TrainConfig {
     pub fn validate(&self) -> Result<(), Invalid> {
-        let positive = |field: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(Invalid::new(
-                    field,
-                    format!("must be a positive number, got {v}"),
-                ))
-            }
-        };
-        let non_negative = |field: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(Invalid::new(
-                    field,
-                    format!("must be zero or more, got {v}"),
-                ))
-            }
-        };
         if self.epochs == 0 {
             return Err(Invalid::new("epochs", "must be at least 1"));
         }
@@ -57,75 +37,8 @@ impl TrainConfig {
                 format!("must be shorter than the {} training epochs", self.epochs),
             ));
         }
-        let unit = |field: &str, v: f64| {
-            if (0.0..1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(Invalid::new(field, format!("must be in [0, 1), got {v}")))
-            }
-        };
-        match &self.optimizer {
-            OptimizerConfig::Sgd {
-                momentum,
-                dampening,
-                nesterov,
-            } => {
-                unit("optimizer.momentum", *momentum)?;
-                unit("optimizer.dampening", *dampening)?;
-                if *nesterov && (*momentum == 0.0 || *dampening != 0.0) {
-                    return Err(Invalid::new(
-                        "optimizer.nesterov",
-                        "needs a momentum above zero and zero dampening",
-                    ));
-                }
-            }
-            OptimizerConfig::Adagrad { lr_decay, epsilon } => {
-                non_negative("optimizer.lr_decay", *lr_decay)?;
-                positive("optimizer.epsilon", *epsilon as f64)?;
-            }
-            OptimizerConfig::Rmsprop {
-                alpha,
-                momentum,
-                epsilon,
-                ..
-            } => {
-                unit("optimizer.alpha", *alpha as f64)?;
-                unit("optimizer.momentum", *momentum as f64)?;
-                positive("optimizer.epsilon", *epsilon as f64)?;
-            }
-            OptimizerConfig::Adam(p) | OptimizerConfig::Adamw(p) => {
-                unit("optimizer.beta1", p.beta1 as f64)?;
-                unit("optimizer.beta2", p.beta2 as f64)?;
-                positive("optimizer.epsilon", p.epsilon as f64)?;
-            }
-        }
-        match &self.schedule {
-            ScheduleConfig::Constant => {}
-            ScheduleConfig::Step { step_epochs, gamma } => {
-                if *step_epochs == 0 {
-                    return Err(Invalid::new("schedule.step_epochs", "must be at least 1"));
-                }
-                positive("schedule.gamma", *gamma)?;
-            }
-            ScheduleConfig::Exponential { gamma } => {
-                positive("schedule.gamma", *gamma)?;
-                if *gamma > 1.0 {
-                    return Err(Invalid::new(
-                        "schedule.gamma",
-                        format!("must be at most 1, got {gamma}"),
-                    ));
-                }
-            }
-            ScheduleConfig::Cosine { min_lr } => {
-                non_negative("schedule.min_lr", *min_lr)?;
-                if *min_lr >= self.learning_rate {
-                    return Err(Invalid::new(
-                        "schedule.min_lr",
-                        "must be below learning_rate",
-                    ));
-                }
-            }
-        }
+        validate_optimizer(&self.optimizer)?;
+        validate_schedule(&self.schedule, self.learning_rate)?;
         if let Some(clip) = self.grad_clip {
             let (field, v) = match clip {
                 GradClip::Norm(v) => ("grad_clip.norm", v),
@@ -147,4 +60,109 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// `v` is a finite number above zero.
+fn positive(field: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            format!("must be a positive number, got {v}"),
+        ))
+    }
+}
+
+/// `v` is a finite number, zero or more.
+fn non_negative(field: &str, v: f64) -> Result<(), Invalid> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            field,
+            format!("must be zero or more, got {v}"),
+        ))
+    }
+}
+
+/// `v` is in [0, 1).
+fn unit(field: &str, v: f64) -> Result<(), Invalid> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(Invalid::new(field, format!("must be in [0, 1), got {v}")))
+    }
+}
+
+/// The optimizer's own settings.
+fn validate_optimizer(optimizer: &OptimizerConfig) -> Result<(), Invalid> {
+    match optimizer {
+        OptimizerConfig::Sgd {
+            momentum,
+            dampening,
+            nesterov,
+        } => {
+            unit("optimizer.momentum", *momentum)?;
+            unit("optimizer.dampening", *dampening)?;
+            if *nesterov && (*momentum == 0.0 || *dampening != 0.0) {
+                return Err(Invalid::new(
+                    "optimizer.nesterov",
+                    "needs a momentum above zero and zero dampening",
+                ));
+            }
+        }
+        OptimizerConfig::Adagrad { lr_decay, epsilon } => {
+            non_negative("optimizer.lr_decay", *lr_decay)?;
+            positive("optimizer.epsilon", *epsilon as f64)?;
+        }
+        OptimizerConfig::Rmsprop {
+            alpha,
+            momentum,
+            epsilon,
+            ..
+        } => {
+            unit("optimizer.alpha", *alpha as f64)?;
+            unit("optimizer.momentum", *momentum as f64)?;
+            positive("optimizer.epsilon", *epsilon as f64)?;
+        }
+        OptimizerConfig::Adam(p) | OptimizerConfig::Adamw(p) => {
+            unit("optimizer.beta1", p.beta1 as f64)?;
+            unit("optimizer.beta2", p.beta2 as f64)?;
+            positive("optimizer.epsilon", p.epsilon as f64)?;
+        }
+    }
+    Ok(())
+}
+
+/// The schedule's own settings; cosine's floor must sit below the learning rate.
+fn validate_schedule(schedule: &ScheduleConfig, learning_rate: f64) -> Result<(), Invalid> {
+    match schedule {
+        ScheduleConfig::Constant => {}
+        ScheduleConfig::Step { step_epochs, gamma } => {
+            if *step_epochs == 0 {
+                return Err(Invalid::new("schedule.step_epochs", "must be at least 1"));
+            }
+            positive("schedule.gamma", *gamma)?;
+        }
+        ScheduleConfig::Exponential { gamma } => {
+            positive("schedule.gamma", *gamma)?;
+            if *gamma > 1.0 {
+                return Err(Invalid::new(
+                    "schedule.gamma",
+                    format!("must be at most 1, got {gamma}"),
+                ));
+            }
+        }
+        ScheduleConfig::Cosine { min_lr } => {
+            non_negative("schedule.min_lr", *min_lr)?;
+            if *min_lr >= learning_rate {
+                return Err(Invalid::new(
+                    "schedule.min_lr",
+                    "must be below learning_rate",
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -335,27 +335,7 @@ impl TableCodec {
                 format!("column `{both}` is listed as both categorical and numeric"),
             ));
         }
-        let features: Vec<String> = match &roles.features {
-            Some(f) => f.clone(),
-            None => frame
-                .get_column_names()
-                .iter()
-                .map(|n| n.to_string())
-                .filter(|n| !roles.target.contains(n) && !roles.ignore.contains(n))
-                .collect(),
-        };
-        if let Some(t) = features.iter().find(|f| roles.target.contains(f)) {
-            return Err(invalid(
-                path,
-                format!("column `{t}` is the target, so it cannot be a feature too"),
-            ));
-        }
-        if features.is_empty() {
-            return Err(invalid(
-                path,
-                "no feature columns left besides the target".into(),
-            ));
-        }
+        let features = feature_columns(frame, roles, path)?;
         let mut numeric = Vec::new();
         let mut categorical = Vec::new();
         for name in &features {
@@ -392,27 +372,7 @@ impl TableCodec {
                         Some(values) => values,
                         None => numbers(frame, name, path)?,
                     };
-                    let mut seen: Vec<f64> = train.iter().filter_map(|&i| values[i]).collect();
-                    if seen.is_empty() {
-                        return Err(invalid(
-                            path,
-                            format!("column `{name}` has no values in the training rows"),
-                        ));
-                    }
-                    let missing_flag = seen.len() < train.len();
-                    seen.sort_by(f64::total_cmp);
-                    let fill = seen[seen.len() / 2];
-                    let filled = train.iter().map(|&i| values[i].unwrap_or(fill));
-                    let n = train.len() as f64;
-                    let mean = filled.clone().sum::<f64>() / n;
-                    let var = filled.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-                    numeric.push(NumericColumn {
-                        name: name.clone(),
-                        fill,
-                        mean,
-                        std: if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 },
-                        missing_flag,
-                    });
+                    numeric.push(numeric_column(name, &values, train, path)?);
                 }
                 Kind::Categorical => {
                     let values = texts(frame, name, path)?;
@@ -429,49 +389,7 @@ impl TableCodec {
                 }
             }
         }
-        let target = match target {
-            TargetKind::Classes => {
-                let [name] = roles.target.as_slice() else {
-                    return Err(invalid(
-                        path,
-                        format!(
-                            "a classifier learns one target column, got {}",
-                            roles.target.len()
-                        ),
-                    ));
-                };
-                let labels = class_column(frame, name, path)?;
-                let names = class_names(train.iter().map(|&i| &labels[i]));
-                if names.len() < 2 {
-                    return Err(invalid(
-                        path,
-                        format!(
-                            "the target `{name}` has one class ({}) in the training rows; a classifier needs two or more",
-                            names.first().map_or("none", String::as_str)
-                        ),
-                    ));
-                }
-                Target::Classes {
-                    column: name.clone(),
-                    names,
-                }
-            }
-            TargetKind::Values => {
-                if roles.target.is_empty() {
-                    return Err(invalid(path, "no target column".into()));
-                }
-                let k = roles.target.len();
-                let mut seen = vec![0f64; train.len() * k];
-                for (t, name) in roles.target.iter().enumerate() {
-                    let values = numbers(frame, name, path)?;
-                    for (r, &i) in train.iter().enumerate() {
-                        seen[r * k + t] =
-                            values[i].ok_or_else(|| at(path, i, name, "the target is missing"))?;
-                    }
-                }
-                Target::values(roles.target.clone(), &seen)
-            }
-        };
+        let target = learn_target(frame, train, roles, target, path)?;
         Ok(TableCodec {
             numeric,
             categorical,
@@ -669,6 +587,121 @@ pub fn stratified_split(labels: &[u32], fraction: f64, seed: u64) -> (Vec<usize>
     kept.sort_unstable();
     held.sort_unstable();
     (kept, held)
+}
+
+/// The feature columns: those `features` names, or every column but the target and the
+/// ignored ones.
+fn feature_columns(
+    frame: &DataFrame,
+    roles: &Roles,
+    path: &Path,
+) -> Result<Vec<String>, DataError> {
+    let features: Vec<String> = match &roles.features {
+        Some(f) => f.clone(),
+        None => frame
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .filter(|n| !roles.target.contains(n) && !roles.ignore.contains(n))
+            .collect(),
+    };
+    if let Some(t) = features.iter().find(|f| roles.target.contains(f)) {
+        return Err(invalid(
+            path,
+            format!("column `{t}` is the target, so it cannot be a feature too"),
+        ));
+    }
+    if features.is_empty() {
+        return Err(invalid(
+            path,
+            "no feature columns left besides the target".into(),
+        ));
+    }
+    Ok(features)
+}
+
+/// A numeric column as learnt from the training rows: the median fills a missing value
+/// (flagged when any is missing), then the mean and standard deviation standardise it.
+fn numeric_column(
+    name: &str,
+    values: &[Option<f64>],
+    train: &[usize],
+    path: &Path,
+) -> Result<NumericColumn, DataError> {
+    let mut seen: Vec<f64> = train.iter().filter_map(|&i| values[i]).collect();
+    if seen.is_empty() {
+        return Err(invalid(
+            path,
+            format!("column `{name}` has no values in the training rows"),
+        ));
+    }
+    let missing_flag = seen.len() < train.len();
+    seen.sort_by(f64::total_cmp);
+    let fill = seen[seen.len() / 2];
+    let filled = train.iter().map(|&i| values[i].unwrap_or(fill));
+    let n = train.len() as f64;
+    let mean = filled.clone().sum::<f64>() / n;
+    let var = filled.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    Ok(NumericColumn {
+        name: name.to_string(),
+        fill,
+        mean,
+        std: if var.sqrt() > 1e-12 { var.sqrt() } else { 1.0 },
+        missing_flag,
+    })
+}
+
+/// The target as learnt from the training rows: the class names, or the values' scales.
+fn learn_target(
+    frame: &DataFrame,
+    train: &[usize],
+    roles: &Roles,
+    target: TargetKind,
+    path: &Path,
+) -> Result<Target, DataError> {
+    Ok(match target {
+        TargetKind::Classes => {
+            let [name] = roles.target.as_slice() else {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "a classifier learns one target column, got {}",
+                        roles.target.len()
+                    ),
+                ));
+            };
+            let labels = class_column(frame, name, path)?;
+            let names = class_names(train.iter().map(|&i| &labels[i]));
+            if names.len() < 2 {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "the target `{name}` has one class ({}) in the training rows; a classifier needs two or more",
+                        names.first().map_or("none", String::as_str)
+                    ),
+                ));
+            }
+            Target::Classes {
+                column: name.clone(),
+                names,
+            }
+        }
+        TargetKind::Values => {
+            if roles.target.is_empty() {
+                return Err(invalid(path, "no target column".into()));
+            }
+            let k = roles.target.len();
+            let mut seen = vec![0f64; train.len() * k];
+            for (t, name) in roles.target.iter().enumerate() {
+                let values = numbers(frame, name, path)?;
+                for (r, &i) in train.iter().enumerate() {
+                    seen[r * k + t] =
+                        values[i].ok_or_else(|| at(path, i, name, "the target is missing"))?;
+                }
+            }
+            Target::values(roles.target.clone(), &seen)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -200,52 +200,11 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
                 (None, da, None)
             }
             Kind::Lstm => {
-                let [i, f, g, o] = [0, 1, 2, 3].map(|k| s.gates[t][k].clone());
-                let c = s.aux[t].clone();
-                let c_prev = if t == 0 {
-                    s.c0.clone()
-                } else {
-                    s.aux[t - 1].clone()
-                };
-                let tc = B::float_tanh(c);
-                let dct = add::<B>(
-                    dc,
-                    mul::<B>(
-                        mul::<B>(dh.clone(), o.clone()),
-                        one_minus::<B>(mul::<B>(tc.clone(), tc.clone())),
-                    ),
-                );
-                let d_o = mul::<B>(mul::<B>(dh, tc), mul::<B>(o.clone(), one_minus::<B>(o)));
-                let d_i = mul::<B>(
-                    mul::<B>(dct.clone(), g.clone()),
-                    mul::<B>(i.clone(), one_minus::<B>(i.clone())),
-                );
-                let d_f = mul::<B>(
-                    mul::<B>(dct.clone(), c_prev),
-                    mul::<B>(f.clone(), one_minus::<B>(f.clone())),
-                );
-                let d_g = mul::<B>(
-                    mul::<B>(dct.clone(), i),
-                    one_minus::<B>(mul::<B>(g.clone(), g)),
-                );
-                dc = mul::<B>(dct, f);
-                (None, B::float_cat(vec![d_i, d_f, d_g, d_o], 1), None)
+                let (dp, dc_before) = lstm_step(&s, t, dh, dc);
+                dc = dc_before;
+                (None, dp, None)
             }
-            Kind::Gru => {
-                let [r, z, n] = [0, 1, 2].map(|k| s.gates[t][k].clone());
-                let pn = s.aux[t].clone();
-                let dn = mul::<B>(dh.clone(), one_minus::<B>(z.clone()));
-                let dz = mul::<B>(dh.clone(), B::float_sub(prev.clone(), n.clone()));
-                let dan = mul::<B>(dn, one_minus::<B>(mul::<B>(n.clone(), n)));
-                let dar = mul::<B>(
-                    mul::<B>(dan.clone(), pn),
-                    mul::<B>(r.clone(), one_minus::<B>(r.clone())),
-                );
-                let daz = mul::<B>(dz, mul::<B>(z.clone(), one_minus::<B>(z.clone())));
-                let dx = B::float_cat(vec![dar.clone(), daz.clone(), dan.clone()], 1);
-                let dp = B::float_cat(vec![dar, daz, mul::<B>(dan, r)], 1);
-                (Some(dx), dp, Some(mul::<B>(dh, z)))
-            }
+            Kind::Gru => gru_step(&s, t, dh, prev),
         };
         let through_w = B::float_matmul(dp.clone(), wt.clone());
         dnext = match direct {
@@ -273,4 +232,71 @@ pub fn backward<B: Backend>(s: Saved<B>, dout: FloatTensor<B>) -> [FloatTensor<B
         (grad_w, grad_b)
     };
     [grad_xp, grad_w, grad_b, dnext, dc]
+}
+
+/// Step `t` of an LSTM's backward pass: the gates' gradients from the output's `dh` and the
+/// cell's `dc`, and the cell's gradient at the step before.
+fn lstm_step<B: Backend>(
+    s: &Saved<B>,
+    t: usize,
+    dh: FloatTensor<B>,
+    dc: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let [i, f, g, o] = [0, 1, 2, 3].map(|k| s.gates[t][k].clone());
+    let c = s.aux[t].clone();
+    let c_prev = if t == 0 {
+        s.c0.clone()
+    } else {
+        s.aux[t - 1].clone()
+    };
+    let tc = B::float_tanh(c);
+    let dct = add::<B>(
+        dc,
+        mul::<B>(
+            mul::<B>(dh.clone(), o.clone()),
+            one_minus::<B>(mul::<B>(tc.clone(), tc.clone())),
+        ),
+    );
+    let d_o = mul::<B>(mul::<B>(dh, tc), mul::<B>(o.clone(), one_minus::<B>(o)));
+    let d_i = mul::<B>(
+        mul::<B>(dct.clone(), g.clone()),
+        mul::<B>(i.clone(), one_minus::<B>(i.clone())),
+    );
+    let d_f = mul::<B>(
+        mul::<B>(dct.clone(), c_prev),
+        mul::<B>(f.clone(), one_minus::<B>(f.clone())),
+    );
+    let d_g = mul::<B>(
+        mul::<B>(dct.clone(), i),
+        one_minus::<B>(mul::<B>(g.clone(), g)),
+    );
+    (B::float_cat(vec![d_i, d_f, d_g, d_o], 1), mul::<B>(dct, f))
+}
+
+/// Step `t` of a GRU's backward pass: the input projection's and the recurrent one's gate
+/// gradients (they differ in the `n` block) and the part of `dh` that reaches the previous
+/// state directly.
+fn gru_step<B: Backend>(
+    s: &Saved<B>,
+    t: usize,
+    dh: FloatTensor<B>,
+    prev: FloatTensor<B>,
+) -> (
+    Option<FloatTensor<B>>,
+    FloatTensor<B>,
+    Option<FloatTensor<B>>,
+) {
+    let [r, z, n] = [0, 1, 2].map(|k| s.gates[t][k].clone());
+    let pn = s.aux[t].clone();
+    let dn = mul::<B>(dh.clone(), one_minus::<B>(z.clone()));
+    let dz = mul::<B>(dh.clone(), B::float_sub(prev.clone(), n.clone()));
+    let dan = mul::<B>(dn, one_minus::<B>(mul::<B>(n.clone(), n)));
+    let dar = mul::<B>(
+        mul::<B>(dan.clone(), pn),
+        mul::<B>(r.clone(), one_minus::<B>(r.clone())),
+    );
+    let daz = mul::<B>(dz, mul::<B>(z.clone(), one_minus::<B>(z.clone())));
+    let dx = B::float_cat(vec![dar.clone(), daz.clone(), dan.clone()], 1);
+    let dp = B::float_cat(vec![dar, daz, mul::<B>(dan, r)], 1);
+    (Some(dx), dp, Some(mul::<B>(dh, z)))
 }
