@@ -59,8 +59,9 @@ impl From<FormatArg> for Format {
 /// Which runs, how grouped, which metrics: shared by `compare` and `report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selection {
-    /// The results folder holding index.parquet.
-    #[arg(long, default_value = "results")]
+    /// The results folder holding index.parquet: the command's `--results`, which it
+    /// defines with every command that takes one.
+    #[arg(skip)]
     pub results: PathBuf,
     /// Only runs of this experiment (repeatable).
     #[arg(short, long = "experiment", value_name = "NAME")]

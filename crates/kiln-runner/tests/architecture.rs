@@ -387,9 +387,9 @@ fn long_functions(code: &str, limit: usize) -> Vec<(String, usize)> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let at = words.iter().position(|w| *w == "fn");
         let qualifiers = at.is_some_and(|at| {
-            words[..at].iter().all(|w| {
-                w.starts_with("pub") || ["const", "unsafe", "async", "extern"].contains(w)
-            })
+            words[..at]
+                .iter()
+                .all(|w| w.starts_with("pub") || ["const", "unsafe", "async", "extern"].contains(w))
         });
         let (Some(at), true) = (at, qualifiers) else {
             i += 1;
@@ -397,7 +397,11 @@ fn long_functions(code: &str, limit: usize) -> Vec<(String, usize)> {
         };
         let name: String = words
             .get(at + 1)
-            .map(|w| w.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect())
+            .map(|w| {
+                w.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            })
             .unwrap_or_default();
         let mut open = i;
         while open < lines.len() && !lines[open].trim_end().ends_with(['{', ';']) {
@@ -424,7 +428,10 @@ fn no_function_outside_tests_is_over_100_lines() {
     let mut stack: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("crates"))
         .unwrap()
         .map(|e| e.unwrap().path().join("src"))
-        .chain([root.join("xtask/src"), root.join("examples/custom-model/src")])
+        .chain([
+            root.join("xtask/src"),
+            root.join("examples/custom-model/src"),
+        ])
         .collect();
     let (mut read, mut long) = (0, Vec::new());
     while let Some(dir) = stack.pop() {

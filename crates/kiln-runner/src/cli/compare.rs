@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use super::args::Results;
 use crate::compare::{FormatArg, Selection};
 
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
+    #[command(flatten)]
+    results: Results,
     #[command(flatten)]
     selection: Selection,
     /// table, markdown, csv or json.
@@ -22,7 +25,7 @@ pub struct CompareArgs {
 impl CompareArgs {
     pub fn run(self) -> anyhow::Result<()> {
         crate::compare::compare(
-            &self.selection,
+            &in_folder(self.selection, self.results),
             self.format,
             self.output.as_deref(),
             self.charts.as_deref(),
@@ -32,6 +35,8 @@ impl CompareArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    results: Results,
     #[command(flatten)]
     selection: Selection,
     /// The page's path; by default results/<experiment>/<sweep>/report.html for one
@@ -44,9 +49,20 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        let page =
-            crate::compare::report(&self.selection, self.out.as_deref(), self.title.as_deref())?;
+        let page = crate::compare::report(
+            &in_folder(self.selection, self.results),
+            self.out.as_deref(),
+            self.title.as_deref(),
+        )?;
         println!("report: {}", page.display());
         Ok(())
+    }
+}
+
+/// The selection, in the results folder `--results` names.
+fn in_folder(selection: Selection, results: Results) -> Selection {
+    Selection {
+        results: results.results,
+        ..selection
     }
 }
