@@ -429,6 +429,8 @@ fn per_run_columns(runs: &DataFrame, metrics: &[String]) -> Vec<String> {
     if strings(runs, "error").iter().any(Option::is_some) {
         cols.push("error".into());
     }
+    // A metric that is also a column shown above (`-m status,error`) is shown once.
+    cols.retain(|c| !metrics.contains(c));
     cols.extend(metrics.iter().cloned());
     cols.dedup();
     cols

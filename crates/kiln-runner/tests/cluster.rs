@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Sandbox, json, stderr};
+use common::{Sandbox, json, stderr, stdout};
 
 const SWEEP: &str = r#"task = "classification"
 name = "e2e"
@@ -42,10 +42,6 @@ name = "grid"
 seeds = [1, 2, 3]
 train.learning_rate = [1e-3, 2e-3]
 "#;
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn the_slurm_script_runs_each_trial_resumably_with_the_cluster_settings() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 mod common;
-use common::{Sandbox, json, stderr};
+use common::{Sandbox, json, stderr, stdout};
 
 const LONG: &str = r#"task = "classification"
 name = "e2e"
@@ -218,7 +218,7 @@ fn a_model_too_large_for_the_machine_is_refused_with_the_figures() {
 /// A new memory cgroup limited to `bytes`, and the file a process joins it through; or why
 /// none can be made here (not root, no memory controller, a read-only hierarchy).
 fn memory_cgroup(bytes: u64) -> Result<(PathBuf, PathBuf), String> {
-    let name = format!("kiln-test-{}", std::process::id());
+    let name = format!("kiln-test-{}-{bytes}", std::process::id());
     let v2 = Path::new("/sys/fs/cgroup");
     let v1 = Path::new("/sys/fs/cgroup/memory");
     let (dir, limit) = if std::fs::read_to_string(v2.join("cgroup.controllers"))
@@ -239,23 +239,9 @@ fn memory_cgroup(bytes: u64) -> Result<(PathBuf, PathBuf), String> {
     Ok((dir, procs))
 }
 
-#[test]
-fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_room() {
-    // About 216 million parameters: some 4 GiB to train with Adam, which this machine has
-    // but a 1 GiB cgroup does not.
-    let (group, procs) = match memory_cgroup(1 << 30) {
-        Ok(made) => made,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
-    let sb = Sandbox::new();
-    let file = sb.write(
-        "wide.toml",
-        &LONG.replace("hidden = [16]", "hidden = [20000, 10000]"),
-    );
-    let kiln = sb.run_command(&file, &[]);
+/// `kiln` as a process that joins the cgroup whose `cgroup.procs` is `procs` before it
+/// starts, with the same arguments, folder and environment.
+fn in_cgroup(kiln: std::process::Command, procs: &Path) -> std::process::Command {
     let mut joined = std::process::Command::new("sh");
     joined
         .arg("-c")
@@ -274,7 +260,74 @@ fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_roo
             None => joined.env_remove(key),
         };
     }
-    let out = joined.output().unwrap();
+    joined
+}
+
+#[test]
+fn a_run_the_kernel_kills_for_memory_is_shown_killed_for_memory() {
+    // About 50 million parameters: their weights fit in 600 MiB, training them with Adam
+    // does not; the memory check is skipped so that the kernel has to step in.
+    let (group, procs) = match memory_cgroup(600 << 20) {
+        Ok(made) => made,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "wide.toml",
+        &LONG.replace("hidden = [16]", "hidden = [20000, 1700]"),
+    );
+    let mut kiln = sb.run_command(&file, &[]);
+    kiln.env("KILN_SKIP_MEMORY_CHECK", "1");
+    let out = in_cgroup(kiln, &procs).output().unwrap();
+    let shown = |args: &[&str]| stdout(&sb.command(args).output().unwrap());
+    let runs = sb.runs("e2e");
+    let (show, compare) = match runs.as_slice() {
+        [run] => (
+            shown(&["show", &run.display().to_string()]),
+            shown(&[
+                "compare",
+                "--status",
+                "all",
+                "-m",
+                "status,error",
+                "--format",
+                "csv",
+            ]),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let _ = std::fs::remove_dir(&group);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(runs.len(), 1, "the weights fit: the run starts, then dies");
+    assert!(
+        show.contains("interrupted") && show.contains("killed, probably for memory"),
+        "{show}"
+    );
+    assert!(compare.contains("killed, probably for memory"), "{compare}");
+}
+
+#[test]
+fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_room() {
+    // About 216 million parameters: some 4 GiB to train with Adam, which this machine has
+    // but a 1 GiB cgroup does not.
+    let (group, procs) = match memory_cgroup(1 << 30) {
+        Ok(made) => made,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "wide.toml",
+        &LONG.replace("hidden = [16]", "hidden = [20000, 10000]"),
+    );
+    let out = in_cgroup(sb.run_command(&file, &[]), &procs)
+        .output()
+        .unwrap();
     let _ = std::fs::remove_dir(&group);
     let err = stderr(&out);
     assert!(!out.status.success(), "{err}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kiln_runner::store::metrics_io::read_parquet;
 
 mod common;
-use common::{Sandbox, json, stderr};
+use common::{Sandbox, json, stderr, stdout};
 
 /// Two learning rates × two seeds on a slice of the embedded MNIST sample.
 const SWEEP: &str = r#"task = "classification"
@@ -34,10 +34,6 @@ name = "grid"
 seeds = [1, 2]
 train.learning_rate = [1e-3, 1e-2]
 "#;
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Trial folders of sweep `name`, sorted.
 fn trials(sb: &Sandbox, name: &str) -> Vec<PathBuf> {

@@ -303,6 +303,7 @@ fn mark_resumed(
     manifest.pid = std::process::id();
     manifest.host = manifest::host();
     manifest.scheduler = manifest::SchedulerJob::current();
+    manifest.oom_counters = crate::platform::memory::oom_counters();
     manifest.resolved_device = format!("{device:?}");
     manifest.timings.load_data_s = clock.elapsed().as_secs_f64();
 }
@@ -569,6 +570,7 @@ fn new_manifest(
         stopped_early: false,
         resumptions: Vec::new(),
         scheduler: manifest::SchedulerJob::current(),
+        oom_counters: crate::platform::memory::oom_counters(),
     }
 }
 

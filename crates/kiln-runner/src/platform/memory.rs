@@ -50,26 +50,33 @@ fn bytes_in(path: &Path) -> Option<u64> {
     (value < 1 << 62).then_some(value)
 }
 
-/// The tightest limit on the cgroup at `group` (a path under `root`) and its ancestors,
-/// minus what the group uses now. `proc_cgroup` is `/proc/self/cgroup`'s text.
-fn cgroup_headroom(root: &Path, proc_cgroup: &str) -> Option<Available> {
+/// The folder of the process's memory cgroup under `root`, and whether it is cgroup v2.
+/// `proc_cgroup` is `/proc/self/cgroup`'s text.
+fn cgroup_dir(root: &Path, proc_cgroup: &str) -> Option<(PathBuf, bool)> {
     // v2: "0::/path"; v1: "N:memory:/path" (or with other controllers beside memory).
-    let (dir, limit_file, usage_file) = proc_cgroup.lines().find_map(|line| {
+    proc_cgroup.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let path = path.trim_start_matches('/');
         if controllers.is_empty() && root.join("cgroup.controllers").exists() {
-            Some((root.join(path), "memory.max", "memory.current"))
+            Some((root.join(path), true))
         } else if controllers.split(',').any(|c| c == "memory") {
-            Some((
-                root.join("memory").join(path),
-                "memory.limit_in_bytes",
-                "memory.usage_in_bytes",
-            ))
+            Some((root.join("memory").join(path), false))
         } else {
             None
         }
-    })?;
+    })
+}
+
+/// The tightest limit on the cgroup at `group` (a path under `root`) and its ancestors,
+/// minus what the group uses now. `proc_cgroup` is `/proc/self/cgroup`'s text.
+fn cgroup_headroom(root: &Path, proc_cgroup: &str) -> Option<Available> {
+    let (dir, v2) = cgroup_dir(root, proc_cgroup)?;
+    let (limit_file, usage_file) = if v2 {
+        ("memory.max", "memory.current")
+    } else {
+        ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    };
     let mut tightest: Option<(u64, PathBuf)> = None;
     let mut at = dir.as_path();
     loop {
@@ -89,6 +96,55 @@ fn cgroup_headroom(root: &Path, proc_cgroup: &str) -> Option<Available> {
     Some(Available {
         bytes: limit.saturating_sub(used),
         limited_by: format!("its memory cgroup ({})", file.display()),
+    })
+}
+
+/// An out-of-memory kill counter and its value when a run started: the process's memory
+/// cgroup's (`memory.events` in v2, `memory.oom_control` in v1) and the machine's
+/// (`/proc/vmstat`). If one has risen when the run is later found dead, the kernel's
+/// out-of-memory killer ended a process there meanwhile, most likely the run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OomCounter {
+    pub file: PathBuf,
+    pub kills: u64,
+}
+
+/// This process's out-of-memory kill counters now.
+pub fn oom_counters() -> Vec<OomCounter> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| cgroup_dir(Path::new("/sys/fs/cgroup"), &c))
+        .map(|(dir, v2)| {
+            dir.join(if v2 {
+                "memory.events"
+            } else {
+                "memory.oom_control"
+            })
+        });
+    cgroup
+        .into_iter()
+        .chain([PathBuf::from("/proc/vmstat")])
+        .filter_map(|file| {
+            let kills = oom_kills(&file)?;
+            Some(OomCounter { file, kills })
+        })
+        .collect()
+}
+
+/// The `oom_kill` count in a `memory.events`, `memory.oom_control` or `/proc/vmstat` file.
+pub fn oom_kills(file: &Path) -> Option<u64> {
+    std::fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Which of `counters` rose since they were read, with how many kills.
+pub fn oom_kills_since(counters: &[OomCounter]) -> Option<(PathBuf, u64)> {
+    counters.iter().find_map(|c| {
+        let now = oom_kills(&c.file)?;
+        (now > c.kills).then(|| (c.file.clone(), now - c.kills))
     })
 }
 
@@ -147,5 +203,30 @@ mod tests {
             mem_available("MemTotal: 10 kB\nMemAvailable:  2048 kB\n"),
             Some(2 << 20)
         );
+    }
+
+    #[test]
+    fn a_risen_oom_kill_count_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("memory.events");
+        write(&events, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n");
+        let vmstat = dir.path().join("vmstat");
+        write(&vmstat, "nr_free_pages 100\noom_kill 7\n");
+        let counters: Vec<OomCounter> = [&events, &vmstat]
+            .iter()
+            .map(|f| OomCounter {
+                file: f.to_path_buf(),
+                kills: oom_kills(f).unwrap(),
+            })
+            .collect();
+        assert_eq!(counters[1].kills, 7);
+        assert_eq!(oom_kills_since(&counters), None);
+        write(&events, "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\n");
+        assert_eq!(oom_kills_since(&counters), Some((events.clone(), 1)));
+        let gone = [OomCounter {
+            file: dir.path().join("no such cgroup"),
+            kills: 0,
+        }];
+        assert_eq!(oom_kills_since(&gone), None);
     }
 }

@@ -511,21 +511,34 @@ pub fn read_live(results: &Path) -> anyhow::Result<DataFrame> {
         .iter()
         .map(|r| r.map(str::to_string))
         .collect();
-    let statuses: Vec<Option<String>> = frame
+    let errors: Vec<Option<String>> = frame
+        .column("error")
+        .ok()
+        .and_then(|c| {
+            c.str()
+                .ok()
+                .map(|c| c.iter().map(|e| e.map(str::to_string)).collect())
+        })
+        .unwrap_or_else(|| vec![None; runs.len()]);
+    let (statuses, errors): (Vec<Option<String>>, Vec<Option<String>>) = frame
         .column("status")?
         .str()?
         .iter()
         .zip(&runs)
-        .map(|(status, run)| match (status, run) {
+        .zip(errors)
+        .map(|((status, run), error)| match (status, run) {
             (Some("running"), Some(run)) => {
                 let manifest = RunDir::open(&results.join(run)).manifest();
-                let killed = Manifest::read(&manifest).is_ok_and(|m| m.was_killed());
-                Some(if killed { INTERRUPTED } else { "running" }.to_string())
+                match Manifest::read(&manifest).ok().filter(|m| m.was_killed()) {
+                    Some(m) => (Some(INTERRUPTED.to_string()), Some(m.killed_error())),
+                    None => (Some("running".to_string()), error),
+                }
             }
-            (status, _) => status.map(str::to_string),
+            (status, _) => (status.map(str::to_string), error),
         })
-        .collect();
+        .unzip();
     frame.with_column(Column::new("status".into(), statuses))?;
+    frame.with_column(Column::new("error".into(), errors))?;
     Ok(frame)
 }
 

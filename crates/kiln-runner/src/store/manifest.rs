@@ -177,6 +177,10 @@ pub struct Manifest {
     /// The cluster job it runs in, when a scheduler started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<SchedulerJob>,
+    /// The out-of-memory kill counters when the run (last) started, so that a run found
+    /// dead can say whether the kernel killed it for memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oom_counters: Vec<crate::platform::memory::OomCounter>,
 }
 
 impl Manifest {
@@ -222,10 +226,19 @@ impl Manifest {
 
     /// What a killed run's error says.
     pub fn killed_error(&self) -> String {
-        format!(
-            "killed: process {} ended while the run was running (killed or crashed)",
-            self.pid
-        )
+        match crate::platform::memory::oom_kills_since(&self.oom_counters) {
+            Some((file, kills)) => format!(
+                "killed, probably for memory: process {} ended while the run was running, and \
+                 the kernel's out-of-memory killer ended {kills} process(es) meanwhile ({}); \
+                 make the model or batch smaller, or give the job more memory",
+                self.pid,
+                file.display()
+            ),
+            None => format!(
+                "killed: process {} ended while the run was running (killed or crashed)",
+                self.pid
+            ),
+        }
     }
 
     pub fn read(path: &Path) -> anyhow::Result<Self> {
