@@ -239,6 +239,24 @@ fn memory_cgroup(bytes: u64) -> Result<(PathBuf, PathBuf), String> {
     Ok((dir, procs))
 }
 
+/// A sandbox with the long experiment's MLP widened to `hidden`, and a memory cgroup of
+/// `bytes` (its folder and `cgroup.procs`); `None`, said on stderr, where none can be made.
+fn wide_in_cgroup(hidden: &str, bytes: u64) -> Option<(Sandbox, PathBuf, PathBuf, PathBuf)> {
+    let (group, procs) = match memory_cgroup(bytes) {
+        Ok(made) => made,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+    };
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "wide.toml",
+        &LONG.replace("hidden = [16]", &format!("hidden = {hidden}")),
+    );
+    Some((sb, file, group, procs))
+}
+
 /// `kiln` as a process that joins the cgroup whose `cgroup.procs` is `procs` before it
 /// starts, with the same arguments, folder and environment.
 fn in_cgroup(kiln: std::process::Command, procs: &Path) -> std::process::Command {
@@ -267,18 +285,9 @@ fn in_cgroup(kiln: std::process::Command, procs: &Path) -> std::process::Command
 fn a_run_the_kernel_kills_for_memory_is_shown_killed_for_memory() {
     // About 50 million parameters: their weights fit in 600 MiB, training them with Adam
     // does not; the memory check is skipped so that the kernel has to step in.
-    let (group, procs) = match memory_cgroup(600 << 20) {
-        Ok(made) => made,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some((sb, file, group, procs)) = wide_in_cgroup("[20000, 1700]", 600 << 20) else {
+        return;
     };
-    let sb = Sandbox::new();
-    let file = sb.write(
-        "wide.toml",
-        &LONG.replace("hidden = [16]", "hidden = [20000, 1700]"),
-    );
     let mut kiln = sb.run_command(&file, &[]);
     kiln.env("KILN_SKIP_MEMORY_CHECK", "1");
     let out = in_cgroup(kiln, &procs).output().unwrap();
@@ -313,18 +322,9 @@ fn a_run_the_kernel_kills_for_memory_is_shown_killed_for_memory() {
 fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_room() {
     // About 216 million parameters: some 4 GiB to train with Adam, which this machine has
     // but a 1 GiB cgroup does not.
-    let (group, procs) = match memory_cgroup(1 << 30) {
-        Ok(made) => made,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some((sb, file, group, procs)) = wide_in_cgroup("[20000, 10000]", 1 << 30) else {
+        return;
     };
-    let sb = Sandbox::new();
-    let file = sb.write(
-        "wide.toml",
-        &LONG.replace("hidden = [16]", "hidden = [20000, 10000]"),
-    );
     let out = in_cgroup(sb.run_command(&file, &[]), &procs)
         .output()
         .unwrap();
