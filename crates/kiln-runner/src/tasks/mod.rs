@@ -1,13 +1,14 @@
-//! Tasks: each kind of learning problem as one vertical slice, from an experiment's data and
-//! model to a trained, tested run folder. A task says which models and datasets it takes,
-//! which metrics it reports (name and direction, so `monitor`, early stopping and the index
-//! need no list of their own), loads its data and builds its model before the run folder
-//! exists, then trains, tests and writes its own artefacts (vocabularies, samples, outputs,
-//! `test.json`) into the folder that [`crate::engine::run`] opened.
+//! Tasks at run time: each kind of learning problem as one vertical slice, from an
+//! experiment's data and model to a trained, tested run folder. What a task takes and
+//! reports is its spec (`crate::config::spec`, read with the file); here it loads its data
+//! and builds its model before the run folder exists, then trains, tests and writes its own
+//! artefacts (vocabularies, samples, outputs, `test.json`) into the folder that
+//! [`crate::engine::run`] opened.
 //!
-//! Adding a task: a module here implementing [`TaskKind`] and one line in [`TASKS`]; or, from
-//! a crate of one's own, a `TaskKind` passed to [`crate::cli::main_with`], which registers
-//! it beside these (see `examples/custom-model`).
+//! Adding a task: its spec in `config/spec/` and one line in its `SPECS`, then a module here
+//! implementing [`TaskKind`] for the same type and one line in [`TASKS`]; or, from a crate
+//! of one's own, a `TaskKind` passed to `kiln_runner::plugin::main_with`, which registers it
+//! and its spec beside these (see `examples/custom-model`).
 
 pub(crate) mod classify;
 pub mod datasets;
