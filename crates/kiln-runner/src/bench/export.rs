@@ -205,12 +205,8 @@ pub fn export(
             "{}: there is no PyTorch twin of the tabular model; compare it on kiln's backends with `bench --backends`",
             loaded.file.display()
         ),
-        DataConfig::Mnist(_)
-        | DataConfig::Imdb(_)
-        | DataConfig::Texts(_)
-        | DataConfig::Images(_)
-        | DataConfig::Cifar10(_)
-        | DataConfig::Cifar100(_) => {
+        // Every other dataset is a classifier's, loaded as its task loads it.
+        _ => {
             let prepared = Prepared::load(exp)?;
             let eval_size = backend::eval_batch_size(exp.backend, exp.train.eval_batch_size);
             let [train, _, _] = prepared.batches(exp, eval_size);
