@@ -42,9 +42,17 @@ pub enum Checksum<'a> {
     FileMd5(&'a str),
 }
 
+/// The MD5 of `bytes` in hex, as publishers print it.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Downloads `name` from the first mirror that serves bytes matching `checksum`, and stores
 /// them as `dest`. Returns the decompressed content for [`Checksum::Content`] and the file's
-/// bytes for [`Checksum::File`].
+/// bytes for [`Checksum::File`] and [`Checksum::FileMd5`].
 pub fn fetch_verified(
     mirrors: &[&str],
     name: &str,
@@ -59,10 +67,7 @@ pub fn fetch_verified(
         match download(&url, name, progress) {
             Ok(raw) => {
                 if let Checksum::FileMd5(expected) = checksum {
-                    let actual: String = md5::Md5::digest(&raw)
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect();
+                    let actual = md5_hex(&raw);
                     if actual != expected {
                         attempts.push_str(&format!(
                             "  {url}: MD5 of file {actual}, expected {expected}\n"

@@ -1,38 +1,99 @@
-//! MNIST in its original IDX form: from the sample compiled into kiln, or from a folder with
-//! the canonical file names (gzip or raw), downloading what is missing when allowed.
+//! MNIST and the sets published like it (Fashion-MNIST) in their IDX form: from the sample
+//! compiled into kiln, or from a folder with the canonical file names (gzip or raw),
+//! downloading what is missing when allowed.
 
 use std::path::{Path, PathBuf};
 
 use crate::download::{Checksum, Progress, fetch_verified, sha256_hex};
 use crate::{DataError, idx};
 
-/// Mirrors tried in order; the original host is last because it is often down.
-pub const MIRRORS: &[&str] = &[
-    "https://ossci-datasets.s3.amazonaws.com/mnist",
-    "https://storage.googleapis.com/cvdf-datasets/mnist",
-    "http://yann.lecun.com/exdb/mnist",
-];
+/// An image set published as MNIST is: four IDX files under canonical names, each with
+/// its published checksum, on some mirrors.
+#[derive(Debug, Clone, Copy)]
+pub struct IdxSet {
+    pub name: &'static str,
+    /// Mirrors tried in order.
+    pub mirrors: &'static [&'static str],
+    /// (canonical name, checksum): training images and labels, then test images and labels.
+    pub files: [(&'static str, Checksum<'static>); 4],
+    /// The class names, label 0 first.
+    pub classes: &'static [&'static str],
+    /// A part of it compiled into kiln, gzipped, in the order of `files`.
+    pub sample: Option<[&'static [u8]; 4]>,
+}
 
-/// (canonical name, SHA-256 of the decompressed content). Archives are recompressed by some
-/// mirrors, so only the content is a stable identity.
-pub const FILES: [(&str, &str); 4] = [
-    (
-        "train-images-idx3-ubyte",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    ),
-    (
-        "train-labels-idx1-ubyte",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    ),
-    (
-        "t10k-images-idx3-ubyte",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    ),
-    (
-        "t10k-labels-idx1-ubyte",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    ),
-];
+/// The handwritten digits. The original host is the last mirror because it is often down.
+/// Archives are recompressed by some mirrors, so the SHA-256 of the content is the stable
+/// identity.
+pub const MNIST: IdxSet = IdxSet {
+    name: "MNIST",
+    mirrors: &[
+        "https://ossci-datasets.s3.amazonaws.com/mnist",
+        "https://storage.googleapis.com/cvdf-datasets/mnist",
+        "http://yann.lecun.com/exdb/mnist",
+    ],
+    files: [
+        (
+            "train-images-idx3-ubyte",
+            Checksum::Content("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            Checksum::Content("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            Checksum::Content("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            Checksum::Content("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+        ),
+    ],
+    classes: &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    sample: Some(SAMPLE),
+};
+
+/// Zalando's Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017): 70,000 grey 28x28 pictures of
+/// clothing in 10 classes, laid out as MNIST. Its authors publish the MD5 of each archive.
+pub const FASHION_MNIST: IdxSet = IdxSet {
+    name: "Fashion-MNIST",
+    mirrors: &[
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",
+    ],
+    files: [
+        (
+            "train-images-idx3-ubyte",
+            Checksum::FileMd5("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            Checksum::FileMd5("25c81989df183df01b3e8a0aad5dffbe"),
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            Checksum::FileMd5("bef4ecab320f06d8554ea6380940ec79"),
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            Checksum::FileMd5("bb300cfdad3c16e7a12a480ee83cd310"),
+        ),
+    ],
+    classes: &[
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    sample: None,
+};
 
 /// The first 5,000 training and 1,000 test digits of MNIST, so that a first run needs no
 /// network and no data folder.
@@ -49,7 +110,7 @@ pub enum MnistSource {
     /// The sample compiled into kiln.
     EmbeddedSample,
     /// The four canonical files in `dir`. Missing files are downloaded into `dir` when
-    /// `download` is set; every file's content is checked against the known SHA-256 when
+    /// `download` is set; every file is checked against its published checksum when
     /// `verify` is set.
     Directory {
         dir: PathBuf,
@@ -103,20 +164,37 @@ pub struct Mnist {
 }
 
 impl Mnist {
+    /// MNIST itself.
     pub fn load(source: &MnistSource, progress: &dyn Progress) -> Result<Self, DataError> {
+        Self::load_set(&MNIST, source, progress)
+    }
+
+    /// Any set published as MNIST is.
+    pub fn load_set(
+        set: &IdxSet,
+        source: &MnistSource,
+        progress: &dyn Progress,
+    ) -> Result<Self, DataError> {
         let mut contents = Vec::with_capacity(4);
-        for (i, (name, sha)) in FILES.iter().enumerate() {
+        for (i, (name, checksum)) in set.files.iter().enumerate() {
             let (path, bytes) = match source {
                 MnistSource::EmbeddedSample => {
                     let path = PathBuf::from(format!("<embedded sample>/{name}.gz"));
-                    let bytes = idx::decompress_if_gzip(&path, SAMPLE[i].to_vec())?;
+                    let Some(sample) = set.sample else {
+                        return Err(DataError::Missing {
+                            name: format!("{name}.gz"),
+                            dir: PathBuf::from("<embedded sample>"),
+                            hint: format!("kiln has no sample of {} compiled in", set.name),
+                        });
+                    };
+                    let bytes = idx::decompress_if_gzip(&path, sample[i].to_vec())?;
                     (path, bytes)
                 }
                 MnistSource::Directory {
                     dir,
                     download,
                     verify,
-                } => read_or_fetch(dir, name, sha, *download, *verify, progress)?,
+                } => read_or_fetch(set, dir, name, *checksum, (*download, *verify), progress)?,
             };
             contents.push((path, bytes));
         }
@@ -142,45 +220,77 @@ impl Mnist {
 }
 
 fn read_or_fetch(
+    set: &IdxSet,
     dir: &Path,
     name: &str,
-    sha: &str,
-    download: bool,
-    verify: bool,
+    checksum: Checksum,
+    (download, verify): (bool, bool),
     progress: &dyn Progress,
 ) -> Result<(PathBuf, Vec<u8>), DataError> {
     for candidate in [dir.join(format!("{name}.gz")), dir.join(name)] {
         if candidate.is_file() {
-            let bytes = idx::read_maybe_gzip(&candidate)?;
             if verify {
-                let actual = sha256_hex(&bytes);
-                if actual != sha {
-                    return Err(DataError::Checksum {
-                        path: candidate,
-                        expected: sha.to_string(),
-                        actual,
-                    });
-                }
+                check_file(&candidate, checksum)?;
             }
-            return Ok((candidate, bytes));
+            return Ok((candidate.clone(), idx::read_maybe_gzip(&candidate)?));
         }
     }
     if !download {
         return Err(DataError::Missing {
             name: format!("{name}.gz"),
             dir: dir.to_path_buf(),
-            hint: "put the canonical MNIST files there, or point KILN_DATASETS at a folder with an mnist/ subfolder".into(),
+            hint: format!(
+                "put the canonical {} files there, or point KILN_DATASETS at a folder that has them",
+                set.name
+            ),
         });
     }
     let dest = dir.join(format!("{name}.gz"));
     let bytes = fetch_verified(
-        MIRRORS,
+        set.mirrors,
         &format!("{name}.gz"),
         &dest,
-        Checksum::Content(sha),
+        checksum,
         progress,
     )?;
+    // The MD5 of an archive is checked on the archive; the images are inside it.
+    let bytes = match checksum {
+        Checksum::FileMd5(_) | Checksum::File(_) => idx::decompress_if_gzip(&dest, bytes)?,
+        Checksum::Content(_) => bytes,
+    };
     Ok((dest, bytes))
+}
+
+/// A local file against its published checksum: the SHA-256 of its content, or the digest
+/// of the archive as published, which an unpacked file cannot show.
+fn check_file(path: &Path, checksum: Checksum) -> Result<(), DataError> {
+    let (expected, actual) = match checksum {
+        Checksum::Content(sha) => (sha, sha256_hex(&idx::read_maybe_gzip(path)?)),
+        Checksum::File(digest) | Checksum::FileMd5(digest) => {
+            if path.extension().is_none_or(|e| e != "gz") {
+                return Err(DataError::Format {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    expected: "the published .gz archive, whose checksum is known (set data.verify = false to use unpacked files)".into(),
+                    found: "an unpacked file".into(),
+                });
+            }
+            let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            let actual = match checksum {
+                Checksum::FileMd5(_) => crate::download::md5_hex(&raw),
+                _ => sha256_hex(&raw),
+            };
+            (digest, actual)
+        }
+    };
+    if actual != expected {
+        return Err(DataError::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// Images and their labels from an IDX pair (gzipped or not), of any size and label range:

@@ -438,7 +438,7 @@ fn text_and_image_settings_do_not_mix() {
         &[
             "cnn.toml:6",
             "data.dataset",
-            "trains cnn on mnist, images, cifar10 or cifar100, not on the imdb dataset",
+            "trains cnn on mnist, fashion_mnist, images, cifar10 or cifar100, not on the imdb dataset",
         ],
     );
     let mnist = sb.write("mnist.toml", QUICK);
@@ -558,5 +558,123 @@ fn stopped_run_is_recorded_as_interrupted(signal: &str, name: &str) {
             .with_file_name("metrics")
             .join("steps.parquet")
             .is_file()
+    );
+}
+
+/// A `fashion_mnist` folder in the published layout (gzipped IDX), made from the first
+/// digits of the embedded sample; `gzip` false writes the files unpacked.
+fn fashion_datasets(sb: &Sandbox, gzip: bool) -> PathBuf {
+    use kiln_data::idx;
+    use std::io::Write;
+    let root = sb
+        .path()
+        .join(if gzip { "fashion-gz" } else { "fashion-raw" });
+    let dir = root.join("fashion_mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sample = kiln_data::Mnist::load(
+        &kiln_data::MnistSource::EmbeddedSample,
+        &kiln_data::download::NoProgress,
+    )
+    .unwrap();
+    let (train, test) = (&sample.train, &sample.test);
+    let (n, m) = (400, 100);
+    let files = [
+        (
+            "train-images-idx3-ubyte",
+            idx::encode(&[n, 28, 28], &train.images[..n * 784]),
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            idx::encode(&[n], &train.labels[..n]),
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            idx::encode(&[m, 28, 28], &test.images[..m * 784]),
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            idx::encode(&[m], &test.labels[..m]),
+        ),
+    ];
+    for (name, bytes) in files {
+        if gzip {
+            let file = std::fs::File::create(dir.join(format!("{name}.gz"))).unwrap();
+            let mut z = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            z.write_all(&bytes).unwrap();
+            z.finish().unwrap();
+        } else {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn fashion_mnist_is_read_from_its_folder_with_its_class_names_and_its_published_md5_checked() {
+    let sb = Sandbox::new();
+    let file = sb.write(
+        "fashion.toml",
+        r#"task = "classification"
+name = "e2e"
+seed = 3
+
+[data]
+dataset = "fashion_mnist"
+
+[model]
+kind = "mlp"
+hidden = [32]
+
+[train]
+epochs = 1
+batch_size = 50
+learning_rate = 1e-3
+"#,
+    );
+    // Files of other content than the published ones: the MD5 check names the file and
+    // both digests; unpacked files cannot be checked at all.
+    let packed = fashion_datasets(&sb, true);
+    let datasets = format!("datasets={}", packed.display());
+    assert_refused(
+        &sb,
+        &file,
+        &["--set", &datasets],
+        &[
+            "train-images-idx3-ubyte.gz",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        ],
+    );
+    let unpacked = fashion_datasets(&sb, false);
+    let loose = format!("datasets={}", unpacked.display());
+    assert_refused(
+        &sb,
+        &file,
+        &["--set", &loose],
+        &[
+            "train-images-idx3-ubyte",
+            "published .gz archive",
+            "data.verify = false",
+        ],
+    );
+    assert_refused(
+        &sb,
+        &file,
+        &["--set", "data.source=sample"],
+        &["data.source", "no sample of Fashion-MNIST"],
+    );
+    // Unchecked, it trains, and the classes are Fashion-MNIST's.
+    let out = sb.run(&file, &["--set", &datasets, "--set", "data.verify=false"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs = sb.runs("e2e");
+    let report = std::fs::read_to_string(runs[0].join("confusion.csv")).unwrap();
+    assert!(
+        report.contains("T-shirt/top") && report.contains("Ankle boot"),
+        "{report}"
+    );
+    let manifest = json(&runs[0].join("manifest.json"));
+    assert_eq!(
+        manifest["data"]["train"].as_u64().unwrap()
+            + manifest["data"]["validation"].as_u64().unwrap(),
+        400
     );
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kiln_data::mnist::IdxSet;
 use kiln_data::{
     Corpus, ImdbSource, LengthFilter, Mnist, MnistSource, Pairs, Reviews, download::Progress,
 };
@@ -14,31 +15,54 @@ use crate::config::schema::{
 /// The download cache, relative to the working directory (the workspace root under xtask).
 pub const CACHE_DIR: &str = "datasets";
 
-/// Resolves the MNIST source the settings ask for. An explicit datasets folder (`root`) is
-/// used as it is and never written to: missing files there are an error, not a download.
-pub fn mnist_source(d: &MnistSettings, root: Option<&Path>) -> MnistSource {
+/// Resolves the source of an MNIST-like `set` the settings ask for: its folder (`mnist`,
+/// `fashion_mnist`) under an explicit datasets folder (`root`), used as it is and never
+/// written to, so that missing files there are an error, not a download; else under the
+/// download cache.
+pub fn mnist_source(d: &MnistSettings, set: &IdxSet, root: Option<&Path>) -> MnistSource {
+    let folder = idx_folder(set);
     match (d.source, root) {
         (DataSource::Sample, _) => MnistSource::EmbeddedSample,
         (DataSource::Full, Some(root)) => MnistSource::Directory {
-            dir: root.join("mnist"),
+            dir: root.join(folder),
             download: false,
             verify: d.verify,
         },
         (DataSource::Full, None) => MnistSource::Directory {
-            dir: Path::new(CACHE_DIR).join("mnist"),
+            dir: Path::new(CACHE_DIR).join(folder),
             download: d.download,
             verify: d.verify,
         },
     }
 }
 
+/// The folder an MNIST-like set lives in.
+fn idx_folder(set: &IdxSet) -> &'static str {
+    if set.name == kiln_data::mnist::FASHION_MNIST.name {
+        "fashion_mnist"
+    } else {
+        "mnist"
+    }
+}
+
+/// MNIST as the settings ask for it.
 pub fn load_mnist(
     d: &MnistSettings,
     root: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<(Mnist, String), kiln_data::DataError> {
-    let source = mnist_source(d, root);
-    let mut mnist = Mnist::load(&source, progress)?;
+    load_idx_set(d, &kiln_data::mnist::MNIST, root, progress)
+}
+
+/// MNIST or another set published as it is, as the settings ask for it.
+pub fn load_idx_set(
+    d: &MnistSettings,
+    set: &IdxSet,
+    root: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<(Mnist, String), kiln_data::DataError> {
+    let source = mnist_source(d, set, root);
+    let mut mnist = Mnist::load_set(set, &source, progress)?;
     if let Some(limit) = d.train_limit {
         mnist.train.truncate(limit);
     }
@@ -179,6 +203,8 @@ fn absolute(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    use kiln_data::mnist::{FASHION_MNIST, MNIST};
+
     fn settings(source: DataSource) -> MnistSettings {
         let text = format!(
             "source = \"{}\"",
@@ -194,17 +220,25 @@ mod tests {
     #[test]
     fn an_existing_folder_is_read_as_is_and_the_cache_may_download() {
         assert_eq!(
-            mnist_source(&settings(DataSource::Sample), Some(Path::new("/d"))),
+            mnist_source(&settings(DataSource::Sample), &MNIST, Some(Path::new("/d"))),
             MnistSource::EmbeddedSample
         );
         let MnistSource::Directory { dir, download, .. } =
-            mnist_source(&settings(DataSource::Full), Some(Path::new("/d")))
+            mnist_source(&settings(DataSource::Full), &MNIST, Some(Path::new("/d")))
         else {
             panic!()
         };
         assert_eq!((dir, download), (PathBuf::from("/d/mnist"), false));
+        let MnistSource::Directory { dir, .. } = mnist_source(
+            &settings(DataSource::Full),
+            &FASHION_MNIST,
+            Some(Path::new("/d")),
+        ) else {
+            panic!()
+        };
+        assert_eq!(dir, PathBuf::from("/d/fashion_mnist"));
         let MnistSource::Directory { dir, download, .. } =
-            mnist_source(&settings(DataSource::Full), None)
+            mnist_source(&settings(DataSource::Full), &MNIST, None)
         else {
             panic!()
         };

@@ -430,8 +430,9 @@ mod tests {
         let e = refused(&classify("imdb", mlp, "val_accuracy"));
         assert_eq!(e.field, "data.dataset");
         assert!(
-            e.message
-                .contains("on mnist, images, cifar10 or cifar100, not on the imdb dataset"),
+            e.message.contains(
+                "on mnist, fashion_mnist, images, cifar10 or cifar100, not on the imdb dataset"
+            ),
             "{}",
             e.message
         );

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub enum DataConfig {
     /// Handwritten digits (or any IDX image set laid out like MNIST), 10 classes.
     Mnist(MnistSettings),
+    /// Zalando's Fashion-MNIST: 70,000 grey 28x28 pictures of clothing, 10 classes.
+    #[serde(rename = "fashion_mnist")]
+    FashionMnist(MnistSettings),
     /// Movie reviews, negative (0) or positive (1).
     Imdb(ImdbSettings),
     /// A plain UTF-8 text for a language model.
@@ -41,6 +44,7 @@ pub enum DataConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatasetKind {
     Mnist,
+    FashionMnist,
     Imdb,
     Corpus,
     Pairs,
@@ -56,6 +60,7 @@ impl DatasetKind {
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion_mnist",
             DatasetKind::Imdb => "imdb",
             DatasetKind::Corpus => "corpus",
             DatasetKind::Pairs => "pairs",
@@ -617,6 +622,7 @@ impl DataConfig {
     pub fn kind(&self) -> DatasetKind {
         match self {
             DataConfig::Mnist(_) => DatasetKind::Mnist,
+            DataConfig::FashionMnist(_) => DatasetKind::FashionMnist,
             DataConfig::Imdb(_) => DatasetKind::Imdb,
             DataConfig::Corpus(_) => DatasetKind::Corpus,
             DataConfig::Pairs(_) => DatasetKind::Pairs,
@@ -631,7 +637,7 @@ impl DataConfig {
 
     pub fn validation_fraction(&self) -> f64 {
         match self {
-            DataConfig::Mnist(d) => d.validation_fraction,
+            DataConfig::Mnist(d) | DataConfig::FashionMnist(d) => d.validation_fraction,
             DataConfig::Imdb(d) => d.validation_fraction,
             DataConfig::Corpus(d) => d.validation_fraction,
             DataConfig::Pairs(d) => d.validation_fraction,
@@ -646,7 +652,7 @@ impl DataConfig {
     /// Use only the first N training items (characters of a corpus).
     pub fn train_limit(&self) -> Option<usize> {
         match self {
-            DataConfig::Mnist(d) => d.train_limit,
+            DataConfig::Mnist(d) | DataConfig::FashionMnist(d) => d.train_limit,
             DataConfig::Imdb(d) => d.train_limit,
             DataConfig::Corpus(d) => d.train_limit,
             DataConfig::Pairs(d) => d.train_limit,
@@ -713,7 +719,7 @@ impl DataConfig {
     /// How a labelled training set is split, for the datasets that have one.
     pub fn split(&self) -> Option<Split> {
         match self {
-            DataConfig::Mnist(d) => Some(d.split()),
+            DataConfig::Mnist(d) | DataConfig::FashionMnist(d) => Some(d.split()),
             DataConfig::Imdb(d) => Some(d.split()),
             _ => None,
         }
@@ -744,6 +750,15 @@ impl DataConfig {
         let mut at_least_one = vec![("train_limit", self.train_limit())];
         match self {
             DataConfig::Mnist(d) => d.validate_classes()?,
+            DataConfig::FashionMnist(d) => {
+                d.validate_classes()?;
+                if d.source == DataSource::Sample {
+                    return Err(Invalid::new(
+                        "source",
+                        "kiln has no sample of Fashion-MNIST compiled in: use source = \"full\"",
+                    ));
+                }
+            }
             DataConfig::Imdb(d) => at_least_one.push(("max_len", Some(d.max_len))),
             DataConfig::Texts(d) => {
                 at_least_one.push(("max_len", Some(d.max_len)));

@@ -15,6 +15,7 @@ impl TaskSpec for Classification {
     fn learns(&self) -> &'static [(DatasetKind, &'static [&'static str])] {
         &[
             (DatasetKind::Mnist, &["mlp", "cnn", "resnet"]),
+            (DatasetKind::FashionMnist, &["mlp", "cnn", "resnet"]),
             (DatasetKind::Imdb, &["rnn", "lstm", "gru"]),
             (DatasetKind::Texts, &["rnn", "lstm", "gru"]),
             (DatasetKind::Table, &["tabular"]),

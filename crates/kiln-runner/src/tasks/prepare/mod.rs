@@ -7,6 +7,7 @@ pub mod own_files;
 use std::time::Instant;
 
 use anyhow::Context;
+use kiln_data::mnist::IdxSet;
 use kiln_data::split::shuffled;
 use kiln_data::table::TableBatcher;
 use kiln_data::text::{
@@ -18,8 +19,8 @@ use kiln_models::InputShape;
 use kiln_train::{Batches, Valued};
 
 use crate::config::schema::{
-    CorpusSettings, DataConfig, Experiment, ImdbSettings, NormalizeKind, Problem, TokenizerKind,
-    TruncateKind,
+    CorpusSettings, DataConfig, Experiment, ImdbSettings, MnistSettings, NormalizeKind, Problem,
+    TokenizerKind, TruncateKind,
 };
 use crate::platform::progress::DownloadBar;
 use crate::tasks::datasets;
@@ -119,49 +120,9 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn load(exp: &Experiment) -> anyhow::Result<Self> {
-        let root = exp.datasets.as_deref();
         match &exp.data {
-            DataConfig::Mnist(d) => {
-                let (mnist, source) = datasets::load_mnist(d, root, &DownloadBar::default())?;
-                let (train_idx, val_idx) = d.split().indices(mnist.train.len(), exp.seed);
-                let normalization = match d.normalize {
-                    NormalizeKind::Scale => Normalization::Scale,
-                    NormalizeKind::Standardize => {
-                        Normalization::standardize_from(&mnist.train, &train_idx)
-                    }
-                };
-                let test_len = mnist.test.len();
-                let highest = mnist
-                    .train
-                    .labels
-                    .iter()
-                    .chain(&mnist.test.labels)
-                    .copied()
-                    .max()
-                    .unwrap_or(0) as usize;
-                let classes = match &d.classes {
-                    Some(names) if names.len() <= highest => anyhow::bail!(
-                        "`data.classes`: {} names, but {source} has labels up to {highest}; name every class, label 0 first",
-                        names.len()
-                    ),
-                    Some(names) => names.clone(),
-                    None => (0..10.max(highest + 1)).map(|c| c.to_string()).collect(),
-                };
-                Ok(Prepared {
-                    data: Data::Images(ImageData {
-                        mnist,
-                        normalization,
-                        classes,
-                        augment: Augment::default(),
-                        skipped: 0,
-                        values: None,
-                    }),
-                    train_idx,
-                    val_idx,
-                    source,
-                    test_len,
-                })
-            }
+            DataConfig::Mnist(d) => Self::load_idx(exp, d, &kiln_data::mnist::MNIST),
+            DataConfig::FashionMnist(d) => Self::load_idx(exp, d, &kiln_data::mnist::FASHION_MNIST),
             DataConfig::Imdb(d) => Self::load_imdb(exp, d),
             DataConfig::Texts(d) => own_files::load_texts(exp, d),
             DataConfig::Images(d) => own_files::load_images(exp, d),
@@ -353,6 +314,52 @@ impl PairData {
 }
 
 impl Prepared {
+    /// MNIST or a set laid out like it: class names from the settings, else the set's own
+    /// (the digits for any other IDX folder with more labels).
+    fn load_idx(exp: &Experiment, d: &MnistSettings, set: &IdxSet) -> anyhow::Result<Self> {
+        let root = exp.datasets.as_deref();
+        let (mnist, source) = datasets::load_idx_set(d, set, root, &DownloadBar::default())?;
+        let (train_idx, val_idx) = d.split().indices(mnist.train.len(), exp.seed);
+        let normalization = match d.normalize {
+            NormalizeKind::Scale => Normalization::Scale,
+            NormalizeKind::Standardize => Normalization::standardize_from(&mnist.train, &train_idx),
+        };
+        let test_len = mnist.test.len();
+        let highest = mnist
+            .train
+            .labels
+            .iter()
+            .chain(&mnist.test.labels)
+            .copied()
+            .max()
+            .unwrap_or(0) as usize;
+        let classes = match &d.classes {
+            Some(names) if names.len() <= highest => anyhow::bail!(
+                "`data.classes`: {} names, but {source} has labels up to {highest}; name every class, label 0 first",
+                names.len()
+            ),
+            Some(names) => names.clone(),
+            None if highest < set.classes.len() => {
+                set.classes.iter().map(|c| c.to_string()).collect()
+            }
+            None => (0..=highest).map(|c| c.to_string()).collect(),
+        };
+        Ok(Prepared {
+            data: Data::Images(ImageData {
+                mnist,
+                normalization,
+                classes,
+                augment: Augment::default(),
+                skipped: 0,
+                values: None,
+            }),
+            train_idx,
+            val_idx,
+            source,
+            test_len,
+        })
+    }
+
     fn load_imdb(exp: &Experiment, d: &ImdbSettings) -> anyhow::Result<Self> {
         let clock = Instant::now();
         let (reviews, source) =
