@@ -229,10 +229,11 @@ fn read_or_fetch(
 ) -> Result<(PathBuf, Vec<u8>), DataError> {
     for candidate in [dir.join(format!("{name}.gz")), dir.join(name)] {
         if candidate.is_file() {
+            let content = idx::read_maybe_gzip(&candidate)?;
             if verify {
-                check_file(&candidate, checksum)?;
+                check_file(&candidate, &content, checksum)?;
             }
-            return Ok((candidate.clone(), idx::read_maybe_gzip(&candidate)?));
+            return Ok((candidate, content));
         }
     }
     if !download {
@@ -261,11 +262,12 @@ fn read_or_fetch(
     Ok((dest, bytes))
 }
 
-/// A local file against its published checksum: the SHA-256 of its content, or the digest
-/// of the archive as published, which an unpacked file cannot show.
-fn check_file(path: &Path, checksum: Checksum) -> Result<(), DataError> {
+/// A local file (its decompressed `content` read already) against its published checksum:
+/// the SHA-256 of its content, or the digest of the archive as published, which an
+/// unpacked file cannot show.
+fn check_file(path: &Path, content: &[u8], checksum: Checksum) -> Result<(), DataError> {
     let (expected, actual) = match checksum {
-        Checksum::Content(sha) => (sha, sha256_hex(&idx::read_maybe_gzip(path)?)),
+        Checksum::Content(sha) => (sha, sha256_hex(content)),
         Checksum::File(digest) | Checksum::FileMd5(digest) => {
             if path.extension().is_none_or(|e| e != "gz") {
                 return Err(DataError::Format {
