@@ -233,31 +233,15 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
             skipped.join(", ")
         );
     }
-    let exe = std::env::current_exe().context("finding the kiln binary")?;
-    let workdir = std::env::current_dir().context("reading the working directory")?;
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
-    let cluster = o.to.cluster();
     let work = Work::Trials {
         sweep,
         trials: &trials,
         dir: dir.clone(),
     };
-    let text = cluster.job(&work, o, &exe, &workdir)?;
-    if o.dry_run {
-        print!("{text}");
-        return Ok(());
-    }
-    let started = cluster.start(&dir, &stamp, &text, &work)?;
-    record(
-        &dir,
-        jobs,
-        (cluster.name(), &started.id),
-        &started.tasks,
-        &started.path,
-    )?;
-    println!("{}", started.said);
-    for s in skipped {
-        println!("  not submitted again: {s}");
+    if send(&work, &dir, jobs, o)? {
+        for s in skipped {
+            println!("  not submitted again: {s}");
+        }
     }
     Ok(())
 }
@@ -297,30 +281,36 @@ pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
         .cluster
         .parallel
         .unwrap_or(search.spec.parallel);
-    let exe = std::env::current_exe().context("finding the kiln binary")?;
-    let workdir = std::env::current_dir().context("reading the working directory")?;
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
-    let cluster = o.to.cluster();
     let work = Work::Workers {
         search,
         workers,
         dir: dir.clone(),
     };
-    let text = cluster.job(&work, o, &exe, &workdir)?;
+    send(&work, &dir, jobs, o).map(|_| ())
+}
+
+/// Writes `work`'s job for the scheduler `o` names and starts it, adding it to `jobs` in
+/// `dir`; with `--dry-run`, prints the job instead. Whether it was started.
+fn send(work: &Work, dir: &SweepDir, jobs: Vec<Job>, o: &SubmitOptions) -> anyhow::Result<bool> {
+    let exe = std::env::current_exe().context("finding the kiln binary")?;
+    let workdir = std::env::current_dir().context("reading the working directory")?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let cluster = o.to.cluster();
+    let text = cluster.job(work, o, &exe, &workdir)?;
     if o.dry_run {
         print!("{text}");
-        return Ok(());
+        return Ok(false);
     }
-    let started = cluster.start(&dir, &stamp, &text, &work)?;
+    let started = cluster.start(dir, &stamp, &text, work)?;
     record(
-        &dir,
+        dir,
         jobs,
         (cluster.name(), &started.id),
         &started.tasks,
         &started.path,
     )?;
     println!("{}", started.said);
-    Ok(())
+    Ok(true)
 }
 
 /// Adds the job `(scheduler, id)` over `trials`, submitted with `script`, to the sweep's list.
