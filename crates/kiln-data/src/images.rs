@@ -41,6 +41,15 @@ pub struct FolderSettings {
     pub skip_unreadable: bool,
 }
 
+/// How many bytes the decoded images may take, and what sets that bound, so that a folder
+/// too large for the memory the process may use is refused before it is decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub bytes: u64,
+    /// `this machine`, or the memory cgroup file whose limit binds.
+    pub limited_by: String,
+}
+
 /// The splits a folder holds: `train` always; `validation` and `test` when it has those
 /// folders.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +189,7 @@ pub fn load_folder(
     root: &Path,
     settings: &FolderSettings,
     cache: Option<&Path>,
+    budget: Option<&Budget>,
 ) -> Result<ImageFolder, DataError> {
     let clock = Instant::now();
     let splits = layout(root)?;
@@ -210,7 +220,7 @@ pub fn load_folder(
         .iter()
         .map(|(name, dir)| list(dir, &classes).map(|l| (*name, l)))
         .collect::<Result<_, _>>()?;
-    let folder = decode_listings(root, settings, cache, classes, listings, clock)?;
+    let folder = decode_listings(root, settings, (cache, budget), classes, listings, clock)?;
     let counts =
         folder
             .train
@@ -238,6 +248,7 @@ pub fn load_files(
     splits: &[(&'static str, Vec<PathBuf>)],
     settings: &FolderSettings,
     cache: Option<&Path>,
+    budget: Option<&Budget>,
 ) -> Result<ImageFolder, DataError> {
     let clock = Instant::now();
     let listings = splits
@@ -251,20 +262,56 @@ pub fn load_files(
             )
         })
         .collect();
-    decode_listings(root, settings, cache, Vec::new(), listings, clock)
+    decode_listings(root, settings, (cache, budget), Vec::new(), listings, clock)
+}
+
+/// Refuses listings whose decoded images would not fit in `budget`.
+fn within(
+    root: &Path,
+    settings: &FolderSettings,
+    listings: &[(&str, Listing)],
+    budget: &Budget,
+) -> Result<(), DataError> {
+    let count: usize = listings.iter().map(|(_, l)| l.files.len()).sum();
+    let [rows, cols] = settings.size;
+    let need = count as u128 * (settings.channels * rows * cols) as u128;
+    if need <= budget.bytes as u128 {
+        return Ok(());
+    }
+    let size = |b: u128| {
+        if b >= 1 << 30 {
+            format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+        } else {
+            format!("{} MiB", b.div_ceil(1 << 20))
+        }
+    };
+    Err(invalid(
+        root,
+        format!(
+            "{count} images of {}x{rows}x{cols} take {} decoded, but {} leaves {}; \
+             use a smaller data.size, grey images (data.channels = 1) or fewer files",
+            settings.channels,
+            size(need),
+            budget.limited_by,
+            size(budget.bytes as u128)
+        ),
+    ))
 }
 
 /// Decodes every listed file in parallel (or reads them all from the cache).
 fn decode_listings(
     root: &Path,
     settings: &FolderSettings,
-    cache: Option<&Path>,
+    (cache, budget): (Option<&Path>, Option<&Budget>),
     classes: Vec<String>,
     listings: Vec<(&str, Listing)>,
     clock: Instant,
 ) -> Result<ImageFolder, DataError> {
     if ![1, 3].contains(&settings.channels) {
         return Err(invalid(root, "channels must be 1 or 3"));
+    }
+    if let Some(budget) = budget {
+        within(root, settings, &listings, budget)?;
     }
     let key = cache_key(root, settings, &classes, &listings)?;
     let cache_file = cache.map(|dir| dir.join(format!("images-{}.bin", &key[..24])));
@@ -590,7 +637,7 @@ mod tests {
             DynamicImage::ImageLuma8(ImageBuffer::from_pixel(20, 20, Luma([100]))),
         );
         std::fs::write(root.join("b/notes.txt"), "not an image").unwrap();
-        let f = load_folder(root, &settings(3, Fit::Resize), None).unwrap();
+        let f = load_folder(root, &settings(3, Fit::Resize), None, None).unwrap();
         assert_eq!(f.classes, ["a", "b"]);
         assert_eq!(f.train.labels, [0, 1, 1]);
         assert_eq!((f.train.channels, f.train.rows, f.train.cols), (3, 4, 6));
@@ -599,7 +646,22 @@ mod tests {
         // Sorted: b/deep/clear.png before b/grey.jpg.
         assert!(f.train.image(1).iter().all(|&v| v == 255));
         assert!(f.train.image(2).iter().all(|&v| (95..=105).contains(&v)));
-        let grey = load_folder(root, &settings(1, Fit::Pad), None).unwrap();
+        // 3 images of 3x4x6 bytes: 216 fit in 216 bytes, not in 215.
+        let room = |bytes| Budget {
+            bytes,
+            limited_by: "its memory cgroup (/sys/fs/cgroup/job/memory.max)".into(),
+        };
+        assert!(load_folder(root, &settings(3, Fit::Resize), None, Some(&room(216))).is_ok());
+        let err = load_folder(root, &settings(3, Fit::Resize), None, Some(&room(215)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3 images of 3x4x6")
+                && err.contains("its memory cgroup (/sys/fs/cgroup/job/memory.max)")
+                && err.contains("data.size"),
+            "{err}"
+        );
+        let grey = load_folder(root, &settings(1, Fit::Pad), None, None).unwrap();
         // Red is dark in grey; padded 10x7 in 6x4: a 6x4 image with no bars... the 3x9 one
         // is padded left and right with 0.
         assert_eq!(grey.train.channels, 1);
@@ -625,15 +687,15 @@ mod tests {
             );
         }
         let s = settings(1, Fit::Crop);
-        let first = load_folder(&root, &s, Some(&cache)).unwrap();
+        let first = load_folder(&root, &s, Some(&cache), None).unwrap();
         assert!(!first.cached);
         assert_eq!(first.test.as_ref().unwrap().len(), 2);
-        let second = load_folder(&root, &s, Some(&cache)).unwrap();
+        let second = load_folder(&root, &s, Some(&cache), None).unwrap();
         assert!(second.cached);
         assert_eq!((&second.train, &second.test), (&first.train, &first.test));
         // Other settings, or a file changed: decoded again.
         assert!(
-            !load_folder(&root, &settings(3, Fit::Crop), Some(&cache))
+            !load_folder(&root, &settings(3, Fit::Crop), Some(&cache), None)
                 .unwrap()
                 .cached
         );
@@ -642,7 +704,7 @@ mod tests {
             &root.join("train/x/0.png"),
             DynamicImage::ImageLuma8(ImageBuffer::from_pixel(5, 5, Luma([99]))),
         );
-        let third = load_folder(&root, &s, Some(&cache)).unwrap();
+        let third = load_folder(&root, &s, Some(&cache), None).unwrap();
         assert!(!third.cached);
         assert_eq!(third.train.image(0)[0], 99);
     }
@@ -653,22 +715,22 @@ mod tests {
         let root = dir.path();
         save(&root.join("a/1.png"), DynamicImage::new_luma8(2, 2));
         std::fs::create_dir_all(root.join("b")).unwrap();
-        let err = load_folder(root, &settings(1, Fit::Resize), None)
+        let err = load_folder(root, &settings(1, Fit::Resize), None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("the class folder `b` holds no image"), "{err}");
         std::fs::write(root.join("b/broken.png"), b"\x89PNG not really").unwrap();
-        let err = load_folder(root, &settings(1, Fit::Resize), None)
+        let err = load_folder(root, &settings(1, Fit::Resize), None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("broken.png: does not decode"), "{err}");
         save(&root.join("b/ok.png"), DynamicImage::new_luma8(2, 2));
         let mut s = settings(1, Fit::Resize);
         s.skip_unreadable = true;
-        let f = load_folder(root, &s, None).unwrap();
+        let f = load_folder(root, &s, None, None).unwrap();
         assert_eq!(f.skipped.len(), 1);
         assert_eq!(f.train.len(), 2);
-        let err = load_folder(&root.join("a"), &s, None)
+        let err = load_folder(&root.join("a"), &s, None, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("needs a folder per class"), "{err}");

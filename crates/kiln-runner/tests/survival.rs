@@ -339,3 +339,59 @@ fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_roo
     );
     assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
 }
+
+#[test]
+fn an_image_folder_too_large_for_its_memory_cgroup_is_refused_before_it_is_decoded() {
+    // 40 images at 1024x1024 in RGB take 120 MiB decoded; the cgroup allows 100 MiB.
+    let (group, procs) = match memory_cgroup(100 << 20) {
+        Ok(made) => made,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let sb = Sandbox::new();
+    for class in ["a", "b"] {
+        let dir = sb.path().join("pictures").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..20 {
+            image::GrayImage::from_pixel(8, 8, image::Luma([i * 10]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let file = sb.write(
+        "big.toml",
+        r#"task = "classification"
+name = "e2e"
+
+[data]
+dataset = "images"
+path = "pictures"
+size = [1024, 1024]
+channels = 3
+
+[model]
+kind = "mlp"
+hidden = [8]
+
+[train]
+epochs = 1
+batch_size = 8
+learning_rate = 1e-3
+"#,
+    );
+    let out = in_cgroup(sb.run_command(&file, &[]), &procs)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(&group);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("40 images of 3x1024x1024")
+            && err.contains(&group.display().to_string())
+            && err.contains("data.size"),
+        "{err}"
+    );
+    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
+}

@@ -172,6 +172,19 @@ pub fn fits_in_memory<M: burn::module::Module>(
     Ok(())
 }
 
+/// What decoded data may take: the memory the machine or the process's memory cgroup can
+/// give (`None` where neither is known, or with `KILN_SKIP_MEMORY_CHECK=1`), so that a data
+/// set too large for it is refused before it is read, as a model too large is.
+pub(crate) fn data_budget() -> Option<kiln_data::images::Budget> {
+    if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
+        return None;
+    }
+    crate::platform::memory::available().map(|a| kiln_data::images::Budget {
+        bytes: a.bytes,
+        limited_by: a.limited_by,
+    })
+}
+
 /// A task with its data loaded and its model built, ready to train into a run folder.
 pub trait PreparedTask {
     /// Where the data came from and how large its splits are, for the manifest.

@@ -872,7 +872,8 @@ fn labelled_folder(
     settings: FolderSettings,
     classes: &[String],
 ) -> anyhow::Result<Digits> {
-    let read = kiln_data::images::load_folder(folder, &settings, None)?;
+    let budget = crate::tasks::data_budget();
+    let read = kiln_data::images::load_folder(folder, &settings, None, budget.as_ref())?;
     let mut digits = read.train;
     for split in [read.validation, read.test].into_iter().flatten() {
         digits.images.extend(split.images);

@@ -74,8 +74,13 @@ pub(super) fn evaluate(
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let settings = image_settings(exp, *shape);
-            let folder =
-                kiln_data::images::load_files(&root, &[("train", paths)], &settings, None)?;
+            let folder = kiln_data::images::load_files(
+                &root,
+                &[("train", paths)],
+                &settings,
+                None,
+                crate::tasks::data_budget().as_ref(),
+            )?;
             let batcher = Valued {
                 inner: ImageBatcher::all(&folder.train, batch, (*normalization).into()),
                 values: target.standardise(&values),

@@ -428,7 +428,12 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
     let cache = d.cache.then(|| Path::new(IMAGE_CACHE));
     let (folder, listed) = match &d.targets {
         None => (
-            kiln_data::images::load_folder(&d.path, &settings, cache)?,
+            kiln_data::images::load_folder(
+                &d.path,
+                &settings,
+                cache,
+                crate::tasks::data_budget().as_ref(),
+            )?,
             None,
         ),
         Some(targets) => {
@@ -641,7 +646,8 @@ fn load_listed(
         .filter(|(_, list)| !list.is_empty())
         .map(|(name, list)| (*name, list.iter().map(|(_, p, _)| p.clone()).collect()))
         .collect();
-    let folder = kiln_data::images::load_files(&d.path, &splits, settings, cache)?;
+    let budget = crate::tasks::data_budget();
+    let folder = kiln_data::images::load_files(&d.path, &splits, settings, cache, budget.as_ref())?;
     let skipped: std::collections::HashSet<&Path> =
         folder.skipped.iter().map(|(p, _)| p.as_path()).collect();
     let splits = lists.map(|list| {
