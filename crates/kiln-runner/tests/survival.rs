@@ -257,6 +257,22 @@ fn wide_in_cgroup(hidden: &str, bytes: u64) -> Option<(Sandbox, PathBuf, PathBuf
     Some((sb, file, group, procs))
 }
 
+/// Runs `file` in the cgroup (removed afterwards) and checks that it was refused with a
+/// message naming the cgroup and each of `needles`, leaving no run folder.
+fn refused_in_cgroup(sb: &Sandbox, file: &Path, (group, procs): (&Path, &Path), needles: &[&str]) {
+    let out = in_cgroup(sb.run_command(file, &[]), procs)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(group);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&group.display().to_string()), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "message lacks `{n}`: {err}");
+    }
+    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
+}
+
 /// `kiln` as a process that joins the cgroup whose `cgroup.procs` is `procs` before it
 /// starts, with the same arguments, folder and environment.
 fn in_cgroup(kiln: std::process::Command, procs: &Path) -> std::process::Command {
@@ -325,19 +341,12 @@ fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_roo
     let Some((sb, file, group, procs)) = wide_in_cgroup("[20000, 10000]", 1 << 30) else {
         return;
     };
-    let out = in_cgroup(sb.run_command(&file, &[]), &procs)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir(&group);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("its memory cgroup (")
-            && err.contains(&group.display().to_string())
-            && err.contains("GiB available"),
-        "{err}"
+    refused_in_cgroup(
+        &sb,
+        &file,
+        (&group, &procs),
+        &["its memory cgroup (", "GiB available"],
     );
-    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
 }
 
 #[test]
@@ -381,17 +390,10 @@ batch_size = 8
 learning_rate = 1e-3
 "#,
     );
-    let out = in_cgroup(sb.run_command(&file, &[]), &procs)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir(&group);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("40 images of 3x1024x1024")
-            && err.contains(&group.display().to_string())
-            && err.contains("data.size"),
-        "{err}"
+    refused_in_cgroup(
+        &sb,
+        &file,
+        (&group, &procs),
+        &["40 images of 3x1024x1024", "data.size"],
     );
-    assert!(sb.runs("e2e").is_empty(), "a refused run left a folder");
 }
