@@ -218,7 +218,10 @@ fn a_model_too_large_for_the_machine_is_refused_with_the_figures() {
 /// A new memory cgroup limited to `bytes`, and the file a process joins it through; or why
 /// none can be made here (not root, no memory controller, a read-only hierarchy).
 fn memory_cgroup(bytes: u64) -> Result<(PathBuf, PathBuf), String> {
-    let name = format!("kiln-test-{}-{bytes}", std::process::id());
+    // Tests run at once in one process: a cgroup each.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("kiln-test-{}-{n}", std::process::id());
     let v2 = Path::new("/sys/fs/cgroup");
     let v1 = Path::new("/sys/fs/cgroup/memory");
     let (dir, limit) = if std::fs::read_to_string(v2.join("cgroup.controllers"))
@@ -351,8 +354,9 @@ fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_roo
 
 #[test]
 fn an_image_folder_too_large_for_its_memory_cgroup_is_refused_before_it_is_decoded() {
-    // 40 images at 1024x1024 in RGB take 120 MiB decoded; the cgroup allows 100 MiB.
-    let (group, procs) = match memory_cgroup(100 << 20) {
+    // 40 images at 4096x4096 in RGB take 1.9 GiB decoded; the cgroup allows 1 GiB, which a
+    // kiln built with libtorch needs a fifth of just to start.
+    let (group, procs) = match memory_cgroup(1 << 30) {
         Ok(made) => made,
         Err(why) => {
             eprintln!("skipped: {why}");
@@ -377,7 +381,7 @@ name = "e2e"
 [data]
 dataset = "images"
 path = "pictures"
-size = [1024, 1024]
+size = [4096, 4096]
 channels = 3
 
 [model]
@@ -394,6 +398,6 @@ learning_rate = 1e-3
         &sb,
         &file,
         (&group, &procs),
-        &["40 images of 3x1024x1024", "data.size"],
+        &["40 images of 3x4096x4096", "data.size"],
     );
 }
