@@ -12,6 +12,8 @@ use crate::{DataError, idx};
 #[derive(Debug, Clone, Copy)]
 pub struct IdxSet {
     pub name: &'static str,
+    /// Its folder in a datasets folder or the download cache.
+    pub folder: &'static str,
     /// Mirrors tried in order.
     pub mirrors: &'static [&'static str],
     /// (canonical name, checksum): training images and labels, then test images and labels.
@@ -27,6 +29,7 @@ pub struct IdxSet {
 /// identity.
 pub const MNIST: IdxSet = IdxSet {
     name: "MNIST",
+    folder: "mnist",
     mirrors: &[
         "https://ossci-datasets.s3.amazonaws.com/mnist",
         "https://storage.googleapis.com/cvdf-datasets/mnist",
@@ -58,6 +61,7 @@ pub const MNIST: IdxSet = IdxSet {
 /// clothing in 10 classes, laid out as MNIST. Its authors publish the MD5 of each archive.
 pub const FASHION_MNIST: IdxSet = IdxSet {
     name: "Fashion-MNIST",
+    folder: "fashion_mnist",
     mirrors: &[
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",

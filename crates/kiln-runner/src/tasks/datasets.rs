@@ -20,7 +20,7 @@ pub const CACHE_DIR: &str = "datasets";
 /// written to, so that missing files there are an error, not a download; else under the
 /// download cache.
 pub fn mnist_source(d: &MnistSettings, set: &IdxSet, root: Option<&Path>) -> MnistSource {
-    let folder = idx_folder(set);
+    let folder = set.folder;
     match (d.source, root) {
         (DataSource::Sample, _) => MnistSource::EmbeddedSample,
         (DataSource::Full, Some(root)) => MnistSource::Directory {
@@ -33,15 +33,6 @@ pub fn mnist_source(d: &MnistSettings, set: &IdxSet, root: Option<&Path>) -> Mni
             download: d.download,
             verify: d.verify,
         },
-    }
-}
-
-/// The folder an MNIST-like set lives in.
-fn idx_folder(set: &IdxSet) -> &'static str {
-    if set.name == kiln_data::mnist::FASHION_MNIST.name {
-        "fashion_mnist"
-    } else {
-        "mnist"
     }
 }
 

@@ -143,13 +143,10 @@ pub fn fits_in_memory<M: burn::module::Module>(
     loaded: &LoadedExperiment,
     model: &M,
 ) -> anyhow::Result<()> {
-    if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
-        return Ok(());
-    }
-    let Some(crate::platform::memory::Available {
+    let Some(kiln_data::images::Budget {
         bytes: available,
         limited_by,
-    }) = crate::platform::memory::available()
+    }) = data_budget()
     else {
         return Ok(());
     };
@@ -172,9 +169,9 @@ pub fn fits_in_memory<M: burn::module::Module>(
     Ok(())
 }
 
-/// What decoded data may take: the memory the machine or the process's memory cgroup can
-/// give (`None` where neither is known, or with `KILN_SKIP_MEMORY_CHECK=1`), so that a data
-/// set too large for it is refused before it is read, as a model too large is.
+/// What a run's data and model may take: the memory the machine or the process's memory
+/// cgroup can give (`None` where neither is known, or with `KILN_SKIP_MEMORY_CHECK=1`), so
+/// that data or a model too large for it is refused before it is allocated.
 pub(crate) fn data_budget() -> Option<kiln_data::images::Budget> {
     if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
         return None;
