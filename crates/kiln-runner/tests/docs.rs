@@ -523,3 +523,36 @@ fn every_command_the_pages_show_exists_with_the_flags_used() {
     assert!(checked > 50, "only {checked} command lines found");
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// The README quotes measured figures only in its tables, and each must be the one the
+/// results pages hold: a figure measured again there and not in the README fails here.
+#[test]
+fn every_figure_in_the_readmes_tables_is_in_the_results_pages() {
+    let root = workspace();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut results = String::new();
+    for entry in std::fs::read_dir(root.join("docs/src/results")).unwrap() {
+        results += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    }
+    let is_figure = |cell: &str| {
+        cell.chars().any(|c| c.is_ascii_digit())
+            && cell
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ',' | '.' | '%' | ' '))
+    };
+    let figures: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|-") && !l.starts_with("| -"))
+        .flat_map(|l| l.split('|').map(str::trim))
+        .filter(|cell| is_figure(cell))
+        .collect();
+    assert!(
+        figures.len() >= 4,
+        "the README's headline table has figures"
+    );
+    let missing: Vec<&&str> = figures.iter().filter(|f| !results.contains(**f)).collect();
+    assert!(
+        missing.is_empty(),
+        "README figures not in docs/src/results/: {missing:?}"
+    );
+}

@@ -146,7 +146,8 @@ pub fn measure_all(
 pub fn measure_one(m: &Measurement, warmup: usize, steps: usize) -> anyhow::Result<BenchResult> {
     let exe = std::env::current_exe().context("finding the kiln binary")?;
     let shown = format!("{} {}", m.file.display(), m.sets.join(" "));
-    eprintln!("bench: {}", shown.trim_end());
+    let shown = shown.trim_end();
+    eprintln!("bench: {shown}");
     let mut cmd = Command::new(&exe);
     cmd.args(["--quiet", "bench", "--one"])
         .arg(&m.file)
