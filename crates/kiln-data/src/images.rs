@@ -16,7 +16,7 @@ use image::{ImageBuffer, Luma, Rgb};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{DataError, Digits};
+use crate::{Budget, DataError, Digits};
 
 /// How an image of another shape becomes `size`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,15 +39,6 @@ pub struct FolderSettings {
     pub fit: Fit,
     /// Skip (and count) files that do not decode, instead of refusing the folder.
     pub skip_unreadable: bool,
-}
-
-/// How many bytes the decoded images may take, and what sets that bound, so that a folder
-/// too large for the memory the process may use is refused before it is decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Budget {
-    pub bytes: u64,
-    /// `this machine`, or the memory cgroup file whose limit binds.
-    pub limited_by: String,
 }
 
 /// The splits a folder holds: `train` always; `validation` and `test` when it has those
@@ -275,25 +266,16 @@ fn within(
     let count: usize = listings.iter().map(|(_, l)| l.files.len()).sum();
     let [rows, cols] = settings.size;
     let need = count as u128 * (settings.channels * rows * cols) as u128;
-    if need <= budget.bytes as u128 {
+    let Some(short) = budget.shortfall(need) else {
         return Ok(());
-    }
-    let size = |b: u128| {
-        if b >= 1 << 30 {
-            format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
-        } else {
-            format!("{} MiB", b.div_ceil(1 << 20))
-        }
     };
     Err(invalid(
         root,
         format!(
-            "{count} images of {}x{rows}x{cols} take {} decoded, but {} leaves {}; \
-             use a smaller data.size, grey images (data.channels = 1) or fewer files",
+            "{count} images of {}x{rows}x{cols} take {} decoded, {short}; use a smaller \
+             data.size, grey images (data.channels = 1) or fewer files",
             settings.channels,
-            size(need),
-            budget.limited_by,
-            size(budget.bytes as u128)
+            crate::budget::bytes(need),
         ),
     ))
 }

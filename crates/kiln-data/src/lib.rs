@@ -6,6 +6,7 @@
 //! Nothing here knows about experiment files, the CLI or the results layout.
 
 pub mod batch;
+pub mod budget;
 pub mod cifar;
 pub mod corpus;
 pub mod download;
@@ -21,6 +22,7 @@ pub mod table;
 pub mod text;
 
 pub use batch::{Augment, ImageBatch, ImageBatcher, Normalization};
+pub use budget::Budget;
 pub use corpus::Corpus;
 pub use error::DataError;
 pub use imdb::{ImdbSource, Review, Reviews};

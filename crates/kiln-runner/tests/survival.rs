@@ -242,16 +242,30 @@ fn memory_cgroup(bytes: u64) -> Result<(PathBuf, PathBuf), String> {
     Ok((dir, procs))
 }
 
+/// The `[train]` table of the experiments refused before they train.
+const ONE_SHORT_EPOCH: &str = "\n[train]\nepochs = 1\nbatch_size = 8\nlearning_rate = 1e-3\n";
+
+/// `experiment` (what it trains from, and on) with one short epoch, refused in a cgroup of
+/// 1 GiB: a kiln built with libtorch needs a fifth of that just to start.
+fn refused_in_a_1_gib_cgroup(sb: &Sandbox, experiment: &str, needles: &[&str]) {
+    let Some((group, procs)) = cgroup_or_skip(1 << 30) else {
+        return;
+    };
+    let file = sb.write("refused.toml", &format!("{experiment}{ONE_SHORT_EPOCH}"));
+    refused_in_cgroup(sb, &file, (&group, &procs), needles);
+}
+
+/// `memory_cgroup`, or `None` with the reason on stderr where none can be made.
+fn cgroup_or_skip(bytes: u64) -> Option<(PathBuf, PathBuf)> {
+    memory_cgroup(bytes)
+        .map_err(|why| eprintln!("skipped: {why}"))
+        .ok()
+}
+
 /// A sandbox with the long experiment's MLP widened to `hidden`, and a memory cgroup of
 /// `bytes` (its folder and `cgroup.procs`); `None`, said on stderr, where none can be made.
 fn wide_in_cgroup(hidden: &str, bytes: u64) -> Option<(Sandbox, PathBuf, PathBuf, PathBuf)> {
-    let (group, procs) = match memory_cgroup(bytes) {
-        Ok(made) => made,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return None;
-        }
-    };
+    let (group, procs) = cgroup_or_skip(bytes)?;
     let sb = Sandbox::new();
     let file = sb.write(
         "wide.toml",
@@ -353,16 +367,37 @@ fn a_model_too_large_for_its_memory_cgroup_is_refused_though_the_machine_has_roo
 }
 
 #[test]
+fn a_table_too_large_for_its_memory_cgroup_is_refused_before_it_is_read() {
+    // A 700 MB CSV needs at least 1.4 GB to be read (its text, then its columns); the
+    // cgroup allows 1 GiB. The file is sparse: refused by its size, it is never read.
+    let sb = Sandbox::new();
+    let table = std::fs::File::create(sb.path().join("rows.csv")).unwrap();
+    table.set_len(700_000_000).unwrap();
+    refused_in_a_1_gib_cgroup(
+        &sb,
+        r#"task = "classification"
+name = "e2e"
+
+[data]
+dataset = "table"
+path = "rows.csv"
+target = "label"
+
+[model]
+kind = "tabular"
+"#,
+        &[
+            "rows.csv",
+            "reading this table takes at least 1.3 GiB",
+            "a sample of the rows",
+        ],
+    );
+}
+
+#[test]
 fn an_image_folder_too_large_for_its_memory_cgroup_is_refused_before_it_is_decoded() {
     // 40 images at 4096x4096 in RGB take 1.9 GiB decoded; the cgroup allows 1 GiB, which a
     // kiln built with libtorch needs a fifth of just to start.
-    let (group, procs) = match memory_cgroup(1 << 30) {
-        Ok(made) => made,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
     let sb = Sandbox::new();
     for class in ["a", "b"] {
         let dir = sb.path().join("pictures").join(class);
@@ -373,8 +408,8 @@ fn an_image_folder_too_large_for_its_memory_cgroup_is_refused_before_it_is_decod
                 .unwrap();
         }
     }
-    let file = sb.write(
-        "big.toml",
+    refused_in_a_1_gib_cgroup(
+        &sb,
         r#"task = "classification"
 name = "e2e"
 
@@ -387,17 +422,7 @@ channels = 3
 [model]
 kind = "mlp"
 hidden = [8]
-
-[train]
-epochs = 1
-batch_size = 8
-learning_rate = 1e-3
 "#,
-    );
-    refused_in_cgroup(
-        &sb,
-        &file,
-        (&group, &procs),
         &["40 images of 3x4096x4096", "data.size"],
     );
 }

@@ -10,4 +10,4 @@ pub use codec::{
     CategoricalColumn, EncodedTable, NumericColumn, Roles, TableCodec, Target, TargetKind,
     class_column, class_names, listed_values, same_columns, stratified_split,
 };
-pub use read::{Encoding, TableFormat, read_table, read_text};
+pub use read::{Encoding, TableFormat, read_table, read_text, within_budget};

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use crate::DataError;
+use crate::{Budget, DataError};
 
 /// How a text file's bytes are characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,6 +40,42 @@ impl TableFormat {
             _ => return None,
         })
     }
+}
+
+/// Refuses table files that cannot be read in `budget`. A text table is held whole as text
+/// while polars parses it into columns at least as large, so it needs twice its size on
+/// disk; a Parquet file's columns are at least its compressed size. These are floors (a
+/// million-row CSV peaks at about four times its size once encoded), so a file refused here
+/// could not have been read, and one let through may still be too large.
+pub fn within_budget(paths: &[&Path], budget: &Budget) -> Result<(), DataError> {
+    let mut need = 0u128;
+    for path in paths {
+        let len = std::fs::metadata(path)
+            .map_err(|e| DataError::io(path, e))?
+            .len() as u128;
+        need += match TableFormat::of(path) {
+            Some(TableFormat::Parquet) => len,
+            _ => 2 * len,
+        };
+    }
+    let Some(short) = budget.shortfall(need) else {
+        return Ok(());
+    };
+    let first = paths
+        .first()
+        .map_or_else(String::new, |p| p.display().to_string());
+    Err(DataError::Invalid {
+        what: first,
+        message: format!(
+            "reading {} takes at least {}, {short}; use a sample of the rows, or give the job \
+             more memory",
+            match paths.len() {
+                1 => "this table".to_string(),
+                n => format!("these {n} table files"),
+            },
+            crate::budget::bytes(need),
+        ),
+    })
 }
 
 /// The table in `path`, every column as the file types it (numbers, strings, booleans),
@@ -398,5 +434,33 @@ mod tests {
         );
         let err = read_table(&dir.path().join("t.xlsx"), Encoding::Utf8).unwrap_err();
         assert!(err.to_string().contains("should end in .csv"), "{err}");
+    }
+
+    #[test]
+    fn a_table_file_larger_than_the_budget_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n").unwrap(); // 8 bytes: 16 needed as text
+        let pq = dir.path().join("t.parquet");
+        std::fs::write(&pq, [0u8; 10]).unwrap(); // its size only
+        let room = |bytes| Budget {
+            bytes,
+            limited_by: "its memory cgroup (/sys/fs/cgroup/job/memory.max)".into(),
+        };
+        assert!(within_budget(&[&csv], &room(16)).is_ok());
+        assert!(within_budget(&[&csv, &pq], &room(26)).is_ok());
+        let err = within_budget(&[&csv], &room(15)).unwrap_err().to_string();
+        assert!(
+            err.contains("t.csv")
+                && err.contains("reading this table takes at least 1 MiB")
+                && err.contains("its memory cgroup (/sys/fs/cgroup/job/memory.max) leaves 1 MiB"),
+            "{err}"
+        );
+        let err = within_budget(&[&csv, &pq], &room(25))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("these 2 table files"), "{err}");
+        let missing = dir.path().join("none.csv");
+        assert!(within_budget(&[&missing], &room(1 << 40)).is_err());
     }
 }

@@ -143,7 +143,7 @@ pub fn fits_in_memory<M: burn::module::Module>(
     loaded: &LoadedExperiment,
     model: &M,
 ) -> anyhow::Result<()> {
-    let Some(kiln_data::images::Budget {
+    let Some(kiln_data::Budget {
         bytes: available,
         limited_by,
     }) = data_budget()
@@ -172,11 +172,11 @@ pub fn fits_in_memory<M: burn::module::Module>(
 /// What a run's data and model may take: the memory the machine or the process's memory
 /// cgroup can give (`None` where neither is known, or with `KILN_SKIP_MEMORY_CHECK=1`), so
 /// that data or a model too large for it is refused before it is allocated.
-pub(crate) fn data_budget() -> Option<kiln_data::images::Budget> {
+pub(crate) fn data_budget() -> Option<kiln_data::Budget> {
     if std::env::var_os("KILN_SKIP_MEMORY_CHECK").is_some_and(|v| v != "0") {
         return None;
     }
-    crate::platform::memory::available().map(|a| kiln_data::images::Budget {
+    crate::platform::memory::available().map(|a| kiln_data::Budget {
         bytes: a.bytes,
         limited_by: a.limited_by,
     })

@@ -85,6 +85,18 @@ fn split_rows(
     }
 }
 
+/// A training file with its optional validation and test files, refused together before
+/// any is read when they cannot fit in the memory kiln may use.
+fn fits(path: &Path, others: [&Option<std::path::PathBuf>; 2]) -> anyhow::Result<()> {
+    let Some(budget) = crate::tasks::data_budget() else {
+        return Ok(());
+    };
+    let paths: Vec<&Path> = std::iter::once(path)
+        .chain(others.into_iter().flatten().map(|p| p.as_path()))
+        .collect();
+    Ok(kiln_data::table::within_budget(&paths, &budget)?)
+}
+
 fn read(path: &Path, encoding: crate::config::schema::TextEncoding) -> anyhow::Result<DataFrame> {
     Ok(read_table(path, encoding.into())?)
 }
@@ -117,6 +129,7 @@ pub fn load_table(
     target: TargetKind,
 ) -> anyhow::Result<Prepared> {
     let clock = Instant::now();
+    fits(&d.path, [&d.validation, &d.test])?;
     let frame = read(&d.path, d.encoding)?;
     let val_file = read_like(&d.validation, &frame, d.encoding)?;
     let test_file = read_like(&d.test, &frame, d.encoding)?;
@@ -301,6 +314,7 @@ fn text_classes<'a>(
 /// learnt from the training texts.
 pub fn load_texts(exp: &Experiment, d: &TextsSettings) -> anyhow::Result<Prepared> {
     let clock = Instant::now();
+    fits(&d.path, [&d.validation, &d.test])?;
     let frame = read(&d.path, d.encoding)?;
     anyhow::ensure!(
         frame.height() > 0,
