@@ -44,9 +44,9 @@ impl TableFormat {
 
 /// Refuses table files that cannot be read in `budget`. A text table is held whole as text
 /// while polars parses it into columns at least as large, so it needs twice its size on
-/// disk; a Parquet file's columns are at least its compressed size. These are floors (a
-/// million-row CSV peaks at about four times its size once encoded), so a file refused here
-/// could not have been read, and one let through may still be too large.
+/// disk; a Parquet file's columns are at least its compressed size. These are floors (once
+/// encoded for training a table takes several times its size), so a file refused here could
+/// not have been read, and one let through may still be too large.
 pub fn within_budget(paths: &[&Path], budget: &Budget) -> Result<(), DataError> {
     let mut need = 0u128;
     for path in paths {
