@@ -19,9 +19,7 @@ impl SubmitArgs {
     pub fn run(self) -> anyhow::Result<()> {
         let (file, sets, results) = parts(&self.experiment);
         let options = crate::cluster::SubmitOptions {
-            file: &std::path::absolute(file)?,
-            sets,
-            results: &std::path::absolute(results)?,
+            run: crate::engine::sweep::Invocation::new(file, sets, results)?,
             to: self.to,
             dry_run: self.dry_run,
         };

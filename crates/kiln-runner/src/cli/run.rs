@@ -83,9 +83,7 @@ fn run_file(args: &RunArgs, file: &Path, quiet: bool) -> anyhow::Result<()> {
         (Plan::Search(search), None) => crate::engine::search::run_search(
             &search,
             &crate::engine::search::SearchOptions {
-                file: &std::path::absolute(file)?,
-                sets,
-                results: &std::path::absolute(results)?,
+                run: sweep::Invocation::new(file, sets, results)?,
                 jobs,
                 quiet,
             },
@@ -112,9 +110,7 @@ fn run_file(args: &RunArgs, file: &Path, quiet: bool) -> anyhow::Result<()> {
         (Plan::Sweep(sweep), None) => sweep::run_sweep(
             &sweep,
             &SweepOptions {
-                file: &std::path::absolute(file)?,
-                sets,
-                results: &std::path::absolute(results)?,
+                run: sweep::Invocation::new(file, sets, results)?,
                 jobs,
                 quiet,
             },

@@ -32,8 +32,8 @@ impl Cluster for Kubernetes {
             Work::Workers { search, .. } => anyhow::bail!(
                 "search `{}`: a search's workers go to Slurm; on Kubernetes, run `kiln run {}` in as many pods as you like, all seeing {}",
                 search.name,
-                o.file.display(),
-                o.results.display()
+                o.run.file.display(),
+                o.run.results.display()
             ),
         }
     }
@@ -93,7 +93,7 @@ fn kubernetes_job(sweep: &Sweep, o: &SubmitOptions, workdir: &Path) -> serde_jso
     let cluster: &ClusterSettings = &sweep.trials[0].loaded.experiment.cluster;
     let n = sweep.trials.len();
     let name = format!("kiln-{}", sweep.name.to_lowercase().replace('_', "-"));
-    let results = o.results.display().to_string();
+    let results = o.run.results.display().to_string();
     let command = trial_command(Path::new("kiln"), o, "$((JOB_COMPLETION_INDEX + 1))");
     let mut limits = serde_json::Map::new();
     if let Some(c) = cluster.cpus {

@@ -22,7 +22,7 @@ use kiln_data::download::write_atomically;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Search, Sweep};
-use crate::engine::sweep::{self, State};
+use crate::engine::sweep::{self, Invocation, State};
 use crate::platform::lock::FileLock;
 use crate::store::run_dir::SweepDir;
 
@@ -35,9 +35,7 @@ pub enum Scheduler {
 
 /// What `submit` was asked.
 pub struct SubmitOptions<'a> {
-    pub file: &'a Path,
-    pub sets: &'a [String],
-    pub results: &'a Path,
+    pub run: Invocation<'a>,
     pub to: Scheduler,
     pub dry_run: bool,
 }
@@ -170,18 +168,11 @@ fn quoted(s: &str) -> String {
 
 /// `kiln run FILE --set ... --results R`, quoted for a shell: what a search's worker runs.
 fn run_command(exe: &Path, o: &SubmitOptions) -> String {
-    let mut words = vec![
-        quoted(&exe.display().to_string()),
-        "run".into(),
-        quoted(&o.file.display().to_string()),
-    ];
-    for s in o.sets {
-        words.push("--set".into());
-        words.push(quoted(s));
-    }
-    words.push("--results".into());
-    words.push(quoted(&o.results.display().to_string()));
-    words.join(" ")
+    std::iter::once(exe.as_os_str().to_owned())
+        .chain(o.run.run_args())
+        .map(|w| quoted(&w.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The command a trial's task runs, `$trial` standing for its number.
@@ -191,7 +182,7 @@ fn trial_command(exe: &Path, o: &SubmitOptions, trial: &str) -> String {
 
 /// `kiln submit FILE --to slurm|kubernetes`.
 pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
-    let dir = sweep_dir(sweep, o.results);
+    let dir = sweep_dir(sweep, &o.run.results);
     // Two submits of one sweep at once would both see its trials unqueued: one at a time
     // (the lock is released when `_turn` is dropped, after the job is recorded; taking it
     // makes the `cluster/` folder the script is written to).
@@ -200,7 +191,7 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
     } else {
         Some(FileLock::take(&dir.jobs_lock())?)
     };
-    let states = sweep::states(sweep, o.results, false);
+    let states = sweep::states(sweep, &o.run.results, false);
     let jobs = read_jobs(&dir)?;
     let queue = queued(&jobs);
     let mut skipped = Vec::new();
@@ -252,7 +243,7 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> anyhow::Result<()> {
 /// over by the next worker to look, which resumes the trial from its checkpoint.
 pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
     let dir = SweepDir {
-        root: crate::engine::search::folder(search, o.results),
+        root: crate::engine::search::folder(search, &o.run.results),
     };
     let _turn = if o.dry_run {
         None
@@ -269,7 +260,7 @@ pub fn submit_search(search: &Search, o: &SubmitOptions) -> anyhow::Result<()> {
             q.job
         );
     }
-    if crate::engine::search::is_done(search, o.results)? {
+    if crate::engine::search::is_done(search, &o.run.results)? {
         anyhow::bail!(
             "search `{}`: nothing left to run (the search is done)",
             search.name

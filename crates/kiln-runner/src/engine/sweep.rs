@@ -6,6 +6,7 @@
 //! mid-run (their manifest still says `running` but the process is gone; it is marked failed).
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -204,10 +205,37 @@ pub fn dry_run(sweep: &Sweep, results: &Path) {
     );
 }
 
-pub struct SweepOptions<'a> {
-    pub file: &'a Path,
+/// The experiment that the processes of a sweep, a search or a cluster job run: its file
+/// and `--set`s and the results folder, absolute so that a process started in another
+/// folder or on another machine finds them.
+pub struct Invocation<'a> {
+    pub file: PathBuf,
     pub sets: &'a [String],
-    pub results: &'a Path,
+    pub results: PathBuf,
+}
+
+impl<'a> Invocation<'a> {
+    pub fn new(file: &Path, sets: &'a [String], results: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            file: std::path::absolute(file)?,
+            sets,
+            results: std::path::absolute(results)?,
+        })
+    }
+
+    /// `run FILE [--set KEY=VALUE]... --results DIR`: the arguments of its `kiln run`.
+    pub fn run_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["run".into(), self.file.clone().into()];
+        for s in self.sets {
+            args.extend(["--set".into(), s.into()]);
+        }
+        args.extend(["--results".into(), self.results.clone().into()]);
+        args
+    }
+}
+
+pub struct SweepOptions<'a> {
+    pub run: Invocation<'a>,
     pub jobs: usize,
     pub quiet: bool,
 }
@@ -215,7 +243,7 @@ pub struct SweepOptions<'a> {
 /// Runs every trial not yet completed; an error when any failed or the sweep was interrupted.
 pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
     all_backends_built(sweep)?;
-    let states = states(sweep, o.results, true);
+    let states = states(sweep, &o.run.results, true);
     let mut queue: VecDeque<usize> = states
         .iter()
         .enumerate()
@@ -270,7 +298,7 @@ pub fn run_sweep(sweep: &Sweep, o: &SweepOptions) -> anyhow::Result<()> {
                         "[{finished}/{total}] trial {} ({}): {} in {:.1} s",
                         i + 1,
                         sweep.trials[i].spec.label(),
-                        outcome(sweep, o.results, i, ok),
+                        outcome(sweep, &o.run.results, i, ok),
                         started.elapsed().as_secs_f64()
                     );
                     match (ok, resumable) {
@@ -309,7 +337,7 @@ fn report_end(
     done: usize,
     clock: Instant,
 ) -> anyhow::Result<()> {
-    let dir = folder(sweep, o.results);
+    let dir = folder(sweep, &o.run.results);
     println!(
         "sweep `{}`: {} completed now, {} interrupted, {} failed, {done} done before, in {:.1} s: {}",
         sweep.name,
@@ -370,12 +398,7 @@ pub(crate) fn trial_process(
             cmd.arg("run").arg("--resume").arg(dir);
         }
         None => {
-            cmd.arg("run").arg(o.file);
-            for s in o.sets {
-                cmd.arg("--set").arg(s);
-            }
-            cmd.arg("--results")
-                .arg(o.results)
+            cmd.args(o.run.run_args())
                 .arg("--trial")
                 .arg((i + 1).to_string());
         }

@@ -164,7 +164,7 @@ pub fn run_search(search: &Search, o: &SearchOptions) -> anyhow::Result<()> {
         return Err(crate::backend::BackendError::NotBuilt(backend).into());
     }
     let setting = setting(search)?;
-    let dir = folder(search, o.results);
+    let dir = folder(search, &o.run.results);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let journal = Journal::at(&dir);
     let digest = digest(search);
@@ -232,7 +232,7 @@ pub fn run_search(search: &Search, o: &SearchOptions) -> anyhow::Result<()> {
         .into());
     }
     if let Pruner::Pbt { .. } = search.spec.pruner
-        && is_done(search, o.results)?
+        && is_done(search, &o.run.results)?
     {
         // No member will take up weights any more.
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -335,7 +335,7 @@ fn work(
     exe: &Path,
     worker: usize,
 ) -> anyhow::Result<(usize, bool)> {
-    let dir = folder(search, o.results);
+    let dir = folder(search, &o.run.results);
     let mut ran = 0;
     while !interrupt::requested() {
         let claim = journal.update(|records| claim(records, setting, &dir))?;
@@ -438,7 +438,7 @@ fn execute(
     until: usize,
     values: &Values,
 ) -> anyhow::Result<Option<JobEnd>> {
-    let dir = folder(search, o.results);
+    let dir = folder(search, &o.run.results);
     let key = match placement(search, t, values) {
         Ok(p) => p.info.key,
         Err(e) => return Ok(Some((Ended::Failed, Vec::new(), Some(format!("{e:#}"))))),
