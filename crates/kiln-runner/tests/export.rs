@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{Sandbox, stderr};
+use common::{Lcg, Sandbox, stderr};
 
 /// The one test that needs torch; `cargo xtask test` runs it where `setup tch` was done.
 const TORCH_TEST: &str = "pytorch_gives_kilns_logits_for_every_exported_classifier";
@@ -563,13 +563,8 @@ learning_rate = 0.003
 /// A table of a category (`colour`), a number with gaps (`size`), an integer code read as a
 /// category (`grade`) and targets for both tasks; rows from `seed`.
 fn table(rows: usize, seed: u64) -> String {
-    let mut state = seed;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut r = Lcg(seed);
+    let mut next = move || r.next();
     let mut s = String::from("colour,size,grade,label,y\n");
     for _ in 0..rows {
         let c = ["red", "green", "blue"][(next() * 3.0) as usize];

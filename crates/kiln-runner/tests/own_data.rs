@@ -7,20 +7,7 @@ mod common;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::{Sandbox, json, stderr};
-
-/// A seeded stream of numbers in [0, 1), so the fixtures are the same on every machine.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use common::{Lcg, Sandbox, json, stderr};
 
 /// `rows` rows of a learnable table: a class from a colour (a category), a size (a number,
 /// sometimes missing) and a noise column; the regression target is `3 * size + colour`.

@@ -7,7 +7,7 @@ use kiln_models::{Classifier, Inputs, Invalid};
 
 use crate::fit::{
     FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
-    TrainStep, fit_task,
+    TrainStep, evaluate_batches, fit_task,
 };
 use crate::resume::{Carried, CarriedReader};
 use crate::{Batches, Confusion, LossKind, TrainConfig};
@@ -172,29 +172,13 @@ pub fn evaluate<M: Classify>(
     device: &Device,
     observer: &mut dyn Observer<M>,
 ) -> Result<SplitMetrics, TrainError> {
-    let order = data.order(None);
-    observer.on_evaluation_start(order.len());
     let mut confusion = Confusion::new(classes);
-    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-    for (batch, indices) in order.iter().enumerate() {
-        if observer.stop_requested() {
-            return Err(TrainError::EvaluationInterrupted {
-                batch,
-                batches: order.len(),
-            });
-        }
-        let batch = data.batch(indices, device);
+    let mean_loss = evaluate_batches(data, device, observer, |batch| {
         let logits = model.logits(batch.inputs)?;
         confusion.add(&predictions(&logits), &batch.labels);
-        loss_sum +=
-            loss.forward(logits, batch.targets).into_scalar::<f32>() as f64 * batch.len as f64;
-        seen += batch.len;
-        observer.on_evaluation_batch();
-    }
-    Ok(SplitMetrics::classification(
-        loss_sum / seen.max(1) as f64,
-        confusion,
-    ))
+        Ok(loss.forward(logits, batch.targets).into_scalar::<f32>() as f64)
+    })?;
+    Ok(SplitMetrics::classification(mean_loss, confusion))
 }
 
 fn predictions(logits: &Tensor<2>) -> Vec<i64> {

@@ -16,6 +16,34 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use kiln_models::{Classifier, Invalid};
 
+/// Runs `each` on every batch of `data` in its fixed order, for an evaluation: tells
+/// `observer` of each, stops with [`TrainError::EvaluationInterrupted`] when it asks (a long
+/// test split can take minutes), and returns the mean over items of each batch's mean loss.
+pub(crate) fn evaluate_batches<M>(
+    data: &dyn crate::Batches,
+    device: &Device,
+    observer: &mut dyn Observer<M>,
+    mut each: impl FnMut(crate::Batch) -> Result<f64, TrainError>,
+) -> Result<f64, TrainError> {
+    let order = data.order(None);
+    observer.on_evaluation_start(order.len());
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    for (batch, indices) in order.iter().enumerate() {
+        if observer.stop_requested() {
+            return Err(TrainError::EvaluationInterrupted {
+                batch,
+                batches: order.len(),
+            });
+        }
+        let batch = data.batch(indices, device);
+        let len = batch.len;
+        loss_sum += each(batch)? * len as f64;
+        seen += len;
+        observer.on_evaluation_batch();
+    }
+    Ok(loss_sum / seen.max(1) as f64)
+}
+
 /// The definition of `monitor`'s metric among a task's `metrics`, or why there is none.
 pub fn monitored_metric(monitor: &Monitor, metrics: &[Metric]) -> Result<Metric, Invalid> {
     metrics

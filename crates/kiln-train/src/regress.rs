@@ -7,7 +7,7 @@ use kiln_models::Invalid;
 
 use crate::fit::{
     FitOutcome, Metric, Observer, Optimizers, SplitMetrics, StepOutcome, Task, TrainError,
-    TrainStep, fit_task,
+    TrainStep, evaluate_batches, fit_task,
 };
 use crate::resume::{Carried, CarriedReader};
 use crate::{Batches, Classify, LossKind, TrainConfig};
@@ -312,33 +312,17 @@ pub fn evaluate_regression<M: Classify>(
     device: &Device,
     observer: &mut dyn Observer<M>,
 ) -> Result<(SplitMetrics, Vec<f64>), TrainError> {
-    let order = data.order(None);
-    observer.on_evaluation_start(order.len());
     let mut residuals = Residuals::new(scale.mean.len());
-    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
     let mut predictions = Vec::new();
-    for (batch, indices) in order.iter().enumerate() {
-        if observer.stop_requested() {
-            return Err(TrainError::EvaluationInterrupted {
-                batch,
-                batches: order.len(),
-            });
-        }
-        let batch = data.batch(indices, device);
+    let mean_loss = evaluate_batches(data, device, observer, |batch| {
         let targets = values(&batch)?;
         let predicted = model.logits(batch.inputs)?;
         let p = unscale(&host(predicted.clone()), scale);
         residuals.add(&p, &unscale(&host(targets.clone()), scale));
         predictions.extend(p);
-        loss_sum +=
-            loss.regression(predicted, targets)?.into_scalar::<f32>() as f64 * batch.len as f64;
-        seen += batch.len;
-        observer.on_evaluation_batch();
-    }
-    Ok((
-        residuals.metrics(loss_sum / seen.max(1) as f64),
-        predictions,
-    ))
+        Ok(loss.regression(predicted, targets)?.into_scalar::<f32>() as f64)
+    })?;
+    Ok((residuals.metrics(mean_loss), predictions))
 }
 
 #[cfg(test)]

@@ -120,3 +120,16 @@ pub fn page_in_chromium(page: &Path) -> String {
     );
     dom
 }
+
+/// A seeded stream of numbers in [0, 1), so the fixtures are the same on every machine.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
