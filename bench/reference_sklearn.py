@@ -6,6 +6,7 @@
     python3 bench/reference_sklearn.py spam datasets/spam/emails.csv
     python3 bench/reference_sklearn.py images datasets/clipart
     python3 bench/reference_sklearn.py digit_values ../shared/datasets/mnist
+    python3 bench/reference_sklearn.py yeast datasets/yeast/yeast.csv
 
 Each writes `train.csv` and `test.csv` beside the input (a seeded 80/20 split, stratified
 for classification), fits scikit-learn models on train.csv and prints their test scores as
@@ -33,6 +34,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.multioutput import MultiOutputClassifier
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
@@ -90,6 +92,39 @@ def bikeshare(path):
 
     return [
         timed("HistGradientBoostingRegressor()", lambda: HistGradientBoostingRegressor(random_state=0).fit(x, y), reg),
+    ]
+
+
+def yeast(path):
+    """Multi-label: every label at once, scored as kiln's multilabel task scores them."""
+    train, test = split(path, None, False)
+    labels = [c for c in train.columns if c.startswith("Class")]
+    x, y = train.drop(columns=labels).values, train[labels].values
+    xt, yt = test.drop(columns=labels).values, test[labels].values
+    scaler = StandardScaler().fit(x)
+
+    def scores(model):
+        p = model.predict(scaler.transform(xt))
+        return {
+            "accuracy": float((p == yt).mean()),
+            "macro_f1": f1_score(yt, p, average="macro", zero_division=0),
+            "micro_f1": f1_score(yt, p, average="micro", zero_division=0),
+            "subset_accuracy": accuracy_score(yt, p),
+        }
+
+    scaled = scaler.transform(x)
+    return [
+        timed(
+            "LogisticRegression per label",
+            lambda: MultiOutputClassifier(LogisticRegression(max_iter=2000)).fit(scaled, y),
+            scores,
+        ),
+        timed("RandomForestClassifier(500)", lambda: RandomForestClassifier(500, random_state=0, n_jobs=-1).fit(scaled, y), scores),
+        timed(
+            "MLPClassifier((256,), early_stopping)",
+            lambda: MLPClassifier((256,), max_iter=200, early_stopping=True, random_state=0).fit(scaled, y),
+            scores,
+        ),
     ]
 
 
@@ -203,7 +238,7 @@ def digit_values(folder):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam", "images", "digit_values"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("letters", "bikeshare", "spam", "images", "digit_values", "yeast"):
         sys.exit(__doc__)
     import csv
 

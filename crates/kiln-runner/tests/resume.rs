@@ -444,3 +444,31 @@ fn a_sweep_run_again_resumes_its_interrupted_trials() {
         assert_eq!(m["resumptions"][0]["from_step"], 6, "{m}");
     }
 }
+
+#[test]
+fn a_multilabel_run_killed_anywhere_resumes_to_the_same_bits() {
+    // Per-label counts carried between batches: 72 training rows, 9 batches an epoch.
+    let table = |sb: &Sandbox| {
+        let mut s = String::from("x,y,z,a,b\n");
+        for i in 0..100u32 {
+            let (x, y) = ((i * 37 % 100) as f64 / 100.0, (i * 61 % 100) as f64 / 100.0);
+            let z = (i * 13 % 7) as f64;
+            s.push_str(&format!(
+                "{x},{y},{z},{},{}\n",
+                u8::from(x > 0.4),
+                u8::from(x + y > 1.0)
+            ));
+        }
+        sb.write("labels.csv", &s);
+    };
+    let sets = [
+        "data.path=\"labels.csv\"",
+        "data.target=[\"a\", \"b\"]",
+        "data.test_fraction=0.2",
+        "data.validation_fraction=0.1",
+        "train.epochs=2",
+        "train.batch_size=8",
+        "checkpoint.every=\"3 steps\"",
+    ];
+    killed_and_resumed("multilabel_yeast", &sets, (7, 6), table);
+}

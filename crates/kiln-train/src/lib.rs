@@ -14,6 +14,7 @@ pub mod gan;
 mod language;
 mod loss;
 mod metrics;
+mod multilabel;
 mod optim;
 mod records;
 mod regress;
@@ -35,6 +36,10 @@ pub use fit::{
 };
 pub use language::{LANGUAGE_METRICS, LanguageModeling, evaluate_language, language_metrics};
 pub use metrics::Confusion;
+pub use multilabel::{
+    LabelCounts, LabelScores, MULTILABEL_METRICS, MultiLabelEvaluation, MultiLabelSplits,
+    THRESHOLD, evaluate_multilabel, fit_multilabel,
+};
 pub use regress::{
     REGRESSION_METRICS, RegressionSplits, Residuals, TargetScale, evaluate_regression,
     fit_regression,

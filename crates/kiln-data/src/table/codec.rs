@@ -31,6 +31,8 @@ pub struct Roles {
 pub enum TargetKind {
     Classes,
     Values,
+    /// Yes/no labels, any number of them: 0/1 (or boolean) columns, kept as 0 and 1.
+    Labels,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -534,6 +536,24 @@ impl TableCodec {
     }
 }
 
+/// Refuses label columns (`columns`, one or more) with a value other than 0 or 1, or with
+/// none, naming the first such row.
+pub fn check_labels(frame: &DataFrame, columns: &[String], path: &Path) -> Result<(), DataError> {
+    if columns.is_empty() {
+        return Err(invalid(path, "no label column".into()));
+    }
+    for name in columns {
+        for (r, v) in numbers(frame, name, path)?.into_iter().enumerate() {
+            match v {
+                Some(v) if v == 0.0 || v == 1.0 => {}
+                Some(v) => return Err(at(path, r, name, format!("{v} is not a label (0 or 1)"))),
+                None => return Err(at(path, r, name, "the label is missing (0 or 1)")),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a second file (test, validation) whose columns are not the training file's.
 pub fn same_columns(train: &DataFrame, other: &DataFrame, path: &Path) -> Result<(), DataError> {
     let names = |f: &DataFrame| -> Vec<String> {
@@ -686,6 +706,15 @@ fn learn_target(
                 names,
             }
         }
+        // Their values are checked in every file by `check_labels`.
+        TargetKind::Labels => {
+            let k = roles.target.len();
+            Target::Values {
+                columns: roles.target.clone(),
+                mean: vec![0.0; k],
+                std: vec![1.0; k],
+            }
+        }
         TargetKind::Values => {
             if roles.target.is_empty() {
                 return Err(invalid(path, "no target column".into()));
@@ -751,6 +780,39 @@ mod tests {
         assert_eq!(e.categories[2 * 2], 0);
         assert_eq!(e.categories[0], 2, "red is the second level");
         assert_eq!(e.labels, [0, 1, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn labels_are_kept_as_zero_and_one_and_anything_else_is_refused_at_its_row() {
+        let path = Path::new("t.csv");
+        let f = df!(
+            "x" => [1.0, 2.0, 3.0],
+            "a" => [1i64, 0, 1],
+            "b" => [true, true, false],
+        )
+        .unwrap();
+        let r = Roles {
+            target: vec!["a".into(), "b".into()],
+            ..roles()
+        };
+        let codec = TableCodec::learn(&f, &[0, 1, 2], &r, TargetKind::Labels, path).unwrap();
+        let e = codec.encode(&f, path, true).unwrap();
+        assert_eq!(e.values, [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]);
+        let bad = df!("x" => [1.0, 2.0], "a" => [1.0, 0.5], "b" => [0, 1]).unwrap();
+        let err = check_labels(&bad, &r.target, path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("row 2, column `a`: 0.5 is not a label"),
+            "{err}"
+        );
+        let gap = df!("x" => [1.0, 2.0], "a" => [Some(1i64), Some(0)], "b" => [Some(0i64), None])
+            .unwrap();
+        let err = check_labels(&gap, &r.target, path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("row 2, column `b`: the label is missing"),
+            "{err}"
+        );
     }
 
     #[test]

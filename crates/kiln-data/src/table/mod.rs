@@ -8,6 +8,6 @@ pub mod read;
 pub use batch::{TableBatch, TableBatcher};
 pub use codec::{
     CategoricalColumn, EncodedTable, NumericColumn, Roles, TableCodec, Target, TargetKind,
-    class_column, class_names, listed_values, same_columns, stratified_split,
+    check_labels, class_column, class_names, listed_values, same_columns, stratified_split,
 };
 pub use read::{Encoding, TableFormat, read_table, read_text, within_budget};

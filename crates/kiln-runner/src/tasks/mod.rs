@@ -14,6 +14,7 @@ pub(crate) mod classify;
 pub mod datasets;
 mod gan;
 pub(crate) mod language;
+mod multilabel;
 pub mod prepare;
 pub(crate) mod regression;
 mod translation;
@@ -64,6 +65,7 @@ pub static TASKS: &[&dyn TaskKind] = &[
     &spec::Translation,
     &spec::GanTask,
     &spec::Regression,
+    &spec::MultiLabel,
 ];
 
 /// The task the experiment names that trains its model on its dataset, with its monitored

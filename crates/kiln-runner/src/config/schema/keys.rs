@@ -121,7 +121,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
     // The top level.
-    k("task", Always, "string", "required", "`classification`, `regression`, `language_modelling`, `translation`, `gan`, or a plug-in's task",
+    k("task", Always, "string", "required", "`classification`, `regression`, `multilabel`, `language_modelling`, `translation`, `gan`, or a plug-in's task",
       "What is learnt; it decides which datasets, models, metrics and `[generation]` keys apply."),
     k("name", Always, "string", "required", "letters, digits, `-`, `_`",
       "The experiment's name: its runs go to `results/<name>/`."),
@@ -213,7 +213,7 @@ pub const KEYS: &[Key] = &[
       "Drop pairs with a side longer than this many words."),
     // Tables and texts.
     k("data.target", D(&["table"]), "string or list of strings", "required", "column names",
-      "The column to predict: a class for classification, one or more numeric columns for regression."),
+      "The column to predict: a class for classification, one or more numeric columns for regression, one or more 0/1 label columns for multilabel."),
     k("data.features", D(&["table"]), "list of strings", "(every column but the target and `ignore`)", "column names",
       "The feature columns."),
     k("data.categorical", D(&["table"]), "list of strings", "(none)", "column names",
@@ -418,10 +418,12 @@ pub const KEYS: &[Key] = &[
       "`mse`: between the softmax and one-hot targets; `hinge`: multi-class margin 1, as PyTorch's MultiMarginLoss."),
     k("train.loss", T(&["regression"]), "string", "\"mse\"", "`mse`, `mae`, `huber`",
       "Mean squared or absolute error, or Huber's loss with delta 1 (one standard deviation of the target)."),
+    k("train.loss", T(&["multilabel"]), "string", "\"cross_entropy\"", "`cross_entropy`",
+      "Binary cross-entropy of each label's sigmoid, averaged over the labels."),
     k("train.grad_clip", Always, "table", "(no clipping)", "`{ norm = x }` or `{ value = x }`, x > 0",
       "Clip each parameter tensor's gradient to this L2 norm, or each element to this value, as burn clips."),
     k("train.monitor", Always, "string", "\"val_loss\"", "`val_` or `train_` and a metric of the task",
-      "The metric that picks the best epoch and that early stopping watches. Metrics: classification `loss`, `accuracy`, `macro_f1`; regression `loss`, `rmse`, `mae`, `r2`; language modelling `loss`, `accuracy`, `bits_per_char`, `perplexity`; translation `loss`, `accuracy`, `exact_match`, `bleu`; gan `loss`, `accuracy`, `g_loss`, `d_real`, `d_fake`, `fid`."),
+      "The metric that picks the best epoch and that early stopping watches. Metrics: classification `loss`, `accuracy`, `macro_f1`; regression `loss`, `rmse`, `mae`, `r2`; multilabel `loss`, `accuracy` (of each row's each label), `macro_f1`, `micro_f1`, `subset_accuracy` (every label of a row right); language modelling `loss`, `accuracy`, `bits_per_char`, `perplexity`; translation `loss`, `accuracy`, `exact_match`, `bleu`; gan `loss`, `accuracy`, `g_loss`, `d_real`, `d_fake`, `fid`."),
     k("train.early_stopping", Always, "table", "(none)", "",
       "Stop when the monitored metric has not improved by `min_delta` for `patience` epochs."),
     k("train.early_stopping.patience", Always, "integer", "required", POSITIVE,
@@ -739,6 +741,7 @@ path = "texts.csv""#,
         ),
         ("classification", TABLE, r#"kind = "tabular""#, ""),
         ("regression", TABLE, r#"kind = "tabular""#, ""),
+        ("multilabel", TABLE, r#"kind = "tabular""#, ""),
         (
             "language_modelling",
             r#"dataset = "corpus""#,

@@ -7,6 +7,7 @@
 mod classification;
 mod gan;
 mod language;
+mod multilabel;
 mod regression;
 mod translation;
 
@@ -21,6 +22,7 @@ use crate::config::schema::{DatasetKind, Experiment};
 pub use classification::Classification;
 pub use gan::{FidSettings, GanTask};
 pub use language::{LanguageModelling, SampleSettings};
+pub use multilabel::MultiLabel;
 pub use regression::Regression;
 pub use translation::{DecodeSettings, Translation};
 
@@ -31,6 +33,7 @@ pub static SPECS: &[&dyn TaskSpec] = &[
     &Translation,
     &GanTask,
     &Regression,
+    &MultiLabel,
 ];
 
 /// The specs of the tasks a plug-in registered (`crate::tasks::register`).

@@ -83,6 +83,13 @@ pub(crate) struct Ready {
 pub(crate) fn open(dir: &Path, unfinished: bool, command: &str) -> anyhow::Result<Ready> {
     let run = Finished::open(dir, unfinished)?;
     let exp = &run.experiment;
+    if !matches!(exp.task.as_str(), "classification" | "regression") {
+        anyhow::bail!(
+            "{}: the run is a {} task; `{command}` needs a classification or regression run",
+            run.run.root.display(),
+            exp.task
+        );
+    }
     if !matches!(
         exp.model,
         ModelConfig::Mlp(_)

@@ -139,6 +139,12 @@ pub fn load_table(
         "{}: the table has no rows",
         d.path.display()
     );
+    if target == TargetKind::Labels {
+        let others = val_file.iter().chain(&test_file).map(|(f, p)| (f, *p));
+        for (f, path) in std::iter::once((&frame, d.path.as_path())).chain(others) {
+            table::check_labels(f, &d.target, path)?;
+        }
+    }
     let labels = match target {
         TargetKind::Classes if d.stratify => {
             let [column] = d.target.as_slice() else {
