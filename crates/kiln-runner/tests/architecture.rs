@@ -422,8 +422,9 @@ fn long_functions(code: &str, limit: usize) -> Vec<(String, usize)> {
     found
 }
 
-#[test]
-fn no_function_outside_tests_is_over_100_lines() {
+/// Every Rust source file of the workspace outside tests: each crate's `src/`, xtask's and
+/// the example's, with its path relative to the workspace.
+fn sources() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut stack: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("crates"))
         .unwrap()
@@ -433,7 +434,7 @@ fn no_function_outside_tests_is_over_100_lines() {
             root.join("examples/custom-model/src"),
         ])
         .collect();
-    let (mut read, mut long) = (0, Vec::new());
+    let mut files = Vec::new();
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -443,16 +444,49 @@ fn no_function_outside_tests_is_over_100_lines() {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                read += 1;
-                for (name, n) in long_functions(&text, 100) {
-                    long.push(format!("{}: {name} ({n} lines)", path.display()));
-                }
+                let name = path.strip_prefix(&root).unwrap().display().to_string();
+                files.push((name, std::fs::read_to_string(&path).unwrap()));
             }
         }
     }
-    assert!(read > 100, "only {read} files read");
+    assert!(files.len() > 100, "only {} files read", files.len());
+    files
+}
+
+#[test]
+fn no_function_outside_tests_is_over_100_lines() {
+    let mut long = Vec::new();
+    for (path, text) in sources() {
+        for (name, n) in long_functions(&text, 100) {
+            long.push(format!("{path}: {name} ({n} lines)"));
+        }
+    }
     assert!(long.is_empty(), "split these: {long:#?}");
+}
+
+#[test]
+fn unsafe_code_is_allowed_only_where_architecture_md_says() {
+    let allowed: BTreeSet<String> = sources()
+        .into_iter()
+        .filter(|(_, text)| text.contains("allow(unsafe_code)"))
+        .map(|(path, _)| path)
+        .collect();
+    let documented = [
+        "crates/kiln-kernels/src/gemm.rs",
+        "crates/kiln-runner/src/platform/allocator.rs",
+    ];
+    assert_eq!(allowed, documented.map(String::from).into());
+    let architecture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"),
+    )
+    .unwrap();
+    for path in documented {
+        let short = path.trim_start_matches("crates/");
+        assert!(
+            architecture.contains(short),
+            "ARCHITECTURE.md does not name {short}"
+        );
+    }
 }
 
 #[test]

@@ -129,6 +129,7 @@ pub fn main() -> ExitCode {
 /// beside kiln's: a plug-in's `main` is `kiln_runner::cli::main_with(&[&MyTask])`, and
 /// every command, sweeps' trial processes included, then knows its models.
 pub fn main_with(tasks: &[&'static dyn crate::tasks::TaskKind]) -> ExitCode {
+    crate::platform::allocator::keep_freed_pages();
     crate::tasks::register(tasks);
     let cli = Cli::parse();
     crate::platform::progress::init(cli.quiet);
