@@ -388,6 +388,39 @@ fn hold_while(job: &str, task: &str, busy: impl Fn(&[u32]) -> bool) -> Vec<u32> 
     }
 }
 
+/// Requeues Slurm task `task` while its processes are `held` (stopped by [`hold_while`]),
+/// and lets them go once the requeue's signal has reached them: Slurm signals a task
+/// asynchronously, and released first, the held work could finish before the signal lands.
+fn requeue_held(slurm: &Slurm, task: &str, held: &[u32]) {
+    let requeued = slurm
+        .command("scontrol")
+        .args(["requeue", task])
+        .output()
+        .unwrap();
+    assert!(requeued.status.success(), "{}", stderr(&requeued));
+    let clock = Instant::now();
+    while !requeue_arrived(held) && clock.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal("CONT", held);
+}
+
+/// Whether Slurm's requeue has reached `held` (stopped by [`hold_while`]): one of them has
+/// SIGTERM pending, was continued by Slurm, or is gone.
+fn requeue_arrived(held: &[u32]) -> bool {
+    let term_pending = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |status| {
+            status
+                .lines()
+                .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+                .any(|mask| mask & (1 << (15 - 1)) != 0)
+        })
+    };
+    held.iter()
+        .any(|&p| parent_and_state(p).is_none_or(|(_, state)| state != 'T' || term_pending(p)))
+}
+
 /// Whether a search worker among `held` holds a job (started, not ended in the journal)
 /// whose training process is alive.
 fn worker_mid_job(journal: &std::path::Path, held: &[u32]) -> bool {
@@ -481,13 +514,7 @@ fn a_sweep_on_slurm_survives_a_requeue_and_completes_every_trial_once() {
         trial_folder(&sb, 1).is_some_and(|d| json(&d.join("manifest.json"))["status"] == "running")
     });
     let task = format!("{job}_1");
-    let requeued = slurm
-        .command("scontrol")
-        .args(["requeue", &task])
-        .output()
-        .unwrap();
-    signal("CONT", &held);
-    assert!(requeued.status.success(), "{}", stderr(&requeued));
+    requeue_held(&slurm, &task, &held);
     wait_for("trial 1 to stop", Duration::from_secs(60), || {
         trial_folder(&sb, 1)
             .is_some_and(|d| json(&d.join("manifest.json"))["status"] == "interrupted")
@@ -661,13 +688,7 @@ fn a_search_on_slurm_shares_its_journal_between_workers_and_survives_a_requeue()
     wait_for("a few jobs", Duration::from_secs(120), || starts() >= 3);
     let held = hold_while(&job, "1", |held| worker_mid_job(&journal, held));
     let task = format!("{job}_1");
-    let requeued = slurm
-        .command("scontrol")
-        .args(["requeue", &task])
-        .output()
-        .unwrap();
-    signal("CONT", &held);
-    assert!(requeued.status.success(), "{}", stderr(&requeued));
+    requeue_held(&slurm, &task, &held);
     std::thread::sleep(Duration::from_secs(2));
     let now = slurm
         .command("scontrol")
