@@ -1,8 +1,8 @@
 //! The allocator's one setting kiln makes: freed pages stay mapped. mimalloc (the global
 //! allocator of kiln's binary) hands pages left free for a second back to the kernel by
 //! default, and training steps that free and allocate large buffers every few milliseconds
-//! then fault them in again, each huge page cleared by the kernel first. Keeping them costs
-//! nothing at the peak, which a step reaches anyway.
+//! then fault them in again, each huge page cleared by the kernel first. The price: pages
+//! kept but not reused can raise a process's peak a little (the speed page measures both).
 #![allow(unsafe_code)]
 
 use std::os::raw::{c_int, c_long};
