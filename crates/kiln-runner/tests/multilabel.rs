@@ -205,7 +205,110 @@ fn bad_labels_and_settings_are_refused_by_name_with_no_run_folder() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("multilabel") && err.contains("tabular"),
+        err.contains("multilabel task trains mlp on images") && err.contains("data.dataset"),
         "{err}"
     );
+}
+
+/// `count` 12x12 grey images in `imgs/`, each with a bright bar on its left, its right, both
+/// or neither, listed in `imgs/labels.csv` with a 0/1 column for each bar.
+fn bars(sb: &Sandbox, count: usize) {
+    let mut r = Lcg(9);
+    let root = sb.path().join("imgs");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut csv = String::from("file,left,right\n");
+    for i in 0..count {
+        let (left, right) = (r.next() < 0.5, r.next() < 0.4);
+        let noise: Vec<u8> = (0..144).map(|_| (r.next() * 60.0) as u8).collect();
+        image::GrayImage::from_fn(12, 12, |x, y| {
+            let bar = (left && x < 3) || (right && x >= 9);
+            image::Luma([if bar {
+                230
+            } else {
+                noise[(y * 12 + x) as usize]
+            }])
+        })
+        .save(root.join(format!("{i}.png")))
+        .unwrap();
+        writeln!(csv, "{i}.png,{},{}", u8::from(left), u8::from(right)).unwrap();
+    }
+    std::fs::write(root.join("labels.csv"), csv).unwrap();
+}
+
+#[test]
+fn images_listed_with_labels_train_a_multilabel_classifier() {
+    let sb = Sandbox::new();
+    bars(&sb, 120);
+    let file = sb.write(
+        "e.toml",
+        r#"task = "multilabel"
+name = "tags"
+seed = 5
+
+[data]
+dataset = "images"
+path = "imgs"
+targets = "imgs/labels.csv"
+target = ["left", "right"]
+size = [12, 12]
+channels = 1
+test_fraction = 0.25
+
+[model]
+kind = "mlp"
+hidden = [32]
+
+[train]
+epochs = 30
+batch_size = 16
+learning_rate = 0.003
+optimizer = { name = "adam" }
+"#,
+    );
+    let out = sb.run(&file, &["--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = &sb.runs("tags")[0];
+    let test = json(&run.join("test.json"));
+    assert_eq!(test["samples"].as_u64(), Some(30));
+    assert!(test["subset_accuracy"].as_f64().unwrap() > 0.9, "{test}");
+    let outputs = std::fs::read_to_string(run.join("test_outputs.csv")).unwrap();
+    let lines: Vec<&str> = outputs.lines().collect();
+    assert_eq!(
+        lines[0],
+        "file,left,probability_left,right,probability_right"
+    );
+    assert_eq!(lines.len(), 31);
+    // Each test image's labels are the table's.
+    let table = std::fs::read_to_string(sb.path().join("imgs/labels.csv")).unwrap();
+    for line in &lines[1..] {
+        let (file, rest) = line.split_once(',').unwrap();
+        let cells: Vec<&str> = rest.split(',').collect();
+        let listed = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{file},")))
+            .unwrap();
+        assert_eq!(
+            listed,
+            format!("{file},{},{}", cells[0], cells[2]),
+            "{line}"
+        );
+    }
+    // A label that is not 0 or 1 is refused by the table's row; images need the table.
+    std::fs::write(
+        sb.path().join("imgs/labels.csv"),
+        table.replacen(",0\n", ",3\n", 1),
+    )
+    .unwrap();
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("labels.csv") && stderr(&out).contains("3 is not a label"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.run(&file, &["--set", "data.targets=\"\""]);
+    assert!(!out.status.success());
+    let out = sb.kiln(&["check", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sb.runs("tags").len(), 1);
 }

@@ -77,6 +77,16 @@ pub enum Target {
 }
 
 impl Target {
+    /// Yes/no label columns, learnt as they are (0 and 1, not standardised).
+    pub fn labels(columns: Vec<String>) -> Target {
+        let k = columns.len();
+        Target::Values {
+            columns,
+            mean: vec![0.0; k],
+            std: vec![1.0; k],
+        }
+    }
+
     /// Numeric targets `columns` standardised by the mean and standard deviation of the
     /// training `values` (`rows x columns`); a constant column keeps a scale of 1.
     pub fn values(columns: Vec<String>, values: &[f64]) -> Target {
@@ -707,14 +717,7 @@ fn learn_target(
             }
         }
         // Their values are checked in every file by `check_labels`.
-        TargetKind::Labels => {
-            let k = roles.target.len();
-            Target::Values {
-                columns: roles.target.clone(),
-                mean: vec![0.0; k],
-                std: vec![1.0; k],
-            }
-        }
+        TargetKind::Labels => Target::labels(roles.target.clone()),
         TargetKind::Values => {
             if roles.target.is_empty() {
                 return Err(invalid(path, "no target column".into()));

@@ -1,13 +1,14 @@
-//! Multi-label classification: a table's 0/1 label columns, each learnt as a yes/no answer.
-//! `test.json` has each label's precision, recall, F1 and support beside the split's
-//! metrics, and `test_outputs.csv` every test row's labels and probabilities.
+//! Multi-label classification: 0/1 label columns of a table, or of images listed in one,
+//! each learnt as a yes/no answer. `test.json` has each label's precision, recall, F1 and
+//! support beside the split's metrics, and `test_outputs.csv` every test row's (or image's)
+//! labels and probabilities.
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
-use kiln_data::table::{Target, TargetKind};
+use kiln_data::table::TargetKind;
 use kiln_models::Classifier;
 use kiln_train::{
     LabelCounts, MultiLabelSplits, StepObserver, Steps, THRESHOLD, TrainError, evaluate_multilabel,
@@ -15,28 +16,28 @@ use kiln_train::{
 };
 use serde::Serialize;
 
-use super::regression::csv_field;
+use super::regression::{Tested, csv_field, record};
 use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
 use crate::config::schema::{DataConfig, Experiment, LoadedExperiment};
 use crate::config::spec::MultiLabel;
 use crate::store::manifest::DataInfo;
 use crate::store::observer::RunObserver;
-use crate::store::preprocessing::Preprocessing;
 use crate::store::run_dir::RunDir;
-use crate::tasks::prepare::own_files::{TableData, load_table};
-use crate::tasks::prepare::{Data, Prepared};
+use crate::tasks::prepare::Prepared;
+use crate::tasks::prepare::own_files::{load_images, load_table};
 
 impl TaskKind for MultiLabel {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
         let exp = &loaded.experiment;
-        let DataConfig::Table(d) = &exp.data else {
-            anyhow::bail!(
-                "a multilabel task learns from a table, not from {}",
-                exp.data.kind().name()
-            );
+        let prepared = match &exp.data {
+            DataConfig::Table(d) => load_table(exp, d, TargetKind::Labels)?,
+            DataConfig::Images(d) => load_images(exp, d, TargetKind::Labels)?,
+            other => anyhow::bail!(
+                "a multilabel task learns from a table or listed images, not from {}",
+                other.kind().name()
+            ),
         };
-        let prepared = load_table(exp, d, TargetKind::Labels)?;
-        let labels = label_names(&prepared)?.to_vec();
+        let labels = record(&prepared)?.1.columns;
         let model = super::seeded_classifier(loaded, prepared.input_shape(), labels.len())?;
         kiln_models::portable::materialize(&model);
         Ok(Box::new(Ready {
@@ -44,20 +45,6 @@ impl TaskKind for MultiLabel {
             model,
             labels,
         }))
-    }
-}
-
-fn table(prepared: &Prepared) -> anyhow::Result<&TableData> {
-    match &prepared.data {
-        Data::Table(t) => Ok(t),
-        _ => anyhow::bail!("a multilabel task learns from a table"),
-    }
-}
-
-fn label_names(prepared: &Prepared) -> anyhow::Result<&[String]> {
-    match &table(prepared)?.codec.target {
-        Target::Values { columns, .. } => Ok(columns),
-        Target::Classes { .. } => anyhow::bail!("a multilabel task needs label columns"),
     }
 }
 
@@ -74,12 +61,8 @@ impl PreparedTask for Ready {
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let (exp, run, device) = (ctx.exp, ctx.run, ctx.device);
-        let table = table(&self.prepared)?;
-        Preprocessing::Table {
-            codec: table.codec.clone(),
-            classes: Vec::new(),
-        }
-        .write(run)?;
+        let (preprocessing, tested) = record(&self.prepared)?;
+        preprocessing.write(run)?;
         let [train, validation, test_data] = self.prepared.batches(exp, ctx.eval_size);
         let mut observer = RunObserver::new(run, exp.train.epochs, ctx.checkpointing);
         let splits = MultiLabelSplits {
@@ -92,7 +75,7 @@ impl PreparedTask for Ready {
             fit_multilabel(model, &exp.train, splits, device, exp.seed, o)
         })?;
         let test_clock = Instant::now();
-        let tested = evaluate_multilabel(
+        let evaluated = evaluate_multilabel(
             &outcome.best,
             test_data.as_ref(),
             self.labels.len(),
@@ -100,31 +83,19 @@ impl PreparedTask for Ready {
             &mut observer,
         )?;
         ctx.manifest.timings.test_s = Some(test_clock.elapsed().as_secs_f64());
-        // The batches come in the test split's order.
-        let k = self.labels.len();
-        let actual: Vec<f64> = table
-            .test_idx
-            .iter()
-            .flat_map(|&i| table.rows.raw_values[i * k..(i + 1) * k].iter().copied())
-            .collect();
         write_report(
             run,
             &self.labels,
-            &tested.counts,
-            &tested.metrics,
+            &evaluated.counts,
+            &evaluated.metrics,
             outcome.best_epoch,
         )?;
-        write_outputs(
-            run,
-            &self.labels,
-            &table.test_rows,
-            &actual,
-            &tested.probabilities,
-        )?;
+        // The batches come in the test split's order, as `tested` has it.
+        write_outputs(run, &tested, &evaluated.probabilities)?;
         Ok(Trained::new(
             &outcome,
             observer.epochs,
-            tested.metrics,
+            evaluated.metrics,
             "test",
             train_seconds,
         ))
@@ -214,18 +185,12 @@ fn write_report(
     Ok(())
 }
 
-/// `test_outputs.csv`: each test row (its row in its file), then per label its actual value
-/// and predicted probability.
-fn write_outputs(
-    run: &RunDir,
-    labels: &[String],
-    rows: &[usize],
-    actual: &[f64],
-    probabilities: &[f64],
-) -> anyhow::Result<()> {
-    let k = labels.len();
-    let mut csv = String::from("row");
-    for l in labels {
+/// `test_outputs.csv`: each test item (a row number in its file, or an image's file), then
+/// per label its actual value and predicted probability.
+fn write_outputs(run: &RunDir, tested: &Tested, probabilities: &[f64]) -> anyhow::Result<()> {
+    let k = tested.columns.len();
+    let mut csv = String::from(tested.key);
+    for l in &tested.columns {
         write!(
             csv,
             ",{},{}",
@@ -234,13 +199,13 @@ fn write_outputs(
         )?;
     }
     csv.push('\n');
-    for (r, row) in rows.iter().enumerate() {
-        write!(csv, "{row}")?;
+    for (r, item) in tested.items.iter().enumerate() {
+        csv.push_str(&csv_field(item));
         for t in 0..k {
             write!(
                 csv,
                 ",{},{:.6}",
-                actual[r * k + t],
+                tested.actual[r * k + t],
                 probabilities[r * k + t]
             )?;
         }

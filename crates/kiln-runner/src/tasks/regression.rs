@@ -31,7 +31,7 @@ impl TaskKind for Regression {
         let exp = &loaded.experiment;
         let prepared = match &exp.data {
             DataConfig::Table(d) => load_table(exp, d, TargetKind::Values)?,
-            DataConfig::Images(d) => load_images(exp, d)?,
+            DataConfig::Images(d) => load_images(exp, d, TargetKind::Values)?,
             other => anyhow::bail!(
                 "a regression learns from a table or listed images, not from {}",
                 other.kind().name()
@@ -63,60 +63,58 @@ struct Ready {
     scale: TargetScale,
 }
 
-impl Ready {
-    /// What `preprocessing.json` records, and the test split's items and values as the
-    /// data have them, for the outputs.
-    fn record(&self) -> anyhow::Result<(Preprocessing, Tested)> {
-        match &self.prepared.data {
-            Data::Table(table) => {
-                let Target::Values { columns, .. } = &table.codec.target else {
-                    anyhow::bail!("a regression needs numeric targets");
-                };
-                let k = columns.len();
-                let rows = &table.rows;
-                // The batches come in the test split's order.
-                let actual = table
-                    .test_idx
-                    .iter()
-                    .flat_map(|&i| rows.raw_values[i * k..(i + 1) * k].iter().copied())
-                    .collect();
-                Ok((
-                    Preprocessing::Table {
-                        codec: table.codec.clone(),
-                        classes: Vec::new(),
-                    },
-                    Tested {
-                        key: "row",
-                        items: table.test_rows.iter().map(usize::to_string).collect(),
-                        columns: columns.clone(),
-                        actual,
-                    },
-                ))
-            }
-            Data::Images(ImageData {
-                mnist,
-                normalization,
-                values: Some(v),
-                ..
-            }) => {
-                let t = &mnist.train;
-                Ok((
-                    Preprocessing::Image {
-                        shape: [t.channels, t.rows, t.cols],
-                        normalization: (*normalization).into(),
-                        classes: Vec::new(),
-                        target: Some(v.target.clone()),
-                    },
-                    Tested {
-                        key: "file",
-                        items: v.test_files.clone(),
-                        columns: v.columns().to_vec(),
-                        actual: v.test.clone(),
-                    },
-                ))
-            }
-            _ => anyhow::bail!("a regression needs numeric targets"),
+/// What `preprocessing.json` records of a table's or listed images' numeric targets, and the
+/// test split's items and values as the data have them, for the outputs.
+pub(crate) fn record(prepared: &Prepared) -> anyhow::Result<(Preprocessing, Tested)> {
+    match &prepared.data {
+        Data::Table(table) => {
+            let Target::Values { columns, .. } = &table.codec.target else {
+                anyhow::bail!("the data have no numeric targets");
+            };
+            let k = columns.len();
+            let rows = &table.rows;
+            // The batches come in the test split's order.
+            let actual = table
+                .test_idx
+                .iter()
+                .flat_map(|&i| rows.raw_values[i * k..(i + 1) * k].iter().copied())
+                .collect();
+            Ok((
+                Preprocessing::Table {
+                    codec: table.codec.clone(),
+                    classes: Vec::new(),
+                },
+                Tested {
+                    key: "row",
+                    items: table.test_rows.iter().map(usize::to_string).collect(),
+                    columns: columns.clone(),
+                    actual,
+                },
+            ))
         }
+        Data::Images(ImageData {
+            mnist,
+            normalization,
+            values: Some(v),
+            ..
+        }) => {
+            let t = &mnist.train;
+            Ok((
+                Preprocessing::Image {
+                    shape: [t.channels, t.rows, t.cols],
+                    normalization: (*normalization).into(),
+                    classes: Vec::new(),
+                    target: Some(v.target.clone()),
+                },
+                Tested {
+                    key: "file",
+                    items: v.test_files.clone(),
+                    columns: v.columns().to_vec(),
+                    actual: v.test.clone(),
+                },
+            ))
+        }
+        _ => anyhow::bail!("the data have no numeric targets"),
     }
 }
 
@@ -127,7 +125,7 @@ impl PreparedTask for Ready {
 
     fn train(self: Box<Self>, ctx: RunContext) -> anyhow::Result<Trained> {
         let (exp, run, device) = (ctx.exp, ctx.run, ctx.device);
-        let (preprocessing, tested) = self.record()?;
+        let (preprocessing, tested) = record(&self.prepared)?;
         preprocessing.write(run)?;
         let [train, validation, test_data] = self.prepared.batches(exp, ctx.eval_size);
         let mut observer = RunObserver::new(run, exp.train.epochs, ctx.checkpointing);

@@ -240,7 +240,7 @@ pub const KEYS: &[Key] = &[
     k("data.cache", D(&["images"]), "boolean", "true", "",
       "Keep the decoded images in `datasets/.cache/`, so the next run of the same folder and settings skips decoding."),
     k("data.targets", D(&["images"]), "path", "(classes from the folders)", ".csv, .tsv, .parquet, .jsonl",
-      "Regression: a table with a row per image, its file (relative to `path`) in `file_column` and its values in `target`."),
+      "Regression or multilabel: a table with a row per image, its file (relative to `path`) in `file_column` and its values (0/1 labels for multilabel) in `target`."),
     k("data.file_column", D(&["images"]), "string", "(`file`)", "a column name",
       "The column of `targets` naming each image's file."),
     k("data.target", D(&["images"]), "string or list of strings", "(none)", "column names",
@@ -716,6 +716,15 @@ path = "folder""#,
             r#"dataset = "images"
 path = "folder"
 targets = "values.csv"
+target = "y""#,
+            CNN,
+            "",
+        ),
+        (
+            "multilabel",
+            r#"dataset = "images"
+path = "folder"
+targets = "labels.csv"
 target = "y""#,
             CNN,
             "",

@@ -125,7 +125,9 @@ impl Prepared {
             DataConfig::FashionMnist(d) => Self::load_idx(exp, d, &kiln_data::mnist::FASHION_MNIST),
             DataConfig::Imdb(d) => Self::load_imdb(exp, d),
             DataConfig::Texts(d) => own_files::load_texts(exp, d),
-            DataConfig::Images(d) => own_files::load_images(exp, d),
+            DataConfig::Images(d) => {
+                own_files::load_images(exp, d, kiln_data::table::TargetKind::Classes)
+            }
             DataConfig::Cifar10(d) => Self::load_cifar(exp, d, kiln_data::cifar::Cifar::Ten),
             DataConfig::Cifar100(d) => Self::load_cifar(exp, d, kiln_data::cifar::Cifar::Hundred),
             DataConfig::Table(d) => {

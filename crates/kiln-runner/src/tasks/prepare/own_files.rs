@@ -438,7 +438,13 @@ fn select(digits: &kiln_data::Digits, indices: &[usize]) -> kiln_data::Digits {
 
 /// An image folder decoded (or read from the cache), split and normalised from the
 /// training images; for a regression, the images its table of values lists.
-pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepared> {
+/// An image folder, or the images a table lists with their values (`target` says how the
+/// table's value columns are read: numbers or labels).
+pub fn load_images(
+    exp: &Experiment,
+    d: &ImagesSettings,
+    target: TargetKind,
+) -> anyhow::Result<Prepared> {
     let settings = kiln_data::images::FolderSettings {
         channels: d.channels,
         size: d.size,
@@ -457,37 +463,11 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
             None,
         ),
         Some(targets) => {
-            let (folder, listed) = load_listed(d, targets, &settings, cache)?;
+            let (folder, listed) = load_listed(d, targets, target, &settings, cache)?;
             (folder, Some(listed))
         }
     };
-    let what = if folder.classes.is_empty() {
-        "listed".to_string()
-    } else {
-        format!("of {} classes", folder.classes.len())
-    };
-    if folder.cached {
-        tracing::info!(
-            "images: {} images {what} read from the cache in {:.2} s",
-            folder.images,
-            folder.seconds
-        );
-    } else {
-        tracing::info!(
-            "images: decoded {} images {what} in {:.2} s ({:.0} images/s)",
-            folder.images,
-            folder.seconds,
-            folder.images as f64 / folder.seconds.max(1e-9)
-        );
-    }
-    if !folder.skipped.is_empty() {
-        tracing::warn!(
-            "images: skipped {} files that do not decode, e.g. {}: {}",
-            folder.skipped.len(),
-            folder.skipped[0].0.display(),
-            folder.skipped[0].1
-        );
-    }
+    log_loaded(&folder);
     let mut pool = folder.train;
     let labels: Vec<u32> = pool.labels.iter().map(|&l| u32::from(l)).collect();
     let stratify = d.stratify && listed.is_none();
@@ -536,10 +516,43 @@ pub fn load_images(exp: &Experiment, d: &ImagesSettings) -> anyhow::Result<Prepa
     })
 }
 
+/// What was decoded (or read from the cache) and skipped, for the log.
+fn log_loaded(folder: &kiln_data::images::ImageFolder) {
+    let what = if folder.classes.is_empty() {
+        "listed".to_string()
+    } else {
+        format!("of {} classes", folder.classes.len())
+    };
+    if folder.cached {
+        tracing::info!(
+            "images: {} images {what} read from the cache in {:.2} s",
+            folder.images,
+            folder.seconds
+        );
+    } else {
+        tracing::info!(
+            "images: decoded {} images {what} in {:.2} s ({:.0} images/s)",
+            folder.images,
+            folder.seconds,
+            folder.images as f64 / folder.seconds.max(1e-9)
+        );
+    }
+    if !folder.skipped.is_empty() {
+        tracing::warn!(
+            "images: skipped {} files that do not decode, e.g. {}: {}",
+            folder.skipped.len(),
+            folder.skipped[0].0.display(),
+            folder.skipped[0].1
+        );
+    }
+}
+
 /// The values of the images a table lists, per split, in the order their images were
 /// decoded (files that did not decode left out).
 struct Listed {
     columns: Vec<String>,
+    /// Whether the values are yes/no labels, kept as they are.
+    labels: bool,
     /// `[train, validation, test]`: each kept image's file and values (`targets` apiece).
     splits: [(Vec<String>, Vec<f64>); 3],
 }
@@ -568,7 +581,11 @@ impl Listed {
         } else {
             (test, test_files)
         };
-        let target = kiln_data::table::Target::values(self.columns, &rows(&train, &splits.train));
+        let target = if self.labels {
+            kiln_data::table::Target::labels(self.columns)
+        } else {
+            kiln_data::table::Target::values(self.columns, &rows(&train, &splits.train))
+        };
         let mut pool = train;
         pool.extend(validation);
         ImageValues {
@@ -609,12 +626,16 @@ pub(crate) fn listed_file(
 fn load_listed(
     d: &ImagesSettings,
     targets: &Path,
+    target: TargetKind,
     settings: &kiln_data::images::FolderSettings,
     cache: Option<&Path>,
 ) -> anyhow::Result<(kiln_data::images::ImageFolder, Listed)> {
     use std::path::Component;
     let frame = read(targets, crate::config::schema::TextEncoding::default())?;
     let column = d.file_column();
+    if target == TargetKind::Labels {
+        table::check_labels(&frame, &d.target, targets)?;
+    }
     let (files, values) = table::listed_values(&frame, targets, column, &d.target)?;
     anyhow::ensure!(!files.is_empty(), "{}: no rows", targets.display());
     anyhow::ensure!(
@@ -684,6 +705,7 @@ fn load_listed(
         folder,
         Listed {
             columns: d.target.clone(),
+            labels: target == TargetKind::Labels,
             splits,
         },
     ))
