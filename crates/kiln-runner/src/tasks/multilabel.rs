@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use kiln_data::download::write_atomically;
-use kiln_data::table::TargetKind;
+use kiln_data::table::{Target, TargetKind};
 use kiln_models::Classifier;
 use kiln_train::{
     LabelCounts, MultiLabelSplits, StepObserver, Steps, THRESHOLD, TrainError, evaluate_multilabel,
@@ -16,28 +16,25 @@ use kiln_train::{
 };
 use serde::Serialize;
 
-use super::regression::{Tested, csv_field, record};
+use super::regression::{Tested, csv_field, load_values, record};
 use super::{PreparedTask, RunContext, TaskKind, Trained, fit_and_record, steps_config};
-use crate::config::schema::{DataConfig, Experiment, LoadedExperiment};
+use crate::config::schema::{Experiment, LoadedExperiment};
 use crate::config::spec::MultiLabel;
 use crate::store::manifest::DataInfo;
 use crate::store::observer::RunObserver;
 use crate::store::run_dir::RunDir;
 use crate::tasks::prepare::Prepared;
-use crate::tasks::prepare::own_files::{load_images, load_table};
 
 impl TaskKind for MultiLabel {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
-        let exp = &loaded.experiment;
-        let prepared = match &exp.data {
-            DataConfig::Table(d) => load_table(exp, d, TargetKind::Labels)?,
-            DataConfig::Images(d) => load_images(exp, d, TargetKind::Labels)?,
-            other => anyhow::bail!(
-                "a multilabel task learns from a table or listed images, not from {}",
-                other.kind().name()
-            ),
+        let (prepared, target) =
+            load_values(&loaded.experiment, TargetKind::Labels, "a multilabel task")?;
+        let Target::Values {
+            columns: labels, ..
+        } = target
+        else {
+            anyhow::bail!("a multilabel task needs label columns");
         };
-        let labels = record(&prepared)?.1.columns;
         let model = super::seeded_classifier(loaded, prepared.input_shape(), labels.len())?;
         kiln_models::portable::materialize(&model);
         Ok(Box::new(Ready {

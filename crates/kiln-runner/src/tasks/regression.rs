@@ -28,23 +28,9 @@ use crate::tasks::prepare::{Data, ImageData, Prepared};
 
 impl TaskKind for Regression {
     fn prepare(&self, loaded: &LoadedExperiment) -> anyhow::Result<Box<dyn PreparedTask>> {
-        let exp = &loaded.experiment;
-        let prepared = match &exp.data {
-            DataConfig::Table(d) => load_table(exp, d, TargetKind::Values)?,
-            DataConfig::Images(d) => load_images(exp, d, TargetKind::Values)?,
-            other => anyhow::bail!(
-                "a regression learns from a table or listed images, not from {}",
-                other.kind().name()
-            ),
-        };
-        let target = match &prepared.data {
-            Data::Table(t) => &t.codec.target,
-            Data::Images(ImageData {
-                values: Some(v), ..
-            }) => &v.target,
-            _ => anyhow::bail!("a regression needs numeric targets"),
-        };
-        let Some(scale) = TargetScale::of(target) else {
+        let (prepared, target) =
+            load_values(&loaded.experiment, TargetKind::Values, "a regression")?;
+        let Some(scale) = TargetScale::of(&target) else {
             anyhow::bail!("a regression needs numeric targets");
         };
         let model = super::seeded_classifier(loaded, prepared.input_shape(), scale.mean.len())?;
@@ -55,6 +41,31 @@ impl TaskKind for Regression {
             scale,
         }))
     }
+}
+
+/// A table, or images listed in one, with the value columns `kind` reads, and their target;
+/// `task` names the task in the refusal of any other data.
+pub(crate) fn load_values(
+    exp: &Experiment,
+    kind: TargetKind,
+    task: &str,
+) -> anyhow::Result<(Prepared, Target)> {
+    let prepared = match &exp.data {
+        DataConfig::Table(d) => load_table(exp, d, kind)?,
+        DataConfig::Images(d) => load_images(exp, d, kind)?,
+        other => anyhow::bail!(
+            "{task} learns from a table or listed images, not from {}",
+            other.kind().name()
+        ),
+    };
+    let target = match &prepared.data {
+        Data::Table(t) => t.codec.target.clone(),
+        Data::Images(ImageData {
+            values: Some(v), ..
+        }) => v.target.clone(),
+        _ => anyhow::bail!("{task} needs numeric targets"),
+    };
+    Ok((prepared, target))
 }
 
 struct Ready {
