@@ -235,6 +235,42 @@ mod tests {
         assert!(tanh(f32::NAN).is_nan());
     }
 
+    /// Every vector level the CPU has is compiled in: a missing level falls back to scalars
+    /// without a word, at a fraction of the speed.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_dispatch_uses_the_widest_vectors_the_cpu_has() {
+        struct Width;
+        impl Vectorised for Width {
+            type Output = usize;
+            #[inline(always)]
+            fn run<S: Simd>(self, _: Lanes<S>) -> usize {
+                Lanes::<S>::N
+            }
+        }
+        let has = |features: &[bool]| features.iter().all(|&f| f);
+        let expected = if has(&[
+            is_x86_feature_detected!("avx512f"),
+            is_x86_feature_detected!("avx512bw"),
+            is_x86_feature_detected!("avx512cd"),
+            is_x86_feature_detected!("avx512dq"),
+            is_x86_feature_detected!("avx512vl"),
+        ]) {
+            16
+        } else if has(&[
+            is_x86_feature_detected!("avx2"),
+            is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("bmi1"),
+            is_x86_feature_detected!("bmi2"),
+            is_x86_feature_detected!("lzcnt"),
+        ]) {
+            8
+        } else {
+            1
+        };
+        assert_eq!(vectorised(Width), expected, "f32 lanes per vector");
+    }
+
     /// The vector functions on every instruction set give the scalar ones' values.
     #[test]
     fn the_vector_functions_match_the_scalar_ones() {
