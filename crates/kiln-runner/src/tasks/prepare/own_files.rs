@@ -437,8 +437,7 @@ fn select(digits: &kiln_data::Digits, indices: &[usize]) -> kiln_data::Digits {
 }
 
 /// An image folder decoded (or read from the cache), split and normalised from the
-/// training images; for a regression, the images its table of values lists.
-/// An image folder, or the images a table lists with their values (`target` says how the
+/// training images; or the images a table lists with their values (`target` says how the
 /// table's value columns are read: numbers or labels).
 pub fn load_images(
     exp: &Experiment,
@@ -551,8 +550,8 @@ fn log_loaded(folder: &kiln_data::images::ImageFolder) {
 /// decoded (files that did not decode left out).
 struct Listed {
     columns: Vec<String>,
-    /// Whether the values are yes/no labels, kept as they are.
-    labels: bool,
+    /// Numbers (standardised) or yes/no labels (kept as they are).
+    kind: TargetKind,
     /// `[train, validation, test]`: each kept image's file and values (`targets` apiece).
     splits: [(Vec<String>, Vec<f64>); 3],
 }
@@ -581,10 +580,9 @@ impl Listed {
         } else {
             (test, test_files)
         };
-        let target = if self.labels {
-            kiln_data::table::Target::labels(self.columns)
-        } else {
-            kiln_data::table::Target::values(self.columns, &rows(&train, &splits.train))
+        let target = match self.kind {
+            TargetKind::Labels => kiln_data::table::Target::labels(self.columns),
+            _ => kiln_data::table::Target::values(self.columns, &rows(&train, &splits.train)),
         };
         let mut pool = train;
         pool.extend(validation);
@@ -705,7 +703,7 @@ fn load_listed(
         folder,
         Listed {
             columns: d.target.clone(),
-            labels: target == TargetKind::Labels,
+            kind: target,
             splits,
         },
     ))
