@@ -11,11 +11,20 @@ pub mod conv;
 pub mod dropout;
 mod flex;
 mod gemm;
+pub mod linear;
 pub mod pool;
 pub mod recurrent;
 
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
+
+/// Which gradients a backward pass computes: those of inputs that take part in the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needed {
+    pub x: bool,
+    pub w: bool,
+    pub bias: bool,
+}
 
 /// Whether kiln's flex kernels run on `device` (autodiff or not).
 pub fn fused_on(device: &Device) -> bool {

@@ -15,6 +15,8 @@ use burn::tensor::{Device, Tensor};
 use kiln_kernels::recurrent::{self, Inputs, Kind};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels;
+
 /// The recurrent cell; in serialised form it is the model's `kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -116,9 +118,7 @@ impl Cell {
         let gh = self.kind.gates() * self.d_hidden;
         let CellState { h, c } = self.initial(&x, state);
         let (w, bias) = self.recurrence(&x.device());
-        let xp = self
-            .input
-            .forward(x.reshape([batch * time, features]))
+        let xp = kernels::linear(&self.input, x.reshape([batch * time, features]))
             .reshape([batch, time, gh]);
         Inputs {
             kind: self.kind.kernel(),

@@ -119,7 +119,7 @@ impl Generator {
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let [b, _] = z.dims();
         let (c, h, w) = (self.up1.weight.dims()[1], self.height, self.width);
-        let mut x = self.project.forward(z).reshape([b, c, h, w]);
+        let mut x = kernels::linear(&self.project, z).reshape([b, c, h, w]);
         if let Some(n) = &self.project_norm {
             x = n.forward(x);
         }
@@ -158,7 +158,7 @@ impl Discriminator {
         }
         let x = leaky_relu(x, 0.2).flatten::<2>(1, 3);
         let [b, _] = x.dims();
-        self.head.forward(x).reshape([b])
+        kernels::linear(&self.head, x).reshape([b])
     }
 }
 

@@ -2,12 +2,12 @@
 //! run through kiln's kernels: fused operations with handwritten backward passes on flex,
 //! burn's own forward everywhere else and for settings the kernels do not cover.
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{Dropout, activation::Activation};
+use burn::nn::{Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
-use kiln_kernels::{conv, dropout as drop, pool};
+use kiln_kernels::{conv, dropout as drop, linear as dense, pool};
 
 /// `Dropout::forward`, with the same conditions: only in training, on an autodiff device.
 pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
@@ -15,6 +15,11 @@ pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
         return x;
     }
     drop::dropout(x, d.prob)
+}
+
+/// `Linear::forward`.
+pub(crate) fn linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
+    dense::linear(x, l.weight.val(), l.bias.as_ref().map(|b| b.val()))
 }
 
 /// `Conv2d::forward`.

@@ -86,7 +86,7 @@ impl DenseBlock {
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut x = self.linear.forward(x);
+        let mut x = kernels::linear(&self.linear, x);
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }
@@ -122,7 +122,7 @@ pub struct Mlp {
 impl Mlp {
     /// `[batch, features]` to `[batch, outputs]` logits.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.output.forward(self.features(x))
+        kernels::linear(&self.output, self.features(x))
     }
 
     /// What the output layer reads: the last hidden layer's activations.

@@ -260,7 +260,7 @@ impl RecurrentClassifier {
         };
         let x = kernels::dropout(&self.dropout, pooled);
         let x = self.head.iter().fold(x, |x, block| block.forward(x));
-        self.output.forward(x)
+        kernels::linear(&self.output, x)
     }
 
     /// Replaces the embedding rows given in `rows` (vocabulary id -> vector), e.g. with

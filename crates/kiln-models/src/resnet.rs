@@ -223,7 +223,7 @@ pub struct ResNet {
 impl ResNet {
     /// `[batch, channels, height, width]` images to `[batch, outputs]` logits.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.features(x))
+        kernels::linear(&self.head, self.features(x))
     }
 
     /// The pooled features the linear layer reads, `[batch, 4 width]`.

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use pulp::Simd;
 
+use crate::Needed;
 use crate::activation::{Lanes, Vectorised, vectorised};
 use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
@@ -234,14 +235,6 @@ impl Vectorised for ForwardBlock<'_> {
             );
         }
     }
-}
-
-/// Which gradients to compute: those of inputs that take part in the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Needed {
-    pub x: bool,
-    pub w: bool,
-    pub bias: bool,
 }
 
 /// The backward pass over one block of samples: its share of the weight and bias gradients,

@@ -13,7 +13,8 @@ use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::tensor::Tensor;
 
 use super::Geometry;
-use super::cpu::{self, ConvDims, Needed};
+use super::cpu::{self, ConvDims};
+use crate::Needed;
 use crate::flex::{contiguous, tensor, values};
 
 /// `x [B, c_in, H, W]`, `weight [c_out, c_in, kh, kw]`, `bias [c_out]` to

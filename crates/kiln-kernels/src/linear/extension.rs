@@ -1,0 +1,150 @@
+//! The linear layer as a burn backend extension: a `linear` operation routed to flex's
+//! kernel, and an autodiff implementation whose backward pass is the kernel's.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Flex, backend_extension};
+use burn::tensor::Tensor;
+
+use super::cpu::{self, LinearDims};
+use crate::Needed;
+use crate::flex::{contiguous, tensor, values};
+
+/// `x [rows, d_in] @ weight [d_in, d_out] + bias [d_out]`; a bias of no values adds nothing.
+#[backend_extension(Flex, Autodiff)]
+pub trait LinearBackend: Backend {
+    fn linear_fused(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// What a backend needs to train the fused linear layer.
+pub trait LinearKernels: Backend {
+    fn linear_forward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients of `x`, `weight` and `bias` from the output's, those `needed`.
+    fn linear_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        needed: Needed,
+    ) -> [Option<FloatTensor<Self>>; 3];
+}
+
+/// Runs [`LinearBackend::linear_fused`] on the high-level tensors, `x` as `[rows, d_in]`.
+pub(super) fn fused(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    // No bias: an empty tensor, which takes no part in the graph.
+    let bias = bias.unwrap_or_else(|| Tensor::empty([0], &x.device()));
+    Tensor::from_dispatch(<burn::backend::Dispatch as LinearBackend>::linear_fused(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+fn dims(x: &FlexTensor, w: &FlexTensor) -> LinearDims {
+    let xs = x.layout().shape();
+    let ws = w.layout().shape();
+    assert_eq!(
+        xs[1], ws[0],
+        "linear: the input has {} features, the weight expects {}",
+        xs[1], ws[0]
+    );
+    LinearDims {
+        rows: xs[0],
+        d_in: xs[1],
+        d_out: ws[1],
+    }
+}
+
+impl LinearKernels for Flex {
+    fn linear_forward(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let d = dims(&x, &w);
+        let [x, w, b] = [x, w, b].map(contiguous);
+        let bias = Some(values(&b)).filter(|b| !b.is_empty());
+        let y = cpu::forward(&d, values(&x), values(&w), bias);
+        tensor(y, [d.rows, d.d_out])
+    }
+
+    fn linear_backward(
+        x: FlexTensor,
+        w: FlexTensor,
+        dy: FlexTensor,
+        needed: Needed,
+    ) -> [Option<FlexTensor>; 3] {
+        let d = dims(&x, &w);
+        let [x, w, dy] = [x, w, dy].map(contiguous);
+        let (dx, dw, db) = cpu::backward(&d, values(&x), values(&w), values(&dy), needed);
+        [
+            dx.map(|v| tensor(v, [d.rows, d.d_in])),
+            dw.map(|v| tensor(v, [d.d_in, d.d_out])),
+            db.map(|v| tensor(v, [d.d_out])),
+        ]
+    }
+}
+
+impl LinearBackend for Flex {
+    fn linear_fused(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        Self::linear_forward(x, w, b)
+    }
+}
+
+/// The backward step keeps the input and the weight (handles, not copies).
+#[derive(Debug)]
+struct LinearStep;
+
+impl<B: LinearKernels> Backward<B, 3> for LinearStep {
+    type State = Arc<(FloatTensor<B>, FloatTensor<B>)>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, w) = (*ops.state).clone();
+        let [px, pw, pb] = &ops.parents;
+        let needed = Needed {
+            x: px.is_some(),
+            w: pw.is_some(),
+            bias: pb.is_some(),
+        };
+        let computed = B::linear_backward(x, w, dy, needed);
+        for (parent, grad) in ops.parents.into_iter().zip(computed) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<B: LinearKernels, C: CheckpointStrategy> LinearBackend for Autodiff<B, C> {
+    fn linear_fused(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (x, x_node) = x.into_parts();
+        let (w, w_node) = w.into_parts();
+        let (b, b_node) = b.into_parts();
+        match LinearStep
+            .prepare::<C>([x_node, w_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::linear_forward(x.clone(), w.clone(), b);
+                prep.finish(Arc::new((x, w)), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::linear_forward(x, w, b)),
+        }
+    }
+}
