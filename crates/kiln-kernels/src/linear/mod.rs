@@ -40,7 +40,8 @@ pub fn linear<const D: usize>(
     bias: Option<Tensor<1>>,
 ) -> Tensor<D> {
     match path(&x) {
-        Path::Fused => {
+        // A weight of another type (quantized, half) goes through burn's layer.
+        Path::Fused if weight.dtype() == DType::F32 => {
             let dims = x.dims();
             let d_in = dims[D - 1];
             let [_, d_out] = weight.dims();
@@ -49,7 +50,7 @@ pub fn linear<const D: usize>(
             out[D - 1] = d_out;
             extension::fused(x.reshape([rows, d_in]), weight, bias).reshape(out)
         }
-        Path::Composed => composed(x, weight, bias),
+        _ => composed(x, weight, bias),
     }
 }
 
