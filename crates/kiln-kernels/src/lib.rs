@@ -11,6 +11,7 @@ pub mod conv;
 pub mod dropout;
 mod flex;
 mod gemm;
+mod layer_step;
 pub mod linear;
 pub mod pool;
 pub mod recurrent;
@@ -18,12 +19,15 @@ pub mod recurrent;
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 
-/// Which gradients a backward pass computes: those of inputs that take part in the graph.
+pub use layer_step::Needed;
+
+/// How a kernel's operation runs on its inputs' device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Needed {
-    pub x: bool,
-    pub w: bool,
-    pub bias: bool,
+pub enum Path {
+    /// kiln's kernel.
+    Fused,
+    /// burn's own operations.
+    Composed,
 }
 
 /// Whether kiln's flex kernels run on `device` (autodiff or not).

@@ -14,8 +14,8 @@ use burn::tensor::Tensor;
 
 use super::Geometry;
 use super::cpu::{self, ConvDims};
-use crate::Needed;
 use crate::flex::{contiguous, tensor, values};
+use crate::{Needed, layer_step};
 
 /// `x [B, c_in, H, W]`, `weight [c_out, c_in, kh, kw]`, `bias [c_out]` to
 /// `[B, c_out, H', W']`, without groups or dilation.
@@ -135,20 +135,10 @@ impl<B: ConvKernels> Backward<B, 3> for ConvStep {
     type State = Arc<(FloatTensor<B>, FloatTensor<B>, Geometry)>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = grads.consume::<B>(&ops.node);
-        let (x, w, g) = (*ops.state).clone();
-        let [px, pw, pb] = &ops.parents;
-        let needed = Needed {
-            x: px.is_some(),
-            w: pw.is_some(),
-            bias: pb.is_some(),
-        };
-        let computed = B::conv_backward(x, w, dy, g, needed);
-        for (parent, grad) in ops.parents.into_iter().zip(computed) {
-            if let (Some(node), Some(grad)) = (parent, grad) {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        layer_step::backward::<B, _>(ops, grads, |state, dy, needed| {
+            let (x, w, g) = (*state).clone();
+            B::conv_backward(x, w, dy, g, needed)
+        });
     }
 }
 

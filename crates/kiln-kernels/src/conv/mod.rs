@@ -21,12 +21,7 @@ pub struct Geometry {
     pub padding: [usize; 2],
 }
 
-/// How [`conv2d`] runs on the inputs' device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    Fused,
-    Composed,
-}
+pub use crate::Path;
 
 /// Which path [`conv2d`] takes: the kernel on flex in 32-bit floats, burn's elsewhere.
 pub fn path(x: &Tensor<4>) -> Path {

@@ -13,8 +13,8 @@ use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::tensor::Tensor;
 
 use super::cpu::{self, LinearDims};
-use crate::Needed;
 use crate::flex::{contiguous, tensor, values};
+use crate::{Needed, layer_step};
 
 /// `x [rows, d_in] @ weight [d_in, d_out] + bias [d_out]`; a bias of no values adds nothing.
 #[backend_extension(Flex, Autodiff)]
@@ -109,20 +109,10 @@ impl<B: LinearKernels> Backward<B, 3> for LinearStep {
     type State = Arc<(FloatTensor<B>, FloatTensor<B>)>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let dy = grads.consume::<B>(&ops.node);
-        let (x, w) = (*ops.state).clone();
-        let [px, pw, pb] = &ops.parents;
-        let needed = Needed {
-            x: px.is_some(),
-            w: pw.is_some(),
-            bias: pb.is_some(),
-        };
-        let computed = B::linear_backward(x, w, dy, needed);
-        for (parent, grad) in ops.parents.into_iter().zip(computed) {
-            if let (Some(node), Some(grad)) = (parent, grad) {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        layer_step::backward::<B, _>(ops, grads, |state, dy, needed| {
+            let (x, w) = (*state).clone();
+            B::linear_backward(x, w, dy, needed)
+        });
     }
 }
 

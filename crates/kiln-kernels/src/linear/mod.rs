@@ -13,12 +13,7 @@ use burn::tensor::{DType, Tensor};
 
 pub use extension::LinearBackend;
 
-/// How [`linear`] runs on the input's device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    Fused,
-    Composed,
-}
+pub use crate::Path;
 
 /// Which path [`linear`] takes: the kernel on flex in 32-bit floats for a vector or a batch of
 /// them, burn's elsewhere. burn multiplies inputs of more dimensions (sequences) sample by

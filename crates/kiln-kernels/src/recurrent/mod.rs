@@ -42,12 +42,7 @@ pub struct Inputs {
     pub c0: Tensor<2>,
 }
 
-/// How [`sequence`] runs on the inputs' device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    Fused,
-    Composed,
-}
+pub use crate::Path;
 
 /// Which path [`sequence`] takes for these inputs (see [`path_on`]).
 pub fn path(inputs: &Inputs) -> Path {
