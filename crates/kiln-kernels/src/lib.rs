@@ -13,6 +13,7 @@ mod flex;
 mod gemm;
 mod layer_step;
 pub mod linear;
+mod packed;
 pub mod pool;
 pub mod recurrent;
 

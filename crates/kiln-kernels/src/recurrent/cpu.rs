@@ -18,6 +18,7 @@ use pulp::Simd;
 use crate::activation::{Lanes, Vectorised, vectorised};
 use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
+use crate::packed::{Packed, product};
 
 /// The cell's equations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -367,14 +368,12 @@ impl Block<'_> {
         // block; the LSTM and RNN add it straight into `xp`.
         let mut hp = vec![0.0f32; if kind == Kind::Gru { n * gh } else { 0 }];
         let mut scratch = vec![0.0f32; h];
+        let w = Packed::rows(self.w, h, gh, Lanes::<S>::N);
         for s in 0..t {
-            let prev = MatRef::new(&hs, n, h);
-            let w = MatRef::new(self.w, h, gh);
             if kind == Kind::Gru {
-                matmul(MatMut::new(&mut hp, n, gh), prev, w, false, false);
+                product(v, &mut hp, gh, &hs, h, n, &w, false);
             } else {
-                let dst = MatMut::strided(&mut gates[s * gh..], n, gh, t * gh);
-                matmul(dst, prev, w, true, false);
+                product(v, &mut gates[s * gh..], t * gh, &hs, h, n, &w, true);
             }
             for r in 0..n {
                 let g = &mut gates[(r * t + s) * gh..][..gh];
@@ -437,13 +436,7 @@ impl Block<'_> {
             }
         }
         let mut dh = vec![0.0f32; h];
-        // w^T, row-major: gemm reads it in place, where it would pack `w` again every step.
-        let mut wt = vec![0.0f32; gh * h];
-        for (k, row) in self.w.chunks_exact(gh).enumerate() {
-            for (m, x) in row.iter().enumerate() {
-                wt[m * h + k] = *x;
-            }
-        }
+        let wt = Packed::transposed(self.w, h, gh, Lanes::<S>::N);
         for s in (0..t).rev() {
             for r in 0..n {
                 let dn = &mut dnext[r * h..][..h];
@@ -482,12 +475,15 @@ impl Block<'_> {
             }
             // dnext = (the GRU's direct term) + dgates_s @ w^T.
             let dgates: &[f32] = if kind == Kind::Gru { dhp } else { gates };
-            matmul(
-                MatMut::new(&mut dnext, n, h),
-                MatRef::strided(&dgates[s * gh..], n, gh, t * gh, 1),
-                MatRef::new(&wt, gh, h),
+            product(
+                v,
+                &mut dnext,
+                h,
+                &dgates[s * gh..],
+                t * gh,
+                n,
+                &wt,
                 kind == Kind::Gru,
-                false,
             );
         }
         dh0.copy_from_slice(&dnext);
