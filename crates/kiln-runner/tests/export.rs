@@ -414,30 +414,40 @@ example = load_file(sys.argv[1] + "/example.safetensors")
 print(model.check(sys.argv[1]), example["logits"].std(0).max().item())
 "#;
 
-/// `predict`'s probabilities for real inputs against the twin's on the same inputs, which
-/// model.py prepares: IDX pixels through `preprocess`, raw texts through `encode` (kiln's
-/// tokenizers ported).
-const SAME_ANSWERS: &str = r#"
-import json, sys, torch
-sys.path.insert(0, sys.argv[1])
-import model
-twin = model.load(sys.argv[1])
-predicted = json.load(open(sys.argv[2]))
-with torch.no_grad():
-    if hasattr(model, "preprocess"):
-        raw = open(sys.argv[3], "rb").read()
-        count = int.from_bytes(raw[4:8], "big")
-        pixels = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8)
-        logits = twin(model.preprocess(pixels.reshape(count, *model.INPUT_SHAPE)))
-    else:
-        texts = json.load(open(sys.argv[3]))
-        logits = twin(*model.encode(texts, model.vocabulary(sys.argv[1])))
-p = torch.softmax(logits, 1)
-worst = 0.0
-for row, answer in zip(p, predicted):
-    for name, q in answer["top"]:
-        worst = max(worst, abs(row[model.CLASSES.index(name)].item() - q))
-print(len(predicted), worst)
+/// For each exported folder (`argv[1..]` in threes: the folder, `predict`'s answers, the
+/// inputs), in one Python so that torch is imported once: the twin's output on kiln's example
+/// inputs, strictly loaded, as the largest difference and how much the logits vary (so that
+/// a constant model cannot pass); then `predict`'s probabilities for real inputs against the
+/// twin's on the same inputs, which model.py prepares: IDX pixels through `preprocess`, raw
+/// texts through `encode` (kiln's tokenizers ported). One line per folder.
+const CHECK_TWINS: &str = r#"
+import importlib.util, json, sys, torch
+from safetensors.torch import load_file
+args = sys.argv[1:]
+for i in range(0, len(args), 3):
+    folder, answers, inputs = args[i:i + 3]
+    spec = importlib.util.spec_from_file_location(f"model{i}", folder + "/model.py")
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    example = load_file(folder + "/example.safetensors")
+    diff, spread = model.check(folder), example["logits"].std(0).max().item()
+    twin = model.load(folder)
+    predicted = json.load(open(answers))
+    with torch.no_grad():
+        if hasattr(model, "preprocess"):
+            raw = open(inputs, "rb").read()
+            count = int.from_bytes(raw[4:8], "big")
+            pixels = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8)
+            logits = twin(model.preprocess(pixels.reshape(count, *model.INPUT_SHAPE)))
+        else:
+            texts = json.load(open(inputs))
+            logits = twin(*model.encode(texts, model.vocabulary(folder)))
+    p = torch.softmax(logits, 1)
+    worst = 0.0
+    for row, answer in zip(p, predicted):
+        for name, q in answer["top"]:
+            worst = max(worst, abs(row[model.CLASSES.index(name)].item() - q))
+    print(diff, spread, len(predicted), worst)
 "#;
 
 #[test]
@@ -468,20 +478,11 @@ fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
         long.as_str(),
     ];
     let texts = sb.write("reviews.json", &serde_json::to_string(&reviews).unwrap());
+    let mut checks: Vec<(&str, usize, [PathBuf; 3])> = Vec::new();
     for (kind, config) in models() {
         let run = trained(&sb, kind, &config);
         let out = sb.path().join(format!("{kind}-pytorch"));
         export(&sb, &run, &out);
-
-        let printed = python(CHECK, &[&out]);
-        let (diff, spread) = printed.trim().split_once(' ').unwrap();
-        let (diff, spread): (f64, f64) = (diff.parse().unwrap(), spread.parse().unwrap());
-        assert!(diff < 1e-4, "{kind}: largest logit difference {diff}");
-        assert!(
-            spread > 1e-3,
-            "{kind}: the logits barely depend on the input"
-        );
-
         let is_digits = config_name(&config) == "digits";
         let input = if is_digits { &digits } else { &texts };
         let mut args = vec!["predict", run.to_str().unwrap(), "--format", "json"];
@@ -495,11 +496,27 @@ fn pytorch_gives_kilns_logits_for_every_exported_classifier() {
         let answers_file = sb.path().join(format!("{kind}-answers.json"));
         assert!(answers.status.success(), "{}", stderr(&answers));
         std::fs::write(&answers_file, &answers.stdout).unwrap();
-        let printed = python(SAME_ANSWERS, &[&out, &answers_file, input]);
-        let (count, worst) = printed.trim().split_once(' ').unwrap();
         let expected = if is_digits { 6 } else { reviews.len() };
-        assert_eq!(count.parse::<usize>().unwrap(), expected, "{kind}");
-        let worst: f64 = worst.parse().unwrap();
+        checks.push((kind, expected, [out, answers_file, input.clone()]));
+    }
+    let args: Vec<&Path> = checks
+        .iter()
+        .flat_map(|(_, _, paths)| paths.iter().map(PathBuf::as_path))
+        .collect();
+    let printed = python(CHECK_TWINS, &args);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), checks.len(), "{printed}");
+    for ((kind, expected, _), line) in checks.iter().zip(lines) {
+        let values: Vec<f64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+        let [diff, spread, count, worst] = values[..] else {
+            panic!("{kind}: {line}")
+        };
+        assert!(diff < 1e-4, "{kind}: largest logit difference {diff}");
+        assert!(
+            spread > 1e-3,
+            "{kind}: the logits barely depend on the input"
+        );
+        assert_eq!(count as usize, *expected, "{kind}");
         assert!(worst < 1e-4, "{kind}: probabilities differ by {worst}");
     }
     tables_give_kilns_answers_in_pytorch(&sb);
