@@ -8,7 +8,9 @@
 //! by those vectors accumulates over `k` with fused multiply-adds. Each sum runs over `k` in
 //! order, in passes of at most [`KC`] with the partial sums added to the destination after
 //! each: the order of gemm's own kernels, so that a layer gives the same bits as it did
-//! through gemm wherever gemm makes the same passes.
+//! through gemm wherever gemm makes the same passes. Unlike gemm's, whose passes follow the
+//! machine's cache sizes, that order is fixed: the bits do not depend on the CPU or the
+//! vector width pulp picks (the tests hold every shape to a scalar sum in that order).
 
 use pulp::Simd;
 
