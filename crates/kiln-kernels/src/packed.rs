@@ -10,7 +10,8 @@
 //! each: the order of gemm's own kernels, so that a layer gives the same bits as it did
 //! through gemm wherever gemm makes the same passes. Unlike gemm's, whose passes follow the
 //! machine's cache sizes, that order is fixed: the bits do not depend on the CPU or the
-//! vector width pulp picks (the tests hold every shape to a scalar sum in that order).
+//! vector width pulp picks (its test holds shapes with every kind of partial tile and panel
+//! to a scalar sum in that order).
 
 use pulp::Simd;
 
