@@ -1,7 +1,7 @@
 //! A matrix product whose right-hand side is packed once and used for many products: the
 //! recurrent layers multiply by the same hidden weight at every step of a sequence, a product
-//! of a block of 16-64 rows, and gemm packs its right-hand side again on every call (for a
-//! 256-wide LSTM, a megabyte per step).
+//! of a block of 16-64 rows, where gemm packs the small operand again on every call and
+//! reads the weight in place, rows a whole weight row apart, at below its best rate.
 //!
 //! The weight is cut into panels of a few vectors' width, each stored row after row, so one
 //! step of the inner loop reads one contiguous line per vector; a register tile of `MR` rows
