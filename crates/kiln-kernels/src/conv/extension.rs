@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
@@ -149,19 +149,11 @@ impl<B: ConvKernels, C: CheckpointStrategy> ConvBackend for Autodiff<B, C> {
         b: FloatTensor<Self>,
         g: Geometry,
     ) -> FloatTensor<Self> {
-        let (x, x_node) = x.into_parts();
-        let (w, w_node) = w.into_parts();
-        let (b, b_node) = b.into_parts();
-        match ConvStep
-            .prepare::<C>([x_node, w_node, b_node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let out = B::conv_forward(x.clone(), w.clone(), b, g);
-                prep.finish(Arc::new((x, w, g)), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv_forward(x, w, b, g)),
-        }
+        layer_step::forward::<B, C, _>(
+            ConvStep,
+            [x, w, b],
+            |x, w| Arc::new((x, w, g)),
+            |x, w, b| B::conv_forward(x, w, b, g),
+        )
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
@@ -122,19 +122,11 @@ impl<B: LinearKernels, C: CheckpointStrategy> LinearBackend for Autodiff<B, C> {
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let (x, x_node) = x.into_parts();
-        let (w, w_node) = w.into_parts();
-        let (b, b_node) = b.into_parts();
-        match LinearStep
-            .prepare::<C>([x_node, w_node, b_node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::linear_forward(x.clone(), w.clone(), b);
-                prep.finish(Arc::new((x, w)), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::linear_forward(x, w, b)),
-        }
+        layer_step::forward::<B, C, _>(
+            LinearStep,
+            [x, w, b],
+            |x, w| Arc::new((x, w)),
+            B::linear_forward,
+        )
     }
 }
