@@ -13,6 +13,7 @@ mod flex;
 mod gemm;
 mod layer_step;
 pub mod linear;
+pub mod norm;
 mod packed;
 pub mod pool;
 pub mod recurrent;

@@ -171,7 +171,7 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = kernels::conv2d(&self.conv, x);
         if let Some(norm) = &self.norm {
-            x = norm.forward(x);
+            x = kernels::batch_norm(norm, x, false);
         }
         x = match &self.pool {
             // The same values and gradients, with the activation on a quarter of them.

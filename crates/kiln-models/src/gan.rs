@@ -121,11 +121,11 @@ impl Generator {
         let (c, h, w) = (self.up1.weight.dims()[1], self.height, self.width);
         let mut x = kernels::linear(&self.project, z).reshape([b, c, h, w]);
         if let Some(n) = &self.project_norm {
-            x = n.forward(x);
+            x = kernels::batch_norm(n, x, false);
         }
         let mut x = kernels::conv2d(&self.up1, upsample2(relu(x)));
         if let Some(n) = &self.up1_norm {
-            x = n.forward(x);
+            x = kernels::batch_norm(n, x, false);
         }
         tanh(kernels::conv2d(&self.up2, upsample2(relu(x))))
     }
@@ -154,7 +154,7 @@ impl Discriminator {
         let x = leaky_relu(kernels::conv2d(&self.down1, images), 0.2);
         let mut x = kernels::conv2d(&self.down2, x);
         if let Some(n) = &self.down2_norm {
-            x = n.forward(x);
+            x = kernels::batch_norm(n, x, false);
         }
         let x = leaky_relu(x, 0.2).flatten::<2>(1, 3);
         let [b, _] = x.dims();

@@ -4,10 +4,11 @@
 
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::nn::{Dropout, activation::Activation};
-use burn::nn::{Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
-use kiln_kernels::{conv, dropout as drop, linear as dense, pool};
+use burn::tensor::activation::relu as burn_relu;
+use kiln_kernels::{conv, dropout as drop, linear as dense, norm, pool};
 
 /// `Dropout::forward`, with the same conditions: only in training, on an autodiff device.
 pub(crate) fn dropout<const D: usize>(d: &Dropout, x: Tensor<D>) -> Tensor<D> {
@@ -43,6 +44,32 @@ pub(crate) fn conv2d(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         ),
         _ => c.forward(x),
     }
+}
+
+/// `BatchNorm::forward`, then a ReLU when `relu`. In training (an autodiff device and the
+/// layer not frozen) the batch's statistics normalise it and move the running ones, as in
+/// burn; the kernel computes both in one operation.
+pub(crate) fn batch_norm<const D: usize>(n: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    let training = x.device().is_autodiff() && n.training.is_enabled();
+    if !training || norm::path(&x) == norm::Path::Composed {
+        let y = n.forward(x);
+        return if relu { burn_relu(y) } else { y };
+    }
+    let out = norm::batch_norm_train(x, n.gamma.val(), n.beta.val(), n.epsilon, relu);
+    let device = out.output.device();
+    // burn's update of the running statistics, operation for operation.
+    let moved = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .to_device(&device)
+            .mul_scalar(1.0 - n.momentum)
+            .add(batch.detach().mul_scalar(n.momentum))
+            .detach()
+    };
+    n.running_mean
+        .update(moved(n.running_mean.value_sync(), out.mean));
+    n.running_var
+        .update(moved(n.running_var.value_sync(), out.variance));
+    out.output
 }
 
 /// `MaxPool2d::forward`.

@@ -88,7 +88,7 @@ impl DenseBlock {
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let mut x = kernels::linear(&self.linear, x);
         if let Some(norm) = &self.norm {
-            x = norm.forward(x);
+            x = kernels::batch_norm(norm, x, false);
         }
         kernels::dropout(&self.dropout, self.activation.forward(x))
     }

@@ -485,19 +485,6 @@ mod tests {
         }
     }
 
-    struct Grads<'a>(&'a burn::optim::GradientsParams, Vec<Vec<f32>>);
-
-    impl burn::module::ModuleVisitor for Grads<'_> {
-        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
-            let g = self
-                .0
-                .get::<D>(p.id)
-                .expect("every parameter has a gradient");
-            self.1
-                .push(g.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
-        }
-    }
-
     /// The fused recurrence (flex) against burn's composed cells, whole models: the logits and
     /// every parameter's gradient agree within 1e-5 for every cell, direction and depth, on a
     /// batch whose sequences are padded to different lengths.
@@ -524,14 +511,16 @@ mod tests {
                             let logits = m.forward(ids(&rows, 9, &device), &lengths);
                             let loss = (logits.clone() * weights.clone()).sum();
                             let grads = GradientsParams::from_grads(loss.backward(), &m);
-                            let mut got = Grads(&grads, Vec::new());
-                            m.visit(&mut got);
+                            let got: Vec<Vec<f32>> = crate::testing::gradients(&grads, &m)
+                                .into_iter()
+                                .map(|g| g.expect("every parameter has a gradient"))
+                                .collect();
                             let logits = logits
                                 .into_data()
                                 .convert::<f32>()
                                 .try_to_vec::<f32>()
                                 .unwrap();
-                            (logits, got.1)
+                            (logits, got)
                         };
                         assert_eq!(path_on(&device, burn::tensor::DType::F32), Path::Fused);
                         let fused = run();

@@ -163,10 +163,10 @@ impl Block {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.norm1.forward(kernels::conv2d(&self.conv1, x.clone())));
-        let y = self.norm2.forward(kernels::conv2d(&self.conv2, y));
+        let y = kernels::batch_norm(&self.norm1, kernels::conv2d(&self.conv1, x.clone()), true);
+        let y = kernels::batch_norm(&self.norm2, kernels::conv2d(&self.conv2, y), false);
         let shortcut = match &self.projection {
-            Some(p) => p.norm.forward(kernels::conv2d(&p.conv, x)),
+            Some(p) => kernels::batch_norm(&p.norm, kernels::conv2d(&p.conv, x), false),
             None => {
                 let mut s = x;
                 if self.stride > 1 {
@@ -228,7 +228,7 @@ impl ResNet {
 
     /// The pooled features the linear layer reads, `[batch, 4 width]`.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.stem_norm.forward(kernels::conv2d(&self.stem, x)));
+        let x = kernels::batch_norm(&self.stem_norm, kernels::conv2d(&self.stem, x), true);
         let x = self.blocks.iter().fold(x, |x, b| b.forward(x));
         let [n, c, _, _] = x.dims();
         x.flatten::<3>(2, 3).mean_dim(2).reshape([n, c])
@@ -352,6 +352,75 @@ mod tests {
             m.forward(Tensor::ones([3, 1, 15, 13], &device)).dims(),
             [3, 4]
         );
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// A training step through kiln's kernels (the fused batch norm and its ReLU included)
+    /// against burn's own operations: the logits, every parameter's gradient and every
+    /// running statistic agree, with identity and projection shortcuts, on odd sizes.
+    #[test]
+    fn kernels_and_burns_operations_train_alike() {
+        use burn::optim::GradientsParams;
+        let device = Device::flex().autodiff();
+        for (seed, shortcut) in [(1, Shortcut::Identity), (2, Shortcut::Projection)] {
+            device.seed(seed);
+            let images = Tensor::<4>::random(
+                [5, 2, 11, 9],
+                burn::tensor::Distribution::Normal(0.5, 1.0),
+                &device,
+            );
+            let weights = Tensor::<2>::random(
+                [5, 3],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let build = || config(8, shortcut).init([2, 11, 9], 3, &device).unwrap();
+            let first = build();
+            let run = || {
+                // A model of its own each time (clones share their running statistics), with
+                // the same weights.
+                let m = build().load_record(first.clone().into_record());
+                let logits = m.forward(images.clone());
+                let grads = (logits.clone() * weights.clone()).sum().backward();
+                // The running statistics have none: an empty gradient stands for that.
+                let grads = crate::testing::gradients(&GradientsParams::from_grads(grads, &m), &m)
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect::<Vec<_>>();
+                let mut running = Vec::new();
+                for norm in std::iter::once(&m.stem_norm).chain(m.blocks.iter().flat_map(|b| {
+                    [&b.norm1, &b.norm2]
+                        .into_iter()
+                        .chain(b.projection.as_ref().map(|p| &p.norm))
+                })) {
+                    running.push(values(norm.running_mean.value_sync()));
+                    running.push(values(norm.running_var.value_sync()));
+                }
+                (values(logits), grads, running)
+            };
+            let fused = run();
+            let composed = kiln_kernels::without_kernels(run);
+            let what = format!("{shortcut:?}");
+            let groups = [
+                ("logits", vec![fused.0], vec![composed.0]),
+                ("gradient", fused.1, composed.1),
+                ("running statistic", fused.2, composed.2),
+            ];
+            for (name, a, b) in groups {
+                assert_eq!(a.len(), b.len(), "{what}: {name}s");
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    let diff = x
+                        .iter()
+                        .zip(y)
+                        .map(|(p, q)| (p - q).abs())
+                        .fold(0.0, f32::max);
+                    assert!(diff < 1e-4, "{what}: {name} {i} differs by {diff}");
+                }
+            }
+        }
     }
 
     #[test]
