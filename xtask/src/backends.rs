@@ -94,6 +94,10 @@ fn torch_lib(dir: &Path) -> Option<PathBuf> {
 /// weights with.
 const SAFETENSORS_VERSION: &str = "0.8.0";
 
+/// uv, the installer `setup tch` puts torch in with: PyPI's torch wheel comes with some 4 GB
+/// of CUDA libraries, which uv fetches in parallel and unpacks several times faster than pip.
+const UV_VERSION: &str = "0.13.9";
+
 /// `setup tch`: a venv with torch 2.9.0 and safetensors, made once.
 pub fn setup_tch() -> Result<(), String> {
     let dir = torch_dir();
@@ -122,8 +126,25 @@ pub fn setup_tch() -> Result<(), String> {
         c.args(["-m", "venv"]).arg(&dir);
         c
     })?;
-    pip(format!("torch=={TORCH_VERSION}"))?;
-    pip(format!("safetensors=={SAFETENSORS_VERSION}"))?;
+    let packages = [
+        format!("torch=={TORCH_VERSION}"),
+        format!("safetensors=={SAFETENSORS_VERSION}"),
+    ];
+    if pip(format!("uv=={UV_VERSION}")).is_ok() {
+        crate::status({
+            let mut c = Command::new(dir.join("bin").join("uv"));
+            // No cache: the wheels are unpacked once, into the venv.
+            c.args(["pip", "install", "--quiet", "--no-cache", "--python"])
+                .arg(dir.join("bin").join("python"))
+                .args(&packages);
+            c
+        })?;
+    } else {
+        eprintln!("xtask: no uv for this platform: installing with pip");
+        for package in packages {
+            pip(package)?;
+        }
+    }
     let lib = torch_lib(&dir).ok_or("torch installed but cannot be imported")?;
     println!("libtorch: {}", lib.display());
     Ok(())
