@@ -1,10 +1,7 @@
 //! A matrix product whose right-hand side is packed once and used for many products: the
 //! recurrent layers multiply by the same hidden weight at every step of a sequence, a product
 //! of a block of 16-64 rows, where gemm packs the small operand again on every call and
-//! reads the weight in place, rows a whole weight row apart, at below its best rate. The
-//! convolution's backward pass packs the small operand, a sample's output gradient, and reads
-//! the large one in place, by rows or by columns ([`Left`]), where gemm would
-//! pack it.
+//! reads the weight in place, rows a whole weight row apart, at below its best rate.
 //!
 //! The weight is cut into panels of a few vectors' width, each stored row after row, so one
 //! step of the inner loop reads one contiguous line per vector; a register tile of `MR` rows
@@ -40,36 +37,27 @@ pub struct Packed {
 }
 
 impl Packed {
-    /// Packs the row-major `[k, n]` matrix `b`: a panel's line is a run of one of its rows.
-    pub fn rows(b: &[f32], k: usize, n: usize, lanes: usize) -> Self {
-        assert_eq!(b.len(), k * n, "packed: matrix shape");
+    /// Packs `b` (`b(r, c)` its element at row `r < k`, column `c < n`) for vectors of `lanes`.
+    pub fn new(k: usize, n: usize, lanes: usize, b: impl Fn(usize, usize) -> f32) -> Self {
         let mut data = Vec::with_capacity(k * n.div_ceil(lanes) * lanes);
         for (c0, width) in panels(n, lanes) {
-            let have = width.min(n - c0);
             for r in 0..k {
-                data.extend_from_slice(&b[r * n + c0..][..have]);
-                data.resize(data.len() + width - have, 0.0);
+                data.extend((c0..c0 + width).map(|c| if c < n { b(r, c) } else { 0.0 }));
             }
         }
         Self { data, k, n, lanes }
     }
 
-    /// Packs the transpose of the row-major `[n, k]` matrix `b`, reading each of its rows
-    /// once, in order.
+    /// Packs the row-major `[k, n]` matrix `b`.
+    pub fn rows(b: &[f32], k: usize, n: usize, lanes: usize) -> Self {
+        assert_eq!(b.len(), k * n, "packed: matrix shape");
+        Self::new(k, n, lanes, |r, c| b[r * n + c])
+    }
+
+    /// Packs the transpose of the row-major `[n, k]` matrix `b`.
     pub fn transposed(b: &[f32], n: usize, k: usize, lanes: usize) -> Self {
         assert_eq!(b.len(), n * k, "packed: matrix shape");
-        let mut data = vec![0.0; k * n.div_ceil(lanes) * lanes];
-        let mut offset = 0;
-        for (c0, width) in panels(n, lanes) {
-            let panel = &mut data[offset..offset + k * width];
-            for c in c0..n.min(c0 + width) {
-                for (r, x) in b[c * k..(c + 1) * k].iter().enumerate() {
-                    panel[r * width + c - c0] = *x;
-                }
-            }
-            offset += k * width;
-        }
-        Self { data, k, n, lanes }
+        Self::new(k, n, lanes, |r, c| b[c * k + r])
     }
 }
 
@@ -82,51 +70,11 @@ fn panels(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// The left side of a product: its values and how they lie.
-#[derive(Debug, Clone, Copy)]
-pub enum Left<'a> {
-    /// `m` rows of `k` values, `ld` apart: `a(r, p)` at `a[r * ld + p]`.
-    Rows(&'a [f32], usize),
-    /// `k` columns of `m` values, `ld` apart: `a(r, p)` at `a[p * ld + r]` (a convolution's
-    /// weight read as its own transpose).
-    Columns(&'a [f32], usize),
-}
-
-/// `dst = a @ b`, or `dst += a @ b` when `accumulate`, for `a` of `m` rows and `b.k`
-/// columns, and `dst` with `m` rows of `b.n` values `ldd` apart.
-#[inline(always)]
-pub fn product<S: Simd>(
-    v: Lanes<S>,
-    dst: &mut [f32],
-    ldd: usize,
-    a: Left,
-    m: usize,
-    b: &Packed,
-    accumulate: bool,
-) {
-    let empty = m == 0 || b.n == 0 || b.k == 0;
-    match a {
-        Left::Rows(a, lda) => {
-            assert!(
-                empty || (lda >= b.k && a.len() >= (m - 1) * lda + b.k),
-                "packed: left side"
-            );
-            product_of::<S, false>(v, dst, ldd, a, lda, m, b, accumulate)
-        }
-        Left::Columns(a, lda) => {
-            assert!(
-                empty || (lda >= m && a.len() >= (b.k - 1) * lda + m),
-                "packed: left side"
-            );
-            product_of::<S, true>(v, dst, ldd, a, lda, m, b, accumulate)
-        }
-    }
-}
-
-/// [`product`], `a(r, p)` at `a[p * lda + r]` when `COLUMNS`, at `a[r * lda + p]` otherwise.
+/// `dst = a @ b`, or `dst += a @ b` when `accumulate`, for `a` with `m` rows of `b.k` values
+/// `lda` apart and `dst` with `m` rows of `b.n` values `ldd` apart.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn product_of<S: Simd, const COLUMNS: bool>(
+pub fn product<S: Simd>(
     v: Lanes<S>,
     dst: &mut [f32],
     ldd: usize,
@@ -141,6 +89,10 @@ fn product_of<S: Simd, const COLUMNS: bool>(
     if m == 0 || n == 0 {
         return;
     }
+    assert!(
+        lda >= k && a.len() >= (m - 1) * lda + k,
+        "packed: left side"
+    );
     assert!(
         ldd >= n && dst.len() >= (m - 1) * ldd + n,
         "packed: destination"
@@ -171,9 +123,9 @@ fn product_of<S: Simd, const COLUMNS: bool>(
                 add: accumulate || k0 > 0,
             };
             if width / lanes == 1 {
-                pass.rows::<S, 1, COLUMNS>(v, a, &mut dst[c0..], m)
+                pass.rows::<S, 1>(v, a, &mut dst[c0..], m)
             } else {
-                pass.rows::<S, NV, COLUMNS>(v, a, &mut dst[c0..], m)
+                pass.rows::<S, NV>(v, a, &mut dst[c0..], m)
             }
         }
     }
@@ -196,31 +148,25 @@ struct Pass<'a> {
 impl Pass<'_> {
     /// All `m` rows, `MR` at a time, `dst` starting at the panel's first column.
     #[inline(always)]
-    fn rows<S: Simd, const W: usize, const C: bool>(
-        &self,
-        v: Lanes<S>,
-        a: &[f32],
-        dst: &mut [f32],
-        m: usize,
-    ) {
+    fn rows<S: Simd, const W: usize>(&self, v: Lanes<S>, a: &[f32], dst: &mut [f32], m: usize) {
         let mut r = 0;
         while r + MR <= m {
-            self.tile::<S, MR, W, C>(v, a, dst, r);
+            self.tile::<S, MR, W>(v, a, dst, r);
             r += MR;
         }
         match m - r {
-            5 => self.tile::<S, 5, W, C>(v, a, dst, r),
-            4 => self.tile::<S, 4, W, C>(v, a, dst, r),
-            3 => self.tile::<S, 3, W, C>(v, a, dst, r),
-            2 => self.tile::<S, 2, W, C>(v, a, dst, r),
-            1 => self.tile::<S, 1, W, C>(v, a, dst, r),
+            5 => self.tile::<S, 5, W>(v, a, dst, r),
+            4 => self.tile::<S, 4, W>(v, a, dst, r),
+            3 => self.tile::<S, 3, W>(v, a, dst, r),
+            2 => self.tile::<S, 2, W>(v, a, dst, r),
+            1 => self.tile::<S, 1, W>(v, a, dst, r),
             _ => {}
         }
     }
 
-    /// Rows `r0..r0 + R` by `W` vectors; `a` stored by columns when `C`.
+    /// Rows `r0..r0 + R` by `W` vectors.
     #[inline(always)]
-    fn tile<S: Simd, const R: usize, const W: usize, const C: bool>(
+    fn tile<S: Simd, const R: usize, const W: usize>(
         &self,
         v: Lanes<S>,
         a: &[f32],
@@ -230,15 +176,10 @@ impl Pass<'_> {
         let s = v.0;
         let lanes = Lanes::<S>::N;
         let depth = self.depth;
-        // Slices of exactly `depth` values, so that the loop below indexes them unchecked
-        // (by columns, each step's `R` values are one slice of their own).
+        // Slices of exactly `depth` values, so that the loop below indexes them unchecked.
         let rows: [&[f32]; R] = std::array::from_fn(|r| {
-            if C {
-                &[]
-            } else {
-                let start = (r0 + r) * self.lda + self.a_col;
-                &a[start..start + depth]
-            }
+            let start = (r0 + r) * self.lda + self.a_col;
+            &a[start..start + depth]
         });
         let panel = &self.panel[..depth * W * lanes];
         let mut acc = [[s.splat_f32s(0.0); W]; R];
@@ -246,13 +187,8 @@ impl Pass<'_> {
             let line = &panel[p * W * lanes..(p + 1) * W * lanes];
             let bv: [S::f32s; W] =
                 std::array::from_fn(|j| S::as_simd_f32s(&line[j * lanes..(j + 1) * lanes]).0[0]);
-            let column: &[f32] = if C {
-                &a[(self.a_col + p) * self.lda + r0..][..R]
-            } else {
-                &[]
-            };
             for r in 0..R {
-                let x = s.splat_f32s(if C { column[r] } else { rows[r][p] });
+                let x = s.splat_f32s(rows[r][p]);
                 for j in 0..W {
                     acc[r][j] = s.mul_add_f32s(x, bv[j], acc[r][j]);
                 }
@@ -309,8 +245,6 @@ mod tests {
         dims: (usize, usize, usize),
         accumulate: bool,
         transposed: bool,
-        /// `a` given column by column.
-        columns: bool,
     }
 
     impl Vectorised for Product<'_> {
@@ -326,28 +260,7 @@ mod tests {
             } else {
                 Packed::rows(self.b, k, n, lanes)
             };
-            if self.columns {
-                let at: Vec<f32> = (0..k * m).map(|i| self.a[(i % m) * k + i / m]).collect();
-                product(
-                    v,
-                    self.dst,
-                    n,
-                    Left::Columns(&at, m),
-                    m,
-                    &packed,
-                    self.accumulate,
-                );
-            } else {
-                product(
-                    v,
-                    self.dst,
-                    n,
-                    Left::Rows(self.a, k),
-                    m,
-                    &packed,
-                    self.accumulate,
-                );
-            }
+            product(v, self.dst, n, self.a, k, m, &packed, self.accumulate);
         }
     }
 
@@ -374,7 +287,7 @@ mod tests {
             (7, 9, 24),
         ] {
             for accumulate in [false, true] {
-                for (transposed, columns) in [(false, false), (true, false), (false, true)] {
+                for transposed in [false, true] {
                     let a = values(m * k, 1);
                     let b = values(k * n, 2);
                     let start = values(m * n, 3);
@@ -388,17 +301,13 @@ mod tests {
                         dims: (m, k, n),
                         accumulate,
                         transposed,
-                        columns,
                     });
                     let differ = got
                         .iter()
                         .zip(&want)
                         .filter(|(g, w)| g.to_bits() != w.to_bits())
                         .count();
-                    assert_eq!(
-                        differ, 0,
-                        "{m}x{k}x{n} accumulate={accumulate} by columns={columns}"
-                    );
+                    assert_eq!(differ, 0, "{m}x{k}x{n} accumulate={accumulate}");
                 }
             }
         }
@@ -414,7 +323,7 @@ mod tests {
             // a: 3 rows of 2 values, 5 apart; dst: 3 rows of 3 values, 4 apart.
             let a = [1.0, 2.0, 9.0, 9.0, 9.0, 3.0, 4.0, 9.0, 9.0, 9.0, 5.0, 6.0];
             let b = Packed::rows(&[1.0, 0.0, 2.0, 0.0, 1.0, 3.0], 2, 3, Lanes::<S>::N);
-            product(v, self.0, 4, Left::Rows(&a, 5), 3, &b, false);
+            product(v, self.0, 4, &a, 5, 3, &b, false);
         }
     }
 

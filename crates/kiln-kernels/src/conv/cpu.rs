@@ -6,12 +6,6 @@
 //! folded back onto `dx` (col2im). The batch is split over threads, each with its own buffer
 //! and its own share of `dw`; nothing of batch size is ever unfolded, and the output is
 //! written in NCHW directly, with no layout conversions.
-//!
-//! The forward product is gemm's. The two backward ones are `packed.rs`'s, over the output
-//! gradient packed per sample (a few thousand values): `dw^T += col @ dy^T`, which reads `col`
-//! in place, and `dcol = w^T @ dy`, which reads the weight as it lies (by columns). gemm
-//! packed `col`, the large operand, again for the first; the two took 10-16 % less time per
-//! layer than gemm's on ResNet-20's three stages (`examples/resnet_layers.rs`).
 
 use rayon::prelude::*;
 
@@ -21,7 +15,6 @@ use crate::Needed;
 use crate::activation::{Lanes, Vectorised, vectorised};
 use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
-use crate::packed::{Left, Packed, product};
 
 /// The shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,7 +244,6 @@ impl Vectorised for ForwardBlock<'_> {
                     row.fill(*b);
                 }
             }
-            // gemm, which packs `col` itself, was as fast here as kiln's packed products.
             matmul(
                 MatMut::new(y, d.c_out, p),
                 MatRef::new(w, d.c_out, k),
@@ -287,14 +279,12 @@ impl Vectorised for BackwardBlock<'_> {
             needed,
             dx,
         } = self;
-        let (k, p, c_out) = (d.taps(), d.positions(), d.c_out);
-        let lanes = Lanes::<S>::N;
-        let out_size = c_out * p;
+        let (k, p) = (d.taps(), d.positions());
+        let out_size = d.c_out * p;
         let mut col = vec![0.0f32; if d.pointwise() { 0 } else { k * p }];
         let mut dcol = vec![0.0f32; if needed.x && !d.pointwise() { k * p } else { 0 }];
-        // `dw^T [k, c_out]`, summed over the block's samples.
-        let mut dwt = vec![0.0f32; if needed.w { k * c_out } else { 0 }];
-        let mut db = vec![0.0f32; if needed.bias { c_out } else { 0 }];
+        let mut dw = vec![0.0f32; if needed.w { d.c_out * k } else { 0 }];
+        let mut db = vec![0.0f32; if needed.bias { d.c_out } else { 0 }];
         for (s, gy) in dy.chunks_exact(out_size).enumerate() {
             if needed.w {
                 let xs = &x[s * d.in_size()..(s + 1) * d.in_size()];
@@ -304,9 +294,13 @@ impl Vectorised for BackwardBlock<'_> {
                     im2col(v, d, xs, &mut col);
                     &col
                 };
-                // dw^T += col @ dy^T
-                let gyt = Packed::transposed(gy, c_out, p, lanes);
-                product(v, &mut dwt, c_out, Left::Rows(col, p), k, &gyt, true);
+                matmul(
+                    MatMut::new(&mut dw, d.c_out, k),
+                    MatRef::new(gy, d.c_out, p),
+                    MatRef::new(col, k, p).t(),
+                    true,
+                    false,
+                );
             }
             if needed.bias {
                 for (acc, row) in db.iter_mut().zip(gy.chunks_exact(p)) {
@@ -314,21 +308,15 @@ impl Vectorised for BackwardBlock<'_> {
                 }
             }
             if needed.x {
-                // dcol = w^T @ dy: `w [c_out, k]` is `w^T` stored by columns.
                 let dxs = &mut dx[s * d.in_size()..(s + 1) * d.in_size()];
-                let gy = Packed::rows(gy, c_out, p, lanes);
+                let wt = MatRef::new(w, d.c_out, k).t();
+                let gy = MatRef::new(gy, d.c_out, p);
                 if d.pointwise() {
-                    product(v, dxs, p, Left::Columns(w, k), k, &gy, false);
+                    matmul(MatMut::new(dxs, k, p), wt, gy, false, false);
                 } else {
-                    product(v, &mut dcol, p, Left::Columns(w, k), k, &gy, false);
+                    matmul(MatMut::new(&mut dcol, k, p), wt, gy, false, false);
                     col2im_add(v, d, &dcol, dxs);
                 }
-            }
-        }
-        let mut dw = vec![0.0f32; dwt.len()];
-        for (t, sums) in dwt.chunks_exact(c_out).enumerate() {
-            for (c, s) in sums.iter().enumerate() {
-                dw[c * k + t] = *s;
             }
         }
         (dw, db)

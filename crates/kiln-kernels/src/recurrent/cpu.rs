@@ -18,7 +18,7 @@ use pulp::Simd;
 use crate::activation::{Lanes, Vectorised, vectorised};
 use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
-use crate::packed::{Left, Packed, product};
+use crate::packed::{Packed, product};
 
 /// The cell's equations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -371,17 +371,9 @@ impl Block<'_> {
         let w = Packed::rows(self.w, h, gh, Lanes::<S>::N);
         for s in 0..t {
             if kind == Kind::Gru {
-                product(v, &mut hp, gh, Left::Rows(&hs, h), n, &w, false);
+                product(v, &mut hp, gh, &hs, h, n, &w, false);
             } else {
-                product(
-                    v,
-                    &mut gates[s * gh..],
-                    t * gh,
-                    Left::Rows(&hs, h),
-                    n,
-                    &w,
-                    true,
-                );
+                product(v, &mut gates[s * gh..], t * gh, &hs, h, n, &w, true);
             }
             for r in 0..n {
                 let g = &mut gates[(r * t + s) * gh..][..gh];
@@ -487,7 +479,8 @@ impl Block<'_> {
                 v,
                 &mut dnext,
                 h,
-                Left::Rows(&dgates[s * gh..], t * gh),
+                &dgates[s * gh..],
+                t * gh,
                 n,
                 &wt,
                 kind == Kind::Gru,
