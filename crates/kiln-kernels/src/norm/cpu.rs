@@ -81,6 +81,9 @@ enum Sums<'a> {
 /// [`Sums::Gradient`]).
 fn plane_sums(d: &NormDims, x: &[f32], sums: Sums) -> Vec<[f64; 2]> {
     let mut out = vec![[0.0; 2]; d.batch * d.channels];
+    if out.is_empty() {
+        return out;
+    }
     let per = d.per_block();
     let start = |i: usize| i * per * d.sample();
     out.par_chunks_mut(per * d.channels)
@@ -231,7 +234,7 @@ fn gradient_sums<S: Simd>(
 /// Per channel, the planes' sums added over the batch in sample order.
 fn per_channel(d: &NormDims, sums: &[[f64; 2]], which: usize) -> Vec<f64> {
     let mut total = vec![0.0; d.channels];
-    for sample in sums.chunks_exact(d.channels) {
+    for sample in sums.chunks_exact(d.channels.max(1)) {
         for (t, s) in total.iter_mut().zip(sample) {
             *t += s[which];
         }
@@ -268,7 +271,7 @@ pub fn forward(
     assert_eq!(gamma.len(), d.channels, "batch norm gamma");
     assert_eq!(beta.len(), d.channels, "batch norm beta");
     let stats = statistics(d, x);
-    if d.count() == 0.0 {
+    if d.len() == 0 {
         return (Vec::new(), stats);
     }
     let scale: Vec<f32> = gamma

@@ -120,3 +120,27 @@ fn threads_do_not_change_a_bit() {
         );
     }
 }
+
+/// Empty batches, channels or maps give empty results (statistics of nothing are NaN, as in
+/// burn), not a panic.
+#[test]
+fn empty_shapes_run() {
+    let needed = crate::Needed {
+        x: true,
+        w: true,
+        bias: true,
+    };
+    for (batch, channels, inner) in [(0, 3, 4), (2, 0, 4), (2, 3, 0)] {
+        let d = cpu::NormDims {
+            batch,
+            channels,
+            inner,
+        };
+        let (gamma, beta) = (vec![1.0; channels], vec![0.0; channels]);
+        let (y, stats) = cpu::forward(&d, &[], &gamma, &beta, 1e-5, true);
+        assert!(y.is_empty() && stats.mean.len() == channels);
+        let (dx, dg, db) = cpu::backward(&d, &[], &gamma, &stats, 1e-5, Some(&y), &[], needed);
+        assert_eq!(dx.map(|v| v.len()), Some(0));
+        assert_eq!((dg.unwrap().len(), db.unwrap().len()), (channels, channels));
+    }
+}
