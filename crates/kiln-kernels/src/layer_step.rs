@@ -21,10 +21,22 @@ pub struct Needed {
 /// copies).
 pub(crate) fn forward<B: Backend, C: CheckpointStrategy, S: Backward<B, 3>>(
     step: S,
-    [x, w, b]: [FloatTensor<Autodiff<B, C>>; 3],
+    inputs: [FloatTensor<Autodiff<B, C>>; 3],
     keep: impl FnOnce(FloatTensor<B>, FloatTensor<B>) -> S::State,
-    run: impl Fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    run: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
 ) -> FloatTensor<Autodiff<B, C>> {
+    let keep = |x, w, _: &FloatTensor<B>, _: &()| keep(x, w);
+    forward_with::<B, C, S, ()>(step, inputs, keep, |x, w, b| (run(x, w, b), ())).0
+}
+
+/// [`forward`] for a layer whose pass also returns values outside the graph (`E`, such as
+/// batch norm's statistics): `keep` sees the output and those too.
+pub(crate) fn forward_with<B: Backend, C: CheckpointStrategy, S: Backward<B, 3>, E>(
+    step: S,
+    [x, w, b]: [FloatTensor<Autodiff<B, C>>; 3],
+    keep: impl FnOnce(FloatTensor<B>, FloatTensor<B>, &FloatTensor<B>, &E) -> S::State,
+    run: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> (FloatTensor<B>, E),
+) -> (FloatTensor<Autodiff<B, C>>, E) {
     let (x, x_node) = x.into_parts();
     let (w, w_node) = w.into_parts();
     let (b, b_node) = b.into_parts();
@@ -34,10 +46,14 @@ pub(crate) fn forward<B: Backend, C: CheckpointStrategy, S: Backward<B, 3>>(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let y = run(x.clone(), w.clone(), b);
-            prep.finish(keep(x, w), y)
+            let (y, extra) = run(x.clone(), w.clone(), b);
+            let state = keep(x, w, &y, &extra);
+            (prep.finish(state, y), extra)
         }
-        OpsKind::UnTracked(prep) => prep.finish(run(x, w, b)),
+        OpsKind::UnTracked(prep) => {
+            let (y, extra) = run(x, w, b);
+            (prep.finish(y), extra)
+        }
     }
 }
 

@@ -32,6 +32,11 @@ pub enum Path {
     Composed,
 }
 
+/// Samples per block of work in the kernels that split a batch: evenly over rayon's threads.
+pub(crate) fn samples_per_block(batch: usize) -> usize {
+    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
 /// Whether kiln's flex kernels run on `device` (autodiff or not).
 pub fn fused_on(device: &Device) -> bool {
     matches!(backend_of(device), Some(KernelBackend::Flex))

@@ -11,10 +11,10 @@ use rayon::prelude::*;
 
 use pulp::Simd;
 
-use crate::Needed;
 use crate::activation::{Lanes, Vectorised, vectorised};
 use crate::flex::zeros;
 use crate::gemm::{MatMut, MatRef, matmul};
+use crate::{Needed, samples_per_block};
 
 /// The shapes of one convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,6 @@ impl ConvDims {
     fn pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
-}
-
-/// Samples per block of work: the batch split evenly over rayon's threads.
-fn samples_per_block(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// The output columns `first..last` of kernel column `kj` whose input column

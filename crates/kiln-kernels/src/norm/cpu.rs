@@ -41,11 +41,9 @@ impl NormDims {
         self.channels * self.inner
     }
 
-    /// Samples per block of work: the batch split evenly over rayon's threads.
+    /// Samples per block of work.
     fn per_block(&self) -> usize {
-        self.batch
-            .div_ceil(rayon::current_num_threads().max(1))
-            .max(1)
+        crate::samples_per_block(self.batch)
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, backend_extension};
@@ -181,36 +181,27 @@ impl<B: NormKernels, C: CheckpointStrategy> NormBackend for Autodiff<B, C> {
         epsilon: f64,
         relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (x, x_node) = x.into_parts();
-        let (gamma, gamma_node) = gamma.into_parts();
-        let (beta, beta_node) = beta.into_parts();
         let untracked = |t: FloatTensor<B>| <Self as AutodiffBackend>::from_inner(t);
-        match NormStep
-            .prepare::<C>([x_node, gamma_node, beta_node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (y, mean, variance) =
-                    B::norm_forward(x.clone(), gamma.clone(), beta, epsilon, relu);
-                let saved = Saved {
-                    x,
-                    gamma,
-                    mean: mean.clone(),
-                    variance: variance.clone(),
-                    y: relu.then(|| y.clone()),
-                    epsilon,
-                };
-                (
-                    prep.finish(Arc::new(saved), y),
-                    untracked(mean),
-                    untracked(variance),
-                )
-            }
-            OpsKind::UnTracked(prep) => {
+        type Stats<B> = (FloatTensor<B>, FloatTensor<B>);
+        let keep = |x, gamma, y: &FloatTensor<B>, (mean, variance): &Stats<B>| {
+            Arc::new(Saved {
+                x,
+                gamma,
+                mean: mean.clone(),
+                variance: variance.clone(),
+                y: relu.then(|| y.clone()),
+                epsilon,
+            })
+        };
+        let (y, (mean, variance)) = layer_step::forward_with::<B, C, _, _>(
+            NormStep,
+            [x, gamma, beta],
+            keep,
+            |x, gamma, beta| {
                 let (y, mean, variance) = B::norm_forward(x, gamma, beta, epsilon, relu);
-                (prep.finish(y), untracked(mean), untracked(variance))
-            }
-        }
+                (y, (mean, variance))
+            },
+        );
+        (y, untracked(mean), untracked(variance))
     }
 }
