@@ -528,7 +528,7 @@ fn slurm() -> bool {
 
 fn test(rest: Vec<OsString>) -> Result<(), String> {
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--workspace"]);
+    cmd.args(["test", "--workspace"]);
     let (mut cargo_args, harness_args): (Vec<_>, Vec<_>) = match rest.iter().position(|a| a == "--")
     {
         Some(i) => (rest[..i].to_vec(), rest[i + 1..].to_vec()),
@@ -577,7 +577,7 @@ fn test(rest: Vec<OsString>) -> Result<(), String> {
     if !real_data {
         for t in optional.iter().filter(|t| t.runnable) {
             let mut only = cargo();
-            only.args(["test", "--release", "-p", "kiln-runner", "--test", t.target])
+            only.args(["test", "-p", "kiln-runner", "--test", t.target])
                 .args(&cargo_args)
                 .args(["--", "--ignored", "--exact", t.name]);
             tools(&mut only);
@@ -629,10 +629,15 @@ fn optional_tests(browser: bool, torch: bool, slurm: bool) -> [OptionalTest; 5] 
 }
 
 /// The other backends go into this same build, whose tests then include their parity
-/// checks: one compilation of the dependency graph, not one per feature set.
+/// checks: one compilation of the dependency graph, not one per feature set. The profile is
+/// `release` for flex alone (shared with `cargo xtask run`), `test-backends` (Cargo.toml)
+/// with other backends, whose GPU and libtorch stacks it builds unoptimised.
 fn with_test_backends(cmd: &mut Command, cargo_args: &mut Vec<OsString>) -> Result<(), String> {
     let backends = test_backends()?;
-    if !backends.is_empty() {
+    if backends.is_empty() {
+        cargo_args.push("--release".into());
+    } else {
+        cargo_args.extend(["--profile".into(), "test-backends".into()]);
         eprintln!(
             "xtask: building {} in: their parity tests against flex run too",
             backends.join(", ")
