@@ -18,6 +18,16 @@ pub fn values(t: &FlexTensor) -> &[f32] {
         .expect("kiln's fused operations run on contiguous f32 tensors")
 }
 
+/// The f32 values of a contiguous flex tensor to write over: its own buffer where nothing else
+/// holds it, a copy of it otherwise (copy on write).
+pub fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let (start, end) = t
+        .layout()
+        .contiguous_offsets()
+        .expect("kiln's fused operations run on contiguous f32 tensors");
+    &mut t.storage_mut::<f32>()[start..end]
+}
+
 /// The values of `t` as a vector of our own: its buffer when nothing else holds it, a copy
 /// otherwise.
 pub fn owned(t: FlexTensor) -> Vec<f32> {

@@ -1,6 +1,7 @@
-//! What the autodiff steps of the layers with an input, a weight and a bias share: recording
-//! the forward pass with what its backward pass keeps, which of the three inputs take part in
-//! the graph, and handing the gradients computed for them back.
+//! What the autodiff steps of kiln's fused operations share: recording the forward pass with
+//! what its backward pass keeps, which inputs take part in the graph, and handing the
+//! gradients computed for them back. Most are layers of an input, a weight and a bias
+//! ([`forward`], [`backward`]); the `_n` forms take any number of inputs.
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -33,25 +34,45 @@ pub(crate) fn forward<B: Backend, C: CheckpointStrategy, S: Backward<B, 3>>(
 /// batch norm's statistics): `keep` sees the output and those too.
 pub(crate) fn forward_with<B: Backend, C: CheckpointStrategy, S: Backward<B, 3>, E>(
     step: S,
-    [x, w, b]: [FloatTensor<Autodiff<B, C>>; 3],
+    inputs: [FloatTensor<Autodiff<B, C>>; 3],
     keep: impl FnOnce(FloatTensor<B>, FloatTensor<B>, &FloatTensor<B>, &E) -> S::State,
     run: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> (FloatTensor<B>, E),
 ) -> (FloatTensor<Autodiff<B, C>>, E) {
-    let (x, x_node) = x.into_parts();
-    let (w, w_node) = w.into_parts();
-    let (b, b_node) = b.into_parts();
-    match step
-        .prepare::<C>([x_node, w_node, b_node])
-        .compute_bound()
-        .stateful()
-    {
+    forward_n::<B, C, S, E, 3, 2>(
+        step,
+        inputs,
+        |[x, w], y, extra| keep(x, w, y, extra),
+        |[x, w, b]| run(x, w, b),
+    )
+}
+
+/// [`forward_with`] for an operation of `N` inputs, the first `K` of which `keep` holds on to
+/// (handles: the backward pass reads them again).
+pub(crate) fn forward_n<
+    B: Backend,
+    C: CheckpointStrategy,
+    S: Backward<B, N>,
+    E,
+    const N: usize,
+    const K: usize,
+>(
+    step: S,
+    inputs: [FloatTensor<Autodiff<B, C>>; N],
+    keep: impl FnOnce([FloatTensor<B>; K], &FloatTensor<B>, &E) -> S::State,
+    run: impl FnOnce([FloatTensor<B>; N]) -> (FloatTensor<B>, E),
+) -> (FloatTensor<Autodiff<B, C>>, E) {
+    let (inner, nodes): (Vec<_>, Vec<_>) = inputs.into_iter().map(|t| t.into_parts()).unzip();
+    let inner: [FloatTensor<B>; N] = inner.try_into().unwrap_or_else(|_| unreachable!());
+    let nodes = nodes.try_into().unwrap_or_else(|_| unreachable!());
+    match step.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
-            let (y, extra) = run(x.clone(), w.clone(), b);
-            let state = keep(x, w, &y, &extra);
+            let kept: [FloatTensor<B>; K] = std::array::from_fn(|i| inner[i].clone());
+            let (y, extra) = run(inner);
+            let state = keep(kept, &y, &extra);
             (prep.finish(state, y), extra)
         }
         OpsKind::UnTracked(prep) => {
-            let (y, extra) = run(x, w, b);
+            let (y, extra) = run(inner);
             (prep.finish(y), extra)
         }
     }
@@ -65,13 +86,20 @@ pub(crate) fn backward<B: Backend, S>(
     grads: &mut Gradients,
     compute: impl FnOnce(S, FloatTensor<B>, Needed) -> [Option<FloatTensor<B>>; 3],
 ) {
+    backward_n::<B, S, 3>(ops, grads, |state, dy, [x, w, bias]| {
+        compute(state, dy, Needed { x, w, bias })
+    });
+}
+
+/// [`backward`] for an operation of `N` inputs: `needed[i]` says whether input `i` takes part
+/// in the graph.
+pub(crate) fn backward_n<B: Backend, S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    compute: impl FnOnce(S, FloatTensor<B>, [bool; N]) -> [Option<FloatTensor<B>>; N],
+) {
     let dy = grads.consume::<B>(&ops.node);
-    let [px, pw, pb] = &ops.parents;
-    let needed = Needed {
-        x: px.is_some(),
-        w: pw.is_some(),
-        bias: pb.is_some(),
-    };
+    let needed = ops.parents.each_ref().map(Option::is_some);
     let computed = compute(ops.state, dy, needed);
     for (parent, grad) in ops.parents.into_iter().zip(computed) {
         if let (Some(node), Some(grad)) = (parent, grad) {

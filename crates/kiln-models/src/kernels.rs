@@ -50,12 +50,27 @@ pub(crate) fn conv2d(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// layer not frozen) the batch's statistics normalise it and move the running ones, as in
 /// burn; the kernel computes both in one operation.
 pub(crate) fn batch_norm<const D: usize>(n: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    batch_norm_add(n, x, None, relu)
+}
+
+/// [`batch_norm`] with `residual` added before the ReLU: the end of a residual block, one
+/// operation in training.
+pub(crate) fn batch_norm_add<const D: usize>(
+    n: &BatchNorm,
+    x: Tensor<D>,
+    residual: Option<Tensor<D>>,
+    relu: bool,
+) -> Tensor<D> {
     let training = x.device().is_autodiff() && n.training.is_enabled();
     if !training || norm::path(&x) == norm::Path::Composed {
         let y = n.forward(x);
+        let y = match residual {
+            Some(r) => y + r,
+            None => y,
+        };
         return if relu { burn_relu(y) } else { y };
     }
-    let out = norm::batch_norm_train(x, n.gamma.val(), n.beta.val(), n.epsilon, relu);
+    let out = norm::batch_norm_train(x, n.gamma.val(), n.beta.val(), residual, n.epsilon, relu);
     let device = out.output.device();
     // burn's update of the running statistics, operation for operation.
     let moved = |running: Tensor<1>, batch: Tensor<1>| {

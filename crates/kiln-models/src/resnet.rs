@@ -8,7 +8,6 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -164,7 +163,7 @@ impl Block {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = kernels::batch_norm(&self.norm1, kernels::conv2d(&self.conv1, x.clone()), true);
-        let y = kernels::batch_norm(&self.norm2, kernels::conv2d(&self.conv2, y), false);
+        let y = kernels::conv2d(&self.conv2, y);
         let shortcut = match &self.projection {
             Some(p) => kernels::batch_norm(&p.norm, kernels::conv2d(&p.conv, x), false),
             None => {
@@ -208,7 +207,8 @@ impl Block {
                 s
             }
         };
-        relu(y + shortcut)
+        // relu(norm2(y) + shortcut), one operation in training.
+        kernels::batch_norm_add(&self.norm2, y, Some(shortcut), true)
     }
 }
 

@@ -7,9 +7,10 @@
 //! sample order, so the statistics do not depend on the number of threads.
 //!
 //! Forward: the mean, then the biased variance about it (two reads, as burn's composed
-//! operation computes them), then `y = (x - mean) * gamma / sqrt(var + eps) + beta`, and
-//! `max(y, 0)` where a ReLU follows, in one write. Backward: one read for the two sums per
-//! channel, one write for the input's gradient.
+//! operation computes them), then `y = (x - mean) * gamma / sqrt(var + eps) + beta`, plus a
+//! residual block's shortcut where there is one, and `max(y, 0)` where a ReLU follows, in one
+//! write. Backward: one read for the two sums per channel (which turns the output's gradient
+//! into the ReLU's in place: that is also the shortcut's), one write for the input's gradient.
 
 use pulp::Simd;
 use rayon::prelude::*;
@@ -67,37 +68,21 @@ enum Sums<'a> {
     Values,
     /// `(x - mean)^2`.
     Squares { mean: &'a [f32] },
-    /// `g` and `g (x - mean)`, where `g` is `dy`, zero where the ReLU's output `y` was.
-    Gradient {
-        mean: &'a [f32],
-        dy: &'a [f32],
-        y: Option<&'a [f32]>,
-    },
 }
 
-/// The sums of every plane, `[batch * channels]`, two per plane (the second only for
-/// [`Sums::Gradient`]).
-fn plane_sums(d: &NormDims, x: &[f32], sums: Sums) -> Vec<[f64; 2]> {
-    let mut out = vec![[0.0; 2]; d.batch * d.channels];
+/// The sum of every plane, `[batch * channels]`.
+fn plane_sums(d: &NormDims, x: &[f32], sums: Sums) -> Vec<f64> {
+    let mut out = vec![0.0; d.batch * d.channels];
     if out.is_empty() {
         return out;
     }
     let per = d.per_block();
-    let start = |i: usize| i * per * d.sample();
     out.par_chunks_mut(per * d.channels)
         .enumerate()
         .for_each(|(i, out)| {
-            let sums = match sums {
-                Sums::Gradient { mean, dy, y } => Sums::Gradient {
-                    mean,
-                    dy: &dy[start(i)..],
-                    y: y.map(|y| &y[start(i)..]),
-                },
-                other => other,
-            };
             vectorised(SumsBlock {
                 d,
-                x: &x[start(i)..],
+                x: &x[i * per * d.sample()..],
                 sums,
                 out,
             })
@@ -105,12 +90,12 @@ fn plane_sums(d: &NormDims, x: &[f32], sums: Sums) -> Vec<[f64; 2]> {
     out
 }
 
-/// [`plane_sums`] over one block of samples: `x` (and `dy`, `y`) start at its first sample.
+/// [`plane_sums`] over one block of samples: `x` starts at its first sample.
 struct SumsBlock<'a> {
     d: &'a NormDims,
     x: &'a [f32],
     sums: Sums<'a>,
-    out: &'a mut [[f64; 2]],
+    out: &'a mut [f64],
 }
 
 impl Vectorised for SumsBlock<'_> {
@@ -124,10 +109,10 @@ impl Vectorised for SumsBlock<'_> {
             let c = p % d.channels;
             let xs = &x[p * n..(p + 1) * n];
             *out = match sums {
-                Sums::Values => [sum(v, xs, |x| x, |x| x), 0.0],
+                Sums::Values => sum(v, xs, |x| x, |x| x),
                 Sums::Squares { mean } => {
                     let (m, ms) = (mean[c], v.splat(mean[c]));
-                    let sq = sum(
+                    sum(
                         v,
                         xs,
                         |x| {
@@ -135,17 +120,121 @@ impl Vectorised for SumsBlock<'_> {
                             v.mul(e, e)
                         },
                         |x| (x - m) * (x - m),
-                    );
-                    [sq, 0.0]
+                    )
                 }
-                Sums::Gradient { mean, dy, y } => gradient_sums(
-                    v,
-                    xs,
-                    &dy[p * n..(p + 1) * n],
-                    y.map(|y| &y[p * n..(p + 1) * n]),
-                    mean[c],
-                ),
             };
+        }
+    }
+}
+
+/// The output's gradient as the backward pass receives it.
+#[derive(Debug)]
+pub enum OutputGradient<'a> {
+    /// No ReLU followed: read as it is.
+    Plain(&'a [f32]),
+    /// A ReLU followed, whose output was `y`: `dy` is turned into the ReLU's gradient in
+    /// place (`dy` where `y > 0`, zero elsewhere), which is also the gradient of a residual
+    /// added before the ReLU.
+    Relu { dy: &'a mut [f32], y: &'a [f32] },
+}
+
+impl OutputGradient<'_> {
+    fn len(&self) -> usize {
+        match self {
+            OutputGradient::Plain(dy) => dy.len(),
+            OutputGradient::Relu { dy, .. } => dy.len(),
+        }
+    }
+}
+
+/// `[sum g, sum g (x - mean)]` of every plane, where `g` is the gradient below the ReLU.
+fn gradient_plane_sums(d: &NormDims, x: &[f32], mean: &[f32], dy: OutputGradient) -> Vec<[f64; 2]> {
+    let mut out = vec![[0.0; 2]; d.batch * d.channels];
+    if d.len() == 0 {
+        return out;
+    }
+    let per = d.per_block();
+    let block = per * d.sample();
+    let blocks = out.par_chunks_mut(per * d.channels).enumerate();
+    let sums = |i: usize, out, dy| {
+        vectorised(GradientSumsBlock {
+            d,
+            x: &x[i * block..],
+            mean,
+            dy,
+            out,
+        })
+    };
+    match dy {
+        OutputGradient::Plain(dy) => {
+            blocks.for_each(|(i, out)| sums(i, out, OutputGradient::Plain(&dy[i * block..])))
+        }
+        OutputGradient::Relu { dy, y } => {
+            blocks
+                .zip(dy.par_chunks_mut(block))
+                .for_each(|((i, out), dy)| {
+                    let y = &y[i * block..];
+                    sums(i, out, OutputGradient::Relu { dy, y })
+                })
+        }
+    }
+    out
+}
+
+/// [`gradient_plane_sums`] over one block of samples, all slices starting at its first.
+struct GradientSumsBlock<'a> {
+    d: &'a NormDims,
+    x: &'a [f32],
+    mean: &'a [f32],
+    dy: OutputGradient<'a>,
+    out: &'a mut [[f64; 2]],
+}
+
+impl Vectorised for GradientSumsBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, v: Lanes<S>) {
+        let GradientSumsBlock {
+            d,
+            x,
+            mean,
+            mut dy,
+            out,
+        } = self;
+        let n = d.inner;
+        for (p, out) in out.iter_mut().enumerate() {
+            let at = p * n..(p + 1) * n;
+            let g: &[f32] = match &mut dy {
+                OutputGradient::Plain(dy) => &dy[at.clone()],
+                OutputGradient::Relu { dy, y } => {
+                    // The plane stays in cache for the sums below.
+                    let g = &mut dy[at.clone()];
+                    relu_gradient(v, g, &y[at.clone()]);
+                    g
+                }
+            };
+            *out = gradient_sums(v, &x[at], g, mean[p % d.channels]);
+        }
+    }
+}
+
+/// `g` zeroed where the ReLU's output `y` was not positive.
+#[inline(always)]
+fn relu_gradient<S: Simd>(v: Lanes<S>, g: &mut [f32], y: &[f32]) {
+    let n = Lanes::<S>::N;
+    let whole = g.len() / n * n;
+    let s = v.0;
+    let zero = s.splat_f32s(0.0);
+    let mut i = 0;
+    while i < whole {
+        let keep = s.greater_than_f32s(v.load(y, i), zero);
+        v.store(g, i, s.select_f32s(keep, v.load(g, i), zero));
+        i += n;
+    }
+    for j in whole..g.len() {
+        if y[j] <= 0.0 {
+            g[j] = 0.0;
         }
     }
 }
@@ -174,47 +263,18 @@ fn sum<S: Simd>(
     total
 }
 
-/// `g` where the ReLU let the value through (`y > 0`), zero elsewhere; `dy` without a ReLU.
-#[inline(always)]
-fn masked<S: Simd>(v: Lanes<S>, dy: S::f32s, y: Option<S::f32s>) -> S::f32s {
-    match y {
-        Some(y) => {
-            let s = v.0;
-            s.select_f32s(
-                s.greater_than_f32s(y, s.splat_f32s(0.0)),
-                dy,
-                s.splat_f32s(0.0),
-            )
-        }
-        None => dy,
-    }
-}
-
-fn masked_scalar(dy: f32, y: Option<f32>) -> f32 {
-    match y {
-        Some(y) if y <= 0.0 => 0.0,
-        _ => dy,
-    }
-}
-
 /// `[sum g, sum g (x - mean)]` over one plane.
 #[inline(always)]
-fn gradient_sums<S: Simd>(
-    v: Lanes<S>,
-    xs: &[f32],
-    dy: &[f32],
-    y: Option<&[f32]>,
-    mean: f32,
-) -> [f64; 2] {
+fn gradient_sums<S: Simd>(v: Lanes<S>, xs: &[f32], g: &[f32], mean: f32) -> [f64; 2] {
     let n = Lanes::<S>::N;
     let whole = xs.len() / n * n;
     let ms = v.splat(mean);
     let (mut g_acc, mut gx_acc) = (v.splat(0.0), v.splat(0.0));
     let mut i = 0;
     while i < whole {
-        let g = masked(v, v.load(dy, i), y.map(|y| v.load(y, i)));
-        g_acc = v.add(g_acc, g);
-        gx_acc = v.mul_add(g, v.sub(v.load(xs, i), ms), gx_acc);
+        let gi = v.load(g, i);
+        g_acc = v.add(g_acc, gi);
+        gx_acc = v.mul_add(gi, v.sub(v.load(xs, i), ms), gx_acc);
         i += n;
     }
     let mut sums = [
@@ -222,19 +282,19 @@ fn gradient_sums<S: Simd>(
         v.0.reduce_sum_f32s(gx_acc) as f64,
     ];
     for j in whole..xs.len() {
-        let g = masked_scalar(dy[j], y.map(|y| y[j]));
-        sums[0] += g as f64;
-        sums[1] += (g * (xs[j] - mean)) as f64;
+        sums[0] += g[j] as f64;
+        sums[1] += (g[j] * (xs[j] - mean)) as f64;
     }
     sums
 }
 
-/// Per channel, the planes' sums added over the batch in sample order.
-fn per_channel(d: &NormDims, sums: &[[f64; 2]], which: usize) -> Vec<f64> {
+/// Per channel, the planes' sums (`of` picks one of a plane's) added over the batch in sample
+/// order.
+fn per_channel<T>(d: &NormDims, sums: &[T], of: impl Fn(&T) -> f64) -> Vec<f64> {
     let mut total = vec![0.0; d.channels];
     for sample in sums.chunks_exact(d.channels.max(1)) {
         for (t, s) in total.iter_mut().zip(sample) {
-            *t += s[which];
+            *t += of(s);
         }
     }
     total
@@ -244,12 +304,12 @@ fn per_channel(d: &NormDims, sums: &[[f64; 2]], which: usize) -> Vec<f64> {
 pub fn statistics(d: &NormDims, x: &[f32]) -> Statistics {
     assert_eq!(x.len(), d.len(), "batch norm input");
     let count = d.count();
-    let mean: Vec<f32> = per_channel(d, &plane_sums(d, x, Sums::Values), 0)
+    let mean: Vec<f32> = per_channel(d, &plane_sums(d, x, Sums::Values), |s| *s)
         .into_iter()
         .map(|s| (s / count) as f32)
         .collect();
     let squares = plane_sums(d, x, Sums::Squares { mean: &mean });
-    let variance = per_channel(d, &squares, 0)
+    let variance = per_channel(d, &squares, |s| *s)
         .into_iter()
         .map(|s| (s / count) as f32)
         .collect();
@@ -257,17 +317,22 @@ pub fn statistics(d: &NormDims, x: &[f32]) -> Statistics {
 }
 
 /// `x [batch, channels, inner]` normalised with the batch's statistics, scaled by `gamma`,
-/// shifted by `beta`, and through a ReLU when `relu`; the statistics with it.
+/// shifted by `beta`, plus `residual` (the same shape) where given, and through a ReLU when
+/// `relu`; the statistics with it.
 pub fn forward(
     d: &NormDims,
     x: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
+    residual: Option<&[f32]>,
     relu: bool,
 ) -> (Vec<f32>, Statistics) {
     assert_eq!(gamma.len(), d.channels, "batch norm gamma");
     assert_eq!(beta.len(), d.channels, "batch norm beta");
+    if let Some(r) = residual {
+        assert_eq!(r.len(), d.len(), "batch norm residual");
+    }
     let stats = statistics(d, x);
     if d.len() == 0 {
         return (Vec::new(), stats);
@@ -285,6 +350,7 @@ pub fn forward(
             vectorised(AffineBlock {
                 d,
                 x: &x[i * per * d.sample()..],
+                residual: residual.map(|r| &r[i * per * d.sample()..]),
                 mean: &stats.mean,
                 scale: &scale,
                 shift: beta,
@@ -295,10 +361,12 @@ pub fn forward(
     (out, stats)
 }
 
-/// `out = (x - mean) * scale + shift` per channel, through a ReLU when `relu`.
+/// `out = (x - mean) * scale + shift (+ residual)` per channel, through a ReLU when `relu`.
+/// The residual is added to the rounded affine value, as a separate addition would.
 struct AffineBlock<'a> {
     d: &'a NormDims,
     x: &'a [f32],
+    residual: Option<&'a [f32]>,
     mean: &'a [f32],
     scale: &'a [f32],
     shift: &'a [f32],
@@ -314,6 +382,7 @@ impl Vectorised for AffineBlock<'_> {
         let AffineBlock {
             d,
             x,
+            residual,
             mean,
             scale,
             shift,
@@ -326,52 +395,70 @@ impl Vectorised for AffineBlock<'_> {
         for (p, ys) in out.chunks_exact_mut(n).enumerate() {
             let c = p % d.channels;
             let xs = &x[p * n..(p + 1) * n];
+            let rs = residual.map(|r| &r[p * n..(p + 1) * n]);
             let (m, a, b) = (v.splat(mean[c]), v.splat(scale[c]), v.splat(shift[c]));
             let mut i = 0;
             while i < whole {
-                let y = v.mul_add(v.sub(v.load(xs, i), m), a, b);
+                let mut y = v.mul_add(v.sub(v.load(xs, i), m), a, b);
+                if let Some(rs) = rs {
+                    y = v.add(y, v.load(rs, i));
+                }
                 v.store(ys, i, if relu { v.0.max_f32s(y, zero) } else { y });
                 i += lanes;
             }
             for j in whole..n {
-                let y = (xs[j] - mean[c]) * scale[c] + shift[c];
+                let mut y = (xs[j] - mean[c]) * scale[c] + shift[c];
+                if let Some(rs) = rs {
+                    y += rs[j];
+                }
                 ys[j] = if relu { y.max(0.0) } else { y };
             }
         }
     }
 }
 
-/// The gradients of `x`, `gamma` and `beta` (those `needed`) from the output's, `dy`. `y` is
-/// the forward pass's output where it went through a ReLU, whose gradient is taken here too.
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+/// The gradients from the output's, those asked for.
+#[derive(Debug, Default, PartialEq)]
+pub struct Gradients {
+    pub x: Option<Vec<f32>>,
+    pub gamma: Option<Vec<f32>>,
+    pub beta: Option<Vec<f32>>,
+}
+
+/// The gradients of `x`, `gamma` and `beta` (those `needed`) from the output's, `dy` (see
+/// [`OutputGradient`] for the ReLU's).
 pub fn backward(
     d: &NormDims,
     x: &[f32],
     gamma: &[f32],
     stats: &Statistics,
     epsilon: f64,
-    y: Option<&[f32]>,
-    dy: &[f32],
+    dy: OutputGradient,
     needed: Needed,
-) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
+) -> Gradients {
     assert_eq!(x.len(), d.len(), "batch norm input");
     assert_eq!(dy.len(), d.len(), "batch norm output gradient");
+    if let OutputGradient::Relu { y, .. } = &dy {
+        assert_eq!(y.len(), d.len(), "batch norm output");
+    }
     let inv: Vec<f32> = stats
         .variance
         .iter()
         .map(|var| inv_std(*var, epsilon))
         .collect();
-    let sums = plane_sums(
-        d,
-        x,
-        Sums::Gradient {
-            mean: &stats.mean,
+    // The sums, and the gradient below the ReLU that they were taken of.
+    let (sums, g): (_, &[f32]) = match dy {
+        OutputGradient::Plain(dy) => (
+            gradient_plane_sums(d, x, &stats.mean, OutputGradient::Plain(dy)),
             dy,
-            y,
-        },
-    );
-    let dbeta = per_channel(d, &sums, 0);
-    let dgamma: Vec<f64> = per_channel(d, &sums, 1)
+        ),
+        OutputGradient::Relu { dy, y } => {
+            let relu = OutputGradient::Relu { dy: &mut *dy, y };
+            (gradient_plane_sums(d, x, &stats.mean, relu), &*dy)
+        }
+    };
+    let dbeta = per_channel(d, &sums, |s| s[0]);
+    let dgamma: Vec<f64> = per_channel(d, &sums, |s| s[1])
         .into_iter()
         .zip(&inv)
         .map(|(s, i)| s * *i as f64)
@@ -396,8 +483,7 @@ pub fn backward(
                     vectorised(InputGradBlock {
                         d,
                         x: &x[at(i)..],
-                        dy: &dy[at(i)..],
-                        y: y.map(|y| &y[at(i)..]),
+                        g: &g[at(i)..],
                         mean: &stats.mean,
                         scale: &scale,
                         offset: &offset,
@@ -409,19 +495,18 @@ pub fn backward(
         dx
     });
     let narrow = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<f32>>();
-    (
-        dx,
-        needed.w.then(|| narrow(dgamma)),
-        needed.bias.then(|| narrow(dbeta)),
-    )
+    Gradients {
+        x: dx,
+        gamma: needed.w.then(|| narrow(dgamma)),
+        beta: needed.bias.then(|| narrow(dbeta)),
+    }
 }
 
-/// `dx = scale (g - offset - (x - mean) slope)` per channel.
+/// `dx = scale (g - offset - (x - mean) slope)` per channel, `g` the ReLU's gradient.
 struct InputGradBlock<'a> {
     d: &'a NormDims,
     x: &'a [f32],
-    dy: &'a [f32],
-    y: Option<&'a [f32]>,
+    g: &'a [f32],
     mean: &'a [f32],
     scale: &'a [f32],
     offset: &'a [f32],
@@ -437,8 +522,7 @@ impl Vectorised for InputGradBlock<'_> {
         let InputGradBlock {
             d,
             x,
-            dy,
-            y,
+            g,
             mean,
             scale,
             offset,
@@ -450,7 +534,7 @@ impl Vectorised for InputGradBlock<'_> {
         for (p, out) in dx.chunks_exact_mut(n).enumerate() {
             let c = p % d.channels;
             let at = p * n..(p + 1) * n;
-            let (xs, gs, ys) = (&x[at.clone()], &dy[at.clone()], y.map(|y| &y[at]));
+            let (xs, gs) = (&x[at.clone()], &g[at]);
             let (m, k, o, s) = (
                 v.splat(mean[c]),
                 v.splat(scale[c]),
@@ -459,16 +543,14 @@ impl Vectorised for InputGradBlock<'_> {
             );
             let mut i = 0;
             while i < whole {
-                let g = masked(v, v.load(gs, i), ys.map(|y| v.load(y, i)));
                 let centred = v.sub(v.load(xs, i), m);
                 // g - offset - centred * slope
-                let inner = v.sub(v.sub(g, o), v.mul(centred, s));
+                let inner = v.sub(v.sub(v.load(gs, i), o), v.mul(centred, s));
                 v.store(out, i, v.mul(k, inner));
                 i += lanes;
             }
             for j in whole..n {
-                let g = masked_scalar(gs[j], ys.map(|y| y[j]));
-                out[j] = scale[c] * (g - offset[c] - (xs[j] - mean[c]) * slope[c]);
+                out[j] = scale[c] * (gs[j] - offset[c] - (xs[j] - mean[c]) * slope[c]);
             }
         }
     }

@@ -1,11 +1,13 @@
-//! Batch normalisation in training, optionally with the ReLU that follows it, as one
-//! operation with a handwritten backward pass.
+//! Batch normalisation in training, optionally with what follows it in a residual network
+//! (the block's shortcut added, then a ReLU), as one operation with a handwritten backward
+//! pass.
 //!
 //! burn's own computes the statistics through transposed copies (channels first) and then
 //! normalises in four element-wise passes, each writing a tensor, with as many again backward;
 //! those copies alone took a sixth of a ResNet-20 step on flex. On flex
 //! [`batch_norm_train`] runs `cpu.rs`: two reads for the statistics, one write for the output,
-//! and backward one read and one write. Elsewhere it runs burn's, which is also the reference
+//! and backward one read and one write (a residual block's addition and ReLU took two more
+//! writes each way). Elsewhere it runs burn's, which is also the reference
 //! the kernel is tested against.
 
 mod cpu;
@@ -39,35 +41,38 @@ pub fn path<const D: usize>(x: &Tensor<D>) -> Path {
 }
 
 /// `x [batch, channels, ...]` normalised per channel with the batch's own mean and variance,
-/// scaled by `gamma` and shifted by `beta`, then through a ReLU when `relu`.
+/// scaled by `gamma` and shifted by `beta`, plus `residual` (the shape of `x`) where given,
+/// then through a ReLU when `relu`.
 pub fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
+    residual: Option<Tensor<D>>,
     epsilon: f64,
     relu: bool,
 ) -> Normalised<D> {
     match path(&x) {
-        Path::Fused => extension::fused(x, gamma, beta, epsilon, relu),
-        Path::Composed => composed(x, gamma, beta, epsilon, relu),
+        Path::Fused => extension::fused(x, gamma, beta, residual, epsilon, relu),
+        Path::Composed => composed(x, gamma, beta, residual, epsilon, relu),
     }
 }
 
-/// burn's batch norm in training, and its ReLU.
+/// burn's batch norm in training, the residual's addition and the ReLU.
 pub fn composed<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
+    residual: Option<Tensor<D>>,
     epsilon: f64,
     relu: bool,
 ) -> Normalised<D> {
     let out = burn_batch_norm_train(x, gamma, beta, epsilon);
+    let output = match residual {
+        Some(r) => out.output + r,
+        None => out.output,
+    };
     Normalised {
-        output: if relu {
-            burn_relu(out.output)
-        } else {
-            out.output
-        },
+        output: if relu { burn_relu(output) } else { output },
         mean: out.mean,
         variance: out.variance,
     }
