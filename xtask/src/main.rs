@@ -79,8 +79,8 @@ for them (backend = \"wgpu\", backends = [\"flex\", \"tch\"], --set backend=tch)
 environment:
   KILN_DATASETS   existing datasets folder, e.g. ../shared/datasets (used instead of downloads)
   KILN_TORCH_DIR  a venv holding torch 2.9.0, instead of the one `setup tch` makes
-  KILN_TEST_BACKENDS=wgpu,tch,cuda   `test` builds those backends in and runs their parity
-                  tests against flex (cuda's only where an NVIDIA driver is loaded)
+  KILN_TEST_BACKENDS=wgpu,tch,cuda   `test` builds those backends in (profile `test-backends`)
+                  and runs their parity tests against flex (cuda's where a driver is loaded)
   KILN_KERNELS=off   burn's composed operations instead of kiln's fused kernels, everywhere
   KILN_A__B=V     overrides key a.b of the experiment (see docs/src/experiments.md)
   every variable: docs/src/reference/environment.md
